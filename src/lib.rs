@@ -1,0 +1,13 @@
+//! tcp-close-watch: see how TCP connections end, side by side with the socket calls that ended them.
+//!
+//! Data flows through stages, each a module that knows nothing of the stages after it:
+//! `demo` (socket calls of the embedded pair) and `capture` (raw frames) → `decode` (frame → [`segment::Segment`])
+//! → `timeline` (calls and segments in one order) → `story` (what happened, in words) → `render` (table, markdown,
+//! JSON).
+
+pub mod calls;
+pub mod decode;
+pub mod render;
+pub mod segment;
+pub mod tcp_state;
+pub mod timeline;

@@ -1,0 +1,71 @@
+//! The command line: parse arguments, call the library, turn errors into one line and an exit code.
+
+mod cmd_analyze;
+mod cmd_run;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "tcp-close-watch",
+    version,
+    about = "See how TCP connections end: socket calls and FIN/RST segments, side by side"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the embedded client (A) and server (B) on loopback, capture them, print one timeline.
+    Run(cmd_run::RunArgs),
+    /// List the modes of `run`, one line each.
+    Modes,
+    /// How every TCP connection in saved .pcap/.pcapng files ended.
+    Analyze(cmd_analyze::AnalyzeArgs),
+}
+
+/// An error for the user: one line, and the exit code to leave with.
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+/// Write to standard output; a closed pipe (`| head`) ends the program quietly, as it should.
+pub fn emit(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(Failure::new(format!("cannot write output: {e}"))),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => cmd_run::main(args),
+        Command::Modes => cmd_run::list_modes(),
+        Command::Analyze(args) => cmd_analyze::main(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("tcp-close-watch: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

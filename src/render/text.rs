@@ -1,0 +1,231 @@
+//! The timeline as a terminal table (comfy-table) or a Markdown table: time | A | wire | B.
+
+use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+
+use crate::calls::{CallKind, Peer, SocketCall};
+use crate::render::{Style, time_text};
+use crate::segment::preview;
+use crate::timeline::{RowKind, Timeline, WireRow};
+
+/// What a row is about, for colouring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tone {
+    Plain,
+    Fin,
+    Reset,
+    Error,
+}
+
+/// The text of a call cell: `recv(64) = -1 ECONNRESET (…)  [CLOSE]`.
+pub fn call_text(call: &SocketCall, pending: bool) -> String {
+    let mut s = call.call.clone();
+    if let Some(n) = call.unread_before.filter(|_| call.kind == CallKind::Close) {
+        s.push_str(&format!(
+            " with {n} byte{} unread",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    if pending {
+        s.push_str(" … blocks");
+        return s;
+    }
+    s.push(' ');
+    s.push_str(&call.result_text());
+    if let Some(state) = call.state {
+        s.push_str(&format!("  [{state}]"));
+    }
+    s
+}
+
+fn return_text(call: &SocketCall) -> String {
+    let mut s = format!("└ {} returns {}", call.call, call.result_text());
+    if let Some(state) = call.state {
+        s.push_str(&format!("  [{state}]"));
+    }
+    s
+}
+
+/// The text of a segment cell: `A → B [P.] seq 1:21 ack 1 len 20 "hello…"`.
+pub fn segment_text(w: &WireRow) -> String {
+    let seg = &w.segment;
+    let arrow = match w.from {
+        Peer::A => "──▶",
+        Peer::B => "◀──",
+    };
+    let mut s = format!("{arrow} [{}] seq {}", seg.flags.tcpdump(), w.rel_seq);
+    if seg.len > 0 {
+        s.push_str(&format!(":{}", w.rel_seq.wrapping_add(seg.len)));
+    }
+    if let Some(ack) = w.rel_ack {
+        s.push_str(&format!(" ack {ack}"));
+    }
+    s.push_str(&format!(" len {}", seg.len));
+    if !seg.payload.is_empty() {
+        s.push_str(&format!(" \"{}\"", preview(&seg.payload, 14)));
+    }
+    if let Some((a, b)) = w.states_after {
+        s.push_str(&format!("  ({a} | {b})"));
+    }
+    for note in &w.notes {
+        s.push_str(&format!("\n  ⚠ {note}"));
+    }
+    s
+}
+
+fn tone_of_segment(w: &WireRow) -> Tone {
+    if w.segment.flags.rst() {
+        Tone::Reset
+    } else if w.segment.flags.fin() {
+        Tone::Fin
+    } else {
+        Tone::Plain
+    }
+}
+
+fn tone_of_call(call: &SocketCall) -> Tone {
+    if call.errno().is_some() {
+        Tone::Error
+    } else {
+        Tone::Plain
+    }
+}
+
+/// The four cells of each row, with its tone.
+fn rows(t: &Timeline) -> (bool, Vec<([String; 4], Tone)>) {
+    let t0 = t.t0();
+    let span = t.rows.last().map_or(0, |r| r.t - t0);
+    let unit_ms = span >= 10_000_000;
+    let out = t
+        .rows
+        .iter()
+        .map(|row| {
+            let time = time_text(row.t - t0, unit_ms);
+            let (peer, text, tone) = match &row.kind {
+                RowKind::Call {
+                    call,
+                    returns_later,
+                } => (
+                    Some(call.peer),
+                    call_text(call, *returns_later),
+                    if *returns_later {
+                        Tone::Plain
+                    } else {
+                        tone_of_call(call)
+                    },
+                ),
+                RowKind::Return { call } => {
+                    (Some(call.peer), return_text(call), tone_of_call(call))
+                }
+                RowKind::Segment(w) => (None, segment_text(w), tone_of_segment(w)),
+            };
+            let cells = match peer {
+                Some(Peer::A) => [time, text, String::new(), String::new()],
+                Some(Peer::B) => [time, String::new(), String::new(), text],
+                None => [time, String::new(), text, String::new()],
+            };
+            (cells, tone)
+        })
+        .collect();
+    (unit_ms, out)
+}
+
+fn headers(t: &Timeline, unit_ms: bool) -> [String; 4] {
+    [
+        if unit_ms { "t (ms)" } else { "t (µs)" }.to_string(),
+        t.sides.a_label.clone(),
+        "wire".to_string(),
+        t.sides.b_label.clone(),
+    ]
+}
+
+/// The timeline as a terminal table.
+pub fn timeline_table(t: &Timeline, style: Style) -> String {
+    let (unit_ms, rows) = rows(t);
+    let mut table = Table::new();
+    table.load_style(presets::UTF8_FULL_CONDENSED);
+    match style.width {
+        Some(w) => {
+            table.set_width(w);
+            table.set_content_arrangement(ContentArrangement::Dynamic);
+        }
+        None => {
+            table.set_content_arrangement(ContentArrangement::Disabled);
+        }
+    }
+    if style.color {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    table.set_header(headers(t, unit_ms));
+    for (cells, tone) in rows {
+        let colour = match tone {
+            Tone::Plain => None,
+            Tone::Fin => Some(Color::Cyan),
+            Tone::Reset | Tone::Error => Some(Color::Red),
+        };
+        let row: Vec<Cell> = cells
+            .into_iter()
+            .map(|c| {
+                let cell = Cell::new(c);
+                match (style.color, colour) {
+                    (true, Some(col)) => {
+                        let cell = cell.fg(col);
+                        if tone == Tone::Reset {
+                            cell.add_attribute(Attribute::Bold)
+                        } else {
+                            cell
+                        }
+                    }
+                    _ => cell,
+                }
+            })
+            .collect();
+        table.add_row(row);
+    }
+    table.to_string()
+}
+
+/// Escape a cell for a Markdown table.
+pub fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', "<br>")
+}
+
+/// Lines of a Markdown table.
+pub fn markdown_table(headers: &[String], rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    let line = |cells: &[String]| {
+        let inner: Vec<String> = cells.iter().map(|c| md_cell(c)).collect();
+        format!("| {} |\n", inner.join(" | "))
+    };
+    out.push_str(&line(headers));
+    out.push_str(&format!("|{}\n", "---|".repeat(headers.len())));
+    for r in rows {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+/// The timeline as a Markdown table; RST rows in bold.
+pub fn timeline_markdown(t: &Timeline) -> String {
+    let (unit_ms, rows) = rows(t);
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|(cells, tone)| {
+            cells
+                .into_iter()
+                .map(|c| {
+                    if tone == Tone::Reset
+                        && !c.is_empty()
+                        && !c.chars().all(|ch| ch.is_ascii_digit() || ch == '.')
+                    {
+                        format!("**{c}**")
+                    } else {
+                        c
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    markdown_table(&headers(t, unit_ms), &rows)
+}

@@ -1,0 +1,210 @@
+//! TCP segments as the rest of the program sees them: a small owned value made once from a decoded frame.
+//!
+//! Nothing here touches bytes on the wire; `decode` builds these values and every later stage reads them.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::net::SocketAddr;
+
+/// A TCP sequence number. Comparisons wrap around modulo 2^32 (RFC 9293 §3.4), so never compare the raw `u32`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SeqNumber(pub u32);
+
+impl SeqNumber {
+    /// Distance from `base` to `self`, going forward around the circle.
+    pub fn since(self, base: SeqNumber) -> u32 {
+        self.0.wrapping_sub(base.0)
+    }
+}
+
+impl std::ops::Add<u32> for SeqNumber {
+    type Output = SeqNumber;
+    fn add(self, n: u32) -> SeqNumber {
+        SeqNumber(self.0.wrapping_add(n))
+    }
+}
+
+impl PartialOrd for SeqNumber {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        // Serial number arithmetic: a < b when b is less than 2^31 ahead.
+        let diff = self.0.wrapping_sub(other.0) as i32;
+        Some(diff.cmp(&0))
+    }
+}
+
+impl fmt::Display for SeqNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The TCP flag bits of one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TcpFlags(pub u16);
+
+impl TcpFlags {
+    pub const FIN: u16 = 0x001;
+    pub const SYN: u16 = 0x002;
+    pub const RST: u16 = 0x004;
+    pub const PSH: u16 = 0x008;
+    pub const ACK: u16 = 0x010;
+    pub const URG: u16 = 0x020;
+    pub const ECE: u16 = 0x040;
+    pub const CWR: u16 = 0x080;
+    /// AE (formerly NS), the bit AccECN uses.
+    pub const AE: u16 = 0x100;
+
+    pub fn has(self, bit: u16) -> bool {
+        self.0 & bit != 0
+    }
+    pub fn fin(self) -> bool {
+        self.has(Self::FIN)
+    }
+    pub fn syn(self) -> bool {
+        self.has(Self::SYN)
+    }
+    pub fn rst(self) -> bool {
+        self.has(Self::RST)
+    }
+    pub fn ack(self) -> bool {
+        self.has(Self::ACK)
+    }
+    pub fn psh(self) -> bool {
+        self.has(Self::PSH)
+    }
+
+    /// Flags in tcpdump's letters and order (`S.`, `F.`, `R.`, `P.`, `FP.`); `none` when no bit is set.
+    pub fn tcpdump(self) -> String {
+        // tcpdump prints in this order: F S R P . U E W e
+        const LETTERS: [(u16, char); 9] = [
+            (TcpFlags::FIN, 'F'),
+            (TcpFlags::SYN, 'S'),
+            (TcpFlags::RST, 'R'),
+            (TcpFlags::PSH, 'P'),
+            (TcpFlags::ACK, '.'),
+            (TcpFlags::URG, 'U'),
+            (TcpFlags::ECE, 'E'),
+            (TcpFlags::CWR, 'W'),
+            (TcpFlags::AE, 'e'),
+        ];
+        let s: String = LETTERS
+            .iter()
+            .filter(|(bit, _)| self.has(*bit))
+            .map(|(_, c)| *c)
+            .collect();
+        if s.is_empty() { "none".to_string() } else { s }
+    }
+}
+
+impl fmt::Display for TcpFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}]", self.tcpdump())
+    }
+}
+
+/// Nanoseconds since the Unix epoch (CLOCK_REALTIME), the clock both libpcap and our socket calls use.
+pub type TimestampNs = i64;
+
+/// One captured TCP segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub ts: TimestampNs,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub flags: TcpFlags,
+    pub seq: SeqNumber,
+    pub ack: SeqNumber,
+    pub window: u16,
+    /// Payload length as the IP header declares it, even when the capture cut the bytes short.
+    pub len: u32,
+    /// The payload bytes that were captured (at most `len`).
+    pub payload: Vec<u8>,
+}
+
+impl Segment {
+    /// How much sequence space this segment occupies: payload plus one for SYN and one for FIN.
+    pub fn seq_len(&self) -> u32 {
+        self.len + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+    }
+}
+
+/// A short, escaped, single-line preview of payload bytes (`hello\n…`), at most `max` characters of content.
+pub fn preview(bytes: &[u8], max: usize) -> String {
+    let mut out = String::new();
+    let mut shown = 0;
+    for &b in bytes {
+        let piece = match b {
+            b'\n' => "\\n".to_string(),
+            b'\r' => "\\r".to_string(),
+            b'\t' => "\\t".to_string(),
+            b'\\' => "\\\\".to_string(),
+            b'"' => "\\\"".to_string(),
+            0x20..=0x7e => (b as char).to_string(),
+            _ => format!("\\x{b:02x}"),
+        };
+        if shown + piece.len() > max {
+            out.push('…');
+            return out;
+        }
+        shown += piece.len();
+        out.push_str(&piece);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_print_in_tcpdump_order() {
+        let f = |bits: u16| TcpFlags(bits).tcpdump();
+        assert_eq!(f(TcpFlags::SYN), "S");
+        assert_eq!(f(TcpFlags::SYN | TcpFlags::ACK), "S.");
+        assert_eq!(f(TcpFlags::FIN | TcpFlags::ACK), "F.");
+        assert_eq!(f(TcpFlags::FIN | TcpFlags::PSH | TcpFlags::ACK), "FP.");
+        assert_eq!(f(TcpFlags::RST), "R");
+        assert_eq!(f(TcpFlags::RST | TcpFlags::ACK), "R.");
+        assert_eq!(f(TcpFlags::PSH | TcpFlags::ACK), "P.");
+        assert_eq!(f(TcpFlags::ACK), ".");
+        assert_eq!(f(0), "none");
+        assert_eq!(
+            format!(
+                "{}",
+                TcpFlags(TcpFlags::ACK | TcpFlags::ECE | TcpFlags::CWR)
+            ),
+            "[.EW]"
+        );
+    }
+
+    #[test]
+    fn seq_compare_wraps() {
+        assert!(SeqNumber(u32::MAX) < SeqNumber(5));
+        assert!(SeqNumber(10) > SeqNumber(u32::MAX - 3));
+        assert_eq!(SeqNumber(3).since(SeqNumber(u32::MAX)), 4);
+        assert_eq!(SeqNumber(u32::MAX) + 2, SeqNumber(1));
+    }
+
+    #[test]
+    fn preview_escapes_and_truncates() {
+        assert_eq!(preview(b"hi\n\x00", 20), "hi\\n\\x00");
+        assert_eq!(preview(b"abcdefghij", 4), "abcd…");
+        assert_eq!(preview(b"", 4), "");
+    }
+
+    #[test]
+    fn seq_len_counts_syn_and_fin() {
+        let s = Segment {
+            ts: 0,
+            src: "127.0.0.1:1".parse().unwrap(),
+            dst: "127.0.0.1:2".parse().unwrap(),
+            flags: TcpFlags(TcpFlags::FIN | TcpFlags::ACK),
+            seq: SeqNumber(1),
+            ack: SeqNumber(1),
+            window: 0,
+            len: 5,
+            payload: b"hello".to_vec(),
+        };
+        assert_eq!(s.seq_len(), 6);
+    }
+}

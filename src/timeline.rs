@@ -1,0 +1,364 @@
+//! Socket calls and captured segments merged into one time-ordered list of rows.
+//!
+//! Pure: takes recorded calls and decoded segments, knows nothing of how rows are drawn. A call that stayed
+//! blocked while other rows happened (A's `recv()` waiting for B) becomes two rows: the call when it was made, and
+//! its return when it came back, so the causal order reads top to bottom.
+
+use std::net::SocketAddr;
+
+use crate::calls::{Peer, SocketCall};
+use crate::segment::{Segment, SeqNumber, TimestampNs};
+use crate::tcp_state::TcpState;
+
+/// Who is who in a timeline: A on the left, B on the right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sides {
+    pub a: SocketAddr,
+    pub b: SocketAddr,
+    /// Column titles, e.g. `A (client)` / `B (server)`.
+    pub a_label: String,
+    pub b_label: String,
+}
+
+impl Sides {
+    /// Which side sent this segment, or `None` if it is not between A and B.
+    pub fn sender(&self, seg: &Segment) -> Option<Peer> {
+        if seg.src == self.a && seg.dst == self.b {
+            Some(Peer::A)
+        } else if seg.src == self.b && seg.dst == self.a {
+            Some(Peer::B)
+        } else {
+            None
+        }
+    }
+}
+
+/// A segment as a timeline row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireRow {
+    pub from: Peer,
+    pub segment: Segment,
+    /// Sequence number relative to the sender's initial sequence number (0 for its SYN).
+    pub rel_seq: u32,
+    /// Acknowledgment number relative to the receiver's initial sequence number, when ACK is set.
+    pub rel_ack: Option<u32>,
+    /// The TCP state each side must be in after this segment (A, B), when inferred from the capture.
+    pub states_after: Option<(TcpState, TcpState)>,
+    /// Short remarks worth a reader's attention ("data after FIN", "retransmitted FIN").
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowKind {
+    /// A call was made. `returns_later` is true when other rows happened before it returned.
+    Call {
+        call: SocketCall,
+        returns_later: bool,
+    },
+    /// A call that had been blocked came back.
+    Return {
+        call: SocketCall,
+    },
+    Segment(WireRow),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub t: TimestampNs,
+    pub kind: RowKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeline {
+    pub sides: Sides,
+    pub rows: Vec<Row>,
+}
+
+impl Timeline {
+    /// Time of the first row: the zero of the time column.
+    pub fn t0(&self) -> TimestampNs {
+        self.rows.first().map(|r| r.t).unwrap_or(0)
+    }
+
+    pub fn segments(&self) -> impl Iterator<Item = &WireRow> {
+        self.rows.iter().filter_map(|r| match &r.kind {
+            RowKind::Segment(w) => Some(w),
+            _ => None,
+        })
+    }
+
+    /// Each call once (the row where it was made).
+    pub fn calls(&self) -> impl Iterator<Item = &SocketCall> {
+        self.rows.iter().filter_map(|r| match &r.kind {
+            RowKind::Call { call, .. } => Some(call),
+            _ => None,
+        })
+    }
+}
+
+/// Relative sequence numbers, per direction: relative to the SYN when one was seen, else to the first segment.
+fn relative_bases(sides: &Sides, segments: &[Segment]) -> [Option<SeqNumber>; 2] {
+    [Peer::A, Peer::B].map(|peer| {
+        let mut sent = segments.iter().filter(|s| sides.sender(s) == Some(peer));
+        let first = sent.clone().next();
+        sent.find(|s| s.flags.syn()).or(first).map(|s| s.seq)
+    })
+}
+
+/// Merge calls and segments into one timeline. Segments that are not between `sides.a` and `sides.b` are left out.
+pub fn build(sides: Sides, calls: &[SocketCall], segments: &[Segment]) -> Timeline {
+    let bases = relative_bases(&sides, segments);
+    // (time, order among equal times, row): calls sort before segments at the same instant, since the call
+    // caused what the kernel did.
+    let mut rows: Vec<(TimestampNs, u8, usize, RowKind)> = Vec::new();
+    for (i, seg) in segments.iter().enumerate() {
+        let Some(from) = sides.sender(seg) else {
+            continue;
+        };
+        let rel = |n: SeqNumber, peer: Peer| bases[peer as usize].map_or(n.0, |b| n.since(b));
+        rows.push((
+            seg.ts,
+            1,
+            i,
+            RowKind::Segment(WireRow {
+                from,
+                segment: seg.clone(),
+                rel_seq: rel(seg.seq, from),
+                rel_ack: seg.flags.ack().then(|| rel(seg.ack, from.other())),
+                states_after: None,
+                notes: Vec::new(),
+            }),
+        ));
+    }
+    for (i, call) in calls.iter().enumerate() {
+        rows.push((
+            call.t_start,
+            0,
+            i,
+            RowKind::Call {
+                call: call.clone(),
+                returns_later: false,
+            },
+        ));
+    }
+    rows.sort_by_key(|(t, order, i, _)| (*t, *order, *i));
+
+    // A call "returns later" when some other row falls inside its [t_start, t_end].
+    let mut out: Vec<Row> = rows
+        .into_iter()
+        .map(|(t, _, _, kind)| Row { t, kind })
+        .collect();
+    let mut returns: Vec<Row> = Vec::new();
+    for i in 0..out.len() {
+        let RowKind::Call { call, .. } = &out[i].kind else {
+            continue;
+        };
+        let end = call.t_end;
+        let blocked = out[i + 1..].iter().take_while(|r| r.t < end).count() > 0;
+        if blocked {
+            let call = call.clone();
+            if let RowKind::Call { returns_later, .. } = &mut out[i].kind {
+                *returns_later = true;
+            }
+            returns.push(Row {
+                t: end,
+                kind: RowKind::Return { call },
+            });
+        }
+    }
+    // Returns go after every row at or before their time.
+    for ret in returns {
+        let at = out.partition_point(|r| r.t <= ret.t);
+        out.insert(at, ret);
+    }
+    Timeline { sides, rows: out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::{CallKind, Outcome};
+    use crate::segment::TcpFlags;
+
+    pub(crate) fn sides() -> Sides {
+        Sides {
+            a: "127.0.0.1:40000".parse().unwrap(),
+            b: "127.0.0.1:8080".parse().unwrap(),
+            a_label: "A".into(),
+            b_label: "B".into(),
+        }
+    }
+
+    fn seg(ts: i64, from: Peer, flags: u16, seq: u32, ack: u32, payload: &[u8]) -> Segment {
+        let s = sides();
+        let (src, dst) = match from {
+            Peer::A => (s.a, s.b),
+            Peer::B => (s.b, s.a),
+        };
+        Segment {
+            ts,
+            src,
+            dst,
+            flags: TcpFlags(flags),
+            seq: SeqNumber(seq),
+            ack: SeqNumber(ack),
+            window: 100,
+            len: payload.len() as u32,
+            payload: payload.to_vec(),
+        }
+    }
+
+    fn call(peer: Peer, kind: CallKind, t_start: i64, t_end: i64, outcome: Outcome) -> SocketCall {
+        SocketCall {
+            peer,
+            kind,
+            call: format!("{kind:?}"),
+            t_start,
+            t_end,
+            outcome,
+            state: None,
+            unread_before: None,
+        }
+    }
+
+    const ACK: u16 = TcpFlags::ACK;
+
+    #[test]
+    fn merge_orders_by_time_and_splits_blocked_calls() {
+        let segments = vec![
+            seg(10, Peer::A, TcpFlags::SYN, 1000, 0, b""),
+            seg(11, Peer::B, TcpFlags::SYN | ACK, 5000, 1001, b""),
+            seg(12, Peer::A, ACK, 1001, 5001, b""),
+            seg(30, Peer::A, TcpFlags::PSH | ACK, 1001, 5001, b"hello"),
+            seg(61, Peer::B, TcpFlags::RST | ACK, 5001, 1003, b""),
+        ];
+        let calls = vec![
+            call(
+                Peer::A,
+                CallKind::Connect,
+                9,
+                13,
+                Outcome::Ok {
+                    ret: 0,
+                    data: vec![],
+                },
+            ),
+            call(
+                Peer::A,
+                CallKind::Send,
+                29,
+                31,
+                Outcome::Ok {
+                    ret: 5,
+                    data: b"hello".to_vec(),
+                },
+            ),
+            call(
+                Peer::A,
+                CallKind::Recv,
+                40,
+                70,
+                Outcome::Err {
+                    errno: libc::ECONNRESET,
+                },
+            ),
+            call(
+                Peer::B,
+                CallKind::Close,
+                60,
+                62,
+                Outcome::Ok {
+                    ret: 0,
+                    data: vec![],
+                },
+            ),
+        ];
+        let t = build(sides(), &calls, &segments);
+        let shape: Vec<String> = t
+            .rows
+            .iter()
+            .map(|r| match &r.kind {
+                RowKind::Call {
+                    call,
+                    returns_later,
+                } => {
+                    format!(
+                        "{} {:?}{}",
+                        call.peer,
+                        call.kind,
+                        if *returns_later { "…" } else { "" }
+                    )
+                }
+                RowKind::Return { call } => format!("{} {:?} returns", call.peer, call.kind),
+                RowKind::Segment(w) => {
+                    format!("{}>{} {}", w.from, w.rel_seq, w.segment.flags.tcpdump())
+                }
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                "A Connect…",
+                "A>0 S",
+                "B>0 S.",
+                "A>1 .",
+                "A Connect returns",
+                "A Send…",
+                "A>1 P.",
+                "A Send returns",
+                "A Recv…",
+                "B Close…",
+                "B>1 R.",
+                "B Close returns",
+                "A Recv returns",
+            ]
+        );
+        // relative ack of the RST counts the receiver's bytes: 1 (SYN) + 2
+        let rst = t.segments().last().unwrap();
+        assert_eq!(rst.rel_ack, Some(3));
+        assert_eq!(t.t0(), 9);
+        assert_eq!(t.calls().count(), 4);
+    }
+
+    #[test]
+    fn call_with_nothing_in_between_is_one_row() {
+        let calls = vec![call(
+            Peer::B,
+            CallKind::Recv,
+            5,
+            6,
+            Outcome::Ok {
+                ret: 1,
+                data: b"h".to_vec(),
+            },
+        )];
+        let t = build(sides(), &calls, &[]);
+        assert_eq!(t.rows.len(), 1);
+        assert!(matches!(
+            t.rows[0].kind,
+            RowKind::Call {
+                returns_later: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn segments_of_other_connections_are_left_out() {
+        let mut other = seg(1, Peer::A, ACK, 1, 1, b"");
+        other.dst = "127.0.0.1:9".parse().unwrap();
+        let t = build(sides(), &[], &[other]);
+        assert!(t.rows.is_empty());
+    }
+
+    #[test]
+    fn relative_numbers_without_syn_start_at_first_segment() {
+        let segments = vec![
+            seg(1, Peer::A, ACK, 700, 9000, b"ab"),
+            seg(2, Peer::B, ACK, 9000, 702, b""),
+        ];
+        let t = build(sides(), &[], &segments);
+        let w: Vec<_> = t.segments().map(|w| (w.rel_seq, w.rel_ack)).collect();
+        assert_eq!(w, [(0, Some(0)), (0, Some(2))]);
+    }
+}
