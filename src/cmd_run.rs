@@ -1,14 +1,161 @@
-//! `tcp-close-watch run` and `modes`.
+//! `tcp-close-watch run` and `modes`: glue between the arguments and `live`.
 
-use crate::Failure;
+use tcp_close_watch::demo::Mode;
+use tcp_close_watch::live::{self, LiveRun, Options};
+use tcp_close_watch::render::{ColorChoice, Format, Style, compare, json, text};
+use tcp_close_watch::story;
+
+use crate::{Failure, emit};
+
+fn mode_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Mode::ALL.iter().map(|m| m.name()).collect();
+    names.push("all");
+    names
+}
 
 #[derive(clap::Args)]
-pub struct RunArgs {}
-
-pub fn main(_args: RunArgs) -> Result<(), Failure> {
-    Err(Failure::new("run is not built yet"))
+pub struct RunArgs {
+    /// The scenario to play (`tcp-close-watch modes` lists them); `all` plays every one and compares them.
+    #[arg(long, short, default_value = "abrupt", value_parser = clap::builder::PossibleValuesParser::new(mode_names()))]
+    pub mode: String,
+    /// Use ::1 instead of 127.0.0.1.
+    #[arg(long)]
+    pub ipv6: bool,
+    /// Do not capture (no privileges needed): show the socket calls alone.
+    #[arg(long)]
+    pub no_capture: bool,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Colour RST and FIN rows: auto (a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 pub fn list_modes() -> Result<(), Failure> {
-    Err(Failure::new("modes is not built yet"))
+    let width = Mode::ALL.iter().map(|m| m.name().len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for m in Mode::ALL {
+        out.push_str(&format!("{:width$}  {}\n", m.name(), m.summary()));
+    }
+    out.push_str(&format!(
+        "{:width$}  every mode above, then one comparison table\n",
+        "all"
+    ));
+    emit(&out)
+}
+
+fn play(mode: Mode, args: &RunArgs) -> Result<LiveRun, Failure> {
+    let opts = Options {
+        ipv6: args.ipv6,
+        capture: !args.no_capture,
+    };
+    live::run(mode, opts).map_err(|e| Failure::new(e.to_string()))
+}
+
+fn warn(run: &LiveRun) {
+    for w in run.warnings() {
+        eprintln!("tcp-close-watch: warning: {w}");
+    }
+}
+
+/// Title line of a run.
+fn title(run: &LiveRun) -> String {
+    format!(
+        "mode {} — {} ({}, B on {})",
+        run.pair.mode,
+        run.pair.mode.summary(),
+        run.kernel,
+        run.pair.b
+    )
+}
+
+fn render_one(run: &LiveRun, args: &RunArgs) -> String {
+    let t = &run.timeline;
+    let end = Some((run.pair.end_states.a, run.pair.end_states.b));
+    let lines = story::account(t, end, &run.kernel);
+    let warnings = run.warnings();
+    match args.format {
+        Format::Table => {
+            let mut s = format!("{}\n", title(run));
+            s.push_str(&text::timeline_table(t, Style::for_stdout(args.color)));
+            s.push_str("\n\nWhat happened:\n");
+            for l in warnings
+                .iter()
+                .map(|w| format!("WARNING: {w}"))
+                .chain(lines)
+            {
+                s.push_str(&format!("  • {l}\n"));
+            }
+            s
+        }
+        Format::Markdown => {
+            let mut s = format!("### {}\n\n", title(run));
+            s.push_str(&text::timeline_markdown(t));
+            s.push('\n');
+            for l in warnings
+                .iter()
+                .map(|w| format!("**Warning:** {w}"))
+                .chain(lines)
+            {
+                s.push_str(&format!("- {l}\n"));
+            }
+            s
+        }
+        Format::Json | Format::Csv => {
+            let mut s = if args.format == Format::Json {
+                json::timeline_json(t)
+            } else {
+                text::timeline_csv(t)
+            };
+            if args.format == Format::Json {
+                let row = live::comparison_row(run);
+                let summary = serde_json::json!({
+                    "kind": "summary",
+                    "mode": run.pair.mode.name(),
+                    "kernel": run.kernel,
+                    "a": run.pair.a.to_string(),
+                    "b": run.pair.b.to_string(),
+                    "fin_from": row.fin_from,
+                    "rst_from": row.rst_from,
+                    "a_saw": row.a_saw,
+                    "discarded_unread": row.discarded_unread,
+                    "end_a": row.end_a,
+                    "end_b": row.end_b,
+                    "account": lines,
+                    "warnings": warnings,
+                });
+                s.push_str(&summary.to_string());
+                s.push('\n');
+            }
+            s
+        }
+    }
+}
+
+pub fn main(args: RunArgs) -> Result<(), Failure> {
+    if args.mode != "all" {
+        let mode = Mode::from_name(&args.mode)
+            .ok_or_else(|| Failure::new(format!("unknown mode {}", args.mode)))?;
+        let run = play(mode, &args)?;
+        warn(&run);
+        return emit(&render_one(&run, &args));
+    }
+    let mut rows = Vec::new();
+    for mode in Mode::ALL {
+        let run = play(mode, &args)?;
+        warn(&run);
+        rows.push(live::comparison_row(&run));
+    }
+    let out = match args.format {
+        Format::Table => format!(
+            "Every mode, as this kernel ({}) played it:\n{}\n",
+            tcp_close_watch::demo::kernel_release(),
+            compare::table(&rows, Style::for_stdout(args.color))
+        ),
+        Format::Markdown => compare::markdown(&rows),
+        Format::Json => compare::json(&rows),
+        Format::Csv => compare::csv(&rows),
+    };
+    emit(&out)
 }

@@ -6,8 +6,12 @@
 //! JSON).
 
 pub mod calls;
+pub mod capture;
 pub mod decode;
+pub mod demo;
+pub mod live;
 pub mod render;
 pub mod segment;
+pub mod story;
 pub mod tcp_state;
 pub mod timeline;

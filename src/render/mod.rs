@@ -1,6 +1,7 @@
 //! Drawing: a family of printers over the same data (ripgrep's printer split). Nothing here computes what
 //! happened; it only shows values the earlier stages made.
 
+pub mod compare;
 pub mod json;
 pub mod text;
 

@@ -26,7 +26,12 @@ pub fn call_text(call: &SocketCall, pending: bool) -> String {
         ));
     }
     if pending {
-        s.push_str(" … blocks");
+        // connect/accept/recv wait for the peer; the others merely took long enough for segments to go out
+        let waits = matches!(
+            call.kind,
+            CallKind::Recv | CallKind::Accept | CallKind::Connect
+        );
+        s.push_str(if waits { " … waiting" } else { " …" });
         return s;
     }
     s.push(' ');
@@ -228,4 +233,14 @@ pub fn timeline_markdown(t: &Timeline) -> String {
         })
         .collect();
     markdown_table(&headers(t, unit_ms), &rows)
+}
+
+/// The timeline as CSV: time in µs, then the three columns.
+pub fn timeline_csv(t: &Timeline) -> String {
+    let (unit_ms, rows) = rows(t);
+    let mut out = crate::render::compare::csv_line(headers(t, unit_ms).into_iter());
+    for (cells, _) in rows {
+        out.push_str(&crate::render::compare::csv_line(cells.into_iter()));
+    }
+    out
 }

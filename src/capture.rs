@@ -1,0 +1,192 @@
+//! Live capture on the loopback device with libpcap: the one stage that needs capture rights.
+//!
+//! Opened before the demo pair connects, read on its own thread, and stopped by a marker datagram the caller sends
+//! after the scenario: frames reach the packet socket in the order the kernel transmits them, so once the marker is
+//! in, every segment sent before it is in too.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::decode::{self, LinkType, Skip};
+use crate::segment::{Segment, TimestampNs};
+
+/// What the capture returns: the TCP segments it saw, and how complete it knows itself to be.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub segments: Vec<Segment>,
+    /// Frames that matched the filter but did not decode as TCP (other than the end marker), with the reason.
+    pub undecoded: Vec<Skip>,
+    /// Packets libpcap says the kernel dropped (buffer full) or the interface dropped.
+    pub dropped: u32,
+    /// False when the end marker never arrived before the deadline: the capture may be missing segments.
+    pub complete: bool,
+    /// True when libpcap honoured our request for nanosecond timestamps.
+    pub nanosecond: bool,
+}
+
+#[derive(Debug)]
+pub enum CaptureError {
+    /// No right to open a packet socket.
+    NoPermission(String),
+    /// Anything else libpcap refused (no such device, bad filter…).
+    Pcap(String),
+    /// The link type of the device is one we do not decode.
+    UnsupportedLink(i32),
+}
+
+impl std::fmt::Display for CaptureError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaptureError::NoPermission(detail) => write!(
+                f,
+                "capturing on the loopback device needs CAP_NET_RAW ({detail}): run it with sudo, or give the \
+                 binary the capability once with `sudo setcap cap_net_raw,cap_net_admin=eip \"$(command -v \
+                 tcp-close-watch)\"`; or add --no-capture to see the socket calls alone"
+            ),
+            CaptureError::Pcap(e) => write!(f, "libpcap: {e}"),
+            CaptureError::UnsupportedLink(n) => {
+                write!(
+                    f,
+                    "the capture device has link type {n}, which tcp-close-watch cannot decode"
+                )
+            }
+        }
+    }
+}
+
+unsafe extern "C" {
+    fn pcap_get_tstamp_precision(p: *mut std::ffi::c_void) -> std::ffi::c_int;
+}
+
+/// A capture running on its own thread.
+pub struct LiveCapture {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Result<Captured, String>>,
+}
+
+/// The loopback device name on Linux.
+pub const LOOPBACK: &str = "lo";
+
+/// The BPF filter for one run: the TCP segments to and from `port`, and the UDP end marker sent to it.
+pub fn filter_for_port(port: u16) -> String {
+    format!("tcp port {port} or udp dst port {port}")
+}
+
+/// Open `device` with `filter` and start reading. Returns once the capture is live, so nothing sent afterwards is
+/// missed.
+pub fn start(device: &str, filter: &str) -> Result<LiveCapture, CaptureError> {
+    let map = |e: pcap::Error| {
+        let text = e.to_string();
+        if text.contains("ermission") || text.contains("EPERM") || text.contains("not permitted") {
+            CaptureError::NoPermission(text)
+        } else {
+            CaptureError::Pcap(text)
+        }
+    };
+    let mut cap = pcap::Capture::from_device(device)
+        .map_err(map)?
+        .immediate_mode(true)
+        .timeout(5)
+        .snaplen(65535)
+        .buffer_size(4 << 20)
+        .precision(pcap::Precision::Nano)
+        .open()
+        .map_err(map)?;
+    cap.filter(filter, true).map_err(map)?;
+    let dlt = cap.get_datalink().0;
+    let link = LinkType::from_number(dlt as u32).ok_or(CaptureError::UnsupportedLink(dlt))?;
+    // SAFETY: the handle is open; libpcap only reads its own field.
+    let nanosecond = unsafe { pcap_get_tstamp_precision(cap.as_ptr().cast()) } == 1;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_seen = Arc::clone(&stop);
+    let thread = std::thread::spawn(move || read_until_marker(cap, link, nanosecond, &stop_seen));
+    Ok(LiveCapture { stop, thread })
+}
+
+fn read_until_marker(
+    mut cap: pcap::Capture<pcap::Active>,
+    link: LinkType,
+    nanosecond: bool,
+    stop: &AtomicBool,
+) -> Result<Captured, String> {
+    let mut segments = Vec::new();
+    let mut undecoded = Vec::new();
+    let mut complete = false;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        if deadline.is_none() && stop.load(Ordering::Acquire) {
+            // the marker is on its way: it must arrive soon, or something is wrong
+            deadline = Some(Instant::now() + Duration::from_secs(2));
+        }
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            break;
+        }
+        match cap.next_packet() {
+            Ok(p) => {
+                let ts = timestamp(p.header.ts, nanosecond);
+                match decode::decode(link, ts, p.data) {
+                    Ok(seg) => segments.push(seg),
+                    Err(Skip::NotTcp) => {
+                        // the UDP end marker: everything sent before it has been read
+                        complete = true;
+                        break;
+                    }
+                    Err(other) => undecoded.push(other),
+                }
+            }
+            Err(pcap::Error::TimeoutExpired) => continue,
+            Err(e) => return Err(format!("reading the capture failed: {e}")),
+        }
+    }
+    let stats = cap
+        .stats()
+        .map_err(|e| format!("libpcap statistics: {e}"))?;
+    Ok(Captured {
+        segments,
+        undecoded,
+        dropped: stats.dropped + stats.if_dropped,
+        complete,
+        nanosecond,
+    })
+}
+
+fn timestamp(tv: libc::timeval, nanosecond: bool) -> TimestampNs {
+    let frac = tv.tv_usec;
+    tv.tv_sec * 1_000_000_000 + if nanosecond { frac } else { frac * 1000 }
+}
+
+impl LiveCapture {
+    /// Stop after the end marker, which `send_marker` must send, and hand back what was captured.
+    pub fn finish(
+        self,
+        send_marker: impl FnOnce() -> std::io::Result<()>,
+    ) -> Result<Captured, String> {
+        self.stop.store(true, Ordering::Release);
+        send_marker().map_err(|e| format!("could not send the end-of-capture marker: {e}"))?;
+        self.thread
+            .join()
+            .map_err(|_| "the capture thread panicked".to_string())?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_by_precision() {
+        let tv = libc::timeval {
+            tv_sec: 2,
+            tv_usec: 500,
+        };
+        assert_eq!(timestamp(tv, true), 2_000_000_500);
+        assert_eq!(timestamp(tv, false), 2_000_500_000);
+    }
+
+    #[test]
+    fn filter_names_the_port() {
+        assert_eq!(filter_for_port(8080), "tcp port 8080 or udp dst port 8080");
+    }
+}

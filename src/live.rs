@@ -1,0 +1,194 @@
+//! A live run: bind the pair, open the capture on B's port, play the scenario, end the capture, and merge.
+//! The glue between `demo`, `capture` and `timeline`; the binary calls this.
+
+use std::fmt;
+use std::net::UdpSocket;
+
+use crate::calls::Peer;
+use crate::capture::{self, CaptureError, Captured};
+use crate::demo::{self, Mode, PairRun, ScenarioError, Stage};
+use crate::timeline::{self, Sides, Timeline};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    pub ipv6: bool,
+    /// Capture the wire (needs CAP_NET_RAW); false shows the socket calls alone.
+    pub capture: bool,
+}
+
+/// One finished run.
+#[derive(Debug, Clone)]
+pub struct LiveRun {
+    pub pair: PairRun,
+    pub captured: Option<Captured>,
+    pub timeline: Timeline,
+    pub kernel: String,
+}
+
+impl LiveRun {
+    /// Warnings a reader must see next to the table: a capture that may be incomplete, or none at all.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        match &self.captured {
+            None => w.push(
+                "the wire column is empty: --no-capture was given, so no segment was captured (capturing needs \
+                 CAP_NET_RAW: run with sudo)"
+                    .to_string(),
+            ),
+            Some(c) => {
+                if c.dropped > 0 {
+                    w.push(format!(
+                        "libpcap reports {} dropped packet(s): the wire column may be missing segments; run again",
+                        c.dropped
+                    ));
+                }
+                if !c.complete {
+                    w.push(
+                        "the end-of-capture marker never arrived: the wire column may be missing the last segments"
+                            .to_string(),
+                    );
+                }
+                if !c.undecoded.is_empty() {
+                    w.push(format!("{} captured frame(s) could not be decoded as TCP", c.undecoded.len()));
+                }
+            }
+        }
+        w
+    }
+}
+
+#[derive(Debug)]
+pub enum RunError {
+    /// B's port could not be bound.
+    Bind(std::io::Error),
+    Capture(CaptureError),
+    Scenario(ScenarioError),
+    /// The capture thread failed after it had started.
+    CaptureRead(String),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Bind(e) => write!(f, "cannot bind a loopback port for B: {e}"),
+            RunError::Capture(e) => write!(f, "{e}"),
+            RunError::Scenario(e) => write!(f, "the scenario could not finish: {e}"),
+            RunError::CaptureRead(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Column titles for a live run.
+pub fn sides(pair: &PairRun) -> Sides {
+    Sides {
+        a: pair.a,
+        b: pair.b,
+        a_label: format!("A (client {})", pair.a),
+        b_label: format!("B (server {})", pair.b),
+    }
+}
+
+/// Play `mode` once, capturing it unless told not to.
+pub fn run(mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
+    let stage = Stage::bind(mode, opts.ipv6).map_err(RunError::Bind)?;
+    let b_addr = stage.addr();
+    let live = if opts.capture {
+        let filter = capture::filter_for_port(b_addr.port());
+        Some(capture::start(capture::LOOPBACK, &filter).map_err(RunError::Capture)?)
+    } else {
+        None
+    };
+    let pair = stage.play().map_err(RunError::Scenario)?;
+    let captured = match live {
+        Some(live) => Some(
+            live.finish(|| {
+                let any = if b_addr.is_ipv6() {
+                    "[::1]:0"
+                } else {
+                    "127.0.0.1:0"
+                };
+                UdpSocket::bind(any)?
+                    .send_to(b"tcp-close-watch: end of capture", b_addr)
+                    .map(|_| ())
+            })
+            .map_err(RunError::CaptureRead)?,
+        ),
+        None => None,
+    };
+    let segments = captured
+        .as_ref()
+        .map(|c| c.segments.as_slice())
+        .unwrap_or(&[]);
+    let timeline = timeline::build(sides(&pair), &pair.calls, segments);
+    Ok(LiveRun {
+        pair,
+        captured,
+        timeline,
+        kernel: demo::kernel_release(),
+    })
+}
+
+/// The peer names as the comparison table writes them.
+pub fn peers_text(peers: &[Peer]) -> String {
+    if peers.is_empty() {
+        "—".to_string()
+    } else {
+        peers
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A's last recv()/send() results (or its failed connect()) in a few words.
+fn a_saw(run: &LiveRun) -> String {
+    use crate::calls::CallKind;
+    let t = &run.timeline;
+    if let Some(c) = t
+        .calls()
+        .find(|c| c.peer == Peer::A && c.kind == CallKind::Connect && c.errno().is_some())
+    {
+        return format!("connect {}", c.result_text().trim_start_matches("= "));
+    }
+    let v = crate::story::verdict(t);
+    let short = |c: &crate::calls::SocketCall| {
+        let name = if c.kind == CallKind::Recv {
+            "recv"
+        } else {
+            "send"
+        };
+        match c.errno() {
+            Some(e) => format!("{name} = -1 {}", crate::calls::errno_name(e)),
+            None if c.kind == CallKind::Recv && c.ret() == 0 => format!("{name} = 0 (end)"),
+            None => format!("{name} = {}", c.ret()),
+        }
+    };
+    let parts: Vec<String> = [v.a_last_recv.as_ref(), v.a_last_send.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(short)
+        .collect();
+    if parts.is_empty() {
+        "—".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// One row of the `--mode all` comparison.
+pub fn comparison_row(run: &LiveRun) -> crate::render::compare::ComparisonRow {
+    let v = crate::story::verdict(&run.timeline);
+    let end = |s: Option<crate::tcp_state::TcpState>| {
+        s.map_or("gone (CLOSED)".to_string(), |s| s.to_string())
+    };
+    crate::render::compare::ComparisonRow {
+        mode: run.pair.mode.name().to_string(),
+        fin_from: peers_text(&v.fin_from),
+        rst_from: peers_text(&v.rst_from),
+        a_saw: a_saw(run),
+        discarded_unread: v.discarded_a + v.discarded_b,
+        end_a: end(run.pair.end_states.a),
+        end_b: end(run.pair.end_states.b),
+    }
+}

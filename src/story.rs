@@ -1,0 +1,445 @@
+//! What happened, judged from a timeline: who sent FIN and RST, what A's application saw, how many bytes were
+//! thrown away — and, in plain words for teaching, why and the fix. Pure: reads the timeline, says nothing it
+//! cannot point to in it.
+
+use crate::calls::{CallKind, Peer, SocketCall};
+use crate::segment::TimestampNs;
+use crate::tcp_state::TcpState;
+use crate::timeline::{Timeline, WireRow};
+
+/// The facts of one run, as the comparison table and the tests use them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Peers that sent a FIN, in the order of their first FIN.
+    pub fin_from: Vec<Peer>,
+    /// Peers that sent an RST, in the order of their first RST.
+    pub rst_from: Vec<Peer>,
+    /// A's last recv() and last send(), if it made any.
+    pub a_last_recv: Option<SocketCall>,
+    pub a_last_send: Option<SocketCall>,
+    /// Bytes still unread when each peer called close().
+    pub discarded_a: u32,
+    pub discarded_b: u32,
+}
+
+fn first_senders(t: &Timeline, pick: impl Fn(&WireRow) -> bool) -> Vec<Peer> {
+    let mut out = Vec::new();
+    for w in t.segments().filter(|w| pick(w)) {
+        if !out.contains(&w.from) {
+            out.push(w.from);
+        }
+    }
+    out
+}
+
+pub fn verdict(t: &Timeline) -> Verdict {
+    let last = |kind: CallKind| {
+        t.calls()
+            .filter(|c| c.peer == Peer::A && c.kind == kind)
+            .last()
+            .cloned()
+    };
+    let discarded = |peer: Peer| {
+        t.calls()
+            .filter(|c| c.peer == peer && c.kind == CallKind::Close)
+            .filter_map(|c| c.unread_before)
+            .sum()
+    };
+    Verdict {
+        fin_from: first_senders(t, |w| w.segment.flags.fin()),
+        rst_from: first_senders(t, |w| w.segment.flags.rst()),
+        a_last_recv: last(CallKind::Recv),
+        a_last_send: last(CallKind::Send),
+        discarded_a: discarded(Peer::A),
+        discarded_b: discarded(Peer::B),
+    }
+}
+
+/// The call of `peer` that was in progress when time `ts` came, if any: the call that put a segment on the wire.
+fn call_during(t: &Timeline, peer: Peer, ts: TimestampNs) -> Option<&SocketCall> {
+    t.calls()
+        .find(|c| c.peer == peer && c.t_start <= ts && ts <= c.t_end)
+}
+
+fn us(t: &Timeline, ts: TimestampNs) -> String {
+    format!("+{} µs", (ts - t.t0()) / 1000)
+}
+
+fn bytes(n: u32) -> String {
+    format!("{n} byte{}", if n == 1 { "" } else { "s" })
+}
+
+fn state_name(s: Option<TcpState>) -> String {
+    match s {
+        Some(s) => s.to_string(),
+        None => "gone (CLOSED)".to_string(),
+    }
+}
+
+/// A plain-language account: facts, then why, then the fix. `end` is each socket's state at the end;
+/// `kernel` names the running kernel (e.g. "Linux 6.1.0").
+pub fn account(
+    t: &Timeline,
+    end: Option<(Option<TcpState>, Option<TcpState>)>,
+    kernel: &str,
+) -> Vec<String> {
+    let v = verdict(t);
+    let mut lines = Vec::new();
+    let first_of =
+        |peer: Peer, pick: fn(&WireRow) -> bool| t.segments().find(|w| w.from == peer && pick(w));
+
+    // What went on the wire, and which call caused it.
+    if t.segments().next().is_none() {
+        lines.push("No segment was captured.".to_string());
+    }
+    for peer in &v.fin_from {
+        let w = first_of(*peer, |w| w.segment.flags.fin()).expect("peer sent a FIN");
+        let cause = call_during(t, *peer, w.segment.ts)
+            .map(|c| format!(", during {peer}'s {}", c.call))
+            .unwrap_or_default();
+        lines.push(format!(
+            "{peer} sent FIN at {}{cause}.",
+            us(t, w.segment.ts)
+        ));
+    }
+    for peer in &v.rst_from {
+        let w = first_of(*peer, |w| w.segment.flags.rst()).expect("peer sent an RST");
+        let cause = match call_during(t, *peer, w.segment.ts) {
+            Some(c) => format!(", during {peer}'s {}", c.call),
+            None => match t
+                .segments()
+                .filter(|x| x.from != *peer && x.segment.ts < w.segment.ts)
+                .last()
+            {
+                Some(prev) if prev.segment.len > 0 => format!(
+                    ", answering {} bytes {} sent to a socket {peer}'s application had already closed",
+                    prev.segment.len, prev.from
+                ),
+                Some(prev) if prev.segment.flags.syn() => {
+                    format!(", answering {}'s SYN", prev.from)
+                }
+                _ => String::new(),
+            },
+        };
+        lines.push(format!(
+            "{peer}'s kernel sent RST [{}] at {}{cause}.",
+            w.segment.flags.tcpdump(),
+            us(t, w.segment.ts)
+        ));
+    }
+    if v.fin_from.is_empty() && v.rst_from.is_empty() && t.segments().next().is_some() {
+        lines.push("Neither side sent FIN or RST.".to_string());
+    }
+    // What A's application saw.
+    let a_saw: Vec<String> = [v.a_last_send.as_ref(), v.a_last_recv.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter(|c| c.errno().is_some() || c.kind == CallKind::Recv)
+        .map(|c| format!("{} {}", c.call, c.result_text()))
+        .collect();
+    if let Some(conn) = t
+        .calls()
+        .find(|c| c.peer == Peer::A && c.kind == CallKind::Connect && c.errno().is_some())
+    {
+        lines.push(format!(
+            "A's application saw: {} {}.",
+            conn.call,
+            conn.result_text()
+        ));
+    } else if !a_saw.is_empty() {
+        lines.push(format!("A's application saw, last: {}.", a_saw.join("; ")));
+    }
+    let discarded = v.discarded_a + v.discarded_b;
+    let who_discarded: Vec<String> = [(Peer::A, v.discarded_a), (Peer::B, v.discarded_b)]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(p, n)| format!("{} at {p}", bytes(*n)))
+        .collect();
+    lines.push(if discarded == 0 {
+        "Nothing was thrown away unread.".to_string()
+    } else {
+        format!(
+            "Thrown away unread at close(): {}.",
+            who_discarded.join(", ")
+        )
+    });
+    if let Some((a, b)) = end {
+        lines.push(format!(
+            "End states: A {}, B {}.",
+            state_name(a),
+            state_name(b)
+        ));
+    }
+
+    // Why, and the fix.
+    let closed_with_unread = |peer: Peer| {
+        t.calls().any(|c| {
+            c.peer == peer && c.kind == CallKind::Close && c.unread_before.unwrap_or(0) > 0
+        })
+    };
+    let linger0 = |peer: Peer| {
+        t.calls().any(|c| {
+            c.peer == peer && c.kind == CallKind::SetSockOpt && c.call.contains("SO_LINGER")
+        })
+    };
+    let shut_then_rst = |peer: Peer| {
+        t.calls()
+            .any(|c| c.peer == peer && c.kind == CallKind::Shutdown)
+            && v.rst_from.contains(&peer)
+    };
+    for peer in &v.rst_from {
+        let peer = *peer;
+        let w = first_of(peer, |w| w.segment.flags.rst()).expect("peer sent an RST");
+        let during = call_during(t, peer, w.segment.ts);
+        if during.is_some_and(|c| c.kind == CallKind::Close) && closed_with_unread(peer) {
+            lines.push(format!(
+                "Why: {peer} closed its socket while received data was still unread. Linux then does not send FIN \
+                 but RST (RFC 2525 §2.17: the data would otherwise be lost silently), and the peer's recv() fails \
+                 with ECONNRESET."
+            ));
+            if shut_then_rst(peer) {
+                lines.push(format!(
+                    "Textbook vs this kernel: shutdown(SHUT_WR) before close() is said to close gracefully. This \
+                     kernel ({kernel}) sent the FIN at shutdown() and still an RST at close(), because bytes were \
+                     unread."
+                ));
+            }
+            lines.push(format!(
+                "Fix: {peer} should read until the peer's end of stream (recv() returns 0) before close(), or the \
+                 protocol must say how much the peer sends (see mode drain)."
+            ));
+        } else if during.is_some_and(|c| c.kind == CallKind::Close) && linger0(peer) {
+            lines.push(format!(
+                "Why: SO_LINGER {{on, 0 s}} makes close() abort the connection: RST instead of FIN, even with \
+                 nothing unread, and no TIME_WAIT on {peer}'s side."
+            ));
+            lines.push(
+                "Fix: keep the default linger unless aborting is really what you mean; TIME_WAIT is how TCP keeps \
+                 old segments out of a new connection."
+                    .to_string(),
+            );
+        } else if during.is_none()
+            && t.segments()
+                .any(|x| x.from != peer && x.segment.len > 0 && x.segment.ts < w.segment.ts)
+            && v.fin_from.contains(&peer)
+        {
+            lines.push(format!(
+                "Why: {peer}'s application had closed; data arriving for a closed socket is answered with RST. \
+                 The sender's first send() had already succeeded (it only queued the bytes); after the RST, send() \
+                 fails with EPIPE (SIGPIPE unless MSG_NOSIGNAL is used)."
+            ));
+            lines.push(
+                "Fix: when recv() returns 0 the peer has finished; stop sending, or agree in the protocol who \
+                 closes first."
+                    .to_string(),
+            );
+        } else if t
+            .segments()
+            .any(|x| x.from != peer && x.segment.flags.syn())
+            && t.segments()
+                .all(|x| x.from != peer || !x.segment.flags.syn())
+        {
+            lines.push(format!(
+                "Why: nothing listens on {}: the kernel refuses the SYN with RST/ACK and connect() fails with \
+                 ECONNREFUSED.",
+                t.sides.b
+            ));
+            lines.push("Fix: start the server first, or check the address and port.".to_string());
+        }
+    }
+    // Data A got although B reset the connection: Linux hands out what was queued before the error.
+    if let Some(rst) = first_of(Peer::B, |w| w.segment.flags.rst()) {
+        let got_after: Vec<&SocketCall> = t
+            .calls()
+            .filter(|c| {
+                c.peer == Peer::A
+                    && c.kind == CallKind::Recv
+                    && c.ret() > 0
+                    && c.t_end > rst.segment.ts
+            })
+            .collect();
+        if let Some(c) = got_after.first() {
+            lines.push(format!(
+                "A still received B's answer ({} {}) after the RST had arrived: Linux hands out data already \
+                 queued before it reports the reset. The textbook warns the answer may be lost — on other systems \
+                 it can be.",
+                c.call,
+                c.result_text()
+            ));
+        } else if t.calls().any(|c| {
+            c.peer == Peer::A
+                && c.kind == CallKind::Recv
+                && c.ret() > 0
+                && c.t_end <= rst.segment.ts
+                && t.segments().any(|x| x.from == Peer::B && x.segment.len > 0)
+        }) {
+            lines.push("A read B's answer before the RST arrived.".to_string());
+        }
+    }
+    if v.rst_from.is_empty() && v.fin_from.len() == 2 {
+        lines.push(
+            "No RST: each side sent FIN after it had finished; nothing was lost.".to_string(),
+        );
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::Outcome;
+    use crate::segment::{Segment, SeqNumber, TcpFlags};
+    use crate::timeline::{Sides, build};
+
+    fn sides() -> Sides {
+        Sides {
+            a: "127.0.0.1:40000".parse().unwrap(),
+            b: "127.0.0.1:8080".parse().unwrap(),
+            a_label: "A".into(),
+            b_label: "B".into(),
+        }
+    }
+
+    fn seg(ts: i64, from: Peer, flags: u16, len: u32) -> Segment {
+        let s = sides();
+        let (src, dst) = if from == Peer::A {
+            (s.a, s.b)
+        } else {
+            (s.b, s.a)
+        };
+        Segment {
+            ts,
+            src,
+            dst,
+            flags: TcpFlags(flags),
+            seq: SeqNumber(1),
+            ack: SeqNumber(1),
+            window: 1,
+            len,
+            payload: vec![b'x'; len as usize],
+        }
+    }
+
+    fn call(
+        peer: Peer,
+        kind: CallKind,
+        t: (i64, i64),
+        outcome: Outcome,
+        unread: Option<u32>,
+    ) -> SocketCall {
+        SocketCall {
+            peer,
+            kind,
+            call: format!("{kind:?}").to_lowercase() + "()",
+            t_start: t.0,
+            t_end: t.1,
+            outcome,
+            state: None,
+            unread_before: unread,
+        }
+    }
+
+    const ACK: u16 = TcpFlags::ACK;
+
+    #[test]
+    fn abrupt_close_with_unread_data_is_explained() {
+        let segments = [
+            seg(10_000, Peer::A, TcpFlags::PSH | ACK, 34),
+            seg(51_000, Peer::B, TcpFlags::RST | ACK, 0),
+        ];
+        let calls = [
+            call(
+                Peer::A,
+                CallKind::Recv,
+                (20_000, 60_000),
+                Outcome::Err {
+                    errno: libc::ECONNRESET,
+                },
+                None,
+            ),
+            call(
+                Peer::B,
+                CallKind::Close,
+                (50_000, 52_000),
+                Outcome::Ok {
+                    ret: 0,
+                    data: vec![],
+                },
+                Some(33),
+            ),
+        ];
+        let t = build(sides(), &calls, &segments);
+        let v = verdict(&t);
+        assert_eq!(v.rst_from, [Peer::B]);
+        assert!(v.fin_from.is_empty());
+        assert_eq!(v.discarded_b, 33);
+        assert_eq!(v.a_last_recv.unwrap().errno(), Some(libc::ECONNRESET));
+        let text = account(&t, None, "Linux test").join("\n");
+        assert!(
+            text.contains("B's kernel sent RST [R.] at +41 µs, during B's close()"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Thrown away unread at close(): 33 bytes at B"),
+            "{text}"
+        );
+        assert!(text.contains("ECONNRESET"), "{text}");
+        assert!(
+            text.contains("Why: B closed its socket while received data was still unread"),
+            "{text}"
+        );
+        assert!(!text.contains("Textbook vs"), "{text}");
+    }
+
+    #[test]
+    fn clean_close_says_nothing_lost() {
+        let segments = [
+            seg(10, Peer::A, TcpFlags::FIN | ACK, 0),
+            seg(20, Peer::B, TcpFlags::FIN | ACK, 0),
+        ];
+        let t = build(sides(), &[], &segments);
+        let text = account(&t, Some((Some(TcpState::TimeWait), None)), "x").join("\n");
+        assert!(text.contains("No RST"), "{text}");
+        assert!(
+            text.contains("End states: A TIME_WAIT, B gone (CLOSED)."),
+            "{text}"
+        );
+        assert_eq!(verdict(&t).fin_from, [Peer::A, Peer::B]);
+    }
+
+    #[test]
+    fn reset_after_shutdown_names_the_kernel() {
+        let segments = [
+            seg(10, Peer::B, TcpFlags::FIN | ACK, 0),
+            seg(31, Peer::B, TcpFlags::RST | ACK, 0),
+        ];
+        let calls = [
+            call(
+                Peer::B,
+                CallKind::Shutdown,
+                (9, 11),
+                Outcome::Ok {
+                    ret: 0,
+                    data: vec![],
+                },
+                None,
+            ),
+            call(
+                Peer::B,
+                CallKind::Close,
+                (30, 32),
+                Outcome::Ok {
+                    ret: 0,
+                    data: vec![],
+                },
+                Some(5),
+            ),
+        ];
+        let t = build(sides(), &calls, &segments);
+        let text = account(&t, None, "Linux 9.9").join("\n");
+        assert!(
+            text.contains("This kernel (Linux 9.9) sent the FIN at shutdown() and still an RST"),
+            "{text}"
+        );
+    }
+}
