@@ -176,6 +176,22 @@ fn a_saw(run: &LiveRun) -> String {
     }
 }
 
+/// Everything A's recv() calls returned, as one escaped preview (`"ERROR\n"`), or `—`.
+fn a_received(run: &LiveRun) -> String {
+    use crate::calls::CallKind;
+    let data: Vec<u8> = run
+        .timeline
+        .calls()
+        .filter(|c| c.peer == Peer::A && c.kind == CallKind::Recv)
+        .flat_map(|c| c.data().iter().copied())
+        .collect();
+    if data.is_empty() {
+        "—".into()
+    } else {
+        format!("\"{}\"", crate::segment::preview(&data, 24))
+    }
+}
+
 /// One row of the `--mode all` comparison.
 pub fn comparison_row(run: &LiveRun) -> crate::render::compare::ComparisonRow {
     let v = crate::story::verdict(&run.timeline);
@@ -187,6 +203,7 @@ pub fn comparison_row(run: &LiveRun) -> crate::render::compare::ComparisonRow {
         fin_from: peers_text(&v.fin_from),
         rst_from: peers_text(&v.rst_from),
         a_saw: a_saw(run),
+        a_received: a_received(run),
         discarded_unread: v.discarded_a + v.discarded_b,
         end_a: end(run.pair.end_states.a),
         end_b: end(run.pair.end_states.b),

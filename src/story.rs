@@ -55,10 +55,48 @@ pub fn verdict(t: &Timeline) -> Verdict {
     }
 }
 
-/// The call of `peer` that was in progress when time `ts` came, if any: the call that put a segment on the wire.
-fn call_during(t: &Timeline, peer: Peer, ts: TimestampNs) -> Option<&SocketCall> {
-    t.calls()
-        .find(|c| c.peer == peer && c.t_start <= ts && ts <= c.t_end)
+/// What put a segment on the wire.
+#[derive(Debug, Clone, Copy)]
+enum Cause<'a> {
+    /// A call of the sender (usually the segment is captured while it runs; under load, since capture timestamps
+    /// are taken where loopback delivers the frame, a little after it returned).
+    Call(&'a SocketCall),
+    /// The sender's kernel answering a segment of the other side that came after the sender's last call.
+    Answer(&'a WireRow),
+    Unknown,
+}
+
+fn cause_of<'a>(t: &'a Timeline, w: &WireRow) -> Cause<'a> {
+    let ts = w.segment.ts;
+    let last_call = t
+        .calls()
+        .filter(|c| c.peer == w.from && c.t_start <= ts)
+        .last();
+    let since = last_call.map_or(i64::MIN, |c| c.t_end);
+    let answered = t
+        .segments()
+        .filter(|x| x.from != w.from && x.segment.ts > since && x.segment.ts < ts)
+        .filter(|x| x.segment.len > 0 || x.segment.flags.syn() || x.segment.flags.fin())
+        .last();
+    match (last_call, answered) {
+        (Some(c), _) if ts <= c.t_end => Cause::Call(c),
+        (_, Some(x)) => Cause::Answer(x),
+        (Some(c), None) => Cause::Call(c),
+        (None, None) => Cause::Unknown,
+    }
+}
+
+fn cause_text(peer: Peer, cause: Cause<'_>) -> String {
+    match cause {
+        Cause::Call(c) => format!(", from {peer}'s {}", c.call),
+        Cause::Answer(x) if x.segment.flags.syn() => format!(", answering {}'s SYN", x.from),
+        Cause::Answer(x) if x.segment.len > 0 => format!(
+            ", answering {} bytes {} sent to a socket {peer}'s application had already closed",
+            x.segment.len, x.from
+        ),
+        Cause::Answer(x) => format!(", answering {}'s [{}]", x.from, x.segment.flags.tcpdump()),
+        Cause::Unknown => String::new(),
+    }
 }
 
 fn us(t: &Timeline, ts: TimestampNs) -> String {
@@ -94,9 +132,7 @@ pub fn account(
     }
     for peer in &v.fin_from {
         let w = first_of(*peer, |w| w.segment.flags.fin()).expect("peer sent a FIN");
-        let cause = call_during(t, *peer, w.segment.ts)
-            .map(|c| format!(", during {peer}'s {}", c.call))
-            .unwrap_or_default();
+        let cause = cause_text(*peer, cause_of(t, w));
         lines.push(format!(
             "{peer} sent FIN at {}{cause}.",
             us(t, w.segment.ts)
@@ -104,23 +140,7 @@ pub fn account(
     }
     for peer in &v.rst_from {
         let w = first_of(*peer, |w| w.segment.flags.rst()).expect("peer sent an RST");
-        let cause = match call_during(t, *peer, w.segment.ts) {
-            Some(c) => format!(", during {peer}'s {}", c.call),
-            None => match t
-                .segments()
-                .filter(|x| x.from != *peer && x.segment.ts < w.segment.ts)
-                .last()
-            {
-                Some(prev) if prev.segment.len > 0 => format!(
-                    ", answering {} bytes {} sent to a socket {peer}'s application had already closed",
-                    prev.segment.len, prev.from
-                ),
-                Some(prev) if prev.segment.flags.syn() => {
-                    format!(", answering {}'s SYN", prev.from)
-                }
-                _ => String::new(),
-            },
-        };
+        let cause = cause_text(*peer, cause_of(t, w));
         lines.push(format!(
             "{peer}'s kernel sent RST [{}] at {}{cause}.",
             w.segment.flags.tcpdump(),
@@ -190,8 +210,9 @@ pub fn account(
     for peer in &v.rst_from {
         let peer = *peer;
         let w = first_of(peer, |w| w.segment.flags.rst()).expect("peer sent an RST");
-        let during = call_during(t, peer, w.segment.ts);
-        if during.is_some_and(|c| c.kind == CallKind::Close) && closed_with_unread(peer) {
+        let cause = cause_of(t, w);
+        let from_close = matches!(cause, Cause::Call(c) if c.kind == CallKind::Close);
+        if from_close && closed_with_unread(peer) {
             lines.push(format!(
                 "Why: {peer} closed its socket while received data was still unread. Linux then does not send FIN \
                  but RST (RFC 2525 §2.17: the data would otherwise be lost silently), and the peer's recv() fails \
@@ -208,7 +229,7 @@ pub fn account(
                 "Fix: {peer} should read until the peer's end of stream (recv() returns 0) before close(), or the \
                  protocol must say how much the peer sends (see mode drain)."
             ));
-        } else if during.is_some_and(|c| c.kind == CallKind::Close) && linger0(peer) {
+        } else if from_close && linger0(peer) {
             lines.push(format!(
                 "Why: SO_LINGER {{on, 0 s}} makes close() abort the connection: RST instead of FIN, even with \
                  nothing unread, and no TIME_WAIT on {peer}'s side."
@@ -218,9 +239,7 @@ pub fn account(
                  old segments out of a new connection."
                     .to_string(),
             );
-        } else if during.is_none()
-            && t.segments()
-                .any(|x| x.from != peer && x.segment.len > 0 && x.segment.ts < w.segment.ts)
+        } else if matches!(cause, Cause::Answer(x) if x.segment.len > 0)
             && v.fin_from.contains(&peer)
         {
             lines.push(format!(
@@ -233,9 +252,7 @@ pub fn account(
                  closes first."
                     .to_string(),
             );
-        } else if t
-            .segments()
-            .any(|x| x.from != peer && x.segment.flags.syn())
+        } else if matches!(cause, Cause::Answer(x) if x.segment.flags.syn())
             && t.segments()
                 .all(|x| x.from != peer || !x.segment.flags.syn())
         {
@@ -376,7 +393,7 @@ mod tests {
         assert_eq!(v.a_last_recv.unwrap().errno(), Some(libc::ECONNRESET));
         let text = account(&t, None, "Linux test").join("\n");
         assert!(
-            text.contains("B's kernel sent RST [R.] at +41 µs, during B's close()"),
+            text.contains("B's kernel sent RST [R.] at +41 µs, from B's close()"),
             "{text}"
         );
         assert!(

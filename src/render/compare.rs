@@ -14,16 +14,19 @@ pub struct ComparisonRow {
     pub rst_from: String,
     /// What A's last recv()/send() (or a failed connect()) returned.
     pub a_saw: String,
+    /// What A's recv() calls handed A's application, all together (B's answer, if it got through).
+    pub a_received: String,
     pub discarded_unread: u32,
     pub end_a: String,
     pub end_b: String,
 }
 
-const HEADERS: [&str; 7] = [
+const HEADERS: [&str; 8] = [
     "mode",
     "FIN from",
     "RST from",
     "A's last recv/send returned",
+    "A received",
     "discarded unread",
     "A ends",
     "B ends",
@@ -35,6 +38,7 @@ fn cells(r: &ComparisonRow) -> Vec<String> {
         r.fin_from.clone(),
         r.rst_from.clone(),
         r.a_saw.clone(),
+        r.a_received.clone(),
         r.discarded_unread.to_string(),
         r.end_a.clone(),
         r.end_b.clone(),
@@ -109,6 +113,7 @@ mod tests {
             fin_from: "—".into(),
             rst_from: "B".into(),
             a_saw: "recv = -1 ECONNRESET".into(),
+            a_received: "—".into(),
             discarded_unread: 33,
             end_a: "gone (CLOSED)".into(),
             end_b: "gone (CLOSED)".into(),
@@ -118,13 +123,13 @@ mod tests {
     #[test]
     fn formats_carry_the_same_values() {
         let rows = [row()];
-        assert!(markdown(&rows).contains("| abrupt | — | B | recv = -1 ECONNRESET | 33 |"));
+        assert!(markdown(&rows).contains("| abrupt | — | B | recv = -1 ECONNRESET | — | 33 |"));
         let j: serde_json::Value = serde_json::from_str(json(&rows).trim()).unwrap();
         assert_eq!(j["discarded_unread"], 33);
         assert_eq!(j["rst_from"], "B");
         assert_eq!(
             csv(&rows).lines().nth(1).unwrap(),
-            "abrupt,—,B,recv = -1 ECONNRESET,33,gone (CLOSED),gone (CLOSED)"
+            "abrupt,—,B,recv = -1 ECONNRESET,—,33,gone (CLOSED),gone (CLOSED)"
         );
         assert!(table(&rows, Style::PLAIN).contains("ECONNRESET"));
     }
