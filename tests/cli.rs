@@ -1,0 +1,168 @@
+//! The real binary, as a user runs it: arguments, exit codes, error lines, output formats.
+
+use std::process::{Command, Output};
+
+fn tcw(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn modes_lists_every_mode_once() {
+    let o = tcw(&["modes"]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    for m in tcp_close_watch::demo::Mode::ALL {
+        assert_eq!(text.lines().filter(|l| l.starts_with(&format!("{} ", m.name()))).count(), 1, "{m}");
+    }
+    assert!(text.lines().any(|l| l.starts_with("all ")));
+}
+
+#[test]
+fn unknown_mode_is_a_usage_error() {
+    let o = tcw(&["run", "--mode", "gentle"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("abrupt"), "lists the valid modes: {}", stderr(&o));
+}
+
+#[test]
+fn no_capture_shows_calls_and_says_the_wire_is_missing() {
+    let o = tcw(&["run", "--mode", "abrupt", "--no-capture", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> =
+        stdout(&o).lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    assert!(rows.iter().all(|r| r["kind"] != "segment"));
+    let reset = rows
+        .iter()
+        .find(|r| r["kind"] == "call" && r["peer"] == "A" && r["errno"] == "ECONNRESET")
+        .expect("A's recv failed with ECONNRESET");
+    for key in ["t_us", "t_end_us", "call", "ret", "bytes", "state"] {
+        assert!(reset.get(key).is_some(), "call rows carry {key}");
+    }
+    assert_eq!(reset["ret"], -1);
+    assert!(stderr(&o).contains("--no-capture"), "warns that the wire column is missing");
+    let summary = rows.last().unwrap();
+    assert_eq!(summary["kind"], "summary");
+    assert!(summary["warnings"][0].as_str().unwrap().contains("no segment was captured"));
+}
+
+/// Drop to an unprivileged user (as root) so the capture is refused, and check the one-line error.
+#[test]
+fn missing_capture_rights_is_one_clear_line() {
+    let bin = env!("CARGO_BIN_EXE_tcp-close-watch");
+    let o = if is_root() {
+        match Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+            .arg(bin)
+            .args(["run", "--mode", "abrupt"])
+            .output()
+        {
+            Ok(o) => o,
+            Err(e) => panic!("setpriv (util-linux) is needed to test the unprivileged path as root: {e}"),
+        }
+    } else {
+        tcw(&["run", "--mode", "abrupt"])
+    };
+    let err = stderr(&o);
+    if err.contains("Permission denied") && err.contains("os error") && !err.contains("CAP_NET_RAW") {
+        panic!("the binary could not even start as nobody (is the target directory readable?): {err}");
+    }
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("CAP_NET_RAW") && err.contains("sudo") && err.contains("setcap cap_net_raw,cap_net_admin=eip"), "{err}");
+    assert!(stdout(&o).is_empty());
+}
+
+fn require_capture() -> bool {
+    if is_root() {
+        return true;
+    }
+    if std::env::var_os("TCW_REQUIRE_CAPTURE").is_some() {
+        panic!("TCW_REQUIRE_CAPTURE is set but this test is not running as root");
+    }
+    eprintln!("SKIPPED: capture test needs root");
+    false
+}
+
+#[test]
+fn json_segment_rows_have_stable_keys() {
+    if !require_capture() {
+        return;
+    }
+    let o = tcw(&["run", "--mode", "abrupt", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rst = rows.iter().find(|r| r["kind"] == "segment" && r["flags"] == "R.").expect("an RST row");
+    assert_eq!(rst["from"], "B");
+    for key in ["t_us", "seq", "ack", "len"] {
+        assert!(rst[key].is_number(), "{key} is a number: {rst}");
+    }
+    let times: Vec<i64> = rows.iter().filter_map(|r| r["t_us"].as_i64()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "rows in time order");
+}
+
+#[test]
+fn colour_follows_the_flag() {
+    if !require_capture() {
+        return;
+    }
+    let always = tcw(&["run", "--mode", "abrupt", "--color", "always"]);
+    assert!(stdout(&always).contains("\x1b["), "--color always colours even into a pipe");
+    let never = tcw(&["run", "--mode", "abrupt", "--color", "never"]);
+    assert!(!stdout(&never).contains("\x1b["));
+    let auto = tcw(&["run", "--mode", "abrupt"]);
+    assert!(!stdout(&auto).contains("\x1b["), "auto does not colour a pipe");
+    let no_color = Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args(["run", "--mode", "abrupt", "--color", "auto"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!stdout(&no_color).contains("\x1b["));
+}
+
+#[test]
+fn all_compares_every_mode_in_every_format() {
+    if !require_capture() {
+        return;
+    }
+    let o = tcw(&["run", "--mode", "all", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), tcp_close_watch::demo::Mode::ALL.len());
+    let by_mode = |m: &str| rows.iter().find(|r| r["mode"] == m).unwrap();
+    assert_eq!(by_mode("abrupt")["rst_from"], "B");
+    assert_eq!(by_mode("drain")["rst_from"], "—");
+    assert_eq!(by_mode("primes-bad")["discarded_unread"], 15);
+    let md = stdout(&tcw(&["run", "--mode", "all", "--format", "markdown"]));
+    assert_eq!(md.lines().filter(|l| l.starts_with("| ")).count(), 1 + rows.len());
+    let csv = stdout(&tcw(&["run", "--mode", "all", "--format", "csv"]));
+    assert_eq!(csv.lines().count(), 1 + rows.len());
+}
+
+#[test]
+fn markdown_run_is_a_table_and_an_account() {
+    if !require_capture() {
+        return;
+    }
+    let md = stdout(&tcw(&["run", "--mode", "shutdown", "--format", "markdown"]));
+    assert!(md.starts_with("### mode shutdown"));
+    assert!(md.contains("| t (µs) |") || md.contains("| t (ms) |"));
+    assert!(md.contains("**◀── [R.]"), "RST rows in bold");
+    assert!(md.contains("- Textbook vs this kernel"), "{md}");
+}
