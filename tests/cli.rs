@@ -29,7 +29,13 @@ fn modes_lists_every_mode_once() {
     assert!(o.status.success());
     let text = stdout(&o);
     for m in tcp_close_watch::demo::Mode::ALL {
-        assert_eq!(text.lines().filter(|l| l.starts_with(&format!("{} ", m.name()))).count(), 1, "{m}");
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with(&format!("{} ", m.name())))
+                .count(),
+            1,
+            "{m}"
+        );
     }
     assert!(text.lines().any(|l| l.starts_with("all ")));
 }
@@ -38,15 +44,28 @@ fn modes_lists_every_mode_once() {
 fn unknown_mode_is_a_usage_error() {
     let o = tcw(&["run", "--mode", "gentle"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("abrupt"), "lists the valid modes: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("abrupt"),
+        "lists the valid modes: {}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn no_capture_shows_calls_and_says_the_wire_is_missing() {
-    let o = tcw(&["run", "--mode", "abrupt", "--no-capture", "--format", "json"]);
+    let o = tcw(&[
+        "run",
+        "--mode",
+        "abrupt",
+        "--no-capture",
+        "--format",
+        "json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let rows: Vec<serde_json::Value> =
-        stdout(&o).lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    let rows: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
     assert!(rows.iter().all(|r| r["kind"] != "segment"));
     let reset = rows
         .iter()
@@ -56,10 +75,18 @@ fn no_capture_shows_calls_and_says_the_wire_is_missing() {
         assert!(reset.get(key).is_some(), "call rows carry {key}");
     }
     assert_eq!(reset["ret"], -1);
-    assert!(stderr(&o).contains("--no-capture"), "warns that the wire column is missing");
+    assert!(
+        stderr(&o).contains("--no-capture"),
+        "warns that the wire column is missing"
+    );
     let summary = rows.last().unwrap();
     assert_eq!(summary["kind"], "summary");
-    assert!(summary["warnings"][0].as_str().unwrap().contains("no segment was captured"));
+    assert!(
+        summary["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("no segment was captured")
+    );
 }
 
 /// Drop to an unprivileged user (as root) so the capture is refused, and check the one-line error.
@@ -68,24 +95,40 @@ fn missing_capture_rights_is_one_clear_line() {
     let bin = env!("CARGO_BIN_EXE_tcp-close-watch");
     let o = if is_root() {
         match Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+            ])
             .arg(bin)
             .args(["run", "--mode", "abrupt"])
             .output()
         {
             Ok(o) => o,
-            Err(e) => panic!("setpriv (util-linux) is needed to test the unprivileged path as root: {e}"),
+            Err(e) => {
+                panic!("setpriv (util-linux) is needed to test the unprivileged path as root: {e}")
+            }
         }
     } else {
         tcw(&["run", "--mode", "abrupt"])
     };
     let err = stderr(&o);
-    if err.contains("Permission denied") && err.contains("os error") && !err.contains("CAP_NET_RAW") {
-        panic!("the binary could not even start as nobody (is the target directory readable?): {err}");
+    if err.contains("Permission denied") && err.contains("os error") && !err.contains("CAP_NET_RAW")
+    {
+        panic!(
+            "the binary could not even start as nobody (is the target directory readable?): {err}"
+        );
     }
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
-    assert!(err.contains("CAP_NET_RAW") && err.contains("sudo") && err.contains("setcap cap_net_raw,cap_net_admin=eip"), "{err}");
+    assert!(
+        err.contains("CAP_NET_RAW")
+            && err.contains("sudo")
+            && err.contains("setcap cap_net_raw,cap_net_admin=eip"),
+        "{err}"
+    );
     assert!(stdout(&o).is_empty());
 }
 
@@ -107,8 +150,14 @@ fn json_segment_rows_have_stable_keys() {
     }
     let o = tcw(&["run", "--mode", "abrupt", "--format", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let rows: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let rst = rows.iter().find(|r| r["kind"] == "segment" && r["flags"] == "R.").expect("an RST row");
+    let rows: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rst = rows
+        .iter()
+        .find(|r| r["kind"] == "segment" && r["flags"] == "R.")
+        .expect("an RST row");
     assert_eq!(rst["from"], "B");
     for key in ["t_us", "seq", "ack", "len"] {
         assert!(rst[key].is_number(), "{key} is a number: {rst}");
@@ -123,11 +172,17 @@ fn colour_follows_the_flag() {
         return;
     }
     let always = tcw(&["run", "--mode", "abrupt", "--color", "always"]);
-    assert!(stdout(&always).contains("\x1b["), "--color always colours even into a pipe");
+    assert!(
+        stdout(&always).contains("\x1b["),
+        "--color always colours even into a pipe"
+    );
     let never = tcw(&["run", "--mode", "abrupt", "--color", "never"]);
     assert!(!stdout(&never).contains("\x1b["));
     let auto = tcw(&["run", "--mode", "abrupt"]);
-    assert!(!stdout(&auto).contains("\x1b["), "auto does not colour a pipe");
+    assert!(
+        !stdout(&auto).contains("\x1b["),
+        "auto does not colour a pipe"
+    );
     let no_color = Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
         .args(["run", "--mode", "abrupt", "--color", "auto"])
         .env("NO_COLOR", "1")
@@ -143,14 +198,20 @@ fn all_compares_every_mode_in_every_format() {
     }
     let o = tcw(&["run", "--mode", "all", "--format", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let rows: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), tcp_close_watch::demo::Mode::ALL.len());
     let by_mode = |m: &str| rows.iter().find(|r| r["mode"] == m).unwrap();
     assert_eq!(by_mode("abrupt")["rst_from"], "B");
     assert_eq!(by_mode("drain")["rst_from"], "—");
     assert_eq!(by_mode("primes-bad")["discarded_unread"], 15);
     let md = stdout(&tcw(&["run", "--mode", "all", "--format", "markdown"]));
-    assert_eq!(md.lines().filter(|l| l.starts_with("| ")).count(), 1 + rows.len());
+    assert_eq!(
+        md.lines().filter(|l| l.starts_with("| ")).count(),
+        1 + rows.len()
+    );
     let csv = stdout(&tcw(&["run", "--mode", "all", "--format", "csv"]));
     assert_eq!(csv.lines().count(), 1 + rows.len());
 }

@@ -1,5 +1,8 @@
-//! The kernel's socket table (/proc/net/tcp and tcp6): the state of a socket whose fd is already closed —
-//! an orphan in FIN_WAIT2 or a TIME_WAIT entry — looked up by its address pair.
+//! The kernel's socket table: the state of a socket whose fd is already closed — an orphan in FIN_WAIT2 or a
+//! TIME_WAIT entry — looked up by its address pair.
+//!
+//! Asked with one sock_diag netlink request for exactly that pair (the kernel looks it up in its hash: tens of
+//! µs); /proc/net/tcp, which walks every bucket of the table (milliseconds on a large machine), is the fallback.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -7,13 +10,100 @@ use crate::tcp_state::TcpState;
 
 /// The state of the socket with this local and remote address, or `None` if the kernel has no such socket.
 pub fn state_of(local: SocketAddr, remote: SocketAddr) -> Option<TcpState> {
-    let path = if local.is_ipv6() {
-        "/proc/net/tcp6"
+    match diag_lookup(local, remote) {
+        Ok(state) => state,
+        Err(_) => {
+            let path = if local.is_ipv6() {
+                "/proc/net/tcp6"
+            } else {
+                "/proc/net/tcp"
+            };
+            let table = std::fs::read_to_string(path).ok()?;
+            find(&table, local, remote)
+        }
+    }
+}
+
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLMSG_ERROR: u16 = 2;
+
+/// An `inet_diag_req_v2` for one socket (linux/inet_diag.h), behind its netlink header.
+fn diag_request(local: SocketAddr, remote: SocketAddr) -> [u8; 72] {
+    let mut m = [0u8; 72];
+    m[0..4].copy_from_slice(&72u32.to_ne_bytes()); // nlmsg_len
+    m[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes()); // nlmsg_type
+    m[6..8].copy_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes()); // one socket, not a dump
+    let req = &mut m[16..];
+    req[0] = if local.is_ipv6() {
+        libc::AF_INET6
     } else {
-        "/proc/net/tcp"
+        libc::AF_INET
+    } as u8;
+    req[1] = libc::IPPROTO_TCP as u8;
+    req[4..8].copy_from_slice(&u32::MAX.to_ne_bytes()); // every state
+    let id = &mut req[8..];
+    id[0..2].copy_from_slice(&local.port().to_be_bytes());
+    id[2..4].copy_from_slice(&remote.port().to_be_bytes());
+    let put = |dst: &mut [u8], ip: IpAddr| match ip {
+        IpAddr::V4(v4) => dst[..4].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => dst[..16].copy_from_slice(&v6.octets()),
     };
-    let table = std::fs::read_to_string(path).ok()?;
-    find(&table, local, remote)
+    put(&mut id[4..20], local.ip());
+    put(&mut id[20..36], remote.ip());
+    id[40..48].copy_from_slice(&[0xff; 8]); // INET_DIAG_NOCOOKIE
+    m
+}
+
+/// Ok(None) when the kernel says there is no such socket; Err when the question could not be asked.
+fn diag_lookup(local: SocketAddr, remote: SocketAddr) -> std::io::Result<Option<TcpState>> {
+    let err = std::io::Error::last_os_error;
+    // SAFETY: a netlink socket we close below; send/recv use buffers we own with their true lengths.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            libc::NETLINK_SOCK_DIAG,
+        )
+    };
+    if fd < 0 {
+        return Err(err());
+    }
+    let req = diag_request(local, remote);
+    let mut buf = [0u8; 8192];
+    let answer = unsafe {
+        if libc::send(fd, req.as_ptr().cast(), req.len(), 0) < 0 {
+            Err(err())
+        } else {
+            let n = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
+            if n < 0 { Err(err()) } else { Ok(n as usize) }
+        }
+    };
+    unsafe { libc::close(fd) };
+    parse_diag_answer(&buf[..answer?])
+}
+
+fn parse_diag_answer(msg: &[u8]) -> std::io::Result<Option<TcpState>> {
+    let bad = || std::io::Error::other("short sock_diag answer");
+    let header = msg.get(..16).ok_or_else(bad)?;
+    match u16::from_ne_bytes([header[4], header[5]]) {
+        SOCK_DIAG_BY_FAMILY => Ok(TcpState::from_linux(*msg.get(17).ok_or_else(bad)?)),
+        NLMSG_ERROR => {
+            let code = i32::from_ne_bytes(
+                msg.get(16..20)
+                    .ok_or_else(bad)?
+                    .try_into()
+                    .expect("4 bytes"),
+            );
+            if code == -libc::ENOENT {
+                Ok(None)
+            } else {
+                Err(std::io::Error::from_raw_os_error(-code))
+            }
+        }
+        other => Err(std::io::Error::other(format!(
+            "unexpected netlink message type {other}"
+        ))),
+    }
 }
 
 fn find(table: &str, local: SocketAddr, remote: SocketAddr) -> Option<TcpState> {
@@ -57,6 +147,53 @@ fn parse_addr(s: &str) -> Option<SocketAddr> {
 #[cfg(all(test, target_endian = "little"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diag_request_names_the_pair() {
+        let m = diag_request(
+            "127.0.0.1:40000".parse().unwrap(),
+            "127.0.0.1:8080".parse().unwrap(),
+        );
+        assert_eq!(&m[0..4], &72u32.to_le_bytes());
+        assert_eq!(m[16], libc::AF_INET as u8);
+        assert_eq!(&m[24..26], &40000u16.to_be_bytes());
+        assert_eq!(&m[26..28], &8080u16.to_be_bytes());
+        assert_eq!(&m[28..32], &[127, 0, 0, 1]);
+        assert_eq!(&m[44..48], &[127, 0, 0, 1]);
+    }
+
+    #[test]
+    fn diag_answers_parse() {
+        let mut found = vec![0u8; 88];
+        found[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_le_bytes());
+        found[17] = 6;
+        assert_eq!(parse_diag_answer(&found).unwrap(), Some(TcpState::TimeWait));
+        let mut gone = vec![0u8; 36];
+        gone[4..6].copy_from_slice(&NLMSG_ERROR.to_le_bytes());
+        gone[16..20].copy_from_slice(&(-libc::ENOENT).to_le_bytes());
+        assert_eq!(parse_diag_answer(&gone).unwrap(), None);
+        assert!(parse_diag_answer(&gone[..10]).is_err());
+    }
+
+    #[test]
+    fn diag_finds_a_real_listener_and_its_connection() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (b, _) = l.accept().unwrap();
+        let (la, lb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        assert_eq!(diag_lookup(la, lb).unwrap(), Some(TcpState::Established));
+        drop(b);
+        // B's close sent FIN; B's orphan waits in FIN_WAIT2 (or FIN_WAIT1 until the ACK is in)
+        let b_state = diag_lookup(lb, la).unwrap();
+        assert!(
+            matches!(b_state, Some(TcpState::FinWait1 | TcpState::FinWait2)),
+            "{b_state:?}"
+        );
+        assert_eq!(
+            diag_lookup(la, "127.0.0.1:1".parse().unwrap()).unwrap(),
+            None
+        );
+    }
 
     const TABLE: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:1F90 0100007F:9C40 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000
