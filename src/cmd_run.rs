@@ -2,7 +2,9 @@
 
 use tcp_close_watch::demo::Mode;
 use tcp_close_watch::live::{self, LiveRun, Options};
-use tcp_close_watch::render::{ColorChoice, Format, Style, compare, json, text};
+use tcp_close_watch::render::{
+    ColorChoice, Format, Style, compare, json, ladder, mermaid, svg, text,
+};
 use tcp_close_watch::story;
 
 use crate::{Failure, emit};
@@ -27,6 +29,9 @@ pub struct RunArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Write the output to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<std::path::PathBuf>,
     /// Colour RST and FIN rows: auto (a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -102,6 +107,9 @@ fn render_one(run: &LiveRun, args: &RunArgs) -> String {
             }
             s
         }
+        Format::Ladder => format!("{}\n\n{}", title(run), ladder::ladder(t)),
+        Format::Mermaid => mermaid::mermaid(t),
+        Format::Svg => svg::svg(t),
         Format::Json | Format::Csv => {
             let mut s = if args.format == Format::Json {
                 json::timeline_json(t)
@@ -139,7 +147,23 @@ pub fn main(args: RunArgs) -> Result<(), Failure> {
             .ok_or_else(|| Failure::new(format!("unknown mode {}", args.mode)))?;
         let run = play(mode, &args)?;
         warn(&run);
-        return emit(&render_one(&run, &args));
+        return write_out(&render_one(&run, &args), &args);
+    }
+    if args.format == Format::Svg {
+        return Err(Failure::new(
+            "--format svg draws one connection: pick a mode (tcp-close-watch modes lists them), or use \
+             --format table, markdown, json or csv for the comparison of all",
+        ));
+    }
+    if args.format.is_diagram() {
+        let mut out = String::new();
+        for mode in Mode::ALL {
+            let run = play(mode, &args)?;
+            warn(&run);
+            out.push_str(&render_one(&run, &args));
+            out.push('\n');
+        }
+        return write_out(&out, &args);
     }
     let mut rows = Vec::new();
     for mode in Mode::ALL {
@@ -156,6 +180,15 @@ pub fn main(args: RunArgs) -> Result<(), Failure> {
         Format::Markdown => compare::markdown(&rows),
         Format::Json => compare::json(&rows),
         Format::Csv => compare::csv(&rows),
+        Format::Ladder | Format::Svg | Format::Mermaid => unreachable!("diagrams handled above"),
     };
-    emit(&out)
+    write_out(&out, &args)
+}
+
+fn write_out(text: &str, args: &RunArgs) -> Result<(), Failure> {
+    match &args.output {
+        None => emit(text),
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display()))),
+    }
 }

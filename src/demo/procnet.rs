@@ -79,14 +79,23 @@ fn diag_lookup(local: SocketAddr, remote: SocketAddr) -> std::io::Result<Option<
         }
     };
     unsafe { libc::close(fd) };
-    parse_diag_answer(&buf[..answer?])
+    parse_diag_answer(&buf[..answer?], remote.port())
 }
 
-fn parse_diag_answer(msg: &[u8]) -> std::io::Result<Option<TcpState>> {
+/// The state in the kernel's answer. The kernel's lookup falls back to a listener when no connection matches;
+/// such an answer (its remote port is not the one we asked for) means the connection is gone.
+fn parse_diag_answer(msg: &[u8], remote_port: u16) -> std::io::Result<Option<TcpState>> {
     let bad = || std::io::Error::other("short sock_diag answer");
     let header = msg.get(..16).ok_or_else(bad)?;
     match u16::from_ne_bytes([header[4], header[5]]) {
-        SOCK_DIAG_BY_FAMILY => Ok(TcpState::from_linux(*msg.get(17).ok_or_else(bad)?)),
+        SOCK_DIAG_BY_FAMILY => {
+            // inet_diag_msg: family, state, timer, retrans, then the id: sport, dport
+            let dport = msg.get(22..24).ok_or_else(bad)?;
+            if u16::from_be_bytes([dport[0], dport[1]]) != remote_port {
+                return Ok(None);
+            }
+            Ok(TcpState::from_linux(msg[17]))
+        }
         NLMSG_ERROR => {
             let code = i32::from_ne_bytes(
                 msg.get(16..20)
@@ -167,12 +176,20 @@ mod tests {
         let mut found = vec![0u8; 88];
         found[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_le_bytes());
         found[17] = 6;
-        assert_eq!(parse_diag_answer(&found).unwrap(), Some(TcpState::TimeWait));
+        found[22..24].copy_from_slice(&8080u16.to_be_bytes());
+        assert_eq!(
+            parse_diag_answer(&found, 8080).unwrap(),
+            Some(TcpState::TimeWait)
+        );
+        // the listener the kernel falls back to is not the connection we asked for
+        found[17] = 10;
+        found[22..24].copy_from_slice(&[0, 0]);
+        assert_eq!(parse_diag_answer(&found, 8080).unwrap(), None);
         let mut gone = vec![0u8; 36];
         gone[4..6].copy_from_slice(&NLMSG_ERROR.to_le_bytes());
         gone[16..20].copy_from_slice(&(-libc::ENOENT).to_le_bytes());
-        assert_eq!(parse_diag_answer(&gone).unwrap(), None);
-        assert!(parse_diag_answer(&gone[..10]).is_err());
+        assert_eq!(parse_diag_answer(&gone, 1).unwrap(), None);
+        assert!(parse_diag_answer(&gone[..10], 1).is_err());
     }
 
     #[test]
@@ -188,6 +205,11 @@ mod tests {
         assert!(
             matches!(b_state, Some(TcpState::FinWait1 | TcpState::FinWait2)),
             "{b_state:?}"
+        );
+        // for a pair with no connection on the listener's port the kernel answers with the listener: no socket
+        assert_eq!(
+            diag_lookup(l.local_addr().unwrap(), "127.0.0.1:1".parse().unwrap()).unwrap(),
+            None
         );
         assert_eq!(
             diag_lookup(la, "127.0.0.1:1".parse().unwrap()).unwrap(),

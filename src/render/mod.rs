@@ -3,6 +3,9 @@
 
 pub mod compare;
 pub mod json;
+pub mod ladder;
+pub mod mermaid;
+pub mod svg;
 pub mod text;
 
 use std::io::IsTerminal;
@@ -18,6 +21,19 @@ pub enum Format {
     Json,
     /// Comma-separated values with a header line.
     Csv,
+    /// The textbook ladder diagram in plain text.
+    Ladder,
+    /// A standalone SVG sequence diagram (use with -o FILE.svg).
+    Svg,
+    /// A Mermaid sequenceDiagram for Markdown viewers.
+    Mermaid,
+}
+
+impl Format {
+    /// True for the formats that draw one connection as a diagram.
+    pub fn is_diagram(self) -> bool {
+        matches!(self, Format::Ladder | Format::Svg | Format::Mermaid)
+    }
 }
 
 /// When to colour: `auto` colours only a terminal and honours `NO_COLOR`.

@@ -1,0 +1,85 @@
+//! A Mermaid `sequenceDiagram`: renders in Markdown viewers that support Mermaid (GitHub, GitLab, many wikis).
+//! Segments are messages between A and B (an RST ends in a cross and sits in a red box, a FIN in a blue one);
+//! socket calls are notes beside their side.
+
+use crate::calls::Peer;
+use crate::render::ladder::{segment_label, short_call};
+use crate::timeline::{RowKind, Timeline};
+
+/// Mermaid treats `;` and `#` specially and `<`/`>` as markup: write them as its entity codes.
+fn escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '#' => out.push_str("#35;"),
+            ';' => out.push_str("#59;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '\n' => out.push(' '),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn mermaid(t: &Timeline) -> String {
+    let mut out = String::from("sequenceDiagram\n");
+    out.push_str(&format!(
+        "    participant A as {}\n",
+        escape(&t.sides.a_label)
+    ));
+    out.push_str(&format!(
+        "    participant B as {}\n",
+        escape(&t.sides.b_label)
+    ));
+    let note = |peer: Peer, text: String| {
+        let side = if peer == Peer::A {
+            "left of A"
+        } else {
+            "right of B"
+        };
+        format!("    Note {side}: {}\n", escape(&text))
+    };
+    for row in &t.rows {
+        match &row.kind {
+            RowKind::Call {
+                call,
+                returns_later,
+            } => out.push_str(&note(call.peer, short_call(call, *returns_later, false))),
+            RowKind::Return { call } => out.push_str(&note(
+                call.peer,
+                format!("↳ {}", short_call(call, false, true)),
+            )),
+            RowKind::Segment(w) => {
+                let (from, to) = if w.from == Peer::A {
+                    ("A", "B")
+                } else {
+                    ("B", "A")
+                };
+                let label = escape(&segment_label(w));
+                if w.segment.flags.rst() {
+                    out.push_str(&format!(
+                        "    rect rgb(255, 215, 215)\n    {from}-x{to}: {label}\n    end\n"
+                    ));
+                } else if w.segment.flags.fin() {
+                    out.push_str(&format!(
+                        "    rect rgb(215, 230, 255)\n    {from}->>{to}: {label}\n    end\n"
+                    ));
+                } else {
+                    out.push_str(&format!("    {from}->>{to}: {label}\n"));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_what_mermaid_would_misread() {
+        assert_eq!(escape("a;b#c<d>"), "a#59;b#35;c#lt;d#gt;");
+    }
+}

@@ -1,0 +1,161 @@
+//! The diagram formats (ladder, SVG, Mermaid) on a timeline built in the test: no privileges needed.
+
+use tcp_close_watch::calls::{CallKind, Outcome, Peer, SocketCall};
+use tcp_close_watch::render::{ladder, mermaid, svg};
+use tcp_close_watch::segment::{Segment, SeqNumber, TcpFlags};
+use tcp_close_watch::timeline::{Sides, Timeline, build};
+
+fn sides() -> Sides {
+    Sides {
+        a: "127.0.0.1:40000".parse().unwrap(),
+        b: "127.0.0.1:8080".parse().unwrap(),
+        a_label: "A (client)".into(),
+        b_label: "B (server <&>)".into(),
+    }
+}
+
+fn seg(ts: i64, from: Peer, flags: u16, seq: u32, ack: u32, payload: &[u8]) -> Segment {
+    let s = sides();
+    let (src, dst) = if from == Peer::A {
+        (s.a, s.b)
+    } else {
+        (s.b, s.a)
+    };
+    Segment {
+        ts,
+        src,
+        dst,
+        flags: TcpFlags(flags),
+        seq: SeqNumber(seq),
+        ack: SeqNumber(ack),
+        window: 100,
+        len: payload.len() as u32,
+        payload: payload.to_vec(),
+    }
+}
+
+fn abrupt() -> Timeline {
+    const ACK: u16 = TcpFlags::ACK;
+    let segments = vec![
+        seg(10_000, Peer::A, TcpFlags::SYN, 100, 0, b""),
+        seg(11_000, Peer::B, TcpFlags::SYN | ACK, 900, 101, b""),
+        seg(12_000, Peer::A, ACK, 101, 901, b""),
+        seg(
+            30_000,
+            Peer::A,
+            TcpFlags::PSH | ACK,
+            101,
+            901,
+            b"Hello; <B> & #1",
+        ),
+        seg(40_000, Peer::B, TcpFlags::FIN | ACK, 901, 116, b""),
+        seg(61_000, Peer::B, TcpFlags::RST | ACK, 902, 116, b""),
+    ];
+    let call = |peer, kind, call: &str, t: (i64, i64), outcome| SocketCall {
+        peer,
+        kind,
+        call: call.into(),
+        t_start: t.0,
+        t_end: t.1,
+        outcome,
+        state: None,
+        unread_before: None,
+    };
+    let calls = vec![
+        call(
+            Peer::A,
+            CallKind::Recv,
+            "recv(64)",
+            (35_000, 70_000),
+            Outcome::Err {
+                errno: libc::ECONNRESET,
+            },
+        ),
+        call(
+            Peer::B,
+            CallKind::Close,
+            "close()",
+            (60_000, 62_000),
+            Outcome::Ok {
+                ret: 0,
+                data: vec![],
+            },
+        ),
+    ];
+    build(sides(), &calls, &segments)
+}
+
+#[test]
+fn svg_is_well_formed_with_one_arrow_per_segment() {
+    let t = abrupt();
+    let text = svg::svg(&t);
+    let doc = roxmltree::Document::parse(&text).expect("well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let arrows: Vec<_> = doc
+        .descendants()
+        .filter(|n| {
+            n.has_tag_name("line")
+                && n.attribute("class")
+                    .is_some_and(|c| c.starts_with("segment"))
+        })
+        .collect();
+    assert_eq!(arrows.len(), t.segments().count());
+    let class_of = |i: usize| arrows[i].attribute("class").unwrap();
+    assert_eq!(class_of(4), "segment fin");
+    assert_eq!(class_of(5), "segment rst");
+    assert_ne!(
+        arrows[5].attribute("stroke"),
+        arrows[4].attribute("stroke"),
+        "RST and FIN in distinct colours"
+    );
+    // B→A arrows run right to left and slope down
+    let x = |i: usize, a: &str| arrows[i].attribute(a).unwrap().parse::<i32>().unwrap();
+    assert!(x(5, "x1") > x(5, "x2") && x(5, "y2") > x(5, "y1"));
+    assert!(
+        text.contains("B (server &lt;&amp;&gt;)"),
+        "labels are escaped"
+    );
+}
+
+#[test]
+fn ladder_draws_each_segment_and_marks_the_reset() {
+    let t = abrupt();
+    let text = ladder::ladder(&t);
+    for flags in [
+        "[S] seq 0",
+        "[S.] seq 0 ack 1",
+        "[P.] seq 1 ack 1 len 15",
+        "[F.] seq 1 ack 16 FIN",
+    ] {
+        assert_eq!(text.matches(flags).count(), 1, "{flags} once in\n{text}");
+    }
+    let rst_line = text.lines().find(|l| l.contains("[R.]")).unwrap();
+    assert!(
+        rst_line.contains("RST") && rst_line.contains("=="),
+        "{rst_line}"
+    );
+    // the blocked recv() is drawn when made and when it returned
+    assert!(text.contains("recv(64) ..."));
+    assert!(text.contains("-> recv = -1 ECONNRESET"));
+    assert!(
+        text.is_ascii() || text.chars().all(|c| c.is_ascii() || "µ".contains(c)),
+        "plain text"
+    );
+}
+
+#[test]
+fn mermaid_has_a_message_per_segment_and_escapes() {
+    let t = abrupt();
+    let text = mermaid::mermaid(&t);
+    assert!(text.starts_with("sequenceDiagram\n"));
+    let messages = text
+        .lines()
+        .filter(|l| l.contains("->>") || l.contains("-x"))
+        .count();
+    assert_eq!(messages, t.segments().count());
+    assert!(text.contains("B-xA: [R.] seq 2 ack 16 RST"));
+    assert!(
+        text.contains("participant B as B (server #lt;&#gt;)"),
+        "markup characters are escaped:\n{text}"
+    );
+}
