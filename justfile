@@ -38,3 +38,7 @@ bench: build
 # let the binary capture without sudo (CAP_NET_RAW and CAP_NET_ADMIN on the file)
 setcap: build
     sudo setcap cap_net_raw,cap_net_admin=eip {{bin}}
+
+# record one capture per mode into captures/ (with the socket calls inside) and its README table
+captures:
+    bash scripts/make-captures.sh

@@ -35,8 +35,7 @@ impl fmt::Display for Peer {
 }
 
 /// Which socket operation a call was; the text of the call (with its arguments) is in [`SocketCall::call`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CallKind {
     Connect,
     Accept,
@@ -45,6 +44,34 @@ pub enum CallKind {
     Shutdown,
     Close,
     SetSockOpt,
+}
+
+impl CallKind {
+    pub const ALL: [CallKind; 7] = [
+        CallKind::Connect,
+        CallKind::Accept,
+        CallKind::Send,
+        CallKind::Recv,
+        CallKind::Shutdown,
+        CallKind::Close,
+        CallKind::SetSockOpt,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CallKind::Connect => "connect",
+            CallKind::Accept => "accept",
+            CallKind::Send => "send",
+            CallKind::Recv => "recv",
+            CallKind::Shutdown => "shutdown",
+            CallKind::Close => "close",
+            CallKind::SetSockOpt => "setsockopt",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<CallKind> {
+        CallKind::ALL.into_iter().find(|k| k.name() == name)
+    }
 }
 
 /// What a call returned.

@@ -12,10 +12,22 @@ use std::time::{Duration, Instant};
 use crate::decode::{self, LinkType, Skip};
 use crate::segment::{Segment, TimestampNs};
 
+/// One captured frame as libpcap gave it, kept so a run can be saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawFrame {
+    pub ts: TimestampNs,
+    pub data: Vec<u8>,
+    /// The frame's length on the wire (more than `data.len()` when the snap length cut it).
+    pub orig_len: u32,
+}
+
 /// What the capture returns: the TCP segments it saw, and how complete it knows itself to be.
 #[derive(Debug, Clone)]
 pub struct Captured {
     pub segments: Vec<Segment>,
+    /// The frames the segments were decoded from, in the same order, and their link type (LINKTYPE_*).
+    pub frames: Vec<RawFrame>,
+    pub linktype: u32,
     /// Frames that matched the filter but did not decode as TCP (other than the end marker), with the reason.
     pub undecoded: Vec<Skip>,
     /// Packets libpcap says the kernel dropped (buffer full) or the interface dropped.
@@ -101,17 +113,21 @@ pub fn start(device: &str, filter: &str) -> Result<LiveCapture, CaptureError> {
     let nanosecond = unsafe { pcap_get_tstamp_precision(cap.as_ptr().cast()) } == 1;
     let stop = Arc::new(AtomicBool::new(false));
     let stop_seen = Arc::clone(&stop);
-    let thread = std::thread::spawn(move || read_until_marker(cap, link, nanosecond, &stop_seen));
+    let linktype = dlt as u32;
+    let thread =
+        std::thread::spawn(move || read_until_marker(cap, link, linktype, nanosecond, &stop_seen));
     Ok(LiveCapture { stop, thread })
 }
 
 fn read_until_marker(
     mut cap: pcap::Capture<pcap::Active>,
     link: LinkType,
+    linktype: u32,
     nanosecond: bool,
     stop: &AtomicBool,
 ) -> Result<Captured, String> {
     let mut segments = Vec::new();
+    let mut frames = Vec::new();
     let mut undecoded = Vec::new();
     let mut complete = false;
     let mut deadline: Option<Instant> = None;
@@ -127,7 +143,14 @@ fn read_until_marker(
             Ok(p) => {
                 let ts = timestamp(p.header.ts, nanosecond);
                 match decode::decode(link, ts, p.data) {
-                    Ok(seg) => segments.push(seg),
+                    Ok(seg) => {
+                        segments.push(seg);
+                        frames.push(RawFrame {
+                            ts,
+                            data: p.data.to_vec(),
+                            orig_len: p.header.len,
+                        });
+                    }
                     Err(Skip::NotTcp) => {
                         // the UDP end marker: everything sent before it has been read
                         complete = true;
@@ -145,6 +168,8 @@ fn read_until_marker(
         .map_err(|e| format!("libpcap statistics: {e}"))?;
     Ok(Captured {
         segments,
+        frames,
+        linktype,
         undecoded,
         dropped: stats.dropped + stats.if_dropped,
         complete,

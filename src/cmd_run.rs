@@ -29,6 +29,10 @@ pub struct RunArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Save the run: FILE.pcapng keeps the segments and A's and B's socket calls (as packet comments, and for
+    /// `analyze`); FILE.pcap keeps the segments alone.
+    #[arg(long, short = 'w', value_name = "FILE")]
+    pub write: Option<std::path::PathBuf>,
     /// Write the output to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<std::path::PathBuf>,
@@ -147,7 +151,15 @@ pub fn main(args: RunArgs) -> Result<(), Failure> {
             .ok_or_else(|| Failure::new(format!("unknown mode {}", args.mode)))?;
         let run = play(mode, &args)?;
         warn(&run);
+        if let Some(path) = &args.write {
+            save(&run, path)?;
+        }
         return write_out(&render_one(&run, &args), &args);
+    }
+    if args.write.is_some() {
+        return Err(Failure::new(
+            "--write saves one run: pick a mode instead of all",
+        ));
     }
     if args.format == Format::Svg {
         return Err(Failure::new(
@@ -183,6 +195,39 @@ pub fn main(args: RunArgs) -> Result<(), Failure> {
         Format::Ladder | Format::Svg | Format::Mermaid => unreachable!("diagrams handled above"),
     };
     write_out(&out, &args)
+}
+
+/// Save a run as pcapng (with its calls) or classic pcap (segments only), by the file's extension.
+fn save(run: &LiveRun, path: &std::path::Path) -> Result<(), Failure> {
+    use tcp_close_watch::saved;
+    let (frames, linktype) = match &run.captured {
+        Some(c) => (c.frames.as_slice(), c.linktype),
+        None => (&[][..], 1),
+    };
+    let classic = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("pcap"));
+    let bytes = if classic {
+        if run.captured.is_none() {
+            return Err(Failure::new(
+                "--write FILE.pcap holds captured segments, and --no-capture captured none: use FILE.pcapng to save \
+                 the socket calls",
+            ));
+        }
+        saved::pcap(frames, linktype)
+    } else {
+        saved::pcapng(&run.pair, &run.kernel, frames, linktype)
+    };
+    std::fs::write(path, bytes)
+        .map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))?;
+    if classic {
+        eprintln!(
+            "tcp-close-watch: wrote {} segments to {} (classic pcap holds no socket calls: use .pcapng to keep them)",
+            frames.len(),
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 fn write_out(text: &str, args: &RunArgs) -> Result<(), Failure> {

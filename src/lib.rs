@@ -11,6 +11,7 @@ pub mod decode;
 pub mod demo;
 pub mod live;
 pub mod render;
+pub mod saved;
 pub mod segment;
 pub mod story;
 pub mod tcp_state;

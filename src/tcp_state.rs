@@ -57,6 +57,13 @@ impl TcpState {
         }
     }
 
+    /// The state whose [`TcpState::linux_name`] is `name`.
+    pub fn from_linux_name(name: &str) -> Option<TcpState> {
+        (1..=11)
+            .filter_map(TcpState::from_linux)
+            .find(|s| s.linux_name() == name)
+    }
+
     /// The name `ss` and the kernel use (`FIN_WAIT2`, `CLOSE`).
     pub fn linux_name(self) -> &'static str {
         match self {
@@ -93,5 +100,10 @@ mod tests {
         assert_eq!(TcpState::from_linux(5).unwrap().rfc_name(), "FIN-WAIT-2");
         assert_eq!(TcpState::from_linux(0), None);
         assert_eq!(TcpState::from_linux(13), None);
+        assert_eq!(
+            TcpState::from_linux_name("FIN_WAIT2"),
+            Some(TcpState::FinWait2)
+        );
+        assert_eq!(TcpState::from_linux_name("nonsense"), None);
     }
 }

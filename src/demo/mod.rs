@@ -117,7 +117,7 @@ pub struct EndStates {
 }
 
 /// What one scenario did: every socket call of A and B, and who was where.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairRun {
     pub mode: Mode,
     pub a: SocketAddr,

@@ -1,0 +1,488 @@
+//! A run saved in a capture file, so it carries its story: the captured frames, and A's and B's socket calls.
+//!
+//! pcapng: every call becomes a packet comment on the frame it belongs with (the first frame captured once the
+//! call had started), which Wireshark and tshark show; the whole run — mode, kernel, addresses, every call with
+//! its exact times, results and states — is also written, machine-readable, as a second comment of the section
+//! header, which is what `analyze` reads back. Readers that know nothing of us skip comments and see every packet.
+//! Classic pcap has no place for comments: it holds the frames alone.
+
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+
+use crate::calls::{CallKind, Outcome, Peer, SocketCall};
+use crate::capture::RawFrame;
+use crate::demo::{EndStates, Mode, PairRun};
+use crate::segment::TimestampNs;
+use crate::tcp_state::TcpState;
+
+/// The first line of the section-header comment that carries a run.
+pub const MARKER: &str = "tcp-close-watch/run v1";
+
+/// A run as read back from a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedRun {
+    pub pair: PairRun,
+    pub kernel: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn call_json(c: &SocketCall) -> Value {
+    json!({
+        "peer": c.peer.to_string(),
+        "kind": c.kind.name(),
+        "call": c.call,
+        "t_start": c.t_start,
+        "t_end": c.t_end,
+        "ret": c.ret(),
+        "errno": c.errno(),
+        "data": hex(c.data()),
+        "state": c.state.map(|s| s.linux_name()),
+        "unread_before": c.unread_before,
+    })
+}
+
+fn call_from_json(v: &Value) -> Option<SocketCall> {
+    let peer = match v["peer"].as_str()? {
+        "A" => Peer::A,
+        "B" => Peer::B,
+        _ => return None,
+    };
+    let outcome = match v["errno"].as_i64() {
+        Some(errno) => Outcome::Err {
+            errno: i32::try_from(errno).ok()?,
+        },
+        None => Outcome::Ok {
+            ret: v["ret"].as_i64()?,
+            data: unhex(v["data"].as_str()?)?,
+        },
+    };
+    let state = match &v["state"] {
+        Value::Null => None,
+        s => Some(TcpState::from_linux_name(s.as_str()?)?),
+    };
+    let unread_before = match &v["unread_before"] {
+        Value::Null => None,
+        n => Some(u32::try_from(n.as_u64()?).ok()?),
+    };
+    Some(SocketCall {
+        peer,
+        kind: CallKind::from_name(v["kind"].as_str()?)?,
+        call: v["call"].as_str()?.to_string(),
+        t_start: v["t_start"].as_i64()?,
+        t_end: v["t_end"].as_i64()?,
+        outcome,
+        state,
+        unread_before,
+    })
+}
+
+/// The machine-readable section-header comment: the marker line, a header object, then a call per line.
+pub fn run_comment(pair: &PairRun, kernel: &str) -> String {
+    let state = |s: Option<TcpState>| s.map(|s| s.linux_name());
+    let header = json!({
+        "mode": pair.mode.name(),
+        "kernel": kernel,
+        "a": pair.a.to_string(),
+        "b": pair.b.to_string(),
+        "end_a": state(pair.end_states.a),
+        "end_b": state(pair.end_states.b),
+    });
+    let mut out = format!("{MARKER}\n{header}\n");
+    for c in &pair.calls {
+        out.push_str(&call_json(c).to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// Read a run back from a section-header comment; `None` when the comment is not ours or is damaged.
+pub fn parse_run_comment(text: &str) -> Option<SavedRun> {
+    let mut lines = text.lines();
+    if lines.next()? != MARKER {
+        return None;
+    }
+    let header: Value = serde_json::from_str(lines.next()?).ok()?;
+    let state = |v: &Value| match v {
+        Value::Null => Some(None),
+        s => s.as_str().and_then(TcpState::from_linux_name).map(Some),
+    };
+    let calls = lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l)
+                .ok()
+                .and_then(|v: Value| call_from_json(&v))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let pair = PairRun {
+        mode: Mode::from_name(header["mode"].as_str()?)?,
+        a: header["a"].as_str()?.parse::<SocketAddr>().ok()?,
+        b: header["b"].as_str()?.parse::<SocketAddr>().ok()?,
+        calls,
+        end_states: EndStates {
+            a: state(&header["end_a"])?,
+            b: state(&header["end_b"])?,
+        },
+    };
+    Some(SavedRun {
+        pair,
+        kernel: header["kernel"].as_str()?.to_string(),
+    })
+}
+
+/// The run carried by a pcapng file written by [`pcapng`]: the section header's comment that starts with
+/// [`MARKER`]. Reads only the first block, so any reader of pcapng can call it on a file's leading bytes.
+pub fn pcapng_run(bytes: &[u8]) -> Option<SavedRun> {
+    let u32_at = |at: usize, le: bool| {
+        let b: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+        Some(if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    };
+    if u32_at(0, true)? != 0x0A0D_0D0A {
+        return None;
+    }
+    let le = u32_at(8, true)? == 0x1A2B_3C4D;
+    let len = u32_at(4, le)? as usize;
+    let mut at = 24;
+    while at + 4 <= len.saturating_sub(4) {
+        let b = bytes.get(at..at + 4)?;
+        let (code, olen) = if le {
+            (
+                u16::from_le_bytes([b[0], b[1]]),
+                u16::from_le_bytes([b[2], b[3]]),
+            )
+        } else {
+            (
+                u16::from_be_bytes([b[0], b[1]]),
+                u16::from_be_bytes([b[2], b[3]]),
+            )
+        };
+        let value = bytes.get(at + 4..at + 4 + olen as usize)?;
+        if code == 0 {
+            break;
+        }
+        if code == 1
+            && let Some(run) = std::str::from_utf8(value).ok().and_then(parse_run_comment)
+        {
+            return Some(run);
+        }
+        at += 4 + (olen as usize).next_multiple_of(4);
+    }
+    None
+}
+
+/// `2026-11-24T00:58:43Z` for a time in ns since the epoch (UTC; no calendar crate needed for one format).
+pub fn utc_text(ts: TimestampNs) -> String {
+    let secs = ts.div_euclid(1_000_000_000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // civil_from_days, H. Hinnant's algorithm
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The human-readable comment of a call, as Wireshark shows it next to its frame.
+pub fn call_comment(c: &SocketCall, t0: TimestampNs) -> String {
+    let mut s = format!("{}: {}", c.peer, c.call);
+    if let Some(n) = c.unread_before.filter(|_| c.kind == CallKind::Close) {
+        s.push_str(&format!(" with {n} bytes unread"));
+    }
+    s.push_str(&format!(" {}", c.result_text()));
+    if let Some(st) = c.state {
+        s.push_str(&format!(" [{st}]"));
+    }
+    s.push_str(&format!(
+        " (called +{} µs, returned +{} µs)",
+        (c.t_start - t0) / 1000,
+        (c.t_end - t0) / 1000
+    ));
+    s
+}
+
+/// For each call, the index of the frame it belongs with: the first frame captured at or after the call started,
+/// else the last frame. `None` when there are no frames.
+pub fn frame_of_calls(calls: &[SocketCall], frames: &[RawFrame]) -> Vec<Option<usize>> {
+    calls
+        .iter()
+        .map(|c| {
+            let i = frames.partition_point(|f| f.ts < c.t_start);
+            if frames.is_empty() {
+                None
+            } else {
+                Some(i.min(frames.len() - 1))
+            }
+        })
+        .collect()
+}
+
+// pcapng blocks ----------------------------------------------------------------------------------------------
+
+fn option(out: &mut Vec<u8>, code: u16, value: &[u8]) {
+    out.extend(code.to_le_bytes());
+    out.extend((value.len() as u16).to_le_bytes());
+    out.extend(value);
+    out.resize(out.len().next_multiple_of(4), 0);
+}
+
+fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
+    let total = (12 + body.len()) as u32;
+    out.extend(kind.to_le_bytes());
+    out.extend(total.to_le_bytes());
+    out.extend(body);
+    out.extend(total.to_le_bytes());
+}
+
+/// Comments longer than an option can hold (65,535 bytes) are cut; the run comment of a demo is a few KB.
+fn text_option(out: &mut Vec<u8>, code: u16, text: &str) {
+    let bytes = text.as_bytes();
+    option(out, code, &bytes[..bytes.len().min(u16::MAX as usize - 3)]);
+}
+
+/// The run as pcapng bytes: section header (with its comments), one interface, a block per frame with its calls
+/// as comments.
+pub fn pcapng(pair: &PairRun, kernel: &str, frames: &[RawFrame], linktype: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let t0 = pair
+        .calls
+        .first()
+        .map(|c| c.t_start)
+        .into_iter()
+        .chain(frames.first().map(|f| f.ts))
+        .min()
+        .unwrap_or(0);
+    // section header
+    let mut shb = Vec::new();
+    shb.extend(0x1A2B_3C4Du32.to_le_bytes());
+    shb.extend(1u16.to_le_bytes());
+    shb.extend(0u16.to_le_bytes());
+    shb.extend((-1i64).to_le_bytes());
+    let summary = format!(
+        "tcp-close-watch run --mode {} — {}. Recorded on {kernel} at {}. A (client) {}, B (server) {}.",
+        pair.mode,
+        pair.mode.summary(),
+        utc_text(t0),
+        pair.a,
+        pair.b
+    );
+    text_option(&mut shb, 1, &summary);
+    text_option(&mut shb, 1, &run_comment(pair, kernel));
+    text_option(&mut shb, 3, kernel);
+    text_option(
+        &mut shb,
+        4,
+        concat!("tcp-close-watch ", env!("CARGO_PKG_VERSION")),
+    );
+    option(&mut shb, 0, &[]);
+    block(&mut out, 0x0A0D_0D0A, &shb);
+    // interface: loopback, nanosecond timestamps
+    let mut idb = Vec::new();
+    idb.extend((linktype as u16).to_le_bytes());
+    idb.extend(0u16.to_le_bytes());
+    idb.extend(65535u32.to_le_bytes());
+    text_option(&mut idb, 2, "lo");
+    option(&mut idb, 9, &[9]);
+    option(&mut idb, 0, &[]);
+    block(&mut out, 1, &idb);
+    // frames
+    let owners = frame_of_calls(&pair.calls, frames);
+    for (i, f) in frames.iter().enumerate() {
+        let mut epb = Vec::new();
+        epb.extend(0u32.to_le_bytes());
+        let ts = f.ts as u64;
+        epb.extend(((ts >> 32) as u32).to_le_bytes());
+        epb.extend((ts as u32).to_le_bytes());
+        epb.extend((f.data.len() as u32).to_le_bytes());
+        epb.extend(f.orig_len.to_le_bytes());
+        epb.extend(&f.data);
+        epb.resize(epb.len().next_multiple_of(4), 0);
+        let mut has_options = false;
+        for (c, owner) in pair.calls.iter().zip(&owners) {
+            if *owner == Some(i) {
+                text_option(&mut epb, 1, &call_comment(c, t0));
+                has_options = true;
+            }
+        }
+        if has_options {
+            option(&mut epb, 0, &[]);
+        }
+        block(&mut out, 6, &epb);
+    }
+    out
+}
+
+/// The frames alone as classic pcap with nanosecond timestamps.
+pub fn pcap(frames: &[RawFrame], linktype: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(0xA1B2_3C4Du32.to_le_bytes());
+    out.extend(2u16.to_le_bytes());
+    out.extend(4u16.to_le_bytes());
+    out.extend(0i32.to_le_bytes());
+    out.extend(0u32.to_le_bytes());
+    out.extend(65535u32.to_le_bytes());
+    out.extend(linktype.to_le_bytes());
+    for f in frames {
+        out.extend((f.ts.div_euclid(1_000_000_000) as u32).to_le_bytes());
+        out.extend((f.ts.rem_euclid(1_000_000_000) as u32).to_le_bytes());
+        out.extend((f.data.len() as u32).to_le_bytes());
+        out.extend(f.orig_len.to_le_bytes());
+        out.extend(&f.data);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> PairRun {
+        PairRun {
+            mode: Mode::Abrupt,
+            a: "127.0.0.1:40000".parse().unwrap(),
+            b: "[::1]:8080".parse().unwrap(),
+            calls: vec![
+                SocketCall {
+                    peer: Peer::B,
+                    kind: CallKind::Close,
+                    call: "close()".into(),
+                    t_start: 1_700_000_000_000_000_000,
+                    t_end: 1_700_000_000_000_050_000,
+                    outcome: Outcome::Ok {
+                        ret: 0,
+                        data: vec![],
+                    },
+                    state: Some(TcpState::Closed),
+                    unread_before: Some(33),
+                },
+                SocketCall {
+                    peer: Peer::A,
+                    kind: CallKind::Recv,
+                    call: "recv(64)".into(),
+                    t_start: 1_700_000_000_000_010_000,
+                    t_end: 1_700_000_000_000_060_000,
+                    outcome: Outcome::Err {
+                        errno: libc::ECONNRESET,
+                    },
+                    state: None,
+                    unread_before: None,
+                },
+                SocketCall {
+                    peer: Peer::A,
+                    kind: CallKind::Send,
+                    call: "send(3 bytes)".into(),
+                    t_start: 5,
+                    t_end: 6,
+                    outcome: Outcome::Ok {
+                        ret: 3,
+                        data: b"a\n\0".to_vec(),
+                    },
+                    state: Some(TcpState::Established),
+                    unread_before: None,
+                },
+            ],
+            end_states: EndStates {
+                a: Some(TcpState::TimeWait),
+                b: None,
+            },
+        }
+    }
+
+    #[test]
+    fn run_comment_round_trips() {
+        let p = pair();
+        let back = parse_run_comment(&run_comment(&p, "Linux 6.1")).unwrap();
+        assert_eq!(back.pair, p);
+        assert_eq!(back.kernel, "Linux 6.1");
+    }
+
+    #[test]
+    fn damaged_or_foreign_comments_are_not_runs() {
+        assert_eq!(parse_run_comment("captured by dumpcap"), None);
+        let text = run_comment(&pair(), "x");
+        assert_eq!(
+            parse_run_comment(&text.replace("\"recv\"", "\"frobnicate\"")),
+            None
+        );
+        assert_eq!(parse_run_comment(&text[..text.len() - 20]), None);
+    }
+
+    #[test]
+    fn utc_text_formats_the_epoch() {
+        assert_eq!(utc_text(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_text(1_700_000_000_000_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(utc_text(951_782_400_000_000_000), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn calls_belong_with_the_next_frame() {
+        let f = |ts| RawFrame {
+            ts,
+            data: vec![],
+            orig_len: 0,
+        };
+        let frames = [f(10), f(20), f(30)];
+        let call = |t_start| SocketCall {
+            t_start,
+            ..pair().calls[0].clone()
+        };
+        let owners = frame_of_calls(&[call(5), call(20), call(25), call(99)], &frames);
+        assert_eq!(owners, [Some(0), Some(1), Some(2), Some(2)]);
+        assert_eq!(frame_of_calls(&[call(5)], &[]), [None]);
+    }
+
+    #[test]
+    fn pcapng_blocks_are_well_framed() {
+        let frames = vec![RawFrame {
+            ts: 1_700_000_000_000_020_000,
+            data: vec![1, 2, 3, 4, 5],
+            orig_len: 5,
+        }];
+        let bytes = pcapng(&pair(), "Linux 6.1", &frames, 1);
+        // walk the blocks: every block's two length fields agree and the walk ends exactly at the end
+        let mut at = 0;
+        let mut kinds = Vec::new();
+        while at < bytes.len() {
+            let kind = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+            let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+            assert_eq!(len % 4, 0);
+            assert_eq!(&bytes[at + len - 4..at + len], &(len as u32).to_le_bytes());
+            kinds.push(kind);
+            at += len;
+        }
+        assert_eq!(at, bytes.len());
+        assert_eq!(kinds, [0x0A0D_0D0A, 1, 6]);
+        assert_eq!(pcapng_run(&bytes).unwrap().pair, pair());
+        assert_eq!(pcapng_run(&bytes[..40]), None, "cut short");
+        let classic = pcap(&frames, 1);
+        assert_eq!(classic.len(), 24 + 16 + 5);
+        assert_eq!(&classic[..4], &0xA1B2_3C4Du32.to_le_bytes());
+    }
+}
