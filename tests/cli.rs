@@ -227,3 +227,58 @@ fn markdown_run_is_a_table_and_an_account() {
     assert!(md.contains("**◀── [R.]"), "RST rows in bold");
     assert!(md.contains("- Textbook vs this kernel"), "{md}");
 }
+
+#[test]
+fn write_saves_the_segments_and_the_calls() {
+    if !require_capture() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tcw-write-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ng = dir.join("abrupt.pcapng");
+    let o = tcw(&[
+        "run",
+        "--mode",
+        "abrupt",
+        "--format",
+        "json",
+        "--write",
+        ng.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let printed_calls = rows.iter().filter(|r| r["kind"] == "call").count();
+    let printed_segments = rows.iter().filter(|r| r["kind"] == "segment").count();
+    let saved = tcp_close_watch::saved::pcapng_run(&std::fs::read(&ng).unwrap())
+        .expect("the file carries the run");
+    assert_eq!(saved.pair.calls.len(), printed_calls);
+    let mut cap = pcap::Capture::from_file(&ng).unwrap();
+    let mut frames = 0;
+    while cap.next_packet().is_ok() {
+        frames += 1;
+    }
+    assert_eq!(
+        frames, printed_segments,
+        "every printed segment is in the file"
+    );
+
+    let classic = dir.join("abrupt.pcap");
+    let o = tcw(&[
+        "run",
+        "--mode",
+        "abrupt",
+        "--write",
+        classic.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    assert!(
+        stderr(&o).contains("classic pcap holds no socket calls"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(tcp_close_watch::saved::pcapng_run(&std::fs::read(&classic).unwrap()).is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}
