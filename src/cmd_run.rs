@@ -121,7 +121,7 @@ fn render_one(run: &LiveRun, args: &RunArgs) -> String {
                 text::timeline_csv(t)
             };
             if args.format == Format::Json {
-                let row = live::comparison_row(run);
+                let row = story::comparison_row(&run.pair, &run.timeline);
                 let summary = serde_json::json!({
                     "kind": "summary",
                     "mode": run.pair.mode.name(),
@@ -181,7 +181,7 @@ pub fn main(args: RunArgs) -> Result<(), Failure> {
     for mode in Mode::ALL {
         let run = play(mode, &args)?;
         warn(&run);
-        rows.push(live::comparison_row(&run));
+        rows.push(story::comparison_row(&run.pair, &run.timeline));
     }
     let out = match args.format {
         Format::Table => format!(

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::net::UdpSocket;
 
-use crate::calls::Peer;
 use crate::capture::{self, CaptureError, Captured};
 use crate::demo::{self, Mode, PairRun, ScenarioError, Stage};
 use crate::timeline::{self, Sides, Timeline};
@@ -126,86 +125,4 @@ pub fn run(mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
         timeline,
         kernel: demo::kernel_release(),
     })
-}
-
-/// The peer names as the comparison table writes them.
-pub fn peers_text(peers: &[Peer]) -> String {
-    if peers.is_empty() {
-        "—".to_string()
-    } else {
-        peers
-            .iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-/// A's last recv()/send() results (or its failed connect()) in a few words.
-fn a_saw(run: &LiveRun) -> String {
-    use crate::calls::CallKind;
-    let t = &run.timeline;
-    if let Some(c) = t
-        .calls()
-        .find(|c| c.peer == Peer::A && c.kind == CallKind::Connect && c.errno().is_some())
-    {
-        return format!("connect {}", c.result_text().trim_start_matches("= "));
-    }
-    let v = crate::story::verdict(t);
-    let short = |c: &crate::calls::SocketCall| {
-        let name = if c.kind == CallKind::Recv {
-            "recv"
-        } else {
-            "send"
-        };
-        match c.errno() {
-            Some(e) => format!("{name} = -1 {}", crate::calls::errno_name(e)),
-            None if c.kind == CallKind::Recv && c.ret() == 0 => format!("{name} = 0 (end)"),
-            None => format!("{name} = {}", c.ret()),
-        }
-    };
-    let parts: Vec<String> = [v.a_last_recv.as_ref(), v.a_last_send.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(short)
-        .collect();
-    if parts.is_empty() {
-        "—".into()
-    } else {
-        parts.join("; ")
-    }
-}
-
-/// Everything A's recv() calls returned, as one escaped preview (`"ERROR\n"`), or `—`.
-fn a_received(run: &LiveRun) -> String {
-    use crate::calls::CallKind;
-    let data: Vec<u8> = run
-        .timeline
-        .calls()
-        .filter(|c| c.peer == Peer::A && c.kind == CallKind::Recv)
-        .flat_map(|c| c.data().iter().copied())
-        .collect();
-    if data.is_empty() {
-        "—".into()
-    } else {
-        format!("\"{}\"", crate::segment::preview(&data, 24))
-    }
-}
-
-/// One row of the `--mode all` comparison.
-pub fn comparison_row(run: &LiveRun) -> crate::render::compare::ComparisonRow {
-    let v = crate::story::verdict(&run.timeline);
-    let end = |s: Option<crate::tcp_state::TcpState>| {
-        s.map_or("gone (CLOSED)".to_string(), |s| s.to_string())
-    };
-    crate::render::compare::ComparisonRow {
-        mode: run.pair.mode.name().to_string(),
-        fin_from: peers_text(&v.fin_from),
-        rst_from: peers_text(&v.rst_from),
-        a_saw: a_saw(run),
-        a_received: a_received(run),
-        discarded_unread: v.discarded_a + v.discarded_b,
-        end_a: end(run.pair.end_states.a),
-        end_b: end(run.pair.end_states.b),
-    }
 }

@@ -2,7 +2,10 @@
 //! thrown away — and, in plain words for teaching, why and the fix. Pure: reads the timeline, says nothing it
 //! cannot point to in it.
 
+use serde::Serialize;
+
 use crate::calls::{CallKind, Peer, SocketCall};
+use crate::demo::PairRun;
 use crate::segment::TimestampNs;
 use crate::tcp_state::TcpState;
 use crate::timeline::{Timeline, WireRow};
@@ -299,6 +302,99 @@ pub fn account(
         );
     }
     lines
+}
+
+/// One mode's outcome, as plain values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ComparisonRow {
+    pub mode: String,
+    pub fin_from: String,
+    pub rst_from: String,
+    /// What A's last recv()/send() (or a failed connect()) returned.
+    pub a_saw: String,
+    /// What A's recv() calls handed A's application, all together (B's answer, if it got through).
+    pub a_received: String,
+    pub discarded_unread: u32,
+    pub end_a: String,
+    pub end_b: String,
+}
+
+/// A's last recv()/send() results (or its failed connect()) in a few words.
+fn a_saw(t: &Timeline) -> String {
+    if let Some(c) = t
+        .calls()
+        .find(|c| c.peer == Peer::A && c.kind == CallKind::Connect && c.errno().is_some())
+    {
+        return format!("connect {}", c.result_text().trim_start_matches("= "));
+    }
+    let v = verdict(t);
+    let short = |c: &crate::calls::SocketCall| {
+        let name = if c.kind == CallKind::Recv {
+            "recv"
+        } else {
+            "send"
+        };
+        match c.errno() {
+            Some(e) => format!("{name} = -1 {}", crate::calls::errno_name(e)),
+            None if c.kind == CallKind::Recv && c.ret() == 0 => format!("{name} = 0 (end)"),
+            None => format!("{name} = {}", c.ret()),
+        }
+    };
+    let parts: Vec<String> = [v.a_last_recv.as_ref(), v.a_last_send.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(short)
+        .collect();
+    if parts.is_empty() {
+        "—".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// Everything A's recv() calls returned, as one escaped preview (`"ERROR\n"`), or `—`.
+fn a_received(t: &Timeline) -> String {
+    let data: Vec<u8> = t
+        .calls()
+        .filter(|c| c.peer == Peer::A && c.kind == CallKind::Recv)
+        .flat_map(|c| c.data().iter().copied())
+        .collect();
+    if data.is_empty() {
+        "—".into()
+    } else {
+        format!("\"{}\"", crate::segment::preview(&data, 24))
+    }
+}
+
+/// One row of the `--mode all` comparison.
+pub fn comparison_row(pair: &PairRun, t: &Timeline) -> ComparisonRow {
+    let v = verdict(t);
+    let end = |s: Option<crate::tcp_state::TcpState>| {
+        s.map_or("gone (CLOSED)".to_string(), |s| s.to_string())
+    };
+    ComparisonRow {
+        mode: pair.mode.name().to_string(),
+        fin_from: peers_text(&v.fin_from),
+        rst_from: peers_text(&v.rst_from),
+        a_saw: a_saw(t),
+        a_received: a_received(t),
+        discarded_unread: v.discarded_a + v.discarded_b,
+        end_a: end(pair.end_states.a),
+        end_b: end(pair.end_states.b),
+    }
+}
+
+/// The peer names as the comparison table writes them.
+pub fn peers_text(peers: &[Peer]) -> String {
+    if peers.is_empty() {
+        "—".to_string()
+    } else {
+        peers
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 #[cfg(test)]

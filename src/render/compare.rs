@@ -1,25 +1,9 @@
 //! The `run --mode all` cheat sheet: one row per mode.
 
-use comfy_table::{ContentArrangement, Table, presets};
-use serde::Serialize;
-
 use crate::render::Style;
 use crate::render::text::markdown_table;
-
-/// One mode's outcome, as plain values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ComparisonRow {
-    pub mode: String,
-    pub fin_from: String,
-    pub rst_from: String,
-    /// What A's last recv()/send() (or a failed connect()) returned.
-    pub a_saw: String,
-    /// What A's recv() calls handed A's application, all together (B's answer, if it got through).
-    pub a_received: String,
-    pub discarded_unread: u32,
-    pub end_a: String,
-    pub end_b: String,
-}
+use crate::story::ComparisonRow;
+use comfy_table::{ContentArrangement, Table, presets};
 
 const HEADERS: [&str; 8] = [
     "mode",
