@@ -1,14 +1,222 @@
-//! `tcp-close-watch analyze`: owned by the analyse-captures work (issue 3).
+//! `tcp-close-watch analyze`: how every TCP connection in saved captures ended. Glue only: arguments → library
+//! (`capfile`, `analyze`, `conn`, `infer`) → printers, and errors → one line each and an exit code.
+//!
+//! Exit codes: 0 everything read; 2 results printed but some input was damaged or unreadable; 1 nothing could be
+//! read (or bad arguments).
 
-use crate::Failure;
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::net::IpAddr;
+
+use tcp_close_watch::analyze::{self, Bpf, FileReport, Only, Selection};
+use tcp_close_watch::capfile::CaptureReader;
+use tcp_close_watch::infer;
+use tcp_close_watch::render::{self, ColorChoice, Format, Style, summary};
+use tcp_close_watch::timeline::{self, Sides};
+
+use crate::{Failure, emit};
 
 #[derive(clap::Args)]
 pub struct AnalyzeArgs {
     /// Capture files (.pcap, .pcapng, optionally gzip-compressed); `-` reads standard input.
     #[arg(required = true)]
     pub files: Vec<String>,
+    /// Print the timeline of connection N (Wireshark's tcp.stream N); repeatable.
+    #[arg(long = "conn", value_name = "N")]
+    pub conns: Vec<u32>,
+    /// Show only connections with a RST, with FINs and no RST, or with neither.
+    #[arg(long, value_enum)]
+    pub only: Option<Only>,
+    /// Show only connections with this port on either side; repeatable.
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+    /// Show only connections with this address on either side; repeatable.
+    #[arg(long = "host", value_name = "IP")]
+    pub hosts: Vec<IpAddr>,
+    /// Show only connections with at least one frame matching this BPF expression (tcpdump syntax).
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// When to colour the timeline tables.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
 }
 
-pub fn main(_args: AnalyzeArgs) -> Result<(), Failure> {
-    Err(Failure::new("analyze is not built yet"))
+pub fn main(args: AnalyzeArgs) -> Result<(), Failure> {
+    let sel = Selection {
+        only: args.only,
+        ports: args.ports.clone(),
+        hosts: args.hosts.clone(),
+        filter: args.filter.clone(),
+    };
+    let mut bpf = match &args.filter {
+        Some(expr) => {
+            Some(Bpf::new(expr).map_err(|e| Failure::new(format!("--filter {expr:?}: {e}")))?)
+        }
+        None => None,
+    };
+    if args.files.iter().filter(|f| *f == "-").count() > 1 {
+        return Err(Failure::new("standard input (-) can be read only once"));
+    }
+    let keep: HashSet<u32> = args.conns.iter().copied().collect();
+    let style = Style::for_stdout(args.color);
+    let show_progress = std::io::stderr().is_terminal();
+
+    if args.format == Format::Csv && args.conns.is_empty() {
+        emit(&summary::summary_csv_header())?;
+    }
+    let mut unreadable = 0usize;
+    let mut damaged = 0usize;
+    for name in &args.files {
+        let bar = show_progress.then(|| {
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b.set_message(name.clone());
+            b
+        });
+        let opened = CaptureReader::open(name).map_err(|e| e.to_string());
+        let report = analyze::analyze(name, opened, &keep, bpf.as_mut(), &mut |done, total| {
+            if let Some(b) = &bar {
+                b.set_length(total);
+                b.set_position(done);
+            }
+        });
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        if let Some(e) = &report.open_error {
+            eprintln!("tcp-close-watch: {name}: {e}; nothing analysed");
+            unreadable += 1;
+            continue;
+        }
+        if let Some(e) = &report.read_error {
+            eprintln!("tcp-close-watch: {name}: {e}");
+            damaged += 1;
+        }
+        let link_frames: u64 = report.unknown_links.values().sum();
+        if link_frames > 0 {
+            let links: Vec<String> = report.unknown_links.keys().map(|l| l.to_string()).collect();
+            eprintln!(
+                "tcp-close-watch: {name}: link type {} is not one we decode (we read Ethernet, Linux cooked v1/v2, \
+                 BSD loopback, raw IP, IPv4, IPv6); {link_frames} of {} frames skipped",
+                links.join(", "),
+                report.counts.frames
+            );
+            if link_frames == report.counts.frames {
+                unreadable += 1;
+                continue;
+            }
+        } else if report.counts.frames > 0 && report.counts.tcp_segments == 0 {
+            let why: Vec<String> = report
+                .skipped
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
+            eprintln!(
+                "tcp-close-watch: {name}: no TCP segment in {} frame{} ({})",
+                report.counts.frames,
+                if report.counts.frames == 1 { "" } else { "s" },
+                why.join(", ")
+            );
+        }
+        print_report(&report, &sel, &args, style)?;
+    }
+    let total = args.files.len();
+    if unreadable == total {
+        return Err(Failure::new(format!(
+            "nothing could be read from {}",
+            if total == 1 {
+                "the input".to_string()
+            } else {
+                format!("any of the {total} inputs")
+            }
+        )));
+    }
+    if unreadable + damaged > 0 {
+        return Err(Failure {
+            message: format!(
+                "{} of {total} input{} could not be read to the end; results above cover what was read",
+                unreadable + damaged,
+                if total == 1 { "" } else { "s" }
+            ),
+            code: 2,
+        });
+    }
+    Ok(())
+}
+
+fn print_report(
+    r: &FileReport,
+    sel: &Selection,
+    args: &AnalyzeArgs,
+    style: Style,
+) -> Result<(), Failure> {
+    if !args.conns.is_empty() {
+        for &id in &args.conns {
+            let Some(c) = r.conns.get(id as usize) else {
+                eprintln!(
+                    "tcp-close-watch: {}: no connection {id} (it has {}: 0 to {})",
+                    r.name,
+                    r.conns.len(),
+                    r.conns.len().saturating_sub(1)
+                );
+                continue;
+            };
+            let sides = Sides {
+                a: c.client.socket(),
+                b: c.server.socket(),
+                a_label: format!("client {}", c.client.socket()),
+                b_label: format!("server {}", c.server.socket()),
+            };
+            let segs = r.kept.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+            let mut t = timeline::build(sides, &[], segs);
+            infer::annotate(&mut t);
+            let head = format!(
+                "{} connection {id}: {} → {}, {}, conn_state {} history {}\n",
+                r.name,
+                c.client.socket(),
+                c.server.socket(),
+                c.ending().describe(),
+                c.conn_state(),
+                c.history()
+            );
+            match args.format {
+                Format::Table => {
+                    emit(&head)?;
+                    emit(&render::text::timeline_table(&t, style))?;
+                    emit("\n")?;
+                }
+                Format::Markdown => {
+                    emit(&format!("### {head}\n"))?;
+                    emit(&render::text::timeline_markdown(&t))?;
+                    emit("\n")?;
+                }
+                Format::Csv => emit(&summary::timeline_csv(&t))?,
+                Format::Json => emit(&render::json::timeline_json(&t))?,
+            }
+        }
+        return Ok(());
+    }
+    match args.format {
+        Format::Table => {
+            emit(&summary::summary_table(r, sel))?;
+            emit(&summary::totals_text(r, sel))?;
+        }
+        Format::Markdown => {
+            emit(&format!("### {}\n\n", r.name))?;
+            emit(&summary::summary_markdown(r, sel))?;
+            emit("\n")?;
+            emit(&summary::totals_text(r, sel))?;
+        }
+        Format::Csv => emit(&summary::summary_csv_rows(r, sel))?,
+        Format::Json => emit(&summary::summary_json(r, sel))?,
+    }
+    Ok(())
 }

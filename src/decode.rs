@@ -102,6 +102,18 @@ impl fmt::Display for Skip {
 
 /// Decode one frame into a TCP segment.
 pub fn decode(link: LinkType, ts: TimestampNs, frame: &[u8]) -> Result<Segment, Skip> {
+    let (mut seg, payload) = decode_parts(link, ts, frame)?;
+    seg.payload = payload.to_vec();
+    Ok(seg)
+}
+
+/// Like [`decode`], but the captured payload is handed back as a slice of `frame` and `Segment::payload` is left
+/// empty: no allocation per frame, for summaries of millions of packets.
+pub fn decode_parts(
+    link: LinkType,
+    ts: TimestampNs,
+    frame: &[u8],
+) -> Result<(Segment, &[u8]), Skip> {
     let sliced = match link {
         LinkType::Ethernet => {
             LaxSlicedPacket::from_ethernet(frame).map_err(|_| Skip::TruncatedLink)?
@@ -157,7 +169,10 @@ fn from_ether_type(proto: u16, bytes: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip
     }
 }
 
-fn segment_from(ts: TimestampNs, sliced: &LaxSlicedPacket<'_>) -> Result<Segment, Skip> {
+fn segment_from<'a>(
+    ts: TimestampNs,
+    sliced: &LaxSlicedPacket<'a>,
+) -> Result<(Segment, &'a [u8]), Skip> {
     let net = match &sliced.net {
         Some(net @ (LaxNetSlice::Ipv4(_) | LaxNetSlice::Ipv6(_))) => net,
         Some(LaxNetSlice::Arp(_)) => return Err(Skip::NotIp),
@@ -228,17 +243,20 @@ fn segment_from(ts: TimestampNs, sliced: &LaxSlicedPacket<'_>) -> Result<Segment
         .iter()
         .filter(|(set, _)| *set)
         .fold(0, |acc, (_, bit)| acc | bit);
-    Ok(Segment {
-        ts,
-        src: SocketAddr::new(src_ip, tcp.source_port()),
-        dst: SocketAddr::new(dst_ip, tcp.destination_port()),
-        flags: TcpFlags(flags),
-        seq: SeqNumber(tcp.sequence_number()),
-        ack: SeqNumber(tcp.acknowledgment_number()),
-        window: tcp.window_size(),
-        len: u32::try_from(len).unwrap_or(u32::MAX),
-        payload: captured_payload.to_vec(),
-    })
+    Ok((
+        Segment {
+            ts,
+            src: SocketAddr::new(src_ip, tcp.source_port()),
+            dst: SocketAddr::new(dst_ip, tcp.destination_port()),
+            flags: TcpFlags(flags),
+            seq: SeqNumber(tcp.sequence_number()),
+            ack: SeqNumber(tcp.acknowledgment_number()),
+            window: tcp.window_size(),
+            len: u32::try_from(len).unwrap_or(u32::MAX),
+            payload: Vec::new(),
+        },
+        captured_payload,
+    ))
 }
 
 #[cfg(test)]

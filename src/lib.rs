@@ -5,9 +5,14 @@
 //! → `timeline` (calls and segments in one order) → `story` (what happened, in words) → `render` (table, markdown,
 //! JSON).
 
+pub mod analyze;
 pub mod calls;
+pub mod capfile;
+pub mod conn;
 pub mod decode;
+pub mod infer;
 pub mod render;
 pub mod segment;
 pub mod tcp_state;
 pub mod timeline;
+pub mod zeek;

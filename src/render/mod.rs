@@ -2,6 +2,7 @@
 //! happened; it only shows values the earlier stages made.
 
 pub mod json;
+pub mod summary;
 pub mod text;
 
 use std::io::IsTerminal;
