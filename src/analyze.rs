@@ -233,6 +233,10 @@ fn link_number(link: LinkType) -> u32 {
         LinkType::Ipv4 => 228,
         LinkType::Ipv6 => 229,
         LinkType::LinuxSll2 => 276,
+        LinkType::Ppp => 9,
+        LinkType::Fddi => 10,
+        LinkType::Nflog => 239,
+        LinkType::IpOverIb => 242,
     }
 }
 

@@ -2,8 +2,8 @@
 //! pcapng (several sections, byte-order switches, several interfaces with their own link types and timestamp
 //! resolutions), from a file, from standard input, gzip-compressed or not.
 //!
-//! Contract: never panics on any input. Files are mapped (no system call per packet); streams (stdin, gzip) are
-//! read in blocks of several MiB. A damaged record ends the file with a [`ReadError`] that says where; every frame
+//! Contract: never panics on any input. Input is read in blocks of several MiB (a handful of system calls per
+//! gigabyte, never one per packet). A damaged record ends the file with a [`ReadError`] that says where; every frame
 //! before it has been handed out already, so the caller still has results for what was read.
 
 use std::fmt;
@@ -23,8 +23,6 @@ const MAX_RECORD: usize = 16 << 20;
 
 /// Where the bytes of a capture come from.
 enum Backing {
-    /// The whole file, mapped.
-    Mapped(memmap2::Mmap),
     /// Bytes held in memory (tests, fuzzing).
     Owned(Vec<u8>),
     /// A stream read in blocks: `buf[pos..end]` is unread, `buf[0]` is at input offset `base`.
@@ -47,7 +45,6 @@ struct Bytes {
 impl Bytes {
     fn data(&self) -> &[u8] {
         match &self.backing {
-            Backing::Mapped(m) => &m[..],
             Backing::Owned(v) => v,
             Backing::Stream { buf, end, .. } => &buf[..*end],
         }
@@ -272,29 +269,29 @@ impl CaptureReader {
             if len == 0 {
                 return Err(OpenError("empty file (0 bytes): no capture in it".into()));
             }
-            // SAFETY: the map is read-only; a file truncated under us can still fault, a risk every mapping
-            // reader (ripgrep, tshark's mmap mode) accepts.
-            let map = unsafe { memmap2::Mmap::map(&file) }
-                .map_err(|e| OpenError(format!("cannot map: {e}")))?;
-            let _ = map.advise(memmap2::Advice::Sequential);
-            if map.starts_with(&GZIP_MAGIC) {
-                let count = Arc::new(AtomicU64::new(0));
-                let counted = Counting {
-                    inner: io::Cursor::new(map),
-                    count: count.clone(),
-                };
-                let gz = flate2::read::MultiGzDecoder::new(counted);
-                let mut r = Self::from_stream(Box::new(gz), true)?;
-                r.raw_read = Some(count);
-                r.raw_total = Some(len);
-                return Ok(r);
-            }
-            let bytes = Bytes {
-                backing: Backing::Mapped(map),
-                pos: 0,
-                base: 0,
+            // Plain files are read in large blocks rather than mapped: a mapping makes the kernel fault pages in
+            // one small batch at a time (costly on these machines) and counts every page read as ours.
+            let mut head = [0u8; 2];
+            let n = (&file)
+                .read(&mut head)
+                .map_err(|e| OpenError(format!("cannot read: {}", io_text(&e))))?;
+            let mut file = file;
+            io::Seek::seek(&mut file, io::SeekFrom::Start(0))
+                .map_err(|e| OpenError(format!("cannot read: {}", io_text(&e))))?;
+            let count = Arc::new(AtomicU64::new(0));
+            let counted = Counting {
+                inner: file,
+                count: count.clone(),
             };
-            return Self::start(bytes, false);
+            let gzip = n == 2 && head == GZIP_MAGIC;
+            let mut r = if gzip {
+                Self::from_stream(Box::new(flate2::read::MultiGzDecoder::new(counted)), true)?
+            } else {
+                Self::from_stream(Box::new(counted), false)?
+            };
+            r.raw_read = Some(count);
+            r.raw_total = Some(len);
+            return Ok(r);
         }
         // A pipe or device given by name (`<(zcat f)`, /dev/stdin).
         Self::from_reader(Box::new(file), None, None)
@@ -458,10 +455,7 @@ impl CaptureReader {
     pub fn progress(&self) -> Option<(u64, u64)> {
         match (&self.raw_read, self.raw_total) {
             (Some(n), Some(t)) => Some((n.load(Ordering::Relaxed), t)),
-            _ => match &self.bytes.backing {
-                Backing::Mapped(m) => Some((self.bytes.offset(), m.len() as u64)),
-                _ => None,
-            },
+            _ => None,
         }
     }
 

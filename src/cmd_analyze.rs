@@ -206,7 +206,7 @@ fn print_report(
     }
     match args.format {
         Format::Table => {
-            emit(&summary::summary_table(r, sel))?;
+            summary::write_summary_table(r, sel, &mut chunk).map_err(Failure::new)?;
             emit(&summary::totals_text(r, sel))?;
         }
         Format::Markdown => {
@@ -215,8 +215,13 @@ fn print_report(
             emit("\n")?;
             emit(&summary::totals_text(r, sel))?;
         }
-        Format::Csv => emit(&summary::summary_csv_rows(r, sel))?,
-        Format::Json => emit(&summary::summary_json(r, sel))?,
+        Format::Csv => summary::write_summary_csv(r, sel, &mut chunk).map_err(Failure::new)?,
+        Format::Json => summary::write_summary_json(r, sel, &mut chunk).map_err(Failure::new)?,
     }
     Ok(())
+}
+
+/// `emit` for the streaming printers.
+fn chunk(s: &str) -> Result<(), String> {
+    emit(s).map_err(|f| f.message)
 }

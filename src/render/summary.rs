@@ -70,34 +70,104 @@ pub fn cells(c: &Conn) -> [String; 13] {
     ]
 }
 
-/// Plain aligned columns (two spaces apart), widths from the data.
-pub fn summary_table(r: &FileReport, sel: &Selection) -> String {
-    let rows: Vec<[String; 13]> = r.conns.iter().filter(|c| sel.shows(c)).map(cells).collect();
-    let mut width: Vec<usize> = HEADERS.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (w, cell) in width.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+/// Printed width of `ip:port` without formatting it (a million rows must not be formatted twice).
+fn endpoint_width(e: &crate::conn::Endpoint) -> usize {
+    match e.ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.octets()
+                .iter()
+                .map(|&o| digits(u64::from(o)))
+                .sum::<usize>()
+                + 3
+                + 1
+                + digits(u64::from(e.port))
+        }
+        // [addr]:port; compressed IPv6 is at most 39 characters.
+        std::net::IpAddr::V6(v6) => v6.to_string().len() + 3 + digits(u64::from(e.port)),
+    }
+}
+
+/// Column widths from cheap measures of every shown connection, so rows can be written as they are formatted.
+fn widths(conns: &[&Conn]) -> [usize; 13] {
+    let mut w: [usize; 13] = std::array::from_fn(|i| HEADERS[i].chars().count());
+    let mut endings = std::collections::HashMap::new();
+    for c in conns {
+        let m = [
+            digits(u64::from(c.id)),
+            endpoint_width(&c.client),
+            endpoint_width(&c.server),
+            27,
+            digits((c.duration() / 1_000_000_000) as u64) + 7,
+            digits(c.bytes(Side::Client)),
+            digits(c.bytes(Side::Server)),
+            first_close_text_width(c),
+            digits(u64::from(c.fins(Side::Client))) + 1 + digits(u64::from(c.fins(Side::Server))),
+            digits(u64::from(c.rsts(Side::Client))) + 1 + digits(u64::from(c.rsts(Side::Server))),
+            c.conn_state().len(),
+            c.history().chars().count(),
+            *endings
+                .entry(c.ending())
+                .or_insert_with(|| c.ending().describe().chars().count()),
+        ];
+        for (a, b) in w.iter_mut().zip(m) {
+            *a = (*a).max(b);
         }
     }
-    let mut out = String::with_capacity(rows.len() * 160 + 256);
-    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
-        let mut first = true;
-        let mut pending = 0usize;
-        for (i, cell) in cells.enumerate() {
-            if !first {
-                out.extend(std::iter::repeat_n(' ', pending + 2));
+    w
+}
+
+fn first_close_text_width(c: &Conn) -> usize {
+    match c.first_close {
+        Some((side, _)) => side.name().len() + 4,
+        None => 1,
+    }
+}
+
+/// Plain aligned columns (two spaces apart). Rows go to `out` in chunks as they are formatted, so a million-row
+/// summary never sits in memory as a whole.
+pub fn write_summary_table(
+    r: &FileReport,
+    sel: &Selection,
+    out: &mut dyn FnMut(&str) -> Result<(), String>,
+) -> Result<(), String> {
+    let shown: Vec<&Conn> = r.conns.iter().filter(|c| sel.shows(c)).collect();
+    let width = widths(&shown);
+    let mut buf = String::with_capacity(1 << 20);
+    let line = |buf: &mut String, cells: &[&str]| {
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                let pad = width[i - 1].saturating_sub(cells[i - 1].chars().count()) + 2;
+                buf.extend(std::iter::repeat_n(' ', pad));
             }
-            first = false;
-            out.push_str(cell);
-            pending = width[i].saturating_sub(cell.chars().count());
+            buf.push_str(cell);
         }
-        out.push('\n');
+        buf.push('\n');
     };
-    line(&mut out, &mut HEADERS.iter().copied());
-    for row in &rows {
-        line(&mut out, &mut row.iter().map(String::as_str));
+    line(&mut buf, &HEADERS);
+    for c in shown {
+        let row = cells(c);
+        let refs: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(&mut buf, &refs);
+        if buf.len() > (1 << 20) - 4096 {
+            out(&buf)?;
+            buf.clear();
+        }
     }
-    out
+    out(&buf)
+}
+
+/// The aligned table as one string (small outputs and tests).
+pub fn summary_table(r: &FileReport, sel: &Selection) -> String {
+    let mut s = String::new();
+    let _ = write_summary_table(r, sel, &mut |chunk| {
+        s.push_str(chunk);
+        Ok(())
+    });
+    s
 }
 
 pub fn summary_markdown(r: &FileReport, sel: &Selection) -> String {
@@ -137,14 +207,22 @@ pub fn summary_csv_header() -> String {
     csv_line(&h)
 }
 
-pub fn summary_csv_rows(r: &FileReport, sel: &Selection) -> String {
-    let mut out = String::new();
+pub fn write_summary_csv(
+    r: &FileReport,
+    sel: &Selection,
+    out: &mut dyn FnMut(&str) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut buf = String::with_capacity(1 << 20);
     for c in r.conns.iter().filter(|c| sel.shows(c)) {
         let mut row = vec![r.name.clone()];
         row.extend(cells(c));
-        out.push_str(&csv_line(&row));
+        buf.push_str(&csv_line(&row));
+        if buf.len() > (1 << 20) - 4096 {
+            out(&buf)?;
+            buf.clear();
+        }
     }
-    out
+    out(&buf)
 }
 
 /// One JSON object per connection, with the stable keys of the issue.
@@ -196,15 +274,33 @@ pub fn totals_json(r: &FileReport, sel: &Selection) -> Value {
     })
 }
 
-pub fn summary_json(r: &FileReport, sel: &Selection) -> String {
-    let mut out = String::new();
+/// JSON Lines, written to `out` in chunks: one object per shown connection, then the totals line.
+pub fn write_summary_json(
+    r: &FileReport,
+    sel: &Selection,
+    out: &mut dyn FnMut(&str) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut buf = String::with_capacity(1 << 20);
     for c in r.conns.iter().filter(|c| sel.shows(c)) {
-        out.push_str(&conn_json(&r.name, c).to_string());
-        out.push('\n');
+        buf.push_str(&conn_json(&r.name, c).to_string());
+        buf.push('\n');
+        if buf.len() > (1 << 20) - 4096 {
+            out(&buf)?;
+            buf.clear();
+        }
     }
-    out.push_str(&totals_json(r, sel).to_string());
-    out.push('\n');
-    out
+    buf.push_str(&totals_json(r, sel).to_string());
+    buf.push('\n');
+    out(&buf)
+}
+
+pub fn summary_json(r: &FileReport, sel: &Selection) -> String {
+    let mut s = String::new();
+    let _ = write_summary_json(r, sel, &mut |chunk| {
+        s.push_str(chunk);
+        Ok(())
+    });
+    s
 }
 
 /// The totals in words: "812 closed cleanly (client first), 37 reset by the server, …".
