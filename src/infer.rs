@@ -79,9 +79,12 @@ fn step(
         } else {
             sent[x].next.or(sent[y].acked)
         };
+        // The receiver's own last ACK shows its RCV.NXT too (it may not have taken a FIN in yet).
         let accepted = match expected {
             None => true,
-            Some(e) => s.seq == e || (state[y] == SynSent && f.ack()),
+            Some(e) => {
+                s.seq == e || sent[y].acked == Some(s.seq) || (state[y] == SynSent && f.ack())
+            }
         };
         if state[y] == SynSent && sent[y].isn.is_some() && sent[x].isn.is_none() {
             notes.push(format!(
