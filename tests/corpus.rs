@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::process::Command;
 
 use tcp_close_watch::analyze::{self, Counts};
 use tcp_close_watch::capfile::CaptureReader;
@@ -176,4 +177,81 @@ fn counts_equal_tshark() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Connection ids are Wireshark's `tcp.stream`: for every frame both of us read as TCP, tshark (when installed)
+/// must give it the stream number we give its connection.
+#[test]
+fn connection_ids_equal_tshark_tcp_stream() {
+    let Some(dir) = corpus_dir() else {
+        eprintln!("SKIPPED: corpus not found (expected ../shared/corpus next to the crate)");
+        return;
+    };
+    if Command::new("tshark").arg("-v").output().is_err() {
+        eprintln!("SKIPPED: tshark not installed");
+        return;
+    }
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("pcaps"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut failures = Vec::new();
+    let mut compared = 0u64;
+    for path in files {
+        let ours = frame_ids(&path);
+        if ours.is_empty() {
+            continue;
+        }
+        let out = Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(&path)
+            .args(["-Y", "tcp && !icmp && !icmpv6", "-T", "fields"])
+            .args(["-e", "frame.number", "-e", "tcp.stream"])
+            .env(
+                "WIRESHARK_CONFIG_DIR",
+                std::env::temp_dir().join("tcw-empty-wireshark"),
+            )
+            .output()
+            .unwrap();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let mut f = line.split('\t');
+            let (Some(n), Some(s)) = (f.next(), f.next()) else {
+                continue;
+            };
+            let (Ok(n), Ok(s)) = (
+                n.parse::<u64>(),
+                s.split(',').next_back().unwrap_or("").parse::<u32>(),
+            ) else {
+                continue;
+            };
+            if let Some(&id) = ours.get(&n) {
+                compared += 1;
+                if id != s {
+                    failures.push(format!(
+                        "{}: frame {n} is in our connection {id}, tshark's tcp.stream {s}",
+                        path.file_name().unwrap().to_string_lossy()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(compared > 1000, "only {compared} frames compared");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Frame number → our connection id, for every frame we decode as TCP.
+fn frame_ids(path: &std::path::Path) -> HashMap<u64, u32> {
+    let mut ids = HashMap::new();
+    let Ok(mut r) = CaptureReader::open(&path.to_string_lossy()) else {
+        return ids;
+    };
+    let mut tracker = tcp_close_watch::conn::Tracker::new();
+    while let Ok(Some(f)) = r.next_frame() {
+        let Ok(link) = f.link else { continue };
+        if let Ok((seg, _)) = tcp_close_watch::decode::decode_parts(link, f.ts, f.data) {
+            ids.insert(f.number, tracker.add(&seg));
+        }
+    }
+    ids
 }
