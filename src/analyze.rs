@@ -198,7 +198,7 @@ pub fn analyze(
         if matched {
             tracker.conns[id as usize].bpf_matched = true;
         }
-        if keep.contains(&id) {
+        if !keep.is_empty() && keep.contains(&id) {
             let mut kept = seg;
             kept.payload = payload[..payload.len().min(64)].to_vec();
             report.kept.entry(id).or_default().push(kept);

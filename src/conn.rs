@@ -266,6 +266,20 @@ pub struct Tracker {
     index: HashMap<u64, u32, BuildIdentity>,
     exact: HashMap<FlowKey, u32>,
     seed: foldhash::fast::RandomState,
+    /// Direct-mapped cache of recent lookups (hash → id), small enough to stay in the CPU cache: packets of a
+    /// connection come close together, and the index itself is too big to (tens of MB for a million flows).
+    recent: Vec<(u64, u32)>,
+    /// Tests only: hash every flow to 0.
+    collide: bool,
+}
+
+const RECENT_SLOTS: usize = 1 << 14;
+
+impl Conn {
+    fn is_flow(&self, key: &FlowKey) -> bool {
+        (self.client == key.0 && self.server == key.1)
+            || (self.client == key.1 && self.server == key.0)
+    }
 }
 
 impl Default for Tracker {
@@ -281,44 +295,62 @@ impl Tracker {
             index: HashMap::with_hasher(BuildIdentity),
             exact: HashMap::new(),
             seed: foldhash::fast::RandomState::default(),
+            recent: vec![(0, u32::MAX); RECENT_SLOTS],
+            collide: false,
         }
     }
 
-    fn lookup(&self, key: &FlowKey, h: u64) -> Option<u32> {
-        let id = *self.index.get(&h)?;
-        let c = &self.conns[id as usize];
-        let matches = |c: &Conn| {
-            let (a, b) = (c.client.min(c.server), c.client.max(c.server));
-            a == key.0 && b == key.1
-        };
-        if matches(c) {
-            Some(id)
-        } else {
-            self.exact.get(key).copied()
+    fn lookup(&mut self, key: &FlowKey, h: u64) -> Option<u32> {
+        let slot = h as usize & (RECENT_SLOTS - 1);
+        let (rh, rid) = self.recent[slot];
+        if rh == h && rid != u32::MAX && self.conns[rid as usize].is_flow(key) {
+            return Some(rid);
         }
+        let id = *self.index.get(&h)?;
+        let id = if self.conns[id as usize].is_flow(key) {
+            id
+        } else {
+            *self.exact.get(key)?
+        };
+        self.recent[slot] = (h, id);
+        Some(id)
     }
 
     fn remember(&mut self, key: FlowKey, h: u64, id: u32) {
-        match self.index.get(&h) {
-            Some(&old) => {
-                let c = &self.conns[old as usize];
-                let (a, b) = (c.client.min(c.server), c.client.max(c.server));
-                if a == key.0 && b == key.1 {
-                    self.index.insert(h, id);
+        // The cache must never keep an older connection of a reused 4-tuple.
+        self.recent[h as usize & (RECENT_SLOTS - 1)] = (h, id);
+        // One probe of the big index, whether the hash is new or taken.
+        match self.index.entry(h) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                if self.conns[*o.get() as usize].is_flow(&key) {
+                    o.insert(id);
                 } else {
                     self.exact.insert(key, id);
                 }
             }
-            None => {
-                self.index.insert(h, id);
-            }
+        }
+    }
+
+    /// Every flow hashes alike: for tests of the collision path.
+    #[cfg(test)]
+    fn colliding() -> Tracker {
+        Tracker {
+            collide: true,
+            ..Tracker::new()
         }
     }
 
     /// Account one segment; gives the id of its connection.
     pub fn add(&mut self, seg: &Segment) -> u32 {
         let key = FlowKey::of(seg);
-        let h = self.seed.hash_one(key);
+        let h = if self.collide {
+            0
+        } else {
+            self.seed.hash_one(key)
+        };
         let pure_syn = seg.flags.syn() && !seg.flags.ack();
         let existing = self.lookup(&key, h).filter(|&id| {
             // Wireshark: a SYN whose sequence number differs from the base of its direction starts a new stream.
@@ -480,6 +512,32 @@ mod tests {
                 first: Side::Client
             }
         );
+    }
+
+    #[test]
+    fn hash_collisions_never_merge_flows() {
+        // The same traffic through a tracker whose hashes all collide must give the same connections.
+        let flows = ["10.0.0.1:1", "10.0.0.1:2", "10.0.0.3:1", "[::1]:1"];
+        let mut normal = Tracker::new();
+        let mut colliding = Tracker::colliding();
+        let mut ids = (Vec::new(), Vec::new());
+        for round in 0..3u32 {
+            for (i, c) in flows.iter().enumerate() {
+                let server = if c.starts_with('[') { "[::2]:80" } else { SV };
+                let isn = 1000 * (round + 1) + i as u32;
+                for s in [
+                    seg(c, server, S, isn, 0, 0),
+                    seg(server, c, S | A, 77, isn + 1, 0),
+                    seg(c, server, R, isn + 1, 0, 0),
+                ] {
+                    ids.0.push(normal.add(&s));
+                    ids.1.push(colliding.add(&s));
+                }
+            }
+        }
+        assert_eq!(ids.0, ids.1);
+        assert_eq!(colliding.conns.len(), 12);
+        assert!(colliding.conns.iter().all(|c| c.packets() == 3));
     }
 
     #[test]
