@@ -112,15 +112,20 @@ pub struct ReadError {
 
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} at byte {} (after frame {}); the {} frame{} before it were analysed",
-            self.what,
-            self.offset,
-            self.frames_before,
-            self.frames_before,
-            if self.frames_before == 1 { "" } else { "s" }
-        )
+        match self.frames_before {
+            0 => write!(
+                f,
+                "{} at byte {}; no frame before it",
+                self.what, self.offset
+            ),
+            n => write!(
+                f,
+                "{} at byte {} (after frame {n}); the {n} frame{} before it were analysed",
+                self.what,
+                self.offset,
+                if n == 1 { "" } else { "s" }
+            ),
+        }
     }
 }
 

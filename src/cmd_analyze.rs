@@ -70,7 +70,8 @@ pub fn main(args: AnalyzeArgs) -> Result<(), Failure> {
     let mut unreadable = 0usize;
     let mut damaged = 0usize;
     for name in &args.files {
-        let bar = show_progress.then(|| {
+        // Standard input has no known length: no bar for it.
+        let bar = (show_progress && name != "-").then(|| {
             let b = indicatif::ProgressBar::new(0);
             b.set_style(
                 indicatif::ProgressStyle::with_template(
@@ -97,6 +98,11 @@ pub fn main(args: AnalyzeArgs) -> Result<(), Failure> {
             continue;
         }
         if let Some(e) = &report.read_error {
+            if report.counts.frames == 0 {
+                eprintln!("tcp-close-watch: {name}: {e}; nothing analysed");
+                unreadable += 1;
+                continue;
+            }
             eprintln!("tcp-close-watch: {name}: {e}");
             damaged += 1;
         }
@@ -105,7 +111,7 @@ pub fn main(args: AnalyzeArgs) -> Result<(), Failure> {
             let links: Vec<String> = report.unknown_links.keys().map(|l| l.to_string()).collect();
             eprintln!(
                 "tcp-close-watch: {name}: link type {} is not one we decode (we read Ethernet, Linux cooked v1/v2, \
-                 BSD loopback, raw IP, IPv4, IPv6); {link_frames} of {} frames skipped",
+                 BSD loopback, raw IP, IPv4, IPv6, PPP, FDDI, NFLOG, IPoIB); {link_frames} of {} frames skipped",
                 links.join(", "),
                 report.counts.frames
             );

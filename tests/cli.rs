@@ -242,11 +242,21 @@ fn bad_input_gives_one_clear_line_and_exit_code() {
     );
     let brcm = write(&dir, "brcm.pcap", &pcap(281, &[(0, vec![0; 40])]));
     let folder = dir.path().to_string_lossy().to_string();
+    // A pcapng section header whose option claims 12336 bytes in a 36-byte block.
+    let mut shb = vec![0x0a, 0x0d, 0x0d, 0x0a];
+    shb.extend(36u32.to_le_bytes());
+    shb.extend(0x1a2b3c4du32.to_le_bytes());
+    shb.extend([1, 0, 0, 0]);
+    shb.extend([0xff; 8]);
+    shb.extend([1, 0, 0x30, 0x30, 0, 0, 0, 0]);
+    shb.extend(36u32.to_le_bytes());
+    let bad_shb = write(&dir, "shb.pcapng", &shb);
     for (path, needle) in [
         (empty.as_str(), "empty file"),
         (html.as_str(), "not a pcap or pcapng file"),
         (folder.as_str(), "is a directory"),
         (brcm.as_str(), "link type 281"),
+        (bad_shb.as_str(), "longer than its block at byte 0"),
         ("/no/such/file.pcap", "cannot open"),
     ] {
         let out = run(&[path], None);
