@@ -42,3 +42,33 @@ setcap: build
 # record one capture per mode into captures/ (with the socket calls inside) and its README table
 captures:
     bash scripts/make-captures.sh
+
+# Write a synthetic capture: just synth 1000000 /tmp/synth-1m.pcap
+synth connections="100000" out="/tmp/tcw-synth.pcap":
+    cargo run --release --quiet --example synth -- --connections {{connections}} {{out}}
+
+# analyze beside tcptrace/tshark/tcpdump on 100k- and 1M-connection captures (in /tmp); see bench/RESULTS.md
+bench-analyze:
+    bash bench/analyze.sh
+
+# Our counts against tshark's on ../shared/corpus (fails loudly under CI when the corpus is missing)
+corpus:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ ! -f ../shared/corpus/truth.tsv ]; then
+        echo "corpus not found at ../shared/corpus" >&2
+        if [ "${CI:-}" = "true" ]; then exit 1; fi
+        exit 0
+    fi
+    cargo test --test corpus -- --nocapture
+
+# Fuzz the capture reader and the frame decoder (seconds per target; needs cargo-fuzz and the nightly toolchain
+# that is installed here: `cargo install cargo-fuzz`; without nightly, prefix RUSTC_BOOTSTRAP=1)
+fuzz seconds="300":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd fuzz
+    mkdir -p corpus/capfile
+    if [ -d ../../shared/corpus/pcaps ]; then cp -n ../../shared/corpus/pcaps/* corpus/capfile/ 2>/dev/null || true; fi
+    cargo +nightly fuzz run capfile corpus/capfile -- -max_total_time={{seconds}} -rss_limit_mb=2048
+    cargo +nightly fuzz run decode -- -max_total_time={{seconds}}

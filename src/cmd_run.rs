@@ -2,9 +2,7 @@
 
 use tcp_close_watch::demo::Mode;
 use tcp_close_watch::live::{self, LiveRun, Options};
-use tcp_close_watch::render::{
-    ColorChoice, Format, Style, compare, json, ladder, mermaid, svg, text,
-};
+use tcp_close_watch::render::{ColorChoice, Format, Style, compare, run};
 use tcp_close_watch::story;
 
 use crate::{Failure, emit};
@@ -68,84 +66,21 @@ fn warn(run: &LiveRun) {
     }
 }
 
-/// Title line of a run.
-fn title(run: &LiveRun) -> String {
-    format!(
-        "mode {} — {} ({}, B on {})",
-        run.pair.mode,
-        run.pair.mode.summary(),
-        run.kernel,
-        run.pair.b
+fn render_one(run: &LiveRun, args: &RunArgs) -> String {
+    run::run_view(
+        &run.pair,
+        &run.timeline,
+        &run.kernel,
+        &run.warnings(),
+        args.format,
+        Style::for_stdout(args.color),
     )
 }
 
-fn render_one(run: &LiveRun, args: &RunArgs) -> String {
-    let t = &run.timeline;
-    let end = Some((run.pair.end_states.a, run.pair.end_states.b));
-    let lines = story::account(t, end, &run.kernel);
-    let warnings = run.warnings();
-    match args.format {
-        Format::Table => {
-            let mut s = format!("{}\n", title(run));
-            s.push_str(&text::timeline_table(t, Style::for_stdout(args.color)));
-            s.push_str("\n\nWhat happened:\n");
-            for l in warnings
-                .iter()
-                .map(|w| format!("WARNING: {w}"))
-                .chain(lines)
-            {
-                s.push_str(&format!("  • {l}\n"));
-            }
-            s
-        }
-        Format::Markdown => {
-            let mut s = format!("### {}\n\n", title(run));
-            s.push_str(&text::timeline_markdown(t));
-            s.push('\n');
-            for l in warnings
-                .iter()
-                .map(|w| format!("**Warning:** {w}"))
-                .chain(lines)
-            {
-                s.push_str(&format!("- {l}\n"));
-            }
-            s
-        }
-        Format::Ladder => format!("{}\n\n{}", title(run), ladder::ladder(t)),
-        Format::Mermaid => mermaid::mermaid(t),
-        Format::Svg => svg::svg(t),
-        Format::Json | Format::Csv => {
-            let mut s = if args.format == Format::Json {
-                json::timeline_json(t)
-            } else {
-                text::timeline_csv(t)
-            };
-            if args.format == Format::Json {
-                let row = story::comparison_row(&run.pair, &run.timeline);
-                let summary = serde_json::json!({
-                    "kind": "summary",
-                    "mode": run.pair.mode.name(),
-                    "kernel": run.kernel,
-                    "a": run.pair.a.to_string(),
-                    "b": run.pair.b.to_string(),
-                    "fin_from": row.fin_from,
-                    "rst_from": row.rst_from,
-                    "a_saw": row.a_saw,
-                    "discarded_unread": row.discarded_unread,
-                    "end_a": row.end_a,
-                    "end_b": row.end_b,
-                    "account": lines,
-                    "warnings": warnings,
-                });
-                s.push_str(&summary.to_string());
-                s.push('\n');
-            }
-            s
-        }
-    }
-}
-
 pub fn main(args: RunArgs) -> Result<(), Failure> {
+    if let Some(path) = &args.output {
+        crate::set_output(path)?;
+    }
     if args.mode != "all" {
         let mode = Mode::from_name(&args.mode)
             .ok_or_else(|| Failure::new(format!("unknown mode {}", args.mode)))?;
@@ -154,7 +89,7 @@ pub fn main(args: RunArgs) -> Result<(), Failure> {
         if let Some(path) = &args.write {
             save(&run, path)?;
         }
-        return write_out(&render_one(&run, &args), &args);
+        return emit(&render_one(&run, &args));
     }
     if args.write.is_some() {
         return Err(Failure::new(
@@ -175,7 +110,7 @@ pub fn main(args: RunArgs) -> Result<(), Failure> {
             out.push_str(&render_one(&run, &args));
             out.push('\n');
         }
-        return write_out(&out, &args);
+        return emit(&out);
     }
     let mut rows = Vec::new();
     for mode in Mode::ALL {
@@ -194,7 +129,7 @@ pub fn main(args: RunArgs) -> Result<(), Failure> {
         Format::Csv => compare::csv(&rows),
         Format::Ladder | Format::Svg | Format::Mermaid => unreachable!("diagrams handled above"),
     };
-    write_out(&out, &args)
+    emit(&out)
 }
 
 /// Save a run as pcapng (with its calls) or classic pcap (segments only), by the file's extension.
@@ -228,12 +163,4 @@ fn save(run: &LiveRun, path: &std::path::Path) -> Result<(), Failure> {
         );
     }
     Ok(())
-}
-
-fn write_out(text: &str, args: &RunArgs) -> Result<(), Failure> {
-    match &args.output {
-        None => emit(text),
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display()))),
-    }
 }

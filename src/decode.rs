@@ -32,6 +32,14 @@ pub enum LinkType {
     Ipv6,
     /// Linux cooked capture v2 (LINKTYPE_LINUX_SLL2, 276).
     LinuxSll2,
+    /// PPP, with or without HDLC address/control bytes (LINKTYPE_PPP 9, PPP_HDLC 50).
+    Ppp,
+    /// FDDI with an 802.2 LLC/SNAP header (LINKTYPE_FDDI, 10).
+    Fddi,
+    /// Linux netfilter NFLOG (LINKTYPE_NFLOG, 239): the packet sits in a TLV.
+    Nflog,
+    /// IP over InfiniBand (LINKTYPE_IPOIB, 242): two 20-byte hardware addresses, an EtherType, 2 reserved bytes.
+    IpOverIb,
 }
 
 impl LinkType {
@@ -46,6 +54,10 @@ impl LinkType {
             228 => LinkType::Ipv4,
             229 => LinkType::Ipv6,
             276 => LinkType::LinuxSll2,
+            9 | 50 => LinkType::Ppp,
+            10 => LinkType::Fddi,
+            239 => LinkType::Nflog,
+            242 => LinkType::IpOverIb,
             _ => return None,
         })
     }
@@ -60,6 +72,10 @@ impl LinkType {
             LinkType::Ipv4 => "IPV4 (raw IPv4)",
             LinkType::Ipv6 => "IPV6 (raw IPv6)",
             LinkType::LinuxSll2 => "LINUX_SLL2 (Linux cooked v2)",
+            LinkType::Ppp => "PPP",
+            LinkType::Fddi => "FDDI",
+            LinkType::Nflog => "NFLOG (Linux netfilter log)",
+            LinkType::IpOverIb => "IPOIB (IP over InfiniBand)",
         }
     }
 }
@@ -102,10 +118,97 @@ impl fmt::Display for Skip {
 
 /// Decode one frame into a TCP segment.
 pub fn decode(link: LinkType, ts: TimestampNs, frame: &[u8]) -> Result<Segment, Skip> {
+    let (mut seg, payload) = decode_parts(link, ts, frame)?;
+    seg.payload = payload.to_vec();
+    Ok(seg)
+}
+
+/// Like [`decode`], but the captured payload is handed back as a slice of `frame` and `Segment::payload` is left
+/// empty: no allocation per frame, for summaries of millions of packets.
+pub fn decode_parts(
+    link: LinkType,
+    ts: TimestampNs,
+    frame: &[u8],
+) -> Result<(Segment, &[u8]), Skip> {
+    // Most frames of a busy capture are plain IPv4/TCP: read those directly, the general path below is several
+    // times slower. Anything unusual (options, fragments, cuts, tunnels) falls through to it.
+    let ip = match link {
+        LinkType::Ethernet if frame.get(12..14) == Some(&[0x08, 0x00]) => frame.get(14..),
+        LinkType::RawIp | LinkType::Ipv4 => Some(frame),
+        _ => None,
+    };
+    if let Some(found) = ip.and_then(|ip| plain_ipv4_tcp(ts, ip)) {
+        return Ok(found);
+    }
+    decode_parts_general(link, ts, frame)
+}
+
+/// IPv4 without options, not a fragment, whole (not cut by the snap length), carrying a whole TCP header.
+fn plain_ipv4_tcp(ts: TimestampNs, ip: &[u8]) -> Option<(Segment, &[u8])> {
+    if ip.len() < 40 || ip[0] != 0x45 || ip[9] != 6 {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff;
+    if fragment != 0 || total < 40 || total > ip.len() {
+        return None;
+    }
+    let tcp = &ip[20..total];
+    let header_len = usize::from(tcp[12] >> 4) * 4;
+    if header_len < 20 || header_len > tcp.len() {
+        return None;
+    }
+    let src = std::net::Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst = std::net::Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let payload = &tcp[header_len..];
+    Some((
+        Segment {
+            ts,
+            src: SocketAddr::new(IpAddr::V4(src), u16::from_be_bytes([tcp[0], tcp[1]])),
+            dst: SocketAddr::new(IpAddr::V4(dst), u16::from_be_bytes([tcp[2], tcp[3]])),
+            flags: TcpFlags(u16::from_be_bytes([tcp[12], tcp[13]]) & 0x01ff),
+            seq: SeqNumber(u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]])),
+            ack: SeqNumber(u32::from_be_bytes([tcp[8], tcp[9], tcp[10], tcp[11]])),
+            window: u16::from_be_bytes([tcp[14], tcp[15]]),
+            len: payload.len() as u32,
+            payload: Vec::new(),
+        },
+        payload,
+    ))
+}
+
+/// [`decode_parts`] without the plain-IPv4 fast path: every frame through etherparse. Public so tests and the
+/// fuzzer can check that both paths agree.
+pub fn decode_parts_general(
+    link: LinkType,
+    ts: TimestampNs,
+    frame: &[u8],
+) -> Result<(Segment, &[u8]), Skip> {
     let sliced = match link {
-        LinkType::Ethernet => {
-            LaxSlicedPacket::from_ethernet(frame).map_err(|_| Skip::TruncatedLink)?
+        LinkType::Ethernet => match ethernet_tunnel(frame) {
+            Some((proto, inner)) => from_ether_type(proto, inner)?,
+            None => LaxSlicedPacket::from_ethernet(frame).map_err(|_| Skip::TruncatedLink)?,
+        },
+        LinkType::Ppp => {
+            // Address 0xff and control 0x03 are optional (RFC 1662 address/control field compression).
+            let rest = frame.strip_prefix(&[0xff, 0x03]).unwrap_or(frame);
+            let proto = rest.get(..2).ok_or(Skip::TruncatedLink)?;
+            from_ppp(u16::from_be_bytes([proto[0], proto[1]]), &rest[2..])?
         }
+        LinkType::Fddi => {
+            // frame control, destination, source (13 bytes), then LLC/SNAP: AA AA 03, OUI, EtherType.
+            let h = frame.get(..21).ok_or(Skip::TruncatedLink)?;
+            if h[13..16] != [0xaa, 0xaa, 0x03] {
+                return Err(Skip::NotIp);
+            }
+            from_ether_type(u16::from_be_bytes([h[19], h[20]]), &frame[21..])?
+        }
+        LinkType::IpOverIb => {
+            // Destination and source hardware addresses (20 bytes each), EtherType, 2 reserved bytes.
+            let h = frame.get(..44).ok_or(Skip::TruncatedLink)?;
+            from_ether_type(u16::from_be_bytes([h[40], h[41]]), &frame[44..])?
+        }
+        LinkType::Nflog => from_ip(nflog_payload(frame)?)?,
         LinkType::RawIp | LinkType::Ipv4 | LinkType::Ipv6 => from_ip(frame)?,
         LinkType::Null | LinkType::Loop => {
             let family = frame.get(..4).ok_or(Skip::TruncatedLink)?;
@@ -144,7 +247,74 @@ fn from_ip(bytes: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
     LaxSlicedPacket::from_ip(bytes).map_err(|_| Skip::BadIp)
 }
 
+/// Ethernet frames whose (possibly VLAN-tagged) EtherType is PPPoE session or MPLS, which etherparse does not
+/// open: the EtherType and the bytes after the tags.
+fn ethernet_tunnel(frame: &[u8]) -> Option<(u16, &[u8])> {
+    let mut at = 12;
+    loop {
+        let t = frame.get(at..at + 2)?;
+        let t = u16::from_be_bytes([t[0], t[1]]);
+        match t {
+            0x8100 | 0x88a8 | 0x9100 => at += 4,
+            0x8864 | 0x8847 | 0x8848 => return Some((t, frame.get(at + 2..)?)),
+            _ => return None,
+        }
+    }
+}
+
+/// PPP protocol number → IP.
+fn from_ppp(proto: u16, bytes: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+    match proto {
+        0x0021 | 0x0057 => from_ip(bytes),
+        0x0281 | 0x0283 => from_mpls(bytes),
+        _ => Err(Skip::NotIp),
+    }
+}
+
+/// Pop MPLS labels to the bottom of the stack; what follows is IP when its version nibble says so.
+fn from_mpls(mut bytes: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+    loop {
+        let label = bytes.get(..4).ok_or(Skip::TruncatedLink)?;
+        let bottom = label[2] & 1 == 1;
+        bytes = &bytes[4..];
+        if bottom {
+            break;
+        }
+    }
+    match bytes.first().map(|b| b >> 4) {
+        Some(4) | Some(6) => from_ip(bytes),
+        _ => Err(Skip::NotIp),
+    }
+}
+
+/// The packet inside an NFLOG record: TLVs (length and type in host order, little-endian in practice) after a
+/// 4-byte header; type 9 is NFULA_PAYLOAD.
+fn nflog_payload(frame: &[u8]) -> Result<&[u8], Skip> {
+    let mut rest = frame.get(4..).ok_or(Skip::TruncatedLink)?;
+    while rest.len() >= 4 {
+        let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
+        let kind = u16::from_le_bytes([rest[2], rest[3]]);
+        if len < 4 {
+            return Err(Skip::TruncatedLink);
+        }
+        if kind == 9 {
+            return rest.get(4..len.min(rest.len())).ok_or(Skip::TruncatedLink);
+        }
+        rest = rest.get(len.div_ceil(4) * 4..).unwrap_or(&[]);
+    }
+    Err(Skip::NotIp)
+}
+
 fn from_ether_type(proto: u16, bytes: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+    match proto {
+        // PPPoE session: 6-byte header, then the PPP protocol.
+        0x8864 => {
+            let h = bytes.get(..8).ok_or(Skip::TruncatedLink)?;
+            return from_ppp(u16::from_be_bytes([h[6], h[7]]), &bytes[8..]);
+        }
+        0x8847 | 0x8848 => return from_mpls(bytes),
+        _ => {}
+    }
     match EtherType(proto) {
         EtherType::IPV4
         | EtherType::IPV6
@@ -157,7 +327,10 @@ fn from_ether_type(proto: u16, bytes: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip
     }
 }
 
-fn segment_from(ts: TimestampNs, sliced: &LaxSlicedPacket<'_>) -> Result<Segment, Skip> {
+fn segment_from<'a>(
+    ts: TimestampNs,
+    sliced: &LaxSlicedPacket<'a>,
+) -> Result<(Segment, &'a [u8]), Skip> {
     let net = match &sliced.net {
         Some(net @ (LaxNetSlice::Ipv4(_) | LaxNetSlice::Ipv6(_))) => net,
         Some(LaxNetSlice::Arp(_)) => return Err(Skip::NotIp),
@@ -202,7 +375,8 @@ fn segment_from(ts: TimestampNs, sliced: &LaxSlicedPacket<'_>) -> Result<Segment
     let tcp = match &sliced.transport {
         Some(TransportSlice::Tcp(tcp)) => tcp,
         _ if ip_payload.fragmented => return Err(Skip::Fragment),
-        _ => return Err(Skip::BadTcp),
+        // The snap length cut the TCP options: the fixed 20 bytes still tell ports, numbers and flags.
+        _ => return fixed_header_only(ts, src_ip, dst_ip, declared_end, ip_payload.payload),
     };
     let header_len = tcp.header_slice().len();
     let captured_payload = tcp.payload();
@@ -228,23 +402,131 @@ fn segment_from(ts: TimestampNs, sliced: &LaxSlicedPacket<'_>) -> Result<Segment
         .iter()
         .filter(|(set, _)| *set)
         .fold(0, |acc, (_, bit)| acc | bit);
-    Ok(Segment {
-        ts,
-        src: SocketAddr::new(src_ip, tcp.source_port()),
-        dst: SocketAddr::new(dst_ip, tcp.destination_port()),
-        flags: TcpFlags(flags),
-        seq: SeqNumber(tcp.sequence_number()),
-        ack: SeqNumber(tcp.acknowledgment_number()),
-        window: tcp.window_size(),
-        len: u32::try_from(len).unwrap_or(u32::MAX),
-        payload: captured_payload.to_vec(),
-    })
+    Ok((
+        Segment {
+            ts,
+            src: SocketAddr::new(src_ip, tcp.source_port()),
+            dst: SocketAddr::new(dst_ip, tcp.destination_port()),
+            flags: TcpFlags(flags),
+            seq: SeqNumber(tcp.sequence_number()),
+            ack: SeqNumber(tcp.acknowledgment_number()),
+            window: tcp.window_size(),
+            len: u32::try_from(len).unwrap_or(u32::MAX),
+            payload: Vec::new(),
+        },
+        captured_payload,
+    ))
+}
+
+/// A segment from the fixed TCP header alone, when the options (and so the payload) were cut by the snap
+/// length. A data offset below 5 words is a broken header, not a cut one.
+fn fixed_header_only(
+    ts: TimestampNs,
+    src_ip: IpAddr,
+    dst_ip: IpAddr,
+    declared_end: usize,
+    tcp: &[u8],
+) -> Result<(Segment, &[u8]), Skip> {
+    let h = tcp.get(..20).ok_or(Skip::BadTcp)?;
+    let header_len = usize::from(h[12] >> 4) * 4;
+    if header_len < 20 || tcp.len() >= header_len {
+        return Err(Skip::BadTcp);
+    }
+    let bits = u16::from_be_bytes([h[12], h[13]]) & 0x01ff;
+    let tcp_start = tcp.as_ptr() as usize;
+    let len = declared_end.saturating_sub(tcp_start + header_len);
+    Ok((
+        Segment {
+            ts,
+            src: SocketAddr::new(src_ip, u16::from_be_bytes([h[0], h[1]])),
+            dst: SocketAddr::new(dst_ip, u16::from_be_bytes([h[2], h[3]])),
+            flags: TcpFlags(bits),
+            seq: SeqNumber(u32::from_be_bytes([h[4], h[5], h[6], h[7]])),
+            ack: SeqNumber(u32::from_be_bytes([h[8], h[9], h[10], h[11]])),
+            window: u16::from_be_bytes([h[14], h[15]]),
+            len: u32::try_from(len).unwrap_or(u32::MAX),
+            payload: Vec::new(),
+        },
+        &[],
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use etherparse::PacketBuilder;
+
+    #[test]
+    fn fast_path_agrees_with_etherparse() {
+        let mut frames = Vec::new();
+        for (flags, payload) in [
+            (0u8, &b""[..]),
+            (1, b"hello"),
+            (2, b"x"),
+            (3, &[7u8; 1000][..]),
+        ] {
+            for with_options in [false, true] {
+                let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+                    .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                    .tcp(4000, 80, 0xfffffff0, 700);
+                let b = match flags {
+                    0 => b.syn(),
+                    1 => b.psh().ack(9),
+                    2 => b.fin().ack(9).ece(),
+                    _ => b.rst().ack(9).urg(3),
+                };
+                let b = if with_options {
+                    b.options(&[etherparse::TcpOptionElement::MaximumSegmentSize(1400)])
+                        .unwrap()
+                } else {
+                    b
+                };
+                let mut f = Vec::new();
+                b.write(&mut f, payload).unwrap();
+                // whole, with Ethernet padding, cut in the payload, cut in the header
+                let mut padded = f.clone();
+                padded.extend([0u8; 6]);
+                frames.push(f.clone());
+                frames.push(padded);
+                frames.push(f[..f.len() - payload.len() / 2].to_vec());
+                frames.push(f[..40].to_vec());
+            }
+        }
+        for f in &frames {
+            let fast = decode_parts(LinkType::Ethernet, 1, f);
+            let general = decode_parts_general(LinkType::Ethernet, 1, f);
+            assert_eq!(fast, general, "frame of {} bytes", f.len());
+            let ip = &f[14..];
+            assert_eq!(
+                decode_parts(LinkType::RawIp, 1, ip),
+                decode_parts_general(LinkType::RawIp, 1, ip)
+            );
+        }
+    }
+
+    #[test]
+    fn options_cut_by_snaplen_still_give_flags() {
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(1000, 80, 42, 500)
+            .syn()
+            .options(&[etherparse::TcpOptionElement::MaximumSegmentSize(1460)])
+            .unwrap();
+        let mut frame = Vec::new();
+        b.write(&mut frame, b"").unwrap();
+        // 14 + 20 + 20 fixed bytes + 2 of the 4 option bytes
+        let s = decode(LinkType::Ethernet, 0, &frame[..56]).unwrap();
+        assert_eq!(s.flags.tcpdump(), "S");
+        assert_eq!(
+            (s.src.port(), s.dst.port(), s.seq.0, s.len),
+            (1000, 80, 42, 0)
+        );
+        // the fixed header itself cut: nothing to read
+        assert_eq!(
+            decode(LinkType::Ethernet, 0, &frame[..50]),
+            Err(Skip::BadTcp)
+        );
+    }
 
     fn eth_tcp(
         build: impl FnOnce(

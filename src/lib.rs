@@ -5,10 +5,14 @@
 //! → `timeline` (calls and segments in one order) → `story` (what happened, in words) → `render` (table, markdown,
 //! JSON).
 
+pub mod analyze;
 pub mod calls;
+pub mod capfile;
 pub mod capture;
+pub mod conn;
 pub mod decode;
 pub mod demo;
+pub mod infer;
 pub mod live;
 pub mod render;
 pub mod saved;
@@ -16,3 +20,4 @@ pub mod segment;
 pub mod story;
 pub mod tcp_state;
 pub mod timeline;
+pub mod zeek;

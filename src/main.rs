@@ -44,8 +44,24 @@ impl Failure {
     }
 }
 
-/// Write to standard output; a closed pipe (`| head`) ends the program quietly, as it should.
+/// Where `emit` writes when `-o FILE` was given.
+static OUTPUT: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+
+/// Send everything `emit` writes to `path` instead of standard output.
+pub fn set_output(path: &std::path::Path) -> Result<(), Failure> {
+    let file = std::fs::File::create(path)
+        .map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))?;
+    *OUTPUT.lock().unwrap_or_else(|p| p.into_inner()) = Some(file);
+    Ok(())
+}
+
+/// Write to standard output (or the `-o` file); a closed pipe (`| head`) ends the program quietly, as it should.
 pub fn emit(text: &str) -> Result<(), Failure> {
+    if let Some(file) = OUTPUT.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        return file
+            .write_all(text.as_bytes())
+            .map_err(|e| Failure::new(format!("cannot write the output file: {e}")));
+    }
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Ok(()) => Ok(()),

@@ -144,48 +144,22 @@ pub fn parse_run_comment(text: &str) -> Option<SavedRun> {
     })
 }
 
-/// The run carried by a pcapng file written by [`pcapng`]: the section header's comment that starts with
-/// [`MARKER`]. Reads only the first block, so any reader of pcapng can call it on a file's leading bytes.
-pub fn pcapng_run(bytes: &[u8]) -> Option<SavedRun> {
-    let u32_at = |at: usize, le: bool| {
-        let b: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
-        Some(if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        })
-    };
-    if u32_at(0, true)? != 0x0A0D_0D0A {
-        return None;
-    }
-    let le = u32_at(8, true)? == 0x1A2B_3C4D;
-    let len = u32_at(4, le)? as usize;
-    let mut at = 24;
-    while at + 4 <= len.saturating_sub(4) {
-        let b = bytes.get(at..at + 4)?;
-        let (code, olen) = if le {
-            (
-                u16::from_le_bytes([b[0], b[1]]),
-                u16::from_le_bytes([b[2], b[3]]),
-            )
-        } else {
-            (
-                u16::from_be_bytes([b[0], b[1]]),
-                u16::from_be_bytes([b[2], b[3]]),
-            )
-        };
-        let value = bytes.get(at + 4..at + 4 + olen as usize)?;
-        if code == 0 {
-            break;
-        }
-        if code == 1
-            && let Some(run) = std::str::from_utf8(value).ok().and_then(parse_run_comment)
-        {
-            return Some(run);
-        }
-        at += 4 + (olen as usize).next_multiple_of(4);
-    }
-    None
+/// The run carried by a capture file written by [`pcapng`] (plain or gzip), or `None`.
+pub fn read_run(path: &str) -> Option<SavedRun> {
+    let mut reader = crate::capfile::CaptureReader::open(path).ok()?;
+    reader
+        .leading_comments()
+        .iter()
+        .find_map(|c| parse_run_comment(c))
+}
+
+/// The run carried by capture bytes written by [`pcapng`], or `None`.
+pub fn run_in_bytes(bytes: Vec<u8>) -> Option<SavedRun> {
+    let mut reader = crate::capfile::CaptureReader::from_bytes(bytes).ok()?;
+    reader
+        .leading_comments()
+        .iter()
+        .find_map(|c| parse_run_comment(c))
 }
 
 /// `2026-11-24T00:58:43Z` for a time in ns since the epoch (UTC; no calendar crate needed for one format).
@@ -479,8 +453,8 @@ mod tests {
         }
         assert_eq!(at, bytes.len());
         assert_eq!(kinds, [0x0A0D_0D0A, 1, 6]);
-        assert_eq!(pcapng_run(&bytes).unwrap().pair, pair());
-        assert_eq!(pcapng_run(&bytes[..40]), None, "cut short");
+        assert_eq!(run_in_bytes(bytes.clone()).unwrap().pair, pair());
+        assert_eq!(run_in_bytes(bytes[..40].to_vec()), None, "cut short");
         let classic = pcap(&frames, 1);
         assert_eq!(classic.len(), 24 + 16 + 5);
         assert_eq!(&classic[..4], &0xA1B2_3C4Du32.to_le_bytes());

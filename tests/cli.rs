@@ -252,8 +252,8 @@ fn write_saves_the_segments_and_the_calls() {
         .collect();
     let printed_calls = rows.iter().filter(|r| r["kind"] == "call").count();
     let printed_segments = rows.iter().filter(|r| r["kind"] == "segment").count();
-    let saved = tcp_close_watch::saved::pcapng_run(&std::fs::read(&ng).unwrap())
-        .expect("the file carries the run");
+    let saved =
+        tcp_close_watch::saved::read_run(ng.to_str().unwrap()).expect("the file carries the run");
     assert_eq!(saved.pair.calls.len(), printed_calls);
     let mut cap = pcap::Capture::from_file(&ng).unwrap();
     let mut frames = 0;
@@ -279,6 +279,36 @@ fn write_saves_the_segments_and_the_calls() {
         "{}",
         stderr(&o)
     );
-    assert!(tcp_close_watch::saved::pcapng_run(&std::fs::read(&classic).unwrap()).is_none());
+    assert!(tcp_close_watch::saved::read_run(classic.to_str().unwrap()).is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A saved run, analysed, prints what the live run printed: same rows, same order, same results and states.
+#[test]
+fn analyze_of_a_saved_run_prints_the_live_timeline() {
+    if !require_capture() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tcw-same-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for mode in tcp_close_watch::demo::Mode::ALL {
+        let file = dir.join(format!("{}.pcapng", mode.name()));
+        let f = file.to_str().unwrap();
+        for format in ["json", "markdown"] {
+            let live = tcw(&[
+                "run",
+                "--mode",
+                mode.name(),
+                "--format",
+                format,
+                "--write",
+                f,
+            ]);
+            assert!(live.status.success(), "{}", stderr(&live));
+            let saved = tcw(&["analyze", f, "--format", format]);
+            assert!(saved.status.success(), "{}", stderr(&saved));
+            assert_eq!(stdout(&live), stdout(&saved), "{mode} as {format}");
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

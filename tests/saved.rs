@@ -65,7 +65,7 @@ fn every_mode_has_a_capture_that_libpcap_reads_whole() {
             file.display()
         );
         let bytes = std::fs::read(&file).unwrap();
-        let saved = tcp_close_watch::saved::pcapng_run(&bytes)
+        let saved = tcp_close_watch::saved::run_in_bytes(bytes)
             .unwrap_or_else(|| panic!("{mode}: carries its run"));
         assert_eq!(saved.pair.mode, mode);
         let frames = libpcap_frames(&file);
@@ -95,4 +95,85 @@ fn tshark_shows_the_calls_as_packet_comments() {
         info.contains("tcp-close-watch run --mode abrupt") && info.contains("Recorded on Linux"),
         "{info}"
     );
+}
+
+fn analyze_json(file: &Path) -> Vec<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .arg("analyze")
+        .arg(file)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Each saved capture, analysed without any privilege, tells the story of its mode: checked on the rows read
+/// back from the file (segments and calls), not on the account's wording.
+#[test]
+fn each_capture_tells_its_modes_story() {
+    for mode in Mode::ALL {
+        let rows = analyze_json(&captures().join(format!("{}.pcapng", mode.name())));
+        let seg = |from: &str, flag: char| {
+            rows.iter().any(|r| {
+                r["kind"] == "segment"
+                    && r["from"] == from
+                    && r["flags"].as_str().unwrap().contains(flag)
+            })
+        };
+        let calls = |peer: &str, name: &str| -> Vec<&serde_json::Value> {
+            rows.iter()
+                .filter(|r| {
+                    r["kind"] == "call"
+                        && r["peer"] == peer
+                        && r["call"].as_str().unwrap().starts_with(name)
+                })
+                .collect()
+        };
+        let summary = rows.last().unwrap();
+        assert_eq!(summary["kind"], "summary");
+        assert_eq!(summary["mode"], mode.name());
+        let a_recv_errno = calls("A", "recv").last().map(|c| c["errno"].clone());
+        let b_close_unread = calls("B", "close")
+            .first()
+            .map(|c| c["unread_before"].as_u64().unwrap());
+        match mode {
+            Mode::Abrupt | Mode::PrimesBad | Mode::PrimesSix => {
+                assert!(
+                    seg("B", 'R') && !seg("B", 'F'),
+                    "{mode}: RST from B, no FIN"
+                );
+                assert_eq!(a_recv_errno, Some("ECONNRESET".into()), "{mode}");
+                assert!(b_close_unread.unwrap() > 0, "{mode}");
+            }
+            Mode::Shutdown => {
+                assert!(seg("B", 'F') && seg("B", 'R'), "FIN and then still RST");
+                assert_eq!(calls("A", "recv")[0]["ret"], 0);
+            }
+            Mode::Drain | Mode::HalfClose | Mode::PrimesOk => {
+                assert!(seg("A", 'F') && seg("B", 'F'), "{mode}: FIN both ways");
+                assert!(!seg("A", 'R') && !seg("B", 'R'), "{mode}: no RST");
+            }
+            Mode::Linger0 => {
+                assert!(seg("B", 'R'));
+                assert_eq!(b_close_unread, Some(0));
+                assert_eq!(summary["end_b"], "gone (CLOSED)", "no TIME_WAIT");
+            }
+            Mode::WriteAfterClose => {
+                assert!(seg("B", 'F') && seg("B", 'R'));
+                assert_eq!(calls("A", "send").last().unwrap()["errno"], "EPIPE");
+            }
+            Mode::Refused => {
+                assert!(seg("A", 'S') && seg("B", 'R'));
+                assert_eq!(calls("A", "connect")[0]["errno"], "ECONNREFUSED");
+            }
+        }
+    }
 }

@@ -5,6 +5,8 @@ pub mod compare;
 pub mod json;
 pub mod ladder;
 pub mod mermaid;
+pub mod run;
+pub mod summary;
 pub mod svg;
 pub mod text;
 

@@ -1,0 +1,267 @@
+//! One capture file → a report: every TCP connection's record, frame counts, skipped frames and why, and the
+//! segments of the connections asked for with `--conn`. Streams: only connection records grow, never per packet.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+
+use crate::capfile::{CaptureReader, FileKind};
+use crate::conn::{CloseKind, Conn, Ending, Tracker};
+use crate::decode::{self, LinkType};
+use crate::saved::{self, SavedRun};
+use crate::segment::Segment;
+
+/// `--only`: which connections to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    /// Connections with at least one RST.
+    Resets,
+    /// Connections with at least one FIN and no RST.
+    Fins,
+    /// Connections with neither FIN nor RST: still open when the capture ended.
+    Open,
+}
+
+/// Which connections to show. Ids are always those of the whole file, so `--conn 5` and Wireshark's
+/// `tcp.stream eq 5` name the same connection whatever the filters.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub only: Option<Only>,
+    pub ports: Vec<u16>,
+    pub hosts: Vec<IpAddr>,
+    /// BPF expression: a connection is shown when at least one of its frames matches.
+    pub filter: Option<String>,
+}
+
+impl Selection {
+    pub fn shows(&self, c: &Conn) -> bool {
+        let any_rst = c.first_rst.is_some();
+        let any_fin = c.fins(crate::conn::Side::Client) + c.fins(crate::conn::Side::Server) > 0;
+        let only = match self.only {
+            None => true,
+            Some(Only::Resets) => any_rst,
+            Some(Only::Fins) => any_fin && !any_rst,
+            Some(Only::Open) => !any_fin && !any_rst,
+        };
+        let port = self.ports.is_empty()
+            || self
+                .ports
+                .iter()
+                .any(|&p| c.client.port == p || c.server.port == p);
+        let host = self.hosts.is_empty()
+            || self
+                .hosts
+                .iter()
+                .any(|&h| c.client.ip == h || c.server.ip == h);
+        let bpf = self.filter.is_none() || c.bpf_matched;
+        only && port && host && bpf
+    }
+}
+
+/// A BPF program per link type, compiled when a frame of that link type first shows up.
+pub struct Bpf {
+    expr: String,
+    programs: HashMap<u32, Option<pcap::BpfProgram>>,
+}
+
+impl Bpf {
+    /// Compile once for Ethernet to reject a bad expression before reading anything.
+    pub fn new(expr: &str) -> Result<Bpf, String> {
+        let dead = pcap::Capture::dead(pcap::Linktype(1)).map_err(|e| e.to_string())?;
+        let prog = dead.compile(expr, true).map_err(|e| e.to_string())?;
+        let mut programs = HashMap::new();
+        programs.insert(1, Some(prog));
+        Ok(Bpf {
+            expr: expr.to_string(),
+            programs,
+        })
+    }
+
+    fn matches(&mut self, link: u32, frame: &[u8]) -> bool {
+        let expr = &self.expr;
+        let prog = self.programs.entry(link).or_insert_with(|| {
+            let dead = pcap::Capture::dead(pcap::Linktype(link as i32)).ok()?;
+            dead.compile(expr, true).ok()
+        });
+        prog.as_ref().is_some_and(|p| p.filter(frame))
+    }
+}
+
+/// Counts of one file, with tshark's meaning (frames with a TCP header; SYN, FIN, RST set).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub frames: u64,
+    pub tcp_segments: u64,
+    pub syn: u64,
+    pub fin: u64,
+    pub rst: u64,
+}
+
+/// Everything learned from one capture.
+#[derive(Debug, Default)]
+pub struct FileReport {
+    pub name: String,
+    pub kind: Option<FileKind>,
+    pub gzip: bool,
+    pub counts: Counts,
+    /// Why frames gave no TCP segment: reason → frames.
+    pub skipped: BTreeMap<String, u64>,
+    pub conns: Vec<Conn>,
+    /// Segments of the connections named with `--conn`, in capture order.
+    pub kept: HashMap<u32, Vec<Segment>>,
+    /// The file could not be read at all: why.
+    pub open_error: Option<String>,
+    /// Reading stopped early: where and why (what came before is in the report).
+    pub read_error: Option<String>,
+    /// Link types we do not decode: LINKTYPE number → frames.
+    pub unknown_links: BTreeMap<u32, u64>,
+    /// The run this file carries, when tcp-close-watch saved it (`run --write`): its socket calls and story.
+    pub saved_run: Option<SavedRun>,
+}
+
+impl FileReport {
+    /// True when not a single frame could be read.
+    pub fn unreadable(&self) -> bool {
+        self.open_error.is_some()
+    }
+
+    /// Totals by kind of ending, most frequent first, over the connections `sel` shows.
+    pub fn endings(&self, sel: &Selection) -> Vec<(Ending, u64)> {
+        let mut m: HashMap<Ending, u64> = HashMap::new();
+        for c in self.conns.iter().filter(|c| sel.shows(c)) {
+            *m.entry(c.ending()).or_default() += 1;
+        }
+        let mut v: Vec<_> = m.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+}
+
+/// How often to report progress, in frames: rarely enough to cost nothing.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// Read a whole capture. `keep` names the connection ids whose segments to keep (for `--conn`); `progress`
+/// is called now and then with (bytes done, bytes total).
+pub fn analyze(
+    name: &str,
+    opened: Result<CaptureReader, String>,
+    keep: &HashSet<u32>,
+    mut bpf: Option<&mut Bpf>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> FileReport {
+    let mut report = FileReport {
+        name: name.to_string(),
+        ..FileReport::default()
+    };
+    let mut reader = match opened {
+        Ok(r) => r,
+        Err(e) => {
+            report.open_error = Some(e);
+            return report;
+        }
+    };
+    report.kind = Some(reader.kind());
+    report.gzip = reader.is_gzip();
+    report.saved_run = reader
+        .leading_comments()
+        .iter()
+        .find_map(|c| saved::parse_run_comment(c));
+    // a saved run is one small connection (and a refused attempt): keep its segments for its timeline
+    let keep_all = report.saved_run.is_some();
+    let mut tracker = Tracker::new();
+    let mut unknown_links: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut skips: HashMap<decode::Skip, u64> = HashMap::new();
+    loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                report.read_error = Some(e.to_string());
+                break;
+            }
+        };
+        report.counts.frames += 1;
+        let link = match frame.link {
+            Ok(l) => l,
+            Err(n) => {
+                *unknown_links.entry(n).or_default() += 1;
+                continue;
+            }
+        };
+        let (seg, payload) = match decode::decode_parts(link, frame.ts, frame.data) {
+            Ok(x) => x,
+            Err(skip) => {
+                *skips.entry(skip).or_default() += 1;
+                continue;
+            }
+        };
+        let matched = match bpf.as_deref_mut() {
+            Some(b) => b.matches(link_number(link), frame.data),
+            None => false,
+        };
+        let c = &mut report.counts;
+        c.tcp_segments += 1;
+        c.syn += u64::from(seg.flags.syn());
+        c.fin += u64::from(seg.flags.fin());
+        c.rst += u64::from(seg.flags.rst());
+        let id = tracker.add(&seg);
+        if matched {
+            tracker.conns[id as usize].bpf_matched = true;
+        }
+        if keep_all || (!keep.is_empty() && keep.contains(&id)) {
+            let mut kept = seg;
+            kept.payload = payload[..payload.len().min(64)].to_vec();
+            report.kept.entry(id).or_default().push(kept);
+        }
+        if report.counts.frames.is_multiple_of(PROGRESS_EVERY)
+            && let Some((done, total)) = reader.progress()
+        {
+            progress(done, total);
+        }
+    }
+    for (skip, n) in skips {
+        report.skipped.insert(skip.describe().to_string(), n);
+    }
+    for (&link, &n) in &unknown_links {
+        report
+            .skipped
+            .insert(format!("link type {link} not decoded"), n);
+    }
+    report.unknown_links = unknown_links;
+    report.conns = tracker.conns;
+    report
+}
+
+/// The LINKTYPE/DLT number libpcap wants to compile a filter for this link type.
+fn link_number(link: LinkType) -> u32 {
+    match link {
+        LinkType::Null => 0,
+        LinkType::Ethernet => 1,
+        LinkType::RawIp => 12,
+        LinkType::Loop => 108,
+        LinkType::LinuxSll => 113,
+        LinkType::Ipv4 => 228,
+        LinkType::Ipv6 => 229,
+        LinkType::LinuxSll2 => 276,
+        LinkType::Ppp => 9,
+        LinkType::Fddi => 10,
+        LinkType::Nflog => 239,
+        LinkType::IpOverIb => 242,
+    }
+}
+
+/// First close of a connection as (by, kind) words for output.
+pub fn first_close_words(c: &Conn) -> (Option<&'static str>, Option<&'static str>) {
+    match c.first_close {
+        Some((side, kind)) => (Some(side.name()), Some(kind.name())),
+        None => (None, None),
+    }
+}
+
+/// `client FIN`, `server RST`, or `-`.
+pub fn first_close_text(c: &Conn) -> String {
+    match c.first_close {
+        Some((side, CloseKind::Fin)) => format!("{} FIN", side.name()),
+        Some((side, CloseKind::Rst)) => format!("{} RST", side.name()),
+        None => "-".to_string(),
+    }
+}

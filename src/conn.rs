@@ -1,0 +1,598 @@
+//! Segments → connections. Groups TCP segments by 4-tuple into connections numbered the way Wireshark numbers
+//! `tcp.stream` (order of first appearance; a SYN with a new initial sequence number on a known 4-tuple starts a
+//! new one), decides who is the client, and keeps per connection one small fixed-size record: counts, first close,
+//! and Zeek's state machine (see [`crate::zeek`]).
+//!
+//! Memory: one [`Conn`] (~200 bytes) per connection plus 16 bytes of index, whatever the number of packets.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+
+use crate::segment::{Segment, TimestampNs};
+use crate::zeek::{self, ZeekConn};
+
+/// The two ends of a connection: the client opened it (sent the first SYN), the server answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Side {
+    Client,
+    Server,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Server => "server",
+        }
+    }
+    pub fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+    fn index(self) -> usize {
+        match self {
+            Side::Client => 0,
+            Side::Server => 1,
+        }
+    }
+}
+
+/// How a side closed: FIN (orderly) or RST (abort).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseKind {
+    Fin,
+    Rst,
+}
+
+impl CloseKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseKind::Fin => "FIN",
+            CloseKind::Rst => "RST",
+        }
+    }
+}
+
+/// An address and port in 20 bytes (a `SocketAddr` takes 32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+impl Endpoint {
+    pub fn from_socket(a: SocketAddr) -> Endpoint {
+        Endpoint {
+            ip: a.ip(),
+            port: a.port(),
+        }
+    }
+    pub fn socket(self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+}
+
+/// Counters of one side.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SideCounts {
+    pub packets: u32,
+    pub syns: u16,
+    pub fins: u16,
+    pub rsts: u16,
+    /// Wireshark's base sequence number for this direction (the SYN's, else the first segment's).
+    base_seq: Option<u32>,
+}
+
+/// One TCP connection: a small record that stays the same size however many packets it had.
+#[derive(Debug, Clone)]
+pub struct Conn {
+    /// Wireshark's `tcp.stream` number within its file.
+    pub id: u32,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub start: TimestampNs,
+    pub end: TimestampNs,
+    pub counts: [SideCounts; 2],
+    pub first_close: Option<(Side, CloseKind)>,
+    /// The first RST came after a FIN from this side.
+    pub rst_after_fin_of: Option<Side>,
+    /// Who sent the first RST.
+    pub first_rst: Option<Side>,
+    pub zeek: ZeekConn,
+    /// The `--filter` expression matched at least one of its frames.
+    pub bpf_matched: bool,
+}
+
+impl Conn {
+    pub fn side_of(&self, seg: &Segment) -> Side {
+        if Endpoint::from_socket(seg.src) == self.client {
+            Side::Client
+        } else {
+            Side::Server
+        }
+    }
+
+    pub fn packets(&self) -> u64 {
+        u64::from(self.counts[0].packets) + u64::from(self.counts[1].packets)
+    }
+
+    pub fn fins(&self, s: Side) -> u16 {
+        self.counts[s.index()].fins
+    }
+    pub fn rsts(&self, s: Side) -> u16 {
+        self.counts[s.index()].rsts
+    }
+    pub fn syns(&self, s: Side) -> u16 {
+        self.counts[s.index()].syns
+    }
+
+    /// Payload bytes each side sent, by sequence numbers (Zeek's orig_bytes / resp_bytes).
+    pub fn bytes(&self, s: Side) -> u64 {
+        let (c, sv) = self.zeek.sizes();
+        match s {
+            Side::Client => c,
+            Side::Server => sv,
+        }
+    }
+
+    pub fn conn_state(&self) -> &'static str {
+        self.zeek.conn_state()
+    }
+
+    pub fn history(&self) -> &str {
+        self.zeek.history.as_str()
+    }
+
+    pub fn duration(&self) -> TimestampNs {
+        (self.end - self.start).max(0)
+    }
+
+    /// The kind of ending, for totals.
+    pub fn ending(&self) -> Ending {
+        if let Some(by) = self.first_rst {
+            if by == Side::Server && self.conn_state() == "REJ" && self.syns(Side::Server) == 0 {
+                return Ending::Refused;
+            }
+            return Ending::Reset {
+                by,
+                after_fin_of: self.rst_after_fin_of,
+            };
+        }
+        match self.first_close {
+            Some((first, _)) if self.fins(first.other()) > 0 => Ending::Clean { first },
+            Some((first, _)) => Ending::HalfClosed { by: first },
+            None if self.syns(Side::Client) > 0 && self.counts[1].packets == 0 => {
+                Ending::Unanswered
+            }
+            None => Ending::Open,
+        }
+    }
+}
+
+/// How a connection ended, in words a reader of the totals wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Ending {
+    /// Both sides sent FIN and nobody reset.
+    Clean { first: Side },
+    /// A RST ended it (possibly after a FIN from `after_fin_of`).
+    Reset {
+        by: Side,
+        after_fin_of: Option<Side>,
+    },
+    /// The server answered the SYN with a RST.
+    Refused,
+    /// One side sent FIN, the other never did (and nobody reset).
+    HalfClosed { by: Side },
+    /// A SYN that got no answer at all.
+    Unanswered,
+    /// Neither FIN nor RST seen: still open when the capture ended.
+    Open,
+}
+
+impl Ending {
+    pub fn describe(self) -> String {
+        match self {
+            Ending::Clean { first } => format!("closed cleanly ({} first)", first.name()),
+            Ending::Reset {
+                by,
+                after_fin_of: None,
+            } => format!("reset by the {}", by.name()),
+            Ending::Reset {
+                by,
+                after_fin_of: Some(f),
+            } if f == by => format!("reset by the {} after its own FIN", by.name()),
+            Ending::Reset {
+                by,
+                after_fin_of: Some(f),
+            } => format!("reset by the {} after the {}'s FIN", by.name(), f.name()),
+            Ending::Refused => "refused (RST to the SYN)".to_string(),
+            Ending::HalfClosed { by } => {
+                format!("half-closed by the {} (no FIN back)", by.name())
+            }
+            Ending::Unanswered => "SYN never answered".to_string(),
+            Ending::Open => "still open at the end of the capture".to_string(),
+        }
+    }
+}
+
+/// The 4-tuple in a canonical order, so both directions find the same connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey(Endpoint, Endpoint);
+
+impl FlowKey {
+    fn of(seg: &Segment) -> FlowKey {
+        let a = Endpoint::from_socket(seg.src);
+        let b = Endpoint::from_socket(seg.dst);
+        if a <= b { FlowKey(a, b) } else { FlowKey(b, a) }
+    }
+}
+
+/// Hashes are computed once (foldhash, seeded per run); the index then hashes the hash by identity.
+#[derive(Default, Clone, Copy)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct BuildIdentity;
+
+impl BuildHasher for BuildIdentity {
+    type Hasher = IdentityHasher;
+    fn build_hasher(&self) -> IdentityHasher {
+        IdentityHasher(0)
+    }
+}
+
+/// Groups segments into connections as they stream by.
+pub struct Tracker {
+    pub conns: Vec<Conn>,
+    /// 64-bit hash of the 4-tuple → latest connection on it. Checked against the connection's addresses, so a
+    /// hash collision cannot merge two flows: colliding flows go to `exact`.
+    index: HashMap<u64, u32, BuildIdentity>,
+    exact: HashMap<FlowKey, u32>,
+    seed: foldhash::fast::RandomState,
+    /// Direct-mapped cache of recent lookups (hash → id), small enough to stay in the CPU cache: packets of a
+    /// connection come close together, and the index itself is too big to (tens of MB for a million flows).
+    recent: Vec<(u64, u32)>,
+    /// Tests only: hash every flow to 0.
+    collide: bool,
+}
+
+const RECENT_SLOTS: usize = 1 << 14;
+
+impl Conn {
+    fn is_flow(&self, key: &FlowKey) -> bool {
+        (self.client == key.0 && self.server == key.1)
+            || (self.client == key.1 && self.server == key.0)
+    }
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Tracker::new()
+    }
+}
+
+impl Tracker {
+    pub fn new() -> Tracker {
+        Tracker {
+            conns: Vec::new(),
+            index: HashMap::with_hasher(BuildIdentity),
+            exact: HashMap::new(),
+            seed: foldhash::fast::RandomState::default(),
+            recent: vec![(0, u32::MAX); RECENT_SLOTS],
+            collide: false,
+        }
+    }
+
+    fn lookup(&mut self, key: &FlowKey, h: u64) -> Option<u32> {
+        let slot = h as usize & (RECENT_SLOTS - 1);
+        let (rh, rid) = self.recent[slot];
+        if rh == h && rid != u32::MAX && self.conns[rid as usize].is_flow(key) {
+            return Some(rid);
+        }
+        let id = *self.index.get(&h)?;
+        let id = if self.conns[id as usize].is_flow(key) {
+            id
+        } else {
+            *self.exact.get(key)?
+        };
+        self.recent[slot] = (h, id);
+        Some(id)
+    }
+
+    fn remember(&mut self, key: FlowKey, h: u64, id: u32) {
+        // The cache must never keep an older connection of a reused 4-tuple.
+        self.recent[h as usize & (RECENT_SLOTS - 1)] = (h, id);
+        // One probe of the big index, whether the hash is new or taken.
+        match self.index.entry(h) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                if self.conns[*o.get() as usize].is_flow(&key) {
+                    o.insert(id);
+                } else {
+                    self.exact.insert(key, id);
+                }
+            }
+        }
+    }
+
+    /// Every flow hashes alike: for tests of the collision path.
+    #[cfg(test)]
+    fn colliding() -> Tracker {
+        Tracker {
+            collide: true,
+            ..Tracker::new()
+        }
+    }
+
+    /// Account one segment; gives the id of its connection.
+    pub fn add(&mut self, seg: &Segment) -> u32 {
+        let key = FlowKey::of(seg);
+        let h = if self.collide {
+            0
+        } else {
+            self.seed.hash_one(key)
+        };
+        let pure_syn = seg.flags.syn() && !seg.flags.ack();
+        let existing = self.lookup(&key, h).filter(|&id| {
+            // Wireshark: a SYN whose sequence number differs from the base of its direction starts a new stream.
+            if !pure_syn {
+                return true;
+            }
+            let c = &self.conns[id as usize];
+            let side = c.side_of(seg);
+            match c.counts[side.index()].base_seq {
+                Some(base) => base == seg.seq.0,
+                None => true,
+            }
+        });
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                let id = u32::try_from(self.conns.len()).unwrap_or(u32::MAX);
+                self.conns.push(new_conn(id, seg));
+                self.remember(key, h, id);
+                id
+            }
+        };
+        let c = &mut self.conns[id as usize];
+        update(c, seg);
+        id
+    }
+}
+
+fn new_conn(id: u32, seg: &Segment) -> Conn {
+    let src = Endpoint::from_socket(seg.src);
+    let dst = Endpoint::from_socket(seg.dst);
+    // The client sent the first SYN; a capture that starts with the SYN-ACK shows the client as its receiver
+    // (Zeek flips such a connection too, and marks its history with '^'); otherwise the first sender.
+    let synack_first = seg.flags.syn() && seg.flags.ack();
+    let (client, server, z) = if synack_first {
+        (dst, src, ZeekConn::flipped())
+    } else {
+        (src, dst, ZeekConn::default())
+    };
+    Conn {
+        id,
+        client,
+        server,
+        start: seg.ts,
+        end: seg.ts,
+        counts: [SideCounts::default(); 2],
+        first_close: None,
+        rst_after_fin_of: None,
+        first_rst: None,
+        zeek: z,
+        bpf_matched: false,
+    }
+}
+
+fn update(c: &mut Conn, seg: &Segment) {
+    let side = c.side_of(seg);
+    let f = seg.flags;
+    c.end = c.end.max(seg.ts);
+    c.start = c.start.min(seg.ts);
+    {
+        let n = &mut c.counts[side.index()];
+        n.packets = n.packets.saturating_add(1);
+        if f.syn() {
+            n.syns = n.syns.saturating_add(1);
+        }
+        if f.fin() {
+            n.fins = n.fins.saturating_add(1);
+        }
+        if f.rst() {
+            n.rsts = n.rsts.saturating_add(1);
+        }
+        if n.base_seq.is_none() || (f.syn() && !f.ack() && n.syns == 1) {
+            n.base_seq = Some(seg.seq.0);
+        }
+    }
+    if f.rst() && c.first_rst.is_none() {
+        c.first_rst = Some(side);
+        let fin_before = [Side::Client, Side::Server]
+            .into_iter()
+            .filter(|s| c.counts[s.index()].fins > 0 && !(*s == side && f.fin()))
+            .collect::<Vec<_>>();
+        c.rst_after_fin_of = match fin_before.as_slice() {
+            [] => None,
+            [one] => Some(*one),
+            _ => Some(side.other()),
+        };
+    }
+    if c.first_close.is_none() {
+        if f.rst() {
+            c.first_close = Some((side, CloseKind::Rst));
+        } else if f.fin() {
+            c.first_close = Some((side, CloseKind::Fin));
+        }
+    }
+    c.zeek.packet(
+        side == Side::Client,
+        &zeek::Packet {
+            flags: f,
+            seq: seg.seq,
+            ack: seg.ack,
+            window: seg.window,
+            len: seg.len,
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::{SeqNumber, TcpFlags};
+
+    pub(crate) fn seg(src: &str, dst: &str, flags: u16, seq: u32, ack: u32, len: u32) -> Segment {
+        Segment {
+            ts: 0,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            flags: TcpFlags(flags),
+            seq: SeqNumber(seq),
+            ack: SeqNumber(ack),
+            window: 100,
+            len,
+            payload: Vec::new(),
+        }
+    }
+
+    const S: u16 = TcpFlags::SYN;
+    const A: u16 = TcpFlags::ACK;
+    const F: u16 = TcpFlags::FIN;
+    const R: u16 = TcpFlags::RST;
+    const C: &str = "10.0.0.1:5555";
+    const SV: &str = "10.0.0.2:80";
+
+    fn full_close(t: &mut Tracker, isn: u32) -> Vec<u32> {
+        [
+            seg(C, SV, S, isn, 0, 0),
+            seg(SV, C, S | A, 9000, isn + 1, 0),
+            seg(C, SV, A, isn + 1, 9001, 0),
+            seg(C, SV, F | A, isn + 1, 9001, 0),
+            seg(SV, C, F | A, 9001, isn + 2, 0),
+            seg(C, SV, A, isn + 2, 9002, 0),
+        ]
+        .iter()
+        .map(|s| t.add(s))
+        .collect()
+    }
+
+    #[test]
+    fn new_syn_on_a_finished_tuple_is_a_new_connection() {
+        let mut t = Tracker::new();
+        let first = full_close(&mut t, 100);
+        let second = full_close(&mut t, 50_000);
+        assert!(first.iter().all(|&id| id == 0));
+        assert!(second.iter().all(|&id| id == 1));
+        assert_eq!(t.conns.len(), 2);
+        assert_eq!(t.conns[1].conn_state(), "SF");
+        assert_eq!(
+            t.conns[1].ending(),
+            Ending::Clean {
+                first: Side::Client
+            }
+        );
+    }
+
+    #[test]
+    fn hash_collisions_never_merge_flows() {
+        // The same traffic through a tracker whose hashes all collide must give the same connections.
+        let flows = ["10.0.0.1:1", "10.0.0.1:2", "10.0.0.3:1", "[::1]:1"];
+        let mut normal = Tracker::new();
+        let mut colliding = Tracker::colliding();
+        let mut ids = (Vec::new(), Vec::new());
+        for round in 0..3u32 {
+            for (i, c) in flows.iter().enumerate() {
+                let server = if c.starts_with('[') { "[::2]:80" } else { SV };
+                let isn = 1000 * (round + 1) + i as u32;
+                for s in [
+                    seg(c, server, S, isn, 0, 0),
+                    seg(server, c, S | A, 77, isn + 1, 0),
+                    seg(c, server, R, isn + 1, 0, 0),
+                ] {
+                    ids.0.push(normal.add(&s));
+                    ids.1.push(colliding.add(&s));
+                }
+            }
+        }
+        assert_eq!(ids.0, ids.1);
+        assert_eq!(colliding.conns.len(), 12);
+        assert!(colliding.conns.iter().all(|c| c.packets() == 3));
+    }
+
+    #[test]
+    fn retransmitted_syn_stays_in_its_connection() {
+        let mut t = Tracker::new();
+        t.add(&seg(C, SV, S, 7, 0, 0));
+        t.add(&seg(C, SV, S, 7, 0, 0));
+        assert_eq!(t.conns.len(), 1);
+        assert_eq!(t.conns[0].syns(Side::Client), 2);
+        assert_eq!(t.conns[0].ending(), Ending::Unanswered);
+    }
+
+    #[test]
+    fn ids_follow_first_appearance() {
+        let mut t = Tracker::new();
+        let a = t.add(&seg("1.1.1.1:1", "2.2.2.2:2", A, 1, 1, 0));
+        let b = t.add(&seg("3.3.3.3:3", "2.2.2.2:2", A, 1, 1, 0));
+        let a2 = t.add(&seg("2.2.2.2:2", "1.1.1.1:1", A, 1, 1, 0));
+        assert_eq!((a, b, a2), (0, 1, 0));
+    }
+
+    #[test]
+    fn client_is_syn_sender_or_synack_receiver_or_first_sender() {
+        let mut t = Tracker::new();
+        t.add(&seg(SV, C, S | A, 1, 1, 0));
+        assert_eq!(t.conns[0].client.socket().to_string(), C);
+        assert!(t.conns[0].history().starts_with('^'));
+        let mut t = Tracker::new();
+        t.add(&seg(SV, C, A, 1, 1, 10));
+        assert_eq!(t.conns[0].client.socket().to_string(), SV);
+    }
+
+    #[test]
+    fn endings() {
+        let mut t = Tracker::new();
+        t.add(&seg(C, SV, S, 1, 0, 0));
+        t.add(&seg(SV, C, R | A, 0, 2, 0));
+        assert_eq!(t.conns[0].ending(), Ending::Refused);
+        assert_eq!(t.conns[0].first_close, Some((Side::Server, CloseKind::Rst)));
+
+        let mut t = Tracker::new();
+        t.add(&seg(C, SV, S, 1, 0, 0));
+        t.add(&seg(SV, C, S | A, 1, 2, 0));
+        t.add(&seg(C, SV, F | A, 2, 2, 0));
+        t.add(&seg(SV, C, R | A, 2, 3, 0));
+        assert_eq!(
+            t.conns[0].ending(),
+            Ending::Reset {
+                by: Side::Server,
+                after_fin_of: Some(Side::Client)
+            }
+        );
+        assert_eq!(
+            t.conns[0].ending().describe(),
+            "reset by the server after the client's FIN"
+        );
+    }
+}
