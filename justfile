@@ -72,3 +72,7 @@ fuzz seconds="300":
     if [ -d ../../shared/corpus/pcaps ]; then cp -n ../../shared/corpus/pcaps/* corpus/capfile/ 2>/dev/null || true; fi
     cargo +nightly fuzz run capfile corpus/capfile -- -max_total_time={{seconds}} -rss_limit_mb=2048
     cargo +nightly fuzz run decode -- -max_total_time={{seconds}}
+
+# remake the generated timelines, comparison and SVG pictures in docs/ from captures/
+docs:
+    cargo run --quiet --example make_docs

@@ -148,14 +148,18 @@ pub fn main(args: AnalyzeArgs) -> Result<(), Failure> {
         match (&report.saved_run, compare_runs) {
             (Some(saved), true) => {
                 let t = saved_timeline(&report, saved);
-                run_rows.push(story::comparison_row(&saved.pair, &t));
+                run_rows.push(story::comparison_row(&saved.pair, &t, &saved.kernel));
             }
             _ => print_report(&report, &sel, &args, style)?,
         }
     }
     if !run_rows.is_empty() {
         emit(&match args.format {
-            Format::Table => render::compare::table(&run_rows, style),
+            Format::Table => format!(
+                "{}\n{}\n",
+                render::compare::kernels_line(&run_rows),
+                render::compare::table(&run_rows, style)
+            ),
             Format::Markdown => render::compare::markdown(&run_rows),
             Format::Json => render::compare::json(&run_rows),
             Format::Csv => render::compare::csv(&run_rows),

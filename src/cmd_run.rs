@@ -116,12 +116,12 @@ pub fn main(args: RunArgs) -> Result<(), Failure> {
     for mode in Mode::ALL {
         let run = play(mode, &args)?;
         warn(&run);
-        rows.push(story::comparison_row(&run.pair, &run.timeline));
+        rows.push(story::comparison_row(&run.pair, &run.timeline, &run.kernel));
     }
     let out = match args.format {
         Format::Table => format!(
-            "Every mode, as this kernel ({}) played it:\n{}\n",
-            tcp_close_watch::demo::kernel_release(),
+            "{}\n{}\n",
+            compare::kernels_line(&rows),
             compare::table(&rows, Style::for_stdout(args.color))
         ),
         Format::Markdown => compare::markdown(&rows),

@@ -12,6 +12,7 @@ pub mod capture;
 pub mod conn;
 pub mod decode;
 pub mod demo;
+pub mod docs;
 pub mod infer;
 pub mod live;
 pub mod render;

@@ -30,8 +30,7 @@ impl LiveRun {
         let mut w = Vec::new();
         match &self.captured {
             None => w.push(
-                "the wire column is empty: --no-capture was given, so no segment was captured (capturing needs \
-                 CAP_NET_RAW: run with sudo)"
+                "the wire column is empty: --no-capture was given, so no segment was captured"
                     .to_string(),
             ),
             Some(c) => {
@@ -48,7 +47,10 @@ impl LiveRun {
                     );
                 }
                 if !c.undecoded.is_empty() {
-                    w.push(format!("{} captured frame(s) could not be decoded as TCP", c.undecoded.len()));
+                    w.push(format!(
+                        "{} captured frame(s) could not be decoded as TCP",
+                        c.undecoded.len()
+                    ));
                 }
             }
         }

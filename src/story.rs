@@ -113,7 +113,7 @@ fn bytes(n: u32) -> String {
 fn state_name(s: Option<TcpState>) -> String {
     match s {
         Some(s) => s.to_string(),
-        None => "gone (CLOSED)".to_string(),
+        None => GONE.to_string(),
     }
 }
 
@@ -216,10 +216,25 @@ pub fn account(
         let cause = cause_of(t, w);
         let from_close = matches!(cause, Cause::Call(c) if c.kind == CallKind::Close);
         if from_close && closed_with_unread(peer) {
+            let other = peer.other();
+            // what the reset did to the other side, as its calls show it
+            let felt = t
+                .calls()
+                .filter(|c| c.peer == other && c.t_end > w.segment.ts)
+                .find(|c| c.errno().is_some())
+                .map(|c| {
+                    format!(
+                        "{other}'s {} failed with {}",
+                        c.call,
+                        crate::calls::errno_name(c.errno().unwrap_or(0))
+                    )
+                })
+                .unwrap_or_else(|| {
+                    format!("no call of {other} failed; its socket was simply torn down")
+                });
             lines.push(format!(
                 "Why: {peer} closed its socket while received data was still unread. Linux then does not send FIN \
-                 but RST (RFC 2525 §2.17: the data would otherwise be lost silently), and the peer's recv() fails \
-                 with ECONNRESET."
+                 but RST (RFC 2525 §2.17: the data would otherwise be lost silently): {felt}."
             ));
             if shut_then_rst(peer) {
                 lines.push(format!(
@@ -275,13 +290,13 @@ pub fn account(
                 c.peer == Peer::A
                     && c.kind == CallKind::Recv
                     && c.ret() > 0
-                    && c.t_end > rst.segment.ts
+                    && c.t_start > rst.segment.ts
             })
             .collect();
         if let Some(c) = got_after.first() {
             lines.push(format!(
-                "A still received B's answer ({} {}) after the RST had arrived: Linux hands out data already \
-                 queued before it reports the reset. The textbook warns the answer may be lost — on other systems \
+                "A still received B's answer ({} {}), asking for it only after the RST had arrived: Linux hands \
+                 out data already queued before it reports the reset. The textbook warns the answer may be lost — on other systems \
                  it can be.",
                 c.call,
                 c.result_text()
@@ -304,19 +319,38 @@ pub fn account(
     lines
 }
 
-/// One mode's outcome, as plain values.
+/// How a socket that no longer exists is written: its state went to CLOSE and the kernel freed it.
+pub const GONE: &str = "CLOSE (gone)";
+
+/// A socket's end state as text: its state, or [`GONE`].
+pub fn end_state_text(s: Option<TcpState>) -> String {
+    s.map_or(GONE.to_string(), |s| s.to_string())
+}
+
+/// One run's outcome, as plain values: a row of the `--mode all` comparison (and of its JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ComparisonRow {
     pub mode: String,
-    pub fin_from: String,
-    pub rst_from: String,
+    pub kernel: String,
+    pub fin_from: Vec<Peer>,
+    pub rst_from: Vec<Peer>,
     /// What A's last recv()/send() (or a failed connect()) returned.
     pub a_saw: String,
     /// What A's recv() calls handed A's application, all together (B's answer, if it got through).
-    pub a_received: String,
+    pub a_received: Option<String>,
     pub discarded_unread: u32,
-    pub end_a: String,
-    pub end_b: String,
+    /// Each socket's state at the end; `None` when the kernel held no socket for it any more.
+    #[serde(serialize_with = "state_or_null")]
+    pub end_a: Option<TcpState>,
+    #[serde(serialize_with = "state_or_null")]
+    pub end_b: Option<TcpState>,
+}
+
+fn state_or_null<S: serde::Serializer>(s: &Option<TcpState>, ser: S) -> Result<S::Ok, S::Error> {
+    match s {
+        Some(state) => ser.serialize_str(state.linux_name()),
+        None => ser.serialize_none(),
+    }
 }
 
 /// A's last recv()/send() results (or its failed connect()) in a few words.
@@ -352,35 +386,29 @@ fn a_saw(t: &Timeline) -> String {
     }
 }
 
-/// Everything A's recv() calls returned, as one escaped preview (`"ERROR\n"`), or `—`.
-fn a_received(t: &Timeline) -> String {
+/// Everything A's recv() calls returned, as text, if anything.
+fn a_received(t: &Timeline) -> Option<String> {
     let data: Vec<u8> = t
         .calls()
         .filter(|c| c.peer == Peer::A && c.kind == CallKind::Recv)
         .flat_map(|c| c.data().iter().copied())
         .collect();
-    if data.is_empty() {
-        "—".into()
-    } else {
-        format!("\"{}\"", crate::segment::preview(&data, 24))
-    }
+    (!data.is_empty()).then(|| String::from_utf8_lossy(&data).into_owned())
 }
 
 /// One row of the `--mode all` comparison.
-pub fn comparison_row(pair: &PairRun, t: &Timeline) -> ComparisonRow {
+pub fn comparison_row(pair: &PairRun, t: &Timeline, kernel: &str) -> ComparisonRow {
     let v = verdict(t);
-    let end = |s: Option<crate::tcp_state::TcpState>| {
-        s.map_or("gone (CLOSED)".to_string(), |s| s.to_string())
-    };
     ComparisonRow {
         mode: pair.mode.name().to_string(),
-        fin_from: peers_text(&v.fin_from),
-        rst_from: peers_text(&v.rst_from),
+        kernel: kernel.to_string(),
+        fin_from: v.fin_from,
+        rst_from: v.rst_from,
         a_saw: a_saw(t),
         a_received: a_received(t),
         discarded_unread: v.discarded_a + v.discarded_b,
-        end_a: end(pair.end_states.a),
-        end_b: end(pair.end_states.b),
+        end_a: pair.end_states.a,
+        end_b: pair.end_states.b,
     }
 }
 
@@ -514,7 +542,7 @@ mod tests {
         let text = account(&t, Some((Some(TcpState::TimeWait), None)), "x").join("\n");
         assert!(text.contains("No RST"), "{text}");
         assert!(
-            text.contains("End states: A TIME_WAIT, B gone (CLOSED)."),
+            text.contains("End states: A TIME_WAIT, B CLOSE (gone)."),
             "{text}"
         );
         assert_eq!(verdict(&t).fin_from, [Peer::A, Peer::B]);

@@ -86,18 +86,25 @@ fn while_a_blocked_in_recv(
             let _ = tid_tx.send(wait::thread_id());
             let _ = done_tx.send(a.recv(RECV_MAX));
         });
-        let tid = tid_rx
-            .recv()
-            .map_err(|_| ScenarioError("A's thread did not start".into()))?;
-        wait::until(
-            || "A to block in recv()".into(),
-            || wait::blocked_in_recv(tid),
-        )?;
-        b_steps()?;
-        // Block (not spin) until A's recv() returns, so A's thread gets the CPU at once.
-        done_rx
-            .recv_timeout(wait::LIMIT)
-            .map_err(|_| ScenarioError("A's recv() did not return after B's steps".into()))
+        let result = (|| {
+            let tid = tid_rx
+                .recv()
+                .map_err(|_| ScenarioError("A's thread did not start".into()))?;
+            wait::until(
+                || "A to block in recv()".into(),
+                || wait::blocked_in_recv(tid),
+            )?;
+            b_steps()?;
+            // Block (not spin) until A's recv() returns, so A's thread gets the CPU at once.
+            done_rx
+                .recv_timeout(wait::LIMIT)
+                .map_err(|_| ScenarioError("A's recv() did not return after B's steps".into()))
+        })();
+        if result.is_err() {
+            // A's thread may still sleep in recv(); the scope would wait for it forever. Wake it.
+            a.abort_blocked_recv();
+        }
+        result
     })
 }
 
@@ -238,33 +245,40 @@ fn write_after_close(p: &mut Pair) -> Step {
     Ok(())
 }
 
-/// B's side of the primes protocol: read numbers one at a time, answer ERROR at the first non-prime, OK after
-/// `expect` primes, then close — whatever is still unread.
+/// The primes protocol: A sends its numbers; B reads them one at a time, answers ERROR at the first non-prime or
+/// OK after `expect` primes, and closes at once — whatever is still unread. A reads B's answer only once B's
+/// closing segment (FIN, or RST) has reached A's socket: that shows what the textbook asks, whether an answer
+/// sent just before a reset still reaches the application, the same way every time.
 fn primes(p: &mut Pair, sent: &[u32], expect: usize) -> Step {
     p.connect()?;
     let data = numbers(sent);
     p.a.send(&data);
     let b = p.b.as_mut().expect("connected");
     until_unread(b, data.len())?;
-    let first = while_a_blocked_in_recv(&p.a, || {
-        let mut answer: &[u8] = b"OK\n";
-        for _ in 0..expect {
-            let r = b.recv(NUMBER_LEN);
-            let n: Option<u32> = std::str::from_utf8(r.data())
-                .ok()
-                .and_then(|s| s.trim().parse().ok());
-            if !n.is_some_and(is_prime) {
-                answer = b"ERROR\n";
-                break;
-            }
+    let mut answer: &[u8] = b"OK\n";
+    for _ in 0..expect {
+        let r = b.recv(NUMBER_LEN);
+        let n: Option<u32> = std::str::from_utf8(r.data())
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        if !n.is_some_and(is_prime) {
+            answer = b"ERROR\n";
+            break;
         }
-        b.send(answer);
-        // the textbook server closes right after answering, without reading what is left
-        b.close();
-        Ok(())
-    })?;
-    // A reads on until the connection ends, as the textbook client would report it.
-    if first.ret() > 0 {
+    }
+    b.send(answer);
+    b.close();
+    wait::until(
+        || format!("B's FIN or RST to reach A (A is {:?})", p.a.kernel_state()),
+        || {
+            matches!(
+                p.a.kernel_state(),
+                Some(TcpState::CloseWait | TcpState::Closed)
+            )
+        },
+    )?;
+    // A reads its answer, then on until the connection ends, as the textbook client would report it.
+    if p.a.recv(RECV_MAX).ret() > 0 {
         p.a.recv(RECV_MAX);
     }
     p.a.close();

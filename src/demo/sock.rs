@@ -453,9 +453,13 @@ impl Sock {
         )
     }
 
-    /// Linux thread id to watch, and this socket's open state (used by the waits).
-    pub fn is_open(&self) -> bool {
-        self.open
+    /// Wake a thread blocked in recv() on this socket after a scenario failed (shutdown makes recv() return);
+    /// not recorded, as it is not part of the scenario.
+    pub fn abort_blocked_recv(&self) {
+        if self.open {
+            // SAFETY: shutdown on our own fd.
+            unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
+        }
     }
 }
 

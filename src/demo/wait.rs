@@ -50,26 +50,33 @@ pub fn thread_id() -> i32 {
 }
 
 /// True when thread `tid` of this process is asleep inside recv() (recvfrom(2) in the kernel): the state a
-/// peer's segment will wake it from.
+/// peer's segment will wake it from. Call it only once the thread is about to call recv().
+///
+/// /proc/self/task/TID/syscall names the system call; when it cannot be read — a binary given capabilities with
+/// setcap is not "dumpable", which makes that file root's — the thread's state being S (asleep) is enough, since
+/// recv() is the only thing the thread can sleep in by then.
 pub fn blocked_in_recv(tid: i32) -> bool {
-    let Ok(syscall) = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) else {
-        return false;
-    };
-    let number = syscall
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse::<i64>().ok());
-    if number != Some(libc::SYS_recvfrom) {
-        return false;
-    }
-    // state is the field after the parenthesised command name
-    std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+    let asleep = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
         .ok()
         .and_then(|stat| {
+            // the state is the field after the parenthesised command name
             stat.rsplit_once(')')
                 .and_then(|(_, rest)| rest.split_whitespace().next().map(|s| s == "S"))
         })
-        .unwrap_or(false)
+        .unwrap_or(false);
+    if !asleep {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) {
+        Ok(syscall) => {
+            let number = syscall
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<i64>().ok());
+            number == Some(libc::SYS_recvfrom)
+        }
+        Err(_) => true,
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 
 use crate::render::Style;
 use crate::render::text::markdown_table;
-use crate::story::ComparisonRow;
+use crate::segment::preview;
+use crate::story::{ComparisonRow, end_state_text, peers_text};
 use comfy_table::{ContentArrangement, Table, presets};
 
 const HEADERS: [&str; 8] = [
@@ -19,14 +20,30 @@ const HEADERS: [&str; 8] = [
 fn cells(r: &ComparisonRow) -> Vec<String> {
     vec![
         r.mode.clone(),
-        r.fin_from.clone(),
-        r.rst_from.clone(),
+        peers_text(&r.fin_from),
+        peers_text(&r.rst_from),
         r.a_saw.clone(),
-        r.a_received.clone(),
+        r.a_received.as_ref().map_or("—".to_string(), |d| {
+            format!("\"{}\"", preview(d.as_bytes(), 24))
+        }),
         r.discarded_unread.to_string(),
-        r.end_a.clone(),
-        r.end_b.clone(),
+        end_state_text(r.end_a),
+        end_state_text(r.end_b),
     ]
+}
+
+/// The kernels the rows were recorded on, for a line above the table.
+pub fn kernels_line(rows: &[ComparisonRow]) -> String {
+    let mut kernels: Vec<&str> = Vec::new();
+    for r in rows {
+        if !kernels.contains(&r.kernel.as_str()) {
+            kernels.push(&r.kernel);
+        }
+    }
+    format!(
+        "Every mode, as this kernel played it ({}):",
+        kernels.join(", ")
+    )
 }
 
 pub fn table(rows: &[ComparisonRow], style: Style) -> String {
@@ -45,8 +62,8 @@ pub fn table(rows: &[ComparisonRow], style: Style) -> String {
     for r in rows {
         let mut row: Vec<comfy_table::Cell> =
             cells(r).into_iter().map(comfy_table::Cell::new).collect();
-        if style.color && r.rst_from != "—" {
-            row[2] = comfy_table::Cell::new(&r.rst_from).fg(comfy_table::Color::Red);
+        if style.color && !r.rst_from.is_empty() {
+            row[2] = comfy_table::Cell::new(peers_text(&r.rst_from)).fg(comfy_table::Color::Red);
         }
         t.add_row(row);
     }
@@ -56,12 +73,21 @@ pub fn table(rows: &[ComparisonRow], style: Style) -> String {
 pub fn markdown(rows: &[ComparisonRow]) -> String {
     let headers: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
     let body: Vec<Vec<String>> = rows.iter().map(cells).collect();
-    markdown_table(&headers, &body)
+    format!(
+        "{}\n\n{}",
+        kernels_line(rows),
+        markdown_table(&headers, &body)
+    )
 }
 
+/// JSON Lines, an object per mode with `"kind": "comparison"`; peers as arrays, a socket that is gone as null.
 pub fn json(rows: &[ComparisonRow]) -> String {
     rows.iter()
-        .map(|r| serde_json::to_string(r).expect("plain strings and numbers serialise") + "\n")
+        .map(|r| {
+            let mut v = serde_json::to_value(r).expect("plain strings and numbers serialise");
+            v["kind"] = "comparison".into();
+            v.to_string() + "\n"
+        })
         .collect()
 }
 
@@ -94,13 +120,14 @@ mod tests {
     fn row() -> ComparisonRow {
         ComparisonRow {
             mode: "abrupt".into(),
-            fin_from: "—".into(),
-            rst_from: "B".into(),
+            kernel: "Linux 6.1".into(),
+            fin_from: vec![],
+            rst_from: vec![crate::calls::Peer::B],
             a_saw: "recv = -1 ECONNRESET".into(),
-            a_received: "—".into(),
+            a_received: None,
             discarded_unread: 33,
-            end_a: "gone (CLOSED)".into(),
-            end_b: "gone (CLOSED)".into(),
+            end_a: None,
+            end_b: Some(crate::tcp_state::TcpState::TimeWait),
         }
     }
 
@@ -110,10 +137,14 @@ mod tests {
         assert!(markdown(&rows).contains("| abrupt | — | B | recv = -1 ECONNRESET | — | 33 |"));
         let j: serde_json::Value = serde_json::from_str(json(&rows).trim()).unwrap();
         assert_eq!(j["discarded_unread"], 33);
-        assert_eq!(j["rst_from"], "B");
+        assert_eq!(j["rst_from"], serde_json::json!(["B"]));
+        assert_eq!(j["fin_from"], serde_json::json!([]));
+        assert_eq!(j["end_a"], serde_json::Value::Null);
+        assert_eq!(j["end_b"], "TIME_WAIT");
+        assert_eq!(j["kind"], "comparison");
         assert_eq!(
             csv(&rows).lines().nth(1).unwrap(),
-            "abrupt,—,B,recv = -1 ECONNRESET,—,33,gone (CLOSED),gone (CLOSED)"
+            "abrupt,—,B,recv = -1 ECONNRESET,—,33,CLOSE (gone),TIME_WAIT"
         );
         assert!(table(&rows, Style::PLAIN).contains("ECONNRESET"));
     }

@@ -59,23 +59,13 @@ pub fn run_view(
         Format::Svg => svg::svg(t),
         Format::Csv => text::timeline_csv(t),
         Format::Json => {
-            let row = story::comparison_row(pair, t);
-            let summary = serde_json::json!({
-                "kind": "summary",
-                "mode": pair.mode.name(),
-                "kernel": kernel,
-                "a": pair.a.to_string(),
-                "b": pair.b.to_string(),
-                "fin_from": row.fin_from,
-                "rst_from": row.rst_from,
-                "a_saw": row.a_saw,
-                "a_received": row.a_received,
-                "discarded_unread": row.discarded_unread,
-                "end_a": row.end_a,
-                "end_b": row.end_b,
-                "account": lines,
-                "warnings": warnings,
-            });
+            let mut summary = serde_json::to_value(story::comparison_row(pair, t, kernel))
+                .expect("plain values serialise");
+            summary["kind"] = "summary".into();
+            summary["a"] = pair.a.to_string().into();
+            summary["b"] = pair.b.to_string().into();
+            summary["account"] = lines.into();
+            summary["warnings"] = warnings.into();
             format!("{}{summary}\n", json::timeline_json(t))
         }
     }

@@ -211,22 +211,25 @@ pub fn markdown_table(headers: &[String], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// The timeline as a Markdown table; RST rows in bold.
+/// The timeline as a Markdown table; RST rows in bold, FIN rows in italics (the time column stays plain).
 pub fn timeline_markdown(t: &Timeline) -> String {
     let (unit_ms, rows) = rows(t);
     let rows: Vec<Vec<String>> = rows
         .into_iter()
         .map(|(cells, tone)| {
+            let mark = match tone {
+                Tone::Reset => "**",
+                Tone::Fin => "_",
+                Tone::Plain | Tone::Error => "",
+            };
             cells
                 .into_iter()
-                .map(|c| {
-                    if tone == Tone::Reset
-                        && !c.is_empty()
-                        && !c.chars().all(|ch| ch.is_ascii_digit() || ch == '.')
-                    {
-                        format!("**{c}**")
-                    } else {
+                .enumerate()
+                .map(|(i, c)| {
+                    if i == 0 || c.is_empty() || mark.is_empty() {
                         c
+                    } else {
+                        format!("{mark}{c}{mark}")
                     }
                 })
                 .collect()
