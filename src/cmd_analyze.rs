@@ -278,7 +278,7 @@ fn print_report(
                     emit(&render::text::timeline_markdown(&t))?;
                     emit("\n")?;
                 }
-                Format::Csv => emit(&summary::timeline_csv(&t))?,
+                Format::Csv => emit(&render::csv::timeline(&t))?,
                 Format::Json => emit(&render::json::timeline_json(&t))?,
                 Format::Ladder => emit(&format!("{head}\n{}", render::ladder::ladder(&t)))?,
                 Format::Svg => emit(&render::svg::svg(&t))?,

@@ -162,28 +162,6 @@ pub fn run_in_bytes(bytes: Vec<u8>) -> Option<SavedRun> {
         .find_map(|c| parse_run_comment(c))
 }
 
-/// `2026-11-24T00:58:43Z` for a time in ns since the epoch (UTC; no calendar crate needed for one format).
-pub fn utc_text(ts: TimestampNs) -> String {
-    let secs = ts.div_euclid(1_000_000_000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // civil_from_days, H. Hinnant's algorithm
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// The human-readable comment of a call, as Wireshark shows it next to its frame.
 pub fn call_comment(c: &SocketCall, t0: TimestampNs) -> String {
     let mut s = format!("{}: {}", c.peer, c.call);
@@ -263,7 +241,7 @@ pub fn pcapng(pair: &PairRun, kernel: &str, frames: &[RawFrame], linktype: u32) 
         "tcp-close-watch run --mode {} — {}. Recorded on {kernel} at {}. A (client) {}, B (server) {}.",
         pair.mode,
         pair.mode.summary(),
-        utc_text(t0),
+        crate::render::summary::iso_time(t0),
         pair.a,
         pair.b
     );
@@ -406,13 +384,6 @@ mod tests {
             None
         );
         assert_eq!(parse_run_comment(&text[..text.len() - 20]), None);
-    }
-
-    #[test]
-    fn utc_text_formats_the_epoch() {
-        assert_eq!(utc_text(0), "1970-01-01T00:00:00Z");
-        assert_eq!(utc_text(1_700_000_000_000_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(utc_text(951_782_400_000_000_000), "2000-02-29T00:00:00Z");
     }
 
     #[test]

@@ -125,12 +125,19 @@ const NUMBER_LEN: usize = 5;
 
 // The scenarios ---------------------------------------------------------------------------------------------------
 
-fn abrupt(p: &mut Pair) -> Step {
+/// The opening of abrupt and shutdown: A sends its message, B reads the first byte of it once all is queued.
+fn a_sends_b_reads_one(p: &mut Pair) -> Step {
     p.connect()?;
     p.a.send(MESSAGE);
     let b = p.b.as_mut().expect("connected");
     until_unread(b, MESSAGE.len())?;
     b.recv(1);
+    Ok(())
+}
+
+fn abrupt(p: &mut Pair) -> Step {
+    a_sends_b_reads_one(p)?;
+    let b = p.b.as_mut().expect("connected");
     while_a_blocked_in_recv(&p.a, || {
         b.close();
         Ok(())
@@ -140,11 +147,8 @@ fn abrupt(p: &mut Pair) -> Step {
 }
 
 fn shutdown(p: &mut Pair) -> Step {
-    p.connect()?;
-    p.a.send(MESSAGE);
+    a_sends_b_reads_one(p)?;
     let b = p.b.as_mut().expect("connected");
-    until_unread(b, MESSAGE.len())?;
-    b.recv(1);
     while_a_blocked_in_recv(&p.a, || {
         b.shutdown_write();
         Ok(())

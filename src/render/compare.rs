@@ -1,7 +1,7 @@
 //! The `run --mode all` cheat sheet: one row per mode.
 
-use crate::render::Style;
 use crate::render::text::markdown_table;
+use crate::render::{Style, csv};
 use crate::segment::preview;
 use crate::story::{ComparisonRow, end_state_text, peers_text};
 use comfy_table::{ContentArrangement, Table, presets};
@@ -91,26 +91,13 @@ pub fn json(rows: &[ComparisonRow]) -> String {
         .collect()
 }
 
-/// CSV with a header line; fields quoted when they need to be.
+/// CSV with a header line.
 pub fn csv(rows: &[ComparisonRow]) -> String {
-    let mut out = csv_line(HEADERS.iter().map(|s| s.to_string()));
+    let mut out = csv::line(&HEADERS);
     for r in rows {
-        out.push_str(&csv_line(cells(r).into_iter()));
+        out.push_str(&csv::line(&cells(r)));
     }
     out
-}
-
-pub fn csv_line(fields: impl Iterator<Item = String>) -> String {
-    let quoted: Vec<String> = fields
-        .map(|f| {
-            if f.contains([',', '"', '\n']) {
-                format!("\"{}\"", f.replace('"', "\"\""))
-            } else {
-                f
-            }
-        })
-        .collect();
-    quoted.join(",") + "\n"
 }
 
 #[cfg(test)]
@@ -147,13 +134,5 @@ mod tests {
             "abrupt,—,B,recv = -1 ECONNRESET,—,33,CLOSE (gone),TIME_WAIT"
         );
         assert!(table(&rows, Style::PLAIN).contains("ECONNRESET"));
-    }
-
-    #[test]
-    fn csv_quotes_what_needs_it() {
-        assert_eq!(
-            csv_line(["a,b".to_string(), "say \"hi\"".to_string()].into_iter()),
-            "\"a,b\",\"say \"\"hi\"\"\"\n"
-        );
     }
 }

@@ -11,6 +11,11 @@ fn us(ns: i64) -> i64 {
     ns / 1000
 }
 
+/// A call's errno name, or empty when it succeeded.
+pub fn short_result(call: &SocketCall) -> String {
+    call.errno().map(errno_name).unwrap_or_default()
+}
+
 /// A call as a JSON object; times relative to `t0`.
 pub fn call_json(call: &SocketCall, t0: i64) -> Value {
     json!({

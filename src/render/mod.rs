@@ -2,6 +2,7 @@
 //! happened; it only shows values the earlier stages made.
 
 pub mod compare;
+pub mod csv;
 pub mod json;
 pub mod ladder;
 pub mod mermaid;

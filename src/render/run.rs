@@ -2,7 +2,7 @@
 //! the account of what happened. Live and saved runs go through this one function, so they print alike.
 
 use crate::demo::PairRun;
-use crate::render::{Format, Style, json, ladder, mermaid, svg, text};
+use crate::render::{Format, Style, csv, json, ladder, mermaid, svg, text};
 use crate::story;
 use crate::timeline::Timeline;
 
@@ -57,7 +57,7 @@ pub fn run_view(
         Format::Ladder => format!("{}\n\n{}", title(pair, kernel), ladder::ladder(t)),
         Format::Mermaid => mermaid::mermaid(t),
         Format::Svg => svg::svg(t),
-        Format::Csv => text::timeline_csv(t),
+        Format::Csv => csv::timeline(t),
         Format::Json => {
             let mut summary = serde_json::to_value(story::comparison_row(pair, t, kernel))
                 .expect("plain values serialise");

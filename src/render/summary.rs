@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::analyze::{FileReport, Selection, first_close_text, first_close_words};
 use crate::conn::{Conn, Side};
+use crate::render::csv;
 use crate::render::text::markdown_table;
 
 pub const HEADERS: [&str; 13] = [
@@ -181,30 +182,11 @@ pub fn summary_markdown(r: &FileReport, sel: &Selection) -> String {
     markdown_table(&headers, &rows)
 }
 
-/// One CSV field, quoted when it has to be (RFC 4180).
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-pub fn csv_line<S: AsRef<str>>(cells: &[S]) -> String {
-    let mut out = cells
-        .iter()
-        .map(|c| csv_field(c.as_ref()))
-        .collect::<Vec<_>>()
-        .join(",");
-    out.push('\n');
-    out
-}
-
 /// CSV header for summaries (a `file` column first, so several files make one table).
 pub fn summary_csv_header() -> String {
     let mut h = vec!["file".to_string()];
     h.extend(HEADERS.iter().map(|s| s.to_string()));
-    csv_line(&h)
+    csv::line(&h)
 }
 
 pub fn write_summary_csv(
@@ -216,7 +198,7 @@ pub fn write_summary_csv(
     for c in r.conns.iter().filter(|c| sel.shows(c)) {
         let mut row = vec![r.name.clone()];
         row.extend(cells(c));
-        buf.push_str(&csv_line(&row));
+        buf.push_str(&csv::line(&row));
         if buf.len() > (1 << 20) - 4096 {
             out(&buf)?;
             buf.clear();
@@ -342,51 +324,6 @@ pub fn totals_text(r: &FileReport, sel: &Selection) -> String {
     out
 }
 
-/// A timeline as CSV: one line per segment, with the inferred states and notes.
-pub fn timeline_csv(t: &crate::timeline::Timeline) -> String {
-    let t0 = t.t0();
-    let mut out = csv_line(&[
-        "t_us",
-        "from",
-        "flags",
-        "seq",
-        "ack",
-        "len",
-        "payload",
-        "client_state",
-        "server_state",
-        "notes",
-    ]);
-    for row in &t.rows {
-        let crate::timeline::RowKind::Segment(w) = &row.kind else {
-            continue;
-        };
-        let s = &w.segment;
-        let (a, b) = w
-            .states_after
-            .map_or((String::new(), String::new()), |(a, b)| {
-                (a.to_string(), b.to_string())
-            });
-        out.push_str(&csv_line(&[
-            ((row.t - t0) / 1000).to_string(),
-            if w.from == crate::calls::Peer::A {
-                "client".to_string()
-            } else {
-                "server".to_string()
-            },
-            s.flags.tcpdump(),
-            w.rel_seq.to_string(),
-            w.rel_ack.map(|a| a.to_string()).unwrap_or_default(),
-            s.len.to_string(),
-            crate::segment::preview(&s.payload, 64),
-            a,
-            b,
-            w.notes.join("; "),
-        ]));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,10 +337,5 @@ mod tests {
             "2000-02-29T12:34:56.789000Z"
         );
         assert_eq!(iso_time(-1_000), "1969-12-31T23:59:59.999999Z");
-    }
-
-    #[test]
-    fn csv_quotes_only_when_needed() {
-        assert_eq!(csv_line(&["a", "b,c", "d\"e"]), "a,\"b,c\",\"d\"\"e\"\n");
     }
 }

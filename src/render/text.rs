@@ -237,13 +237,3 @@ pub fn timeline_markdown(t: &Timeline) -> String {
         .collect();
     markdown_table(&headers(t, unit_ms), &rows)
 }
-
-/// The timeline as CSV: time in µs, then the three columns.
-pub fn timeline_csv(t: &Timeline) -> String {
-    let (unit_ms, rows) = rows(t);
-    let mut out = crate::render::compare::csv_line(headers(t, unit_ms).into_iter());
-    for (cells, _) in rows {
-        out.push_str(&crate::render::compare::csv_line(cells.into_iter()));
-    }
-    out
-}

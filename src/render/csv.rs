@@ -1,0 +1,104 @@
+//! CSV: one quoting rule for every table, and one shape for a timeline (the JSON rows, flattened).
+
+use crate::render::json::short_result;
+use crate::segment::preview;
+use crate::timeline::{RowKind, Timeline};
+
+/// A field, quoted when it holds a comma, a quote or a line break.
+pub fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A line of fields, ending in a newline.
+pub fn line<S: AsRef<str>>(cells: &[S]) -> String {
+    let mut out = cells
+        .iter()
+        .map(|c| field(c.as_ref()))
+        .collect::<Vec<_>>()
+        .join(",");
+    out.push('\n');
+    out
+}
+
+const TIMELINE_HEADERS: [&str; 15] = [
+    "t_us",
+    "kind",
+    "side",
+    "call",
+    "t_end_us",
+    "ret",
+    "errno",
+    "state",
+    "unread_before",
+    "flags",
+    "seq",
+    "ack",
+    "len",
+    "data",
+    "notes",
+];
+
+/// A timeline as CSV: a line per call (with when it returned) and per segment, in time order. For segments,
+/// `state` holds the inferred states after it (`A|B`) when the timeline has them.
+pub fn timeline(t: &Timeline) -> String {
+    let t0 = t.t0();
+    let us = |ns: i64| ((ns - t0) / 1000).to_string();
+    let mut out = line(&TIMELINE_HEADERS);
+    for row in &t.rows {
+        let cells: [String; 15] = match &row.kind {
+            RowKind::Call { call: c, .. } => [
+                us(c.t_start),
+                "call".into(),
+                c.peer.to_string(),
+                c.call.clone(),
+                us(c.t_end),
+                c.ret().to_string(),
+                short_result(c),
+                c.state.map(|s| s.to_string()).unwrap_or_default(),
+                c.unread_before.map(|n| n.to_string()).unwrap_or_default(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                preview(c.data(), 64),
+                String::new(),
+            ],
+            RowKind::Return { .. } => continue,
+            RowKind::Segment(w) => [
+                us(row.t),
+                "segment".into(),
+                w.from.to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                w.states_after
+                    .map(|(a, b)| format!("{a}|{b}"))
+                    .unwrap_or_default(),
+                String::new(),
+                w.segment.flags.tcpdump(),
+                w.rel_seq.to_string(),
+                w.rel_ack.map(|a| a.to_string()).unwrap_or_default(),
+                w.segment.len.to_string(),
+                preview(&w.segment.payload, 64),
+                w.notes.join("; "),
+            ],
+        };
+        out.push_str(&line(&cells));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_only_when_needed() {
+        assert_eq!(line(&["a", "b,c", "d\"e"]), "a,\"b,c\",\"d\"\"e\"\n");
+    }
+}
