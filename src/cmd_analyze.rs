@@ -51,6 +51,9 @@ pub struct AnalyzeArgs {
     pub output: Option<std::path::PathBuf>,
 }
 
+/// The line above the comparison of several saved runs.
+const SAVED_HEADING: &str = "Saved runs";
+
 pub fn main(args: AnalyzeArgs) -> Result<(), Failure> {
     let sel = Selection {
         only: args.only,
@@ -77,9 +80,6 @@ pub fn main(args: AnalyzeArgs) -> Result<(), Failure> {
     let style = Style::for_stdout(args.color);
     let show_progress = std::io::stderr().is_terminal();
 
-    if args.format == Format::Csv && args.conns.is_empty() {
-        emit(&summary::summary_csv_header())?;
-    }
     let mut unreadable = 0usize;
     let mut damaged = 0usize;
     for name in &args.files {
@@ -157,10 +157,10 @@ pub fn main(args: AnalyzeArgs) -> Result<(), Failure> {
         emit(&match args.format {
             Format::Table => format!(
                 "{}\n{}\n",
-                render::compare::kernels_line(&run_rows),
+                render::compare::kernels_line(&run_rows, SAVED_HEADING),
                 render::compare::table(&run_rows, style)
             ),
-            Format::Markdown => render::compare::markdown(&run_rows),
+            Format::Markdown => render::compare::markdown(&run_rows, SAVED_HEADING),
             Format::Json => render::compare::json(&run_rows),
             Format::Csv => render::compare::csv(&run_rows),
             Format::Ladder | Format::Svg | Format::Mermaid => {
@@ -281,7 +281,7 @@ fn print_report(
                 Format::Csv => emit(&render::csv::timeline(&t))?,
                 Format::Json => emit(&render::json::timeline_json(&t))?,
                 Format::Ladder => emit(&format!("{head}\n{}", render::ladder::ladder(&t)))?,
-                Format::Svg => emit(&render::svg::svg(&t))?,
+                Format::Svg => emit(&render::svg::svg(&t, head.trim_end()))?,
                 Format::Mermaid => emit(&render::mermaid::mermaid(&t))?,
             }
         }
@@ -298,7 +298,15 @@ fn print_report(
             emit("\n")?;
             emit(&summary::totals_text(r, sel))?;
         }
-        Format::Csv => summary::write_summary_csv(r, sel, &mut chunk).map_err(Failure::new)?,
+        Format::Csv => {
+            // one header for all files' rows (a `file` column tells them apart)
+            static HEADER_DONE: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            if !HEADER_DONE.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                emit(&summary::summary_csv_header())?;
+            }
+            summary::write_summary_csv(r, sel, &mut chunk).map_err(Failure::new)?
+        }
         Format::Json => summary::write_summary_json(r, sel, &mut chunk).map_err(Failure::new)?,
         Format::Ladder | Format::Svg | Format::Mermaid => unreachable!("refused above"),
     }

@@ -7,6 +7,9 @@ use tcp_close_watch::story;
 
 use crate::{Failure, emit};
 
+/// The line above the comparison of every mode.
+const ALL_HEADING: &str = "Every mode, as this kernel played it";
+
 fn mode_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = Mode::ALL.iter().map(|m| m.name()).collect();
     names.push("all");
@@ -121,10 +124,10 @@ pub fn main(args: RunArgs) -> Result<(), Failure> {
     let out = match args.format {
         Format::Table => format!(
             "{}\n{}\n",
-            compare::kernels_line(&rows),
+            compare::kernels_line(&rows, ALL_HEADING),
             compare::table(&rows, Style::for_stdout(args.color))
         ),
-        Format::Markdown => compare::markdown(&rows),
+        Format::Markdown => compare::markdown(&rows, ALL_HEADING),
         Format::Json => compare::json(&rows),
         Format::Csv => compare::csv(&rows),
         Format::Ladder | Format::Svg | Format::Mermaid => unreachable!("diagrams handled above"),
@@ -155,12 +158,23 @@ fn save(run: &LiveRun, path: &std::path::Path) -> Result<(), Failure> {
     };
     std::fs::write(path, bytes)
         .map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))?;
-    if classic {
-        eprintln!(
-            "tcp-close-watch: wrote {} segments to {} (classic pcap holds no socket calls: use .pcapng to keep them)",
+    let what = if classic {
+        format!(
+            "{} segments (classic pcap holds no socket calls: use .pcapng to keep them)",
+            frames.len()
+        )
+    } else if run.captured.is_none() {
+        format!(
+            "{} socket calls and no segments (--no-capture)",
+            run.pair.calls.len()
+        )
+    } else {
+        format!(
+            "{} segments and {} socket calls",
             frames.len(),
-            path.display()
-        );
-    }
+            run.pair.calls.len()
+        )
+    };
+    eprintln!("tcp-close-watch: wrote {what} to {}", path.display());
     Ok(())
 }

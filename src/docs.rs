@@ -44,8 +44,9 @@ pub fn load(path: &Path) -> Result<(SavedRun, Timeline), String> {
     Ok((saved, t))
 }
 
-/// What a generated block holds: `timeline MODE` (the run as `analyze --format markdown` prints it) or
-/// `comparison` (every mode, as `run --mode all --format markdown` prints it).
+/// What a generated block holds: `timeline MODE` (the run as `analyze --format markdown` prints it),
+/// `comparison` (every mode, as `run --mode all --format markdown` prints it), or the JSON of one run:
+/// `json-summary MODE` (its summary line) and `json-comparison MODE` (its comparison row).
 pub fn block(spec: &str, captures: &Path) -> Result<String, String> {
     let words: Vec<&str> = spec.split_whitespace().collect();
     match words.as_slice() {
@@ -62,16 +63,40 @@ pub fn block(spec: &str, captures: &Path) -> Result<String, String> {
                 Style::PLAIN,
             ))
         }
+        ["json-summary", mode] => {
+            let (saved, t) = load(&capture_path(captures, mode_named(mode)?))?;
+            let json = run::run_view(
+                &saved.pair,
+                &t,
+                &saved.kernel,
+                &[],
+                Format::Json,
+                Style::PLAIN,
+            );
+            Ok(format!(
+                "```\n{}\n```",
+                json.lines().last().unwrap_or_default()
+            ))
+        }
+        ["json-comparison", mode] => {
+            let (saved, t) = load(&capture_path(captures, mode_named(mode)?))?;
+            let row = story::comparison_row(&saved.pair, &t, &saved.kernel);
+            Ok(format!("```\n{}```", compare::json(&[row])))
+        }
         ["comparison"] => {
             let mut rows = Vec::new();
             for mode in Mode::ALL {
                 let (saved, t) = load(&capture_path(captures, mode))?;
                 rows.push(story::comparison_row(&saved.pair, &t, &saved.kernel));
             }
-            Ok(compare::markdown(&rows))
+            Ok(compare::markdown(&rows, "Every mode"))
         }
         _ => Err(format!("unknown generated block `{spec}`")),
     }
+}
+
+fn mode_named(name: &str) -> Result<Mode, String> {
+    Mode::from_name(name).ok_or_else(|| format!("unknown mode {name} in a generated block"))
 }
 
 /// The page with every generated block made anew from `captures`.
@@ -101,8 +126,8 @@ pub fn refresh(page: &str, captures: &Path) -> Result<String, String> {
 
 /// The SVG picture of `mode`'s run, as `analyze --format svg` draws it.
 pub fn picture(captures: &Path, mode: Mode) -> Result<String, String> {
-    let (_, t) = load(&capture_path(captures, mode))?;
-    Ok(svg::svg(&t))
+    let (saved, t) = load(&capture_path(captures, mode))?;
+    Ok(svg::svg(&t, &run::title(&saved.pair, &saved.kernel)))
 }
 
 #[cfg(test)]

@@ -180,18 +180,22 @@ pub fn call_comment(c: &SocketCall, t0: TimestampNs) -> String {
     s
 }
 
-/// For each call, the index of the frame it belongs with: the first frame captured at or after the call started,
-/// else the last frame. `None` when there are no frames.
+/// For each call, the index of the frame it belongs with: the first frame captured while the call ran (what it
+/// put on the wire, or what woke it), else the last frame captured before it started (what it reacts to), else
+/// the first frame. `None` when there are no frames.
 pub fn frame_of_calls(calls: &[SocketCall], frames: &[RawFrame]) -> Vec<Option<usize>> {
     calls
         .iter()
         .map(|c| {
-            let i = frames.partition_point(|f| f.ts < c.t_start);
             if frames.is_empty() {
-                None
-            } else {
-                Some(i.min(frames.len() - 1))
+                return None;
             }
+            let first_from_start = frames.partition_point(|f| f.ts < c.t_start);
+            let during = frames
+                .get(first_from_start)
+                .filter(|f| f.ts <= c.t_end)
+                .map(|_| first_from_start);
+            Some(during.unwrap_or(first_from_start.saturating_sub(1)))
         })
         .collect()
 }
@@ -387,20 +391,31 @@ mod tests {
     }
 
     #[test]
-    fn calls_belong_with_the_next_frame() {
+    fn calls_belong_with_the_frame_they_caused_or_follow() {
         let f = |ts| RawFrame {
             ts,
             data: vec![],
             orig_len: 0,
         };
         let frames = [f(10), f(20), f(30)];
-        let call = |t_start| SocketCall {
+        let call = |t_start, t_end| SocketCall {
             t_start,
+            t_end,
             ..pair().calls[0].clone()
         };
-        let owners = frame_of_calls(&[call(5), call(20), call(25), call(99)], &frames);
-        assert_eq!(owners, [Some(0), Some(1), Some(2), Some(2)]);
-        assert_eq!(frame_of_calls(&[call(5)], &[]), [None]);
+        let owners = frame_of_calls(
+            &[
+                call(5, 12),
+                call(21, 25),
+                call(19, 35),
+                call(99, 100),
+                call(1, 2),
+            ],
+            &frames,
+        );
+        // during: the frame it caused; none during: the one before it; before everything: the first
+        assert_eq!(owners, [Some(0), Some(1), Some(1), Some(2), Some(0)]);
+        assert_eq!(frame_of_calls(&[call(5, 6)], &[]), [None]);
     }
 
     #[test]

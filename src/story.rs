@@ -359,7 +359,10 @@ fn a_saw(t: &Timeline) -> String {
         .calls()
         .find(|c| c.peer == Peer::A && c.kind == CallKind::Connect && c.errno().is_some())
     {
-        return format!("connect {}", c.result_text().trim_start_matches("= "));
+        return format!(
+            "connect = -1 {}",
+            crate::calls::errno_name(c.errno().unwrap_or(0))
+        );
     }
     let v = verdict(t);
     let short = |c: &crate::calls::SocketCall| {

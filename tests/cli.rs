@@ -218,6 +218,10 @@ fn all_compares_every_mode_in_every_format() {
         md.lines().filter(|l| l.starts_with("| ")).count(),
         1 + rows.len()
     );
+    assert!(
+        md.starts_with("Every mode, as this kernel played it (recorded on Linux "),
+        "{md}"
+    );
     let csv = stdout(&tcw(&["run", "--mode", "all", "--format", "csv"]));
     assert_eq!(csv.lines().count(), 1 + rows.len());
 }

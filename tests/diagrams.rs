@@ -88,7 +88,7 @@ fn abrupt() -> Timeline {
 #[test]
 fn svg_is_well_formed_with_one_arrow_per_segment() {
     let t = abrupt();
-    let text = svg::svg(&t);
+    let text = svg::svg(&t, "mode test <title>");
     let doc = roxmltree::Document::parse(&text).expect("well-formed XML");
     assert_eq!(doc.root_element().tag_name().name(), "svg");
     let arrows: Vec<_> = doc
@@ -114,6 +114,10 @@ fn svg_is_well_formed_with_one_arrow_per_segment() {
     assert!(
         text.contains("B (server &lt;&amp;&gt;)"),
         "labels are escaped"
+    );
+    assert!(
+        text.contains("mode test &lt;title&gt;"),
+        "the title is on the picture"
     );
 }
 

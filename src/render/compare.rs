@@ -32,18 +32,15 @@ fn cells(r: &ComparisonRow) -> Vec<String> {
     ]
 }
 
-/// The kernels the rows were recorded on, for a line above the table.
-pub fn kernels_line(rows: &[ComparisonRow]) -> String {
+/// The line above the table: `heading` and the kernels the rows were recorded on.
+pub fn kernels_line(rows: &[ComparisonRow], heading: &str) -> String {
     let mut kernels: Vec<&str> = Vec::new();
     for r in rows {
         if !kernels.contains(&r.kernel.as_str()) {
             kernels.push(&r.kernel);
         }
     }
-    format!(
-        "Every mode, as this kernel played it ({}):",
-        kernels.join(", ")
-    )
+    format!("{heading} (recorded on {}):", kernels.join(", "))
 }
 
 pub fn table(rows: &[ComparisonRow], style: Style) -> String {
@@ -70,12 +67,12 @@ pub fn table(rows: &[ComparisonRow], style: Style) -> String {
     t.to_string()
 }
 
-pub fn markdown(rows: &[ComparisonRow]) -> String {
+pub fn markdown(rows: &[ComparisonRow], heading: &str) -> String {
     let headers: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
     let body: Vec<Vec<String>> = rows.iter().map(cells).collect();
     format!(
         "{}\n\n{}",
-        kernels_line(rows),
+        kernels_line(rows, heading),
         markdown_table(&headers, &body)
     )
 }
@@ -121,7 +118,10 @@ mod tests {
     #[test]
     fn formats_carry_the_same_values() {
         let rows = [row()];
-        assert!(markdown(&rows).contains("| abrupt | — | B | recv = -1 ECONNRESET | — | 33 |"));
+        assert!(
+            markdown(&rows, "Every mode")
+                .contains("| abrupt | — | B | recv = -1 ECONNRESET | — | 33 |")
+        );
         let j: serde_json::Value = serde_json::from_str(json(&rows).trim()).unwrap();
         assert_eq!(j["discarded_unread"], 33);
         assert_eq!(j["rst_from"], serde_json::json!(["B"]));

@@ -31,9 +31,21 @@ pub fn short_call(call: &SocketCall, pending: bool, returned: bool) -> String {
     match call.errno() {
         Some(e) => s.push_str(&format!(" = -1 {}", crate::calls::errno_name(e))),
         None if call.kind == crate::calls::CallKind::Recv && call.ret() == 0 => {
-            s.push_str(" = 0 (EOF)")
+            s.push_str(" = 0 (end of stream)")
         }
         None => s.push_str(&format!(" = {}", call.ret())),
+    }
+    // what was read or sent is often the point (B's "ERROR\n"): show its start
+    if !call.data().is_empty()
+        && matches!(
+            call.kind,
+            crate::calls::CallKind::Recv | crate::calls::CallKind::Send
+        )
+    {
+        s.push_str(&format!(
+            " \"{}\"",
+            crate::segment::preview(call.data(), 10)
+        ));
     }
     if let Some(st) = call.state {
         s.push_str(&format!(" [{st}]"));
@@ -109,7 +121,7 @@ fn arrow(w: &WireRow) -> [String; 2] {
 pub fn ladder(t: &Timeline) -> String {
     let t0 = t.t0();
     let unit_ms = t.rows.last().map_or(0, |r| r.t - t0) >= 10_000_000;
-    let unit = if unit_ms { "ms" } else { "us" };
+    let unit = if unit_ms { "ms" } else { "µs" };
     let mut out = String::new();
     let line = |time: &str, left: &str, mid: &str, right: &str| {
         format!("{time:>9}  {left:>CALL_W$} |{mid:<GAP$}| {right}")

@@ -56,7 +56,7 @@ pub fn run_view(
         }
         Format::Ladder => format!("{}\n\n{}", title(pair, kernel), ladder::ladder(t)),
         Format::Mermaid => mermaid::mermaid(t),
-        Format::Svg => svg::svg(t),
+        Format::Svg => svg::svg(t, &title(pair, kernel)),
         Format::Csv => csv::timeline(t),
         Format::Json => {
             let mut summary = serde_json::to_value(story::comparison_row(pair, t, kernel))

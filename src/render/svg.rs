@@ -12,7 +12,7 @@ use crate::timeline::{RowKind, Timeline};
 const WIDTH: i32 = 1040;
 const A_X: i32 = 390;
 const B_X: i32 = 680;
-const TOP: i32 = 96;
+const TOP: i32 = 110;
 const ROW: i32 = 34;
 const SLOPE: i32 = 16;
 
@@ -27,7 +27,8 @@ fn xml(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-pub fn svg(t: &Timeline) -> String {
+/// The diagram, with `title` (the mode and kernel, or the connection) written above it.
+pub fn svg(t: &Timeline, title: &str) -> String {
     let t0 = t.t0();
     let unit_ms = t.rows.last().map_or(0, |r| r.t - t0) >= 10_000_000;
     let rows = t.rows.len() as i32;
@@ -49,23 +50,33 @@ pub fn svg(t: &Timeline) -> String {
         s,
         r#"<rect width="{WIDTH}" height="{height}" fill="white"/>"#
     );
+    // the title on up to two lines: what it is, then what it shows
+    for (i, part) in title.splitn(2, " — ").enumerate() {
+        let weight = if i == 0 { "bold" } else { "normal" };
+        let _ = writeln!(
+            s,
+            r##"<text x="14" y="{}" font-size="13" font-weight="{weight}" fill="#333">{}</text>"##,
+            18 + 17 * i as i32,
+            xml(part)
+        );
+    }
     // headers and lifelines
     for (x, label) in [(A_X, &t.sides.a_label), (B_X, &t.sides.b_label)] {
         let _ = writeln!(
             s,
-            r##"<rect x="{}" y="20" width="240" height="36" rx="6" fill="#f3f3f3" stroke="#888"/><text x="{x}" y="43" text-anchor="middle" font-weight="bold">{}</text>"##,
+            r##"<rect x="{}" y="44" width="240" height="32" rx="6" fill="#f3f3f3" stroke="#888"/><text x="{x}" y="65" text-anchor="middle" font-weight="bold">{}</text>"##,
             x - 120,
             xml(label)
         );
         let _ = writeln!(
             s,
-            r##"<line x1="{x}" y1="56" x2="{x}" y2="{}" stroke="#999" stroke-width="2"/>"##,
+            r##"<line x1="{x}" y1="76" x2="{x}" y2="{}" stroke="#999" stroke-width="2"/>"##,
             height - 30
         );
     }
     let _ = writeln!(
         s,
-        r##"<text x="14" y="80" fill="#666">t ({})</text>"##,
+        r##"<text x="14" y="94" fill="#666">t ({})</text>"##,
         if unit_ms { "ms" } else { "µs" }
     );
     for (i, row) in t.rows.iter().enumerate() {
@@ -139,9 +150,9 @@ pub fn svg(t: &Timeline) -> String {
                 let weight = if kind == "plain" { "normal" } else { "bold" };
                 let _ = writeln!(
                     s,
-                    r#"<text x="{}" y="{}" text-anchor="middle" fill="{colour}" font-weight="{weight}" font-family="DejaVu Sans Mono, monospace" font-size="12" stroke="white" stroke-width="4" paint-order="stroke">{}</text>"#,
+                    r#"<text x="{}" y="{}" text-anchor="middle" fill="{colour}" font-weight="{weight}" font-family="DejaVu Sans Mono, monospace" font-size="12" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"#,
                     (A_X + B_X) / 2,
-                    y - 4,
+                    y - 9,
                     xml(&segment_label(w))
                 );
             }
