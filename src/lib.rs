@@ -20,5 +20,7 @@ pub mod saved;
 pub mod segment;
 pub mod story;
 pub mod tcp_state;
+#[doc(hidden)]
+pub mod testing;
 pub mod timeline;
 pub mod zeek;

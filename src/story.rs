@@ -432,36 +432,13 @@ pub fn peers_text(peers: &[Peer]) -> String {
 mod tests {
     use super::*;
     use crate::calls::Outcome;
-    use crate::segment::{Segment, SeqNumber, TcpFlags};
-    use crate::timeline::{Sides, build};
+    use crate::segment::{Segment, TcpFlags};
+    use crate::timeline::build;
 
-    fn sides() -> Sides {
-        Sides {
-            a: "127.0.0.1:40000".parse().unwrap(),
-            b: "127.0.0.1:8080".parse().unwrap(),
-            a_label: "A".into(),
-            b_label: "B".into(),
-        }
-    }
+    use crate::testing::sides;
 
     fn seg(ts: i64, from: Peer, flags: u16, len: u32) -> Segment {
-        let s = sides();
-        let (src, dst) = if from == Peer::A {
-            (s.a, s.b)
-        } else {
-            (s.b, s.a)
-        };
-        Segment {
-            ts,
-            src,
-            dst,
-            flags: TcpFlags(flags),
-            seq: SeqNumber(1),
-            ack: SeqNumber(1),
-            window: 1,
-            len,
-            payload: vec![b'x'; len as usize],
-        }
+        crate::testing::seg(ts, from, flags, 1, 1, &vec![b'x'; len as usize])
     }
 
     fn call(
@@ -472,14 +449,8 @@ mod tests {
         unread: Option<u32>,
     ) -> SocketCall {
         SocketCall {
-            peer,
-            kind,
-            call: format!("{kind:?}").to_lowercase() + "()",
-            t_start: t.0,
-            t_end: t.1,
-            outcome,
-            state: None,
             unread_before: unread,
+            ..crate::testing::call(peer, kind, t, outcome)
         }
     }
 

@@ -180,45 +180,10 @@ mod tests {
     use crate::calls::{CallKind, Outcome};
     use crate::segment::TcpFlags;
 
-    pub(crate) fn sides() -> Sides {
-        Sides {
-            a: "127.0.0.1:40000".parse().unwrap(),
-            b: "127.0.0.1:8080".parse().unwrap(),
-            a_label: "A".into(),
-            b_label: "B".into(),
-        }
-    }
-
-    fn seg(ts: i64, from: Peer, flags: u16, seq: u32, ack: u32, payload: &[u8]) -> Segment {
-        let s = sides();
-        let (src, dst) = match from {
-            Peer::A => (s.a, s.b),
-            Peer::B => (s.b, s.a),
-        };
-        Segment {
-            ts,
-            src,
-            dst,
-            flags: TcpFlags(flags),
-            seq: SeqNumber(seq),
-            ack: SeqNumber(ack),
-            window: 100,
-            len: payload.len() as u32,
-            payload: payload.to_vec(),
-        }
-    }
+    use crate::testing::{seg, sides};
 
     fn call(peer: Peer, kind: CallKind, t_start: i64, t_end: i64, outcome: Outcome) -> SocketCall {
-        SocketCall {
-            peer,
-            kind,
-            call: format!("{kind:?}"),
-            t_start,
-            t_end,
-            outcome,
-            state: None,
-            unread_before: None,
-        }
+        crate::testing::call(peer, kind, (t_start, t_end), outcome)
     }
 
     const ACK: u16 = TcpFlags::ACK;

@@ -2,35 +2,14 @@
 
 use tcp_close_watch::calls::{CallKind, Outcome, Peer, SocketCall};
 use tcp_close_watch::render::{ladder, mermaid, svg};
-use tcp_close_watch::segment::{Segment, SeqNumber, TcpFlags};
+use tcp_close_watch::segment::TcpFlags;
+use tcp_close_watch::testing::{self, seg};
 use tcp_close_watch::timeline::{Sides, Timeline, build};
 
 fn sides() -> Sides {
     Sides {
-        a: "127.0.0.1:40000".parse().unwrap(),
-        b: "127.0.0.1:8080".parse().unwrap(),
-        a_label: "A (client)".into(),
         b_label: "B (server <&>)".into(),
-    }
-}
-
-fn seg(ts: i64, from: Peer, flags: u16, seq: u32, ack: u32, payload: &[u8]) -> Segment {
-    let s = sides();
-    let (src, dst) = if from == Peer::A {
-        (s.a, s.b)
-    } else {
-        (s.b, s.a)
-    };
-    Segment {
-        ts,
-        src,
-        dst,
-        flags: TcpFlags(flags),
-        seq: SeqNumber(seq),
-        ack: SeqNumber(ack),
-        window: 100,
-        len: payload.len() as u32,
-        payload: payload.to_vec(),
+        ..tcp_close_watch::testing::sides()
     }
 }
 
@@ -51,15 +30,9 @@ fn abrupt() -> Timeline {
         seg(40_000, Peer::B, TcpFlags::FIN | ACK, 901, 116, b""),
         seg(61_000, Peer::B, TcpFlags::RST | ACK, 902, 116, b""),
     ];
-    let call = |peer, kind, call: &str, t: (i64, i64), outcome| SocketCall {
-        peer,
-        kind,
-        call: call.into(),
-        t_start: t.0,
-        t_end: t.1,
-        outcome,
-        state: None,
-        unread_before: None,
+    let call = |peer, kind, text: &str, t, outcome| SocketCall {
+        call: text.into(),
+        ..testing::call(peer, kind, t, outcome)
     };
     let calls = vec![
         call(

@@ -1,0 +1,69 @@
+//! Builders for tests: a pair of addresses, segments between them and socket calls, so tests state only what
+//! they are about. Not part of the tool's interface.
+
+use std::net::SocketAddr;
+
+use crate::calls::{CallKind, Outcome, Peer, SocketCall};
+use crate::segment::{Segment, SeqNumber, TcpFlags, TimestampNs};
+use crate::timeline::Sides;
+
+/// A on 127.0.0.1:40000, B on 127.0.0.1:8080.
+pub fn sides() -> Sides {
+    Sides {
+        a: "127.0.0.1:40000".parse().expect("literal address"),
+        b: "127.0.0.1:8080".parse().expect("literal address"),
+        a_label: "A".into(),
+        b_label: "B".into(),
+    }
+}
+
+fn addrs(from: Peer) -> (SocketAddr, SocketAddr) {
+    let s = sides();
+    match from {
+        Peer::A => (s.a, s.b),
+        Peer::B => (s.b, s.a),
+    }
+}
+
+/// A segment from `from` to the other side of [`sides`].
+pub fn seg(ts: TimestampNs, from: Peer, flags: u16, seq: u32, ack: u32, payload: &[u8]) -> Segment {
+    let (src, dst) = addrs(from);
+    Segment {
+        ts,
+        src,
+        dst,
+        flags: TcpFlags(flags),
+        seq: SeqNumber(seq),
+        ack: SeqNumber(ack),
+        window: 100,
+        len: payload.len() as u32,
+        payload: payload.to_vec(),
+    }
+}
+
+/// A call `name()` of `kind` made at `t.0` that returned at `t.1`.
+pub fn call(
+    peer: Peer,
+    kind: CallKind,
+    t: (TimestampNs, TimestampNs),
+    outcome: Outcome,
+) -> SocketCall {
+    SocketCall {
+        peer,
+        kind,
+        call: format!("{}()", kind.name()),
+        t_start: t.0,
+        t_end: t.1,
+        outcome,
+        state: None,
+        unread_before: None,
+    }
+}
+
+/// A successful call that returned 0 and moved no data.
+pub fn ok() -> Outcome {
+    Outcome::Ok {
+        ret: 0,
+        data: vec![],
+    }
+}
