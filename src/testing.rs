@@ -67,3 +67,14 @@ pub fn ok() -> Outcome {
         data: vec![],
     }
 }
+
+/// Say loudly that a test could not run and why — straight to standard error, past the test harness's capture, so
+/// it shows even when the test passes — and fail instead when TCW_NO_SKIP is set (CI sets it: there, a test that
+/// cannot run is a failure).
+pub fn skip(reason: &str) {
+    if std::env::var_os("TCW_NO_SKIP").is_some() {
+        panic!("TCW_NO_SKIP is set, but this test cannot run: {reason}");
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
+}

@@ -136,10 +136,7 @@ fn require_capture() -> bool {
     if is_root() {
         return true;
     }
-    if std::env::var_os("TCW_REQUIRE_CAPTURE").is_some() {
-        panic!("TCW_REQUIRE_CAPTURE is set but this test is not running as root");
-    }
-    eprintln!("SKIPPED: capture test needs root");
+    tcp_close_watch::testing::skip("capture test needs root");
     false
 }
 

@@ -112,7 +112,9 @@ fn ours(path: &std::path::Path) -> Ours {
 #[test]
 fn counts_equal_tshark() {
     let Some(dir) = corpus_dir() else {
-        eprintln!("SKIPPED: corpus not found (expected ../shared/corpus next to the crate)");
+        tcp_close_watch::testing::skip(
+            "corpus not found (expected ../shared/corpus next to the crate)",
+        );
         return;
     };
     let truth = std::fs::read_to_string(dir.join("truth.tsv")).unwrap();
@@ -184,11 +186,13 @@ fn counts_equal_tshark() {
 #[test]
 fn connection_ids_equal_tshark_tcp_stream() {
     let Some(dir) = corpus_dir() else {
-        eprintln!("SKIPPED: corpus not found (expected ../shared/corpus next to the crate)");
+        tcp_close_watch::testing::skip(
+            "corpus not found (expected ../shared/corpus next to the crate)",
+        );
         return;
     };
     if Command::new("tshark").arg("-v").output().is_err() {
-        eprintln!("SKIPPED: tshark not installed");
+        tcp_close_watch::testing::skip("tshark not installed");
         return;
     }
     let mut files: Vec<_> = std::fs::read_dir(dir.join("pcaps"))

@@ -39,7 +39,9 @@ const ZEEK: &[Expect] = &[
 fn zeek_fields_equal_zeeks_baselines() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/pcaps");
     if !dir.exists() {
-        eprintln!("SKIPPED: corpus not found (expected ../shared/corpus next to the crate)");
+        tcp_close_watch::testing::skip(
+            "corpus not found (expected ../shared/corpus next to the crate)",
+        );
         return;
     }
     let mut failures = Vec::new();
