@@ -41,7 +41,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
+    #[arg(long, short, value_enum, default_value = "table")]
     pub format: Format,
     /// When to colour the timeline tables.
     #[arg(long, value_enum, default_value = "auto")]
