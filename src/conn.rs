@@ -194,26 +194,44 @@ pub enum Ending {
 
 impl Ending {
     pub fn describe(self) -> String {
+        self.text().to_string()
+    }
+
+    /// [`Ending::describe`] without an allocation: every kind of ending has one fixed text.
+    pub fn text(self) -> &'static str {
+        use Side::{Client as C, Server as S};
         match self {
-            Ending::Clean { first } => format!("closed cleanly ({} first)", first.name()),
+            Ending::Clean { first: C } => "closed cleanly (client first)",
+            Ending::Clean { first: S } => "closed cleanly (server first)",
             Ending::Reset {
-                by,
+                by: C,
                 after_fin_of: None,
-            } => format!("reset by the {}", by.name()),
+            } => "reset by the client",
             Ending::Reset {
-                by,
-                after_fin_of: Some(f),
-            } if f == by => format!("reset by the {} after its own FIN", by.name()),
+                by: S,
+                after_fin_of: None,
+            } => "reset by the server",
             Ending::Reset {
-                by,
-                after_fin_of: Some(f),
-            } => format!("reset by the {} after the {}'s FIN", by.name(), f.name()),
-            Ending::Refused => "refused (RST to the SYN)".to_string(),
-            Ending::HalfClosed { by } => {
-                format!("half-closed by the {} (no FIN back)", by.name())
-            }
-            Ending::Unanswered => "SYN never answered".to_string(),
-            Ending::Open => "still open at the end of the capture".to_string(),
+                by: C,
+                after_fin_of: Some(C),
+            } => "reset by the client after its own FIN",
+            Ending::Reset {
+                by: S,
+                after_fin_of: Some(S),
+            } => "reset by the server after its own FIN",
+            Ending::Reset {
+                by: C,
+                after_fin_of: Some(S),
+            } => "reset by the client after the server's FIN",
+            Ending::Reset {
+                by: S,
+                after_fin_of: Some(C),
+            } => "reset by the server after the client's FIN",
+            Ending::Refused => "refused (RST to the SYN)",
+            Ending::HalfClosed { by: C } => "half-closed by the client (no FIN back)",
+            Ending::HalfClosed { by: S } => "half-closed by the server (no FIN back)",
+            Ending::Unanswered => "SYN never answered",
+            Ending::Open => "still open at the end of the capture",
         }
     }
 }
@@ -568,6 +586,34 @@ mod tests {
         let mut t = Tracker::new();
         t.add(&seg(SV, C, A, 1, 1, 10));
         assert_eq!(t.conns[0].client.socket().to_string(), SV);
+    }
+
+    #[test]
+    fn ending_texts_read_as_before() {
+        // The words of every kind of ending, as they were formatted before they became fixed strings.
+        let sides = [Side::Client, Side::Server];
+        for by in sides {
+            let n = by.name();
+            assert_eq!(
+                Ending::Clean { first: by }.text(),
+                format!("closed cleanly ({n} first)")
+            );
+            assert_eq!(
+                Ending::HalfClosed { by }.text(),
+                format!("half-closed by the {n} (no FIN back)")
+            );
+            let reset = |after_fin_of| Ending::Reset { by, after_fin_of }.text();
+            assert_eq!(reset(None), format!("reset by the {n}"));
+            assert_eq!(
+                reset(Some(by)),
+                format!("reset by the {n} after its own FIN")
+            );
+            let o = by.other().name();
+            assert_eq!(
+                reset(Some(by.other())),
+                format!("reset by the {n} after the {o}'s FIN")
+            );
+        }
     }
 
     #[test]
