@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
-use crate::segment::{Segment, TimestampNs};
+use crate::segment::{Segment, SeqNumber, TcpFlags, TimestampNs};
 use crate::zeek::{self, ZeekConn};
 
 /// The two ends of a connection: the client opened it (sent the first SYN), the server answered.
@@ -109,6 +109,14 @@ pub struct Conn {
 impl Conn {
     pub fn side_of(&self, seg: &Segment) -> Side {
         if Endpoint::from_socket(seg.src) == self.client {
+            Side::Client
+        } else {
+            Side::Server
+        }
+    }
+
+    pub fn side_of_packet(&self, p: &TcpPacket) -> Side {
+        if p.src == self.client {
             Side::Client
         } else {
             Side::Server
@@ -241,10 +249,69 @@ impl Ending {
 struct FlowKey(Endpoint, Endpoint);
 
 impl FlowKey {
-    fn of(seg: &Segment) -> FlowKey {
-        let a = Endpoint::from_socket(seg.src);
-        let b = Endpoint::from_socket(seg.dst);
+    fn new(a: Endpoint, b: Endpoint) -> FlowKey {
         if a <= b { FlowKey(a, b) } else { FlowKey(b, a) }
+    }
+}
+
+/// One decoded TCP segment in a small fixed-size record (no payload, no `SocketAddr`s): what the tracker needs,
+/// and what a reader thread hands to it in batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpPacket {
+    pub ts: TimestampNs,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub flags: TcpFlags,
+    pub seq: SeqNumber,
+    pub ack: SeqNumber,
+    pub window: u16,
+    /// Payload length as the IP header declares it.
+    pub len: u32,
+}
+
+impl TcpPacket {
+    pub fn of(seg: &Segment) -> TcpPacket {
+        TcpPacket {
+            ts: seg.ts,
+            src: Endpoint::from_socket(seg.src),
+            dst: Endpoint::from_socket(seg.dst),
+            flags: seg.flags,
+            seq: seg.seq,
+            ack: seg.ack,
+            window: seg.window,
+            len: seg.len,
+        }
+    }
+}
+
+/// Hashes a 4-tuple the same way in both directions, with a seed chosen per run. `Clone` so another thread
+/// can hash packets before they reach the [`Tracker`] that made it.
+#[derive(Clone)]
+pub struct FlowHasher {
+    seed: foldhash::fast::RandomState,
+    /// Tests only: hash every flow to 0.
+    collide: bool,
+}
+
+impl FlowHasher {
+    pub fn hash(&self, p: &TcpPacket) -> u64 {
+        self.hash_pair(p.src, p.dst)
+    }
+
+    fn hash_pair(&self, a: Endpoint, b: Endpoint) -> u64 {
+        if self.collide {
+            return 0;
+        }
+        let (a, b) = if a <= b { (a, b) } else { (b, a) };
+        match (a.ip, b.ip) {
+            // Two IPv4 ends fit in two words: much cheaper to hash than the enum-shaped key.
+            (IpAddr::V4(x), IpAddr::V4(y)) => {
+                let wa = (u64::from(x.to_bits()) << 16) | u64::from(a.port);
+                let wb = (u64::from(y.to_bits()) << 16) | u64::from(b.port);
+                self.seed.hash_one((wa, wb))
+            }
+            _ => self.seed.hash_one(FlowKey(a, b)),
+        }
     }
 }
 
@@ -283,12 +350,10 @@ pub struct Tracker {
     /// hash collision cannot merge two flows: colliding flows go to `exact`.
     index: HashMap<u64, u32, BuildIdentity>,
     exact: HashMap<FlowKey, u32>,
-    seed: foldhash::fast::RandomState,
+    hasher: FlowHasher,
     /// Direct-mapped cache of recent lookups (hash → id), small enough to stay in the CPU cache: packets of a
     /// connection come close together, and the index itself is too big to (tens of MB for a million flows).
     recent: Vec<(u64, u32)>,
-    /// Tests only: hash every flow to 0.
-    collide: bool,
 }
 
 const RECENT_SLOTS: usize = 1 << 14;
@@ -312,10 +377,17 @@ impl Tracker {
             conns: Vec::new(),
             index: HashMap::with_hasher(BuildIdentity),
             exact: HashMap::new(),
-            seed: foldhash::fast::RandomState::default(),
+            hasher: FlowHasher {
+                seed: foldhash::fast::RandomState::default(),
+                collide: false,
+            },
             recent: vec![(0, u32::MAX); RECENT_SLOTS],
-            collide: false,
         }
+    }
+
+    /// The hasher [`Tracker::add_packet`] expects its `hash` argument from.
+    pub fn hasher(&self) -> FlowHasher {
+        self.hasher.clone()
     }
 
     fn lookup(&mut self, key: &FlowKey, h: u64) -> Option<u32> {
@@ -355,30 +427,31 @@ impl Tracker {
     /// Every flow hashes alike: for tests of the collision path.
     #[cfg(test)]
     fn colliding() -> Tracker {
-        Tracker {
-            collide: true,
-            ..Tracker::new()
-        }
+        let mut t = Tracker::new();
+        t.hasher.collide = true;
+        t
     }
 
     /// Account one segment; gives the id of its connection.
     pub fn add(&mut self, seg: &Segment) -> u32 {
-        let key = FlowKey::of(seg);
-        let h = if self.collide {
-            0
-        } else {
-            self.seed.hash_one(key)
-        };
-        let pure_syn = seg.flags.syn() && !seg.flags.ack();
+        let p = TcpPacket::of(seg);
+        let h = self.hasher.hash(&p);
+        self.add_packet(&p, h)
+    }
+
+    /// Account one packet whose flow hash (from [`Tracker::hasher`]) is `h`; gives the id of its connection.
+    pub fn add_packet(&mut self, p: &TcpPacket, h: u64) -> u32 {
+        let key = FlowKey::new(p.src, p.dst);
+        let pure_syn = p.flags.syn() && !p.flags.ack();
         let existing = self.lookup(&key, h).filter(|&id| {
             // Wireshark: a SYN whose sequence number differs from the base of its direction starts a new stream.
             if !pure_syn {
                 return true;
             }
             let c = &self.conns[id as usize];
-            let side = c.side_of(seg);
+            let side = c.side_of_packet(p);
             match c.counts[side.index()].base_seq {
-                Some(base) => base == seg.seq.0,
+                Some(base) => base == p.seq.0,
                 None => true,
             }
         });
@@ -386,20 +459,20 @@ impl Tracker {
             Some(id) => id,
             None => {
                 let id = u32::try_from(self.conns.len()).unwrap_or(u32::MAX);
-                self.conns.push(new_conn(id, seg));
+                self.conns.push(new_conn(id, p));
                 self.remember(key, h, id);
                 id
             }
         };
         let c = &mut self.conns[id as usize];
-        update(c, seg);
+        update(c, p);
         id
     }
 }
 
-fn new_conn(id: u32, seg: &Segment) -> Conn {
-    let src = Endpoint::from_socket(seg.src);
-    let dst = Endpoint::from_socket(seg.dst);
+fn new_conn(id: u32, seg: &TcpPacket) -> Conn {
+    let src = seg.src;
+    let dst = seg.dst;
     // The client sent the first SYN; a capture that starts with the SYN-ACK shows the client as its receiver
     // (Zeek flips such a connection too, and marks its history with '^'); otherwise the first sender.
     let synack_first = seg.flags.syn() && seg.flags.ack();
@@ -423,8 +496,8 @@ fn new_conn(id: u32, seg: &Segment) -> Conn {
     }
 }
 
-fn update(c: &mut Conn, seg: &Segment) {
-    let side = c.side_of(seg);
+fn update(c: &mut Conn, seg: &TcpPacket) {
+    let side = c.side_of_packet(seg);
     let f = seg.flags;
     c.end = c.end.max(seg.ts);
     c.start = c.start.min(seg.ts);
@@ -478,7 +551,6 @@ fn update(c: &mut Conn, seg: &Segment) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segment::{SeqNumber, TcpFlags};
 
     pub(crate) fn seg(src: &str, dst: &str, flags: u16, seq: u32, ack: u32, len: u32) -> Segment {
         Segment {
