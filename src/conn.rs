@@ -289,11 +289,29 @@ impl TcpPacket {
 #[derive(Clone)]
 pub struct FlowHasher {
     seed: foldhash::fast::RandomState,
+    /// Keys for the IPv4 hash, drawn from `seed`.
+    keys: [u64; 3],
     /// Tests only: hash every flow to 0.
     collide: bool,
 }
 
+/// The 128-bit product of two words, folded to 64 bits: the mixing step of foldhash and wyhash.
+fn folded_multiply(x: u64, y: u64) -> u64 {
+    let full = u128::from(x) * u128::from(y);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
 impl FlowHasher {
+    fn new() -> FlowHasher {
+        let seed = foldhash::fast::RandomState::default();
+        let keys = [1u64, 2, 3].map(|i| seed.hash_one(i) | 1);
+        FlowHasher {
+            seed,
+            keys,
+            collide: false,
+        }
+    }
+
     pub fn hash(&self, p: &TcpPacket) -> u64 {
         self.hash_pair(p.src, p.dst)
     }
@@ -302,15 +320,19 @@ impl FlowHasher {
         if self.collide {
             return 0;
         }
-        let (a, b) = if a <= b { (a, b) } else { (b, a) };
         match (a.ip, b.ip) {
-            // Two IPv4 ends fit in two words: much cheaper to hash than the enum-shaped key.
+            // Two IPv4 ends fit in two words: two multiplications instead of hashing the enum-shaped key.
             (IpAddr::V4(x), IpAddr::V4(y)) => {
                 let wa = (u64::from(x.to_bits()) << 16) | u64::from(a.port);
                 let wb = (u64::from(y.to_bits()) << 16) | u64::from(b.port);
-                self.seed.hash_one((wa, wb))
+                let (lo, hi) = (wa.min(wb), wa.max(wb));
+                let k = &self.keys;
+                folded_multiply(folded_multiply(lo ^ k[0], hi ^ k[1]) ^ hi, k[2])
             }
-            _ => self.seed.hash_one(FlowKey(a, b)),
+            _ => {
+                let (a, b) = if a <= b { (a, b) } else { (b, a) };
+                self.seed.hash_one(FlowKey(a, b))
+            }
         }
     }
 }
@@ -377,10 +399,7 @@ impl Tracker {
             conns: Vec::new(),
             index: HashMap::with_hasher(BuildIdentity),
             exact: HashMap::new(),
-            hasher: FlowHasher {
-                seed: foldhash::fast::RandomState::default(),
-                collide: false,
-            },
+            hasher: FlowHasher::new(),
             recent: vec![(0, u32::MAX); RECENT_SLOTS],
         }
     }
