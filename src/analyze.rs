@@ -352,7 +352,13 @@ fn two_threads(
         });
         let mut batches = 0u64;
         for mut batch in full_rx {
-            for (p, h) in &batch.packets {
+            // the index slots of packets a few ahead are fetched while this one is tracked
+            const AHEAD: usize = 8;
+            let packets = &batch.packets;
+            for (i, (p, h)) in packets.iter().enumerate() {
+                if let Some((_, next)) = packets.get(i + AHEAD) {
+                    tracker.prefetch(*next);
+                }
                 tracker.add_packet(p, *h);
             }
             batches += 1;

@@ -3,10 +3,9 @@
 //! new one), decides who is the client, and keeps per connection one small fixed-size record: counts, first close,
 //! and Zeek's state machine (see [`crate::zeek`]).
 //!
-//! Memory: one [`Conn`] (~200 bytes) per connection plus 16 bytes of index, whatever the number of packets.
+//! Memory: one [`Conn`] (~200 bytes) per connection plus 16 to 32 bytes of index, whatever the number of packets.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::segment::{Segment, SeqNumber, TcpFlags, TimestampNs};
@@ -337,48 +336,100 @@ impl FlowHasher {
     }
 }
 
-/// Hashes are computed once (foldhash, seeded per run); the index then hashes the hash by identity.
-#[derive(Default, Clone, Copy)]
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
+/// 4-tuple → latest connection on it: open addressing with linear probing over 8-byte slots, each the top 32
+/// bits of the flow's hash (its tag) and the connection id + 1 (0: empty). A tag match is confirmed against the
+/// connection's addresses, so colliding hashes cannot merge two flows: they only probe further. A slot's position
+/// comes from the top bits of its tag, so the table grows without hashing anything again.
+///
+/// No cache in front: the slots of the flows open at the moment stay in the CPU cache by themselves, and one
+/// slot is one cache line to fetch for a new flow (a general-purpose map touched two).
+struct FlowIndex {
+    slots: Vec<u64>,
+    /// log2 of the number of slots.
+    bits: u32,
+    used: usize,
 }
 
-#[derive(Default, Clone, Copy)]
-struct BuildIdentity;
+impl FlowIndex {
+    fn new() -> FlowIndex {
+        let bits = 12;
+        FlowIndex {
+            slots: vec![0; 1 << bits],
+            bits,
+            used: 0,
+        }
+    }
 
-impl BuildHasher for BuildIdentity {
-    type Hasher = IdentityHasher;
-    fn build_hasher(&self) -> IdentityHasher {
-        IdentityHasher(0)
+    fn home(&self, tag: u32) -> usize {
+        (tag >> (32 - self.bits)) as usize
+    }
+
+    /// Ask the CPU for the cache line of the flow with hash `h` ahead of its lookup.
+    fn prefetch(&self, h: u64) {
+        let i = self.home((h >> 32) as u32);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint that never faults, whatever the address; SSE is in every x86-64 CPU.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                self.slots[i..].as_ptr().cast(),
+            );
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = i;
+    }
+
+    /// The slot and connection of the flow `key` with hash `h`, or the empty slot where it would go.
+    fn find(&self, conns: &[Conn], key: &FlowKey, h: u64) -> Result<(usize, u32), usize> {
+        let tag = (h >> 32) as u32;
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(tag);
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                return Err(i);
+            }
+            if (s >> 32) as u32 == tag {
+                let id = (s as u32).wrapping_sub(1);
+                if conns[id as usize].is_flow(key) {
+                    return Ok((i, id));
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Point slot `i` (from [`FlowIndex::find`]) at connection `id`.
+    fn set(&mut self, i: usize, h: u64, id: u32, was_empty: bool) {
+        self.slots[i] = ((h >> 32) << 32) | u64::from(id.wrapping_add(1));
+        if was_empty {
+            self.used += 1;
+            // at most half full: probes stay short
+            if self.used * 2 > self.slots.len() {
+                self.grow();
+            }
+        }
+    }
+
+    fn grow(&mut self) {
+        let old = std::mem::replace(&mut self.slots, vec![0; 2 << self.bits]);
+        self.bits += 1;
+        let mask = self.slots.len() - 1;
+        for s in old.into_iter().filter(|&s| s != 0) {
+            let mut i = self.home((s >> 32) as u32);
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = s;
+        }
     }
 }
 
 /// Groups segments into connections as they stream by.
 pub struct Tracker {
     pub conns: Vec<Conn>,
-    /// 64-bit hash of the 4-tuple → latest connection on it. Checked against the connection's addresses, so a
-    /// hash collision cannot merge two flows: colliding flows go to `exact`.
-    index: HashMap<u64, u32, BuildIdentity>,
-    exact: HashMap<FlowKey, u32>,
+    index: FlowIndex,
     hasher: FlowHasher,
-    /// Direct-mapped cache of recent lookups (hash → id), small enough to stay in the CPU cache: packets of a
-    /// connection come close together, and the index itself is too big to (tens of MB for a million flows).
-    recent: Vec<(u64, u32)>,
 }
-
-const RECENT_SLOTS: usize = 1 << 14;
 
 impl Conn {
     fn is_flow(&self, key: &FlowKey) -> bool {
@@ -397,10 +448,8 @@ impl Tracker {
     pub fn new() -> Tracker {
         Tracker {
             conns: Vec::new(),
-            index: HashMap::with_hasher(BuildIdentity),
-            exact: HashMap::new(),
+            index: FlowIndex::new(),
             hasher: FlowHasher::new(),
-            recent: vec![(0, u32::MAX); RECENT_SLOTS],
         }
     }
 
@@ -409,38 +458,9 @@ impl Tracker {
         self.hasher.clone()
     }
 
-    fn lookup(&mut self, key: &FlowKey, h: u64) -> Option<u32> {
-        let slot = h as usize & (RECENT_SLOTS - 1);
-        let (rh, rid) = self.recent[slot];
-        if rh == h && rid != u32::MAX && self.conns[rid as usize].is_flow(key) {
-            return Some(rid);
-        }
-        let id = *self.index.get(&h)?;
-        let id = if self.conns[id as usize].is_flow(key) {
-            id
-        } else {
-            *self.exact.get(key)?
-        };
-        self.recent[slot] = (h, id);
-        Some(id)
-    }
-
-    fn remember(&mut self, key: FlowKey, h: u64, id: u32) {
-        // The cache must never keep an older connection of a reused 4-tuple.
-        self.recent[h as usize & (RECENT_SLOTS - 1)] = (h, id);
-        // One probe of the big index, whether the hash is new or taken.
-        match self.index.entry(h) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(id);
-            }
-            std::collections::hash_map::Entry::Occupied(mut o) => {
-                if self.conns[*o.get() as usize].is_flow(&key) {
-                    o.insert(id);
-                } else {
-                    self.exact.insert(key, id);
-                }
-            }
-        }
+    /// A hint: a packet with flow hash `h` comes soon (a batch's packets are known ahead).
+    pub fn prefetch(&self, h: u64) {
+        self.index.prefetch(h);
     }
 
     /// Every flow hashes alike: for tests of the collision path.
@@ -462,24 +482,29 @@ impl Tracker {
     pub fn add_packet(&mut self, p: &TcpPacket, h: u64) -> u32 {
         let key = FlowKey::new(p.src, p.dst);
         let pure_syn = p.flags.syn() && !p.flags.ack();
-        let existing = self.lookup(&key, h).filter(|&id| {
-            // Wireshark: a SYN whose sequence number differs from the base of its direction starts a new stream.
-            if !pure_syn {
-                return true;
+        let found = self.index.find(&self.conns, &key, h);
+        let existing = match found {
+            Ok((_, id)) => {
+                // Wireshark: a SYN whose sequence number differs from the base of its direction starts a new
+                // stream.
+                let c = &self.conns[id as usize];
+                let same = !pure_syn
+                    || c.counts[c.side_of_packet(p).index()]
+                        .base_seq
+                        .is_none_or(|base| base == p.seq.0);
+                same.then_some(id)
             }
-            let c = &self.conns[id as usize];
-            let side = c.side_of_packet(p);
-            match c.counts[side.index()].base_seq {
-                Some(base) => base == p.seq.0,
-                None => true,
-            }
-        });
+            Err(_) => None,
+        };
         let id = match existing {
             Some(id) => id,
             None => {
                 let id = u32::try_from(self.conns.len()).unwrap_or(u32::MAX);
                 self.conns.push(new_conn(id, p));
-                self.remember(key, h, id);
+                match found {
+                    Ok((slot, _)) => self.index.set(slot, h, id, false),
+                    Err(slot) => self.index.set(slot, h, id, true),
+                }
                 id
             }
         };
