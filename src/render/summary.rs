@@ -229,9 +229,6 @@ fn first_close_text_width(c: &Conn) -> usize {
     }
 }
 
-/// Output is handed on in chunks of about this size.
-const CHUNK: usize = 1 << 20;
-
 const SPACES: &str = "                                                                ";
 
 fn push_spaces(out: &mut String, mut n: usize) {
@@ -240,6 +237,60 @@ fn push_spaces(out: &mut String, mut n: usize) {
         out.push_str(&SPACES[..k]);
         n -= k;
     }
+}
+
+/// Rows are formatted in parts of this many connections (~1.5 MB of text); with more than one part, a second
+/// thread formats every other part while this one formats and writes the rest, in order.
+const ROWS_PER_PART: usize = 8192;
+
+/// Format `row` for every connection and write the text to `out` in order, on two threads when there are many.
+fn write_rows(
+    conns: &[&Conn],
+    row: &(dyn Fn(&mut String, &Conn) + Sync),
+    out: &mut dyn FnMut(&str) -> Result<(), String>,
+) -> Result<(), String> {
+    let parts: Vec<&[&Conn]> = conns.chunks(ROWS_PER_PART).collect();
+    let format = |part: &[&Conn], buf: &mut String| {
+        buf.clear();
+        for c in part {
+            row(buf, c);
+        }
+    };
+    let mut mine = String::new();
+    if parts.len() < 2 {
+        for part in &parts {
+            format(part, &mut mine);
+            out(&mine)?;
+        }
+        return Ok(());
+    }
+    std::thread::scope(|scope| {
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<String>(2);
+        let (free_tx, free_rx) = std::sync::mpsc::channel::<String>();
+        let theirs = &parts;
+        scope.spawn(move || {
+            for part in theirs.iter().skip(1).step_by(2) {
+                let mut buf = free_rx.try_recv().unwrap_or_default();
+                format(part, &mut buf);
+                if done_tx.send(buf).is_err() {
+                    return;
+                }
+            }
+        });
+        for (k, part) in parts.iter().enumerate() {
+            if k % 2 == 0 {
+                format(part, &mut mine);
+                out(&mine)?;
+            } else {
+                let buf = done_rx
+                    .recv()
+                    .map_err(|_| "the formatting thread stopped".to_string())?;
+                out(&buf)?;
+                let _ = free_tx.send(buf);
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Plain aligned columns (two spaces apart). Rows go to `out` in chunks as they are formatted, so a million-row
@@ -251,22 +302,23 @@ pub fn write_summary_table(
 ) -> Result<(), String> {
     let shown: Vec<&Conn> = r.conns.iter().filter(|c| sel.shows(c)).collect();
     let width = widths(&shown);
-    let mut buf = String::with_capacity(CHUNK);
+    let mut head = String::new();
     for (i, h) in HEADERS.iter().enumerate() {
         if i > 0 {
             push_spaces(
-                &mut buf,
+                &mut head,
                 width[i - 1].saturating_sub(HEADERS[i - 1].chars().count()) + 2,
             );
         }
-        buf.push_str(h);
+        head.push_str(h);
     }
-    buf.push('\n');
-    for c in shown {
+    head.push('\n');
+    out(&head)?;
+    let row = |buf: &mut String, c: &Conn| {
         let ending = c.ending().text();
         for (i, w) in width.iter().enumerate() {
             let start = buf.len();
-            push_cell(&mut buf, c, i, ending);
+            push_cell(buf, c, i, ending);
             if i + 1 < width.len() {
                 let cell = &buf[start..];
                 let n = if cell.is_ascii() {
@@ -274,16 +326,12 @@ pub fn write_summary_table(
                 } else {
                     cell.chars().count()
                 };
-                push_spaces(&mut buf, w.saturating_sub(n) + 2);
+                push_spaces(buf, w.saturating_sub(n) + 2);
             }
         }
         buf.push('\n');
-        if buf.len() > CHUNK - 4096 {
-            out(&buf)?;
-            buf.clear();
-        }
-    }
-    out(&buf)
+    };
+    write_rows(&shown, &row, out)
 }
 
 /// The aligned table as one string (small outputs and tests).
@@ -329,23 +377,19 @@ pub fn write_summary_csv(
     out: &mut dyn FnMut(&str) -> Result<(), String>,
 ) -> Result<(), String> {
     let file = csv::field(&r.name);
-    let mut buf = String::with_capacity(CHUNK);
-    for c in r.conns.iter().filter(|c| sel.shows(c)) {
+    let shown: Vec<&Conn> = r.conns.iter().filter(|c| sel.shows(c)).collect();
+    let row = |buf: &mut String, c: &Conn| {
         let ending = c.ending().text();
         buf.push_str(&file);
         for i in 0..HEADERS.len() {
             buf.push(',');
             let start = buf.len();
-            push_cell(&mut buf, c, i, ending);
-            quote_csv_from(&mut buf, start);
+            push_cell(buf, c, i, ending);
+            quote_csv_from(buf, start);
         }
         buf.push('\n');
-        if buf.len() > CHUNK - 4096 {
-            out(&buf)?;
-            buf.clear();
-        }
-    }
-    out(&buf)
+    };
+    write_rows(&shown, &row, out)
 }
 
 /// One JSON object per connection, with the stable keys of the issue.
@@ -504,18 +548,15 @@ pub fn write_summary_json(
 ) -> Result<(), String> {
     let mut file = String::new();
     push_json_str(&mut file, &r.name);
-    let mut buf = String::with_capacity(CHUNK);
-    for c in r.conns.iter().filter(|c| sel.shows(c)) {
-        push_conn_json(&mut buf, &file, c);
+    let shown: Vec<&Conn> = r.conns.iter().filter(|c| sel.shows(c)).collect();
+    let row = |buf: &mut String, c: &Conn| {
+        push_conn_json(buf, &file, c);
         buf.push('\n');
-        if buf.len() > CHUNK - 4096 {
-            out(&buf)?;
-            buf.clear();
-        }
-    }
-    buf.push_str(&totals_json(r, sel).to_string());
-    buf.push('\n');
-    out(&buf)
+    };
+    write_rows(&shown, &row, out)?;
+    let mut last = totals_json(r, sel).to_string();
+    last.push('\n');
+    out(&last)
 }
 
 pub fn summary_json(r: &FileReport, sel: &Selection) -> String {
@@ -649,6 +690,38 @@ mod tests {
                 assert_eq!(mine, conn_json(file, &c).to_string());
             }
         }
+    }
+
+    #[test]
+    fn many_rows_come_out_whole_and_in_order() {
+        // More rows than one part: a second thread formats every other part.
+        let base = varied();
+        let conns: Vec<Conn> = (0..3 * ROWS_PER_PART + 5)
+            .map(|i| {
+                let mut c = base[i % base.len()].clone();
+                c.id = i as u32;
+                c
+            })
+            .collect();
+        let r = FileReport {
+            name: "many.pcap".into(),
+            conns,
+            ..FileReport::default()
+        };
+        let sel = Selection::default();
+        let json = summary_json(&r, &sel);
+        let lines: Vec<&str> = json.lines().collect();
+        assert_eq!(lines.len(), r.conns.len() + 1);
+        for (line, c) in lines.iter().zip(&r.conns) {
+            assert_eq!(*line, conn_json("many.pcap", c).to_string());
+        }
+        let table = summary_table(&r, &sel);
+        let ids: Vec<u32> = table
+            .lines()
+            .skip(1)
+            .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(ids, (0..r.conns.len() as u32).collect::<Vec<_>>());
     }
 
     #[test]
