@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::mpsc;
 
 use crate::capfile::{CaptureReader, FileKind, Frame};
-use crate::conn::{CloseKind, Conn, Ending, TcpPacket, Tracker};
+use crate::conn::{CloseKind, Conn, Ending, FlowHasher, TcpPacket, Tracker};
 use crate::decode::{self, LinkType};
 use crate::saved::{self, SavedRun};
 use crate::segment::Segment;
@@ -155,8 +155,14 @@ struct Decoding {
 }
 
 impl Decoding {
-    /// Count one frame and decode it: its packet, payload and link type, or `None` (counted as skipped).
-    fn frame<'a>(&mut self, frame: &Frame<'a>) -> Option<(TcpPacket, &'a [u8], LinkType)> {
+    /// Count one frame and decode it: its packet, flow hash, payload and link type, or `None` (counted as
+    /// skipped).
+    #[inline]
+    fn frame<'a>(
+        &mut self,
+        frame: &Frame<'a>,
+        hasher: &FlowHasher,
+    ) -> Option<(TcpPacket, u64, &'a [u8], LinkType)> {
         self.counts.frames += 1;
         let link = match frame.link {
             Ok(l) => l,
@@ -177,7 +183,8 @@ impl Decoding {
         c.syn += u64::from(seg.flags.syn());
         c.fin += u64::from(seg.flags.fin());
         c.rst += u64::from(seg.flags.rst());
-        Some((TcpPacket::of(&seg), payload, link))
+        let h = hasher.hash_sockets(&seg.src, &seg.dst);
+        Some((TcpPacket::of(&seg), h, payload, link))
     }
 
     fn finish(self, report: &mut FileReport) {
@@ -263,12 +270,12 @@ fn one_thread(
                 break;
             }
         };
-        if let Some((p, payload, link)) = d.frame(&frame) {
+        if let Some((p, h, payload, link)) = d.frame(&frame, &hasher) {
             let matched = match bpf.as_deref_mut() {
                 Some(b) => b.matches(link_number(link), frame.data),
                 None => false,
             };
-            let id = tracker.add_packet(&p, hasher.hash(&p));
+            let id = tracker.add_packet(&p, h);
             if matched {
                 tracker.conns[id as usize].bpf_matched = true;
             }
@@ -328,8 +335,8 @@ fn two_threads(
                         break;
                     }
                 };
-                if let Some((p, _, _)) = d.frame(&frame) {
-                    batch.push((p, hasher.hash(&p)));
+                if let Some((p, h, _, _)) = d.frame(&frame, &hasher) {
+                    batch.push((p, h));
                     if batch.len() == BATCH {
                         let next = empty_rx
                             .try_recv()

@@ -503,6 +503,7 @@ impl CaptureReader {
     }
 
     /// The next frame; `Ok(None)` at a clean end of the input.
+    #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, ReadError> {
         if self.done {
             return Ok(None);
@@ -569,6 +570,7 @@ impl CaptureReader {
 
     /// The next pcap record: (start in data, captured length, time, link, original length).
     #[allow(clippy::type_complexity)]
+    #[inline]
     fn next_pcap(
         &mut self,
     ) -> Result<Option<(usize, usize, TimestampNs, Result<LinkType, u32>, u32)>, ReadError> {

@@ -315,18 +315,35 @@ impl FlowHasher {
         self.hash_pair(p.src, p.dst)
     }
 
+    /// [`FlowHasher::hash`] of a segment's addresses, the same value. Read straight from the `SocketAddr`s: the
+    /// byte-aligned `IpAddr`s of a freshly written [`TcpPacket`] are slow to read back (store forwarding fails).
+    #[inline]
+    pub fn hash_sockets(&self, a: &SocketAddr, b: &SocketAddr) -> u64 {
+        match (a, b) {
+            (SocketAddr::V4(x), SocketAddr::V4(y)) if !self.collide => {
+                self.hash_v4(x.ip().to_bits(), x.port(), y.ip().to_bits(), y.port())
+            }
+            _ => self.hash_pair(Endpoint::from_socket(*a), Endpoint::from_socket(*b)),
+        }
+    }
+
+    /// Two IPv4 ends fit in two words: two multiplications instead of hashing the enum-shaped key.
+    #[inline]
+    fn hash_v4(&self, ip_a: u32, port_a: u16, ip_b: u32, port_b: u16) -> u64 {
+        let wa = (u64::from(ip_a) << 16) | u64::from(port_a);
+        let wb = (u64::from(ip_b) << 16) | u64::from(port_b);
+        let (lo, hi) = (wa.min(wb), wa.max(wb));
+        let k = &self.keys;
+        folded_multiply(folded_multiply(lo ^ k[0], hi ^ k[1]) ^ hi, k[2])
+    }
+
     fn hash_pair(&self, a: Endpoint, b: Endpoint) -> u64 {
         if self.collide {
             return 0;
         }
         match (a.ip, b.ip) {
-            // Two IPv4 ends fit in two words: two multiplications instead of hashing the enum-shaped key.
             (IpAddr::V4(x), IpAddr::V4(y)) => {
-                let wa = (u64::from(x.to_bits()) << 16) | u64::from(a.port);
-                let wb = (u64::from(y.to_bits()) << 16) | u64::from(b.port);
-                let (lo, hi) = (wa.min(wb), wa.max(wb));
-                let k = &self.keys;
-                folded_multiply(folded_multiply(lo ^ k[0], hi ^ k[1]) ^ hi, k[2])
+                self.hash_v4(x.to_bits(), a.port, y.to_bits(), b.port)
             }
             _ => {
                 let (a, b) = if a <= b { (a, b) } else { (b, a) };
@@ -672,6 +689,29 @@ mod tests {
         assert_eq!(ids.0, ids.1);
         assert_eq!(colliding.conns.len(), 12);
         assert!(colliding.conns.iter().all(|c| c.packets() == 3));
+    }
+
+    #[test]
+    fn socket_and_packet_hashes_agree() {
+        let t = Tracker::new();
+        let h = t.hasher();
+        for (a, b) in [
+            (C, SV),
+            (SV, C),
+            ("[::1]:1", "[::2]:80"),
+            ("[::2]:80", "[::1]:1"),
+        ] {
+            let s = seg(a, b, A, 1, 1, 0);
+            assert_eq!(h.hash_sockets(&s.src, &s.dst), h.hash(&TcpPacket::of(&s)));
+            let back = seg(b, a, A, 1, 1, 0);
+            assert_eq!(
+                h.hash_sockets(&s.src, &s.dst),
+                h.hash_sockets(&back.src, &back.dst)
+            );
+        }
+        let c = Tracker::colliding().hasher();
+        let s = seg(C, SV, A, 1, 1, 0);
+        assert_eq!(c.hash_sockets(&s.src, &s.dst), 0);
     }
 
     #[test]
