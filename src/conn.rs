@@ -243,15 +243,9 @@ impl Ending {
     }
 }
 
-/// The 4-tuple in a canonical order, so both directions find the same connection.
+/// A 4-tuple. [`Conn::is_flow`] matches it in either direction; hashing puts it in a canonical order first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct FlowKey(Endpoint, Endpoint);
-
-impl FlowKey {
-    fn new(a: Endpoint, b: Endpoint) -> FlowKey {
-        if a <= b { FlowKey(a, b) } else { FlowKey(b, a) }
-    }
-}
 
 /// One decoded TCP segment in a small fixed-size record (no payload, no `SocketAddr`s): what the tracker needs,
 /// and what a reader thread hands to it in batches.
@@ -497,7 +491,8 @@ impl Tracker {
 
     /// Account one packet whose flow hash (from [`Tracker::hasher`]) is `h`; gives the id of its connection.
     pub fn add_packet(&mut self, p: &TcpPacket, h: u64) -> u32 {
-        let key = FlowKey::new(p.src, p.dst);
+        // no canonical order needed: comparing endpoints costs more than matching both directions
+        let key = FlowKey(p.src, p.dst);
         let pure_syn = p.flags.syn() && !p.flags.ack();
         let found = self.index.find(&self.conns, &key, h);
         let existing = match found {
