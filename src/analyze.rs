@@ -127,11 +127,15 @@ impl FileReport {
 
     /// Totals by kind of ending, most frequent first, over the connections `sel` shows.
     pub fn endings(&self, sel: &Selection) -> Vec<(Ending, u64)> {
-        let mut m: HashMap<Ending, u64> = HashMap::new();
+        // a dozen kinds of ending at most: a short list beats hashing a million times
+        let mut v: Vec<(Ending, u64)> = Vec::new();
         for c in self.conns.iter().filter(|c| sel.shows(c)) {
-            *m.entry(c.ending()).or_default() += 1;
+            let e = c.ending();
+            match v.iter_mut().find(|(k, _)| *k == e) {
+                Some((_, n)) => *n += 1,
+                None => v.push((e, 1)),
+            }
         }
-        let mut v: Vec<_> = m.into_iter().collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         v
     }

@@ -197,7 +197,24 @@ fn endpoint_width(e: &crate::conn::Endpoint) -> usize {
 }
 
 /// Column widths from cheap measures of every shown connection, so rows can be written as they are formatted.
+/// Many connections are measured in two halves, one on a second thread.
 fn widths(conns: &[&Conn]) -> [usize; 13] {
+    if conns.len() < 2 * ROWS_PER_PART {
+        return widths_of(conns);
+    }
+    let (a, b) = conns.split_at(conns.len() / 2);
+    let (wa, wb) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| widths_of(b));
+        let wa = widths_of(a);
+        match other.join() {
+            Ok(wb) => (wa, wb),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    std::array::from_fn(|i| wa[i].max(wb[i]))
+}
+
+fn widths_of(conns: &[&Conn]) -> [usize; 13] {
     let mut w: [usize; 13] = std::array::from_fn(|i| HEADERS[i].chars().count());
     for c in conns {
         let m = [
