@@ -74,15 +74,14 @@ impl Endpoint {
     }
 }
 
-/// Counters of one side.
+/// Counters of one side (its FINs and RSTs are counted once, in Zeek's endpoint state).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SideCounts {
     pub packets: u32,
+    /// Wireshark's base sequence number for this direction (the SYN's, else the first segment's); meaningless
+    /// while `packets` is 0.
+    base_seq: u32,
     pub syns: u16,
-    pub fins: u16,
-    pub rsts: u16,
-    /// Wireshark's base sequence number for this direction (the SYN's, else the first segment's).
-    base_seq: Option<u32>,
 }
 
 /// One TCP connection: a small record that stays the same size however many packets it had.
@@ -127,10 +126,10 @@ impl Conn {
     }
 
     pub fn fins(&self, s: Side) -> u16 {
-        self.counts[s.index()].fins
+        self.zeek.ep[s.index()].fin_cnt
     }
     pub fn rsts(&self, s: Side) -> u16 {
-        self.counts[s.index()].rsts
+        self.zeek.ep[s.index()].rst_cnt
     }
     pub fn syns(&self, s: Side) -> u16 {
         self.counts[s.index()].syns
@@ -500,10 +499,8 @@ impl Tracker {
                 // Wireshark: a SYN whose sequence number differs from the base of its direction starts a new
                 // stream.
                 let c = &self.conns[id as usize];
-                let same = !pure_syn
-                    || c.counts[c.side_of_packet(p).index()]
-                        .base_seq
-                        .is_none_or(|base| base == p.seq.0);
+                let n = &c.counts[c.side_of_packet(p).index()];
+                let same = !pure_syn || n.packets == 0 || n.base_seq == p.seq.0;
                 same.then_some(id)
             }
             Err(_) => None,
@@ -559,25 +556,21 @@ fn update(c: &mut Conn, seg: &TcpPacket) {
     c.start = c.start.min(seg.ts);
     {
         let n = &mut c.counts[side.index()];
+        let first = n.packets == 0;
         n.packets = n.packets.saturating_add(1);
         if f.syn() {
             n.syns = n.syns.saturating_add(1);
         }
-        if f.fin() {
-            n.fins = n.fins.saturating_add(1);
-        }
-        if f.rst() {
-            n.rsts = n.rsts.saturating_add(1);
-        }
-        if n.base_seq.is_none() || (f.syn() && !f.ack() && n.syns == 1) {
-            n.base_seq = Some(seg.seq.0);
+        if first || (f.syn() && !f.ack() && n.syns == 1) {
+            n.base_seq = seg.seq.0;
         }
     }
     if f.rst() && c.first_rst.is_none() {
         c.first_rst = Some(side);
         let fin_before = [Side::Client, Side::Server]
             .into_iter()
-            .filter(|s| c.counts[s.index()].fins > 0 && !(*s == side && f.fin()))
+            // FINs before this packet (Zeek counts this one's below)
+            .filter(|s| c.fins(*s) > 0 && !(*s == side && f.fin()))
             .collect::<Vec<_>>();
         c.rst_after_fin_of = match fin_before.as_slice() {
             [] => None,
@@ -707,6 +700,16 @@ mod tests {
         let c = Tracker::colliding().hasher();
         let s = seg(C, SV, A, 1, 1, 0);
         assert_eq!(c.hash_sockets(&s.src, &s.dst), 0);
+    }
+
+    #[test]
+    fn record_stays_small() {
+        // a million connections must fit well under 300 MB with the index and the output buffers
+        assert!(
+            std::mem::size_of::<Conn>() <= 208,
+            "{}",
+            std::mem::size_of::<Conn>()
+        );
     }
 
     #[test]
