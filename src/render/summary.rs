@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::analyze::{FileReport, Selection, first_close_words};
 use crate::conn::{CloseKind, Conn, Endpoint, Side};
 use crate::render::csv;
-use crate::render::text::markdown_table;
+use crate::render::text::{markdown_table, md_cell};
 
 pub const HEADERS: [&str; 13] = [
     "id",
@@ -362,14 +362,42 @@ pub fn summary_table(r: &FileReport, sel: &Selection) -> String {
 }
 
 pub fn summary_markdown(r: &FileReport, sel: &Selection) -> String {
+    let mut s = String::new();
+    let _ = write_summary_markdown(r, sel, &mut |chunk| {
+        s.push_str(chunk);
+        Ok(())
+    });
+    s
+}
+
+/// The summary as a Markdown table, written to `out` in parts as the rows are formatted (as
+/// [`markdown_table`] lays it out: cells escaped by [`md_cell`]).
+pub fn write_summary_markdown(
+    r: &FileReport,
+    sel: &Selection,
+    out: &mut dyn FnMut(&str) -> Result<(), String>,
+) -> Result<(), String> {
     let headers: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
-    let rows: Vec<Vec<String>> = r
-        .conns
-        .iter()
-        .filter(|c| sel.shows(c))
-        .map(|c| cells(c).to_vec())
-        .collect();
-    markdown_table(&headers, &rows)
+    out(&markdown_table(&headers, &[]))?;
+    let shown: Vec<&Conn> = r.conns.iter().filter(|c| sel.shows(c)).collect();
+    let row = |buf: &mut String, c: &Conn| {
+        let ending = c.ending().text();
+        buf.push_str("| ");
+        for i in 0..HEADERS.len() {
+            if i > 0 {
+                buf.push_str(" | ");
+            }
+            let start = buf.len();
+            push_cell(buf, c, i, ending);
+            if buf[start..].contains(['|', '\n']) {
+                let escaped = md_cell(&buf[start..]);
+                buf.truncate(start);
+                buf.push_str(&escaped);
+            }
+        }
+        buf.push_str(" |\n");
+    };
+    write_rows(&shown, &row, out)
 }
 
 /// CSV header for summaries (a `file` column first, so several files make one table).
@@ -739,6 +767,21 @@ mod tests {
             .map(|l| l.split(' ').next().unwrap().parse().unwrap())
             .collect();
         assert_eq!(ids, (0..r.conns.len() as u32).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn markdown_streams_the_table_markdown_table_makes() {
+        let r = FileReport {
+            name: "m.pcap".into(),
+            conns: varied(),
+            ..FileReport::default()
+        };
+        let headers: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
+        let rows: Vec<Vec<String>> = r.conns.iter().map(|c| cells(c).to_vec()).collect();
+        assert_eq!(
+            summary_markdown(&r, &Selection::default()),
+            markdown_table(&headers, &rows)
+        );
     }
 
     #[test]
