@@ -18,8 +18,10 @@ cargo build --release --quiet --bin tcp-close-watch --example synth
 BIN=target/release/tcp-close-watch
 SYNTH=target/release/examples/synth
 
-# measure NAME CMD...: prints "seconds max_rss_kb"
+# measure CMD...: prints "seconds max_rss_kb". The capture is read once first: tcptrace's gigabytes can push it
+# out of the page cache, and every tool should be timed on a cached file.
 measure() {
+    cat "$f" >/dev/null
     local log
     log="$(mktemp)"
     /usr/bin/time -v "$@" >/dev/null 2>"$log" || true
@@ -30,6 +32,12 @@ measure() {
     echo "$wall $rss"
 }
 
+# median3 CMD...: "seconds max_rss_kb" of the median of three runs (by time). Runs under a second are at the
+# mercy of a noisy VM; tcptrace, tshark and tcpdump take seconds to minutes and run once.
+median3() {
+    { measure "$@"; measure "$@"; measure "$@"; } | sort -n | sed -n 2p
+}
+
 printf '%-12s %-38s %10s %10s %12s\n' "file" "tool" "seconds" "vs tcptrace" "peak MB"
 for n in $SIZES; do
     f="$OUT/tcw-synth-$n.pcap"
@@ -38,9 +46,9 @@ for n in $SIZES; do
     label="${n}c/${size_mb}MB"
     read -r t_ref m_ref < <(measure tcptrace -n "$f")
     rows=("tcptrace -n|$t_ref|$m_ref")
-    read -r t m < <(measure "$BIN" analyze "$f")
+    read -r t m < <(median3 "$BIN" analyze "$f")
     rows+=("tcp-close-watch analyze|$t|$m")
-    read -r t m < <(measure "$BIN" analyze "$f" --format json)
+    read -r t m < <(median3 "$BIN" analyze "$f" --format json)
     rows+=("tcp-close-watch analyze --format json|$t|$m")
     if [ "$n" -le 200000 ]; then
         read -r t m < <(measure tshark -r "$f" -q -z conv,tcp)

@@ -27,7 +27,7 @@ enum Backing {
     Owned(Vec<u8>),
     /// A stream read in blocks: `buf[pos..end]` is unread, `buf[0]` is at input offset `base`.
     Stream {
-        reader: Box<dyn Read>,
+        reader: Box<dyn Read + Send>,
         buf: Vec<u8>,
         end: usize,
         eof: bool,
@@ -320,7 +320,7 @@ impl CaptureReader {
 
     /// Read a capture from a stream; gzip is recognised by its first bytes.
     pub fn from_reader(
-        mut reader: Box<dyn Read>,
+        mut reader: Box<dyn Read + Send>,
         _hint: Option<u64>,
         _name: Option<&str>,
     ) -> Result<CaptureReader, OpenError> {
@@ -337,7 +337,8 @@ impl CaptureReader {
         if got == 0 {
             return Err(OpenError("empty input (0 bytes): no capture in it".into()));
         }
-        let chained: Box<dyn Read> = Box::new(io::Cursor::new(head[..got].to_vec()).chain(reader));
+        let chained: Box<dyn Read + Send> =
+            Box::new(io::Cursor::new(head[..got].to_vec()).chain(reader));
         if head[..got] == GZIP_MAGIC {
             let gz = flate2::read::MultiGzDecoder::new(chained);
             return Self::from_stream(Box::new(gz), true);
@@ -345,7 +346,7 @@ impl CaptureReader {
         Self::from_stream(chained, false)
     }
 
-    fn from_stream(reader: Box<dyn Read>, gzip: bool) -> Result<CaptureReader, OpenError> {
+    fn from_stream(reader: Box<dyn Read + Send>, gzip: bool) -> Result<CaptureReader, OpenError> {
         Self::start(
             Bytes {
                 backing: Backing::Stream {
@@ -502,6 +503,7 @@ impl CaptureReader {
     }
 
     /// The next frame; `Ok(None)` at a clean end of the input.
+    #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, ReadError> {
         if self.done {
             return Ok(None);
@@ -568,6 +570,7 @@ impl CaptureReader {
 
     /// The next pcap record: (start in data, captured length, time, link, original length).
     #[allow(clippy::type_complexity)]
+    #[inline]
     fn next_pcap(
         &mut self,
     ) -> Result<Option<(usize, usize, TimestampNs, Result<LinkType, u32>, u32)>, ReadError> {

@@ -294,7 +294,7 @@ fn print_report(
         }
         Format::Markdown => {
             emit(&format!("### {}\n\n", r.name))?;
-            emit(&summary::summary_markdown(r, sel))?;
+            summary::write_summary_markdown(r, sel, &mut chunk).map_err(Failure::new)?;
             emit("\n")?;
             emit(&summary::totals_text(r, sel))?;
         }

@@ -3,13 +3,12 @@
 //! new one), decides who is the client, and keeps per connection one small fixed-size record: counts, first close,
 //! and Zeek's state machine (see [`crate::zeek`]).
 //!
-//! Memory: one [`Conn`] (~200 bytes) per connection plus 16 bytes of index, whatever the number of packets.
+//! Memory: one [`Conn`] (~200 bytes) per connection plus 16 to 32 bytes of index, whatever the number of packets.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::segment::{Segment, TimestampNs};
+use crate::segment::{Segment, SeqNumber, TcpFlags, TimestampNs};
 use crate::zeek::{self, ZeekConn};
 
 /// The two ends of a connection: the client opened it (sent the first SYN), the server answered.
@@ -75,15 +74,14 @@ impl Endpoint {
     }
 }
 
-/// Counters of one side.
+/// Counters of one side (its FINs and RSTs are counted once, in Zeek's endpoint state).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SideCounts {
     pub packets: u32,
+    /// Wireshark's base sequence number for this direction (the SYN's, else the first segment's); meaningless
+    /// while `packets` is 0.
+    base_seq: u32,
     pub syns: u16,
-    pub fins: u16,
-    pub rsts: u16,
-    /// Wireshark's base sequence number for this direction (the SYN's, else the first segment's).
-    base_seq: Option<u32>,
 }
 
 /// One TCP connection: a small record that stays the same size however many packets it had.
@@ -115,15 +113,23 @@ impl Conn {
         }
     }
 
+    pub fn side_of_packet(&self, p: &TcpPacket) -> Side {
+        if p.src == self.client {
+            Side::Client
+        } else {
+            Side::Server
+        }
+    }
+
     pub fn packets(&self) -> u64 {
         u64::from(self.counts[0].packets) + u64::from(self.counts[1].packets)
     }
 
     pub fn fins(&self, s: Side) -> u16 {
-        self.counts[s.index()].fins
+        self.zeek.ep[s.index()].fin_cnt
     }
     pub fn rsts(&self, s: Side) -> u16 {
-        self.counts[s.index()].rsts
+        self.zeek.ep[s.index()].rst_cnt
     }
     pub fn syns(&self, s: Side) -> u16 {
         self.counts[s.index()].syns
@@ -194,86 +200,246 @@ pub enum Ending {
 
 impl Ending {
     pub fn describe(self) -> String {
+        self.text().to_string()
+    }
+
+    /// [`Ending::describe`] without an allocation: every kind of ending has one fixed text.
+    pub fn text(self) -> &'static str {
+        use Side::{Client as C, Server as S};
         match self {
-            Ending::Clean { first } => format!("closed cleanly ({} first)", first.name()),
+            Ending::Clean { first: C } => "closed cleanly (client first)",
+            Ending::Clean { first: S } => "closed cleanly (server first)",
             Ending::Reset {
-                by,
+                by: C,
                 after_fin_of: None,
-            } => format!("reset by the {}", by.name()),
+            } => "reset by the client",
             Ending::Reset {
-                by,
-                after_fin_of: Some(f),
-            } if f == by => format!("reset by the {} after its own FIN", by.name()),
+                by: S,
+                after_fin_of: None,
+            } => "reset by the server",
             Ending::Reset {
-                by,
-                after_fin_of: Some(f),
-            } => format!("reset by the {} after the {}'s FIN", by.name(), f.name()),
-            Ending::Refused => "refused (RST to the SYN)".to_string(),
-            Ending::HalfClosed { by } => {
-                format!("half-closed by the {} (no FIN back)", by.name())
-            }
-            Ending::Unanswered => "SYN never answered".to_string(),
-            Ending::Open => "still open at the end of the capture".to_string(),
+                by: C,
+                after_fin_of: Some(C),
+            } => "reset by the client after its own FIN",
+            Ending::Reset {
+                by: S,
+                after_fin_of: Some(S),
+            } => "reset by the server after its own FIN",
+            Ending::Reset {
+                by: C,
+                after_fin_of: Some(S),
+            } => "reset by the client after the server's FIN",
+            Ending::Reset {
+                by: S,
+                after_fin_of: Some(C),
+            } => "reset by the server after the client's FIN",
+            Ending::Refused => "refused (RST to the SYN)",
+            Ending::HalfClosed { by: C } => "half-closed by the client (no FIN back)",
+            Ending::HalfClosed { by: S } => "half-closed by the server (no FIN back)",
+            Ending::Unanswered => "SYN never answered",
+            Ending::Open => "still open at the end of the capture",
         }
     }
 }
 
-/// The 4-tuple in a canonical order, so both directions find the same connection.
+/// A 4-tuple. [`Conn::is_flow`] matches it in either direction; hashing puts it in a canonical order first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct FlowKey(Endpoint, Endpoint);
 
-impl FlowKey {
-    fn of(seg: &Segment) -> FlowKey {
-        let a = Endpoint::from_socket(seg.src);
-        let b = Endpoint::from_socket(seg.dst);
-        if a <= b { FlowKey(a, b) } else { FlowKey(b, a) }
-    }
+/// One decoded TCP segment in a small fixed-size record (no payload, no `SocketAddr`s): what the tracker needs,
+/// and what a reader thread hands to it in batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpPacket {
+    pub ts: TimestampNs,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub flags: TcpFlags,
+    pub seq: SeqNumber,
+    pub ack: SeqNumber,
+    pub window: u16,
+    /// Payload length as the IP header declares it.
+    pub len: u32,
 }
 
-/// Hashes are computed once (foldhash, seeded per run); the index then hashes the hash by identity.
-#[derive(Default, Clone, Copy)]
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
+impl TcpPacket {
+    pub fn of(seg: &Segment) -> TcpPacket {
+        TcpPacket {
+            ts: seg.ts,
+            src: Endpoint::from_socket(seg.src),
+            dst: Endpoint::from_socket(seg.dst),
+            flags: seg.flags,
+            seq: seg.seq,
+            ack: seg.ack,
+            window: seg.window,
+            len: seg.len,
         }
     }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+}
+
+/// Hashes a 4-tuple the same way in both directions, with a seed chosen per run. `Clone` so another thread
+/// can hash packets before they reach the [`Tracker`] that made it.
+#[derive(Clone)]
+pub struct FlowHasher {
+    seed: foldhash::fast::RandomState,
+    /// Keys for the IPv4 hash, drawn from `seed`.
+    keys: [u64; 3],
+    /// Tests only: hash every flow to 0.
+    collide: bool,
+}
+
+/// The 128-bit product of two words, folded to 64 bits: the mixing step of foldhash and wyhash.
+fn folded_multiply(x: u64, y: u64) -> u64 {
+    let full = u128::from(x) * u128::from(y);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+impl FlowHasher {
+    fn new() -> FlowHasher {
+        let seed = foldhash::fast::RandomState::default();
+        let keys = [1u64, 2, 3].map(|i| seed.hash_one(i) | 1);
+        FlowHasher {
+            seed,
+            keys,
+            collide: false,
+        }
+    }
+
+    pub fn hash(&self, p: &TcpPacket) -> u64 {
+        self.hash_pair(p.src, p.dst)
+    }
+
+    /// [`FlowHasher::hash`] of a segment's addresses, the same value. Read straight from the `SocketAddr`s: the
+    /// byte-aligned `IpAddr`s of a freshly written [`TcpPacket`] are slow to read back (store forwarding fails).
+    #[inline]
+    pub fn hash_sockets(&self, a: &SocketAddr, b: &SocketAddr) -> u64 {
+        match (a, b) {
+            (SocketAddr::V4(x), SocketAddr::V4(y)) if !self.collide => {
+                self.hash_v4(x.ip().to_bits(), x.port(), y.ip().to_bits(), y.port())
+            }
+            _ => self.hash_pair(Endpoint::from_socket(*a), Endpoint::from_socket(*b)),
+        }
+    }
+
+    /// Two IPv4 ends fit in two words: two multiplications instead of hashing the enum-shaped key.
+    #[inline]
+    fn hash_v4(&self, ip_a: u32, port_a: u16, ip_b: u32, port_b: u16) -> u64 {
+        let wa = (u64::from(ip_a) << 16) | u64::from(port_a);
+        let wb = (u64::from(ip_b) << 16) | u64::from(port_b);
+        let (lo, hi) = (wa.min(wb), wa.max(wb));
+        let k = &self.keys;
+        folded_multiply(folded_multiply(lo ^ k[0], hi ^ k[1]) ^ hi, k[2])
+    }
+
+    fn hash_pair(&self, a: Endpoint, b: Endpoint) -> u64 {
+        if self.collide {
+            return 0;
+        }
+        match (a.ip, b.ip) {
+            (IpAddr::V4(x), IpAddr::V4(y)) => {
+                self.hash_v4(x.to_bits(), a.port, y.to_bits(), b.port)
+            }
+            _ => {
+                let (a, b) = if a <= b { (a, b) } else { (b, a) };
+                self.seed.hash_one(FlowKey(a, b))
+            }
+        }
     }
 }
 
-#[derive(Default, Clone, Copy)]
-struct BuildIdentity;
+/// 4-tuple → latest connection on it: open addressing with linear probing over 8-byte slots, each the top 32
+/// bits of the flow's hash (its tag) and the connection id + 1 (0: empty). A tag match is confirmed against the
+/// connection's addresses, so colliding hashes cannot merge two flows: they only probe further. A slot's position
+/// comes from the top bits of its tag, so the table grows without hashing anything again.
+///
+/// No cache in front: the slots of the flows open at the moment stay in the CPU cache by themselves, and one
+/// slot is one cache line to fetch for a new flow (a general-purpose map touched two).
+struct FlowIndex {
+    slots: Vec<u64>,
+    /// log2 of the number of slots.
+    bits: u32,
+    used: usize,
+}
 
-impl BuildHasher for BuildIdentity {
-    type Hasher = IdentityHasher;
-    fn build_hasher(&self) -> IdentityHasher {
-        IdentityHasher(0)
+impl FlowIndex {
+    fn new() -> FlowIndex {
+        let bits = 12;
+        FlowIndex {
+            slots: vec![0; 1 << bits],
+            bits,
+            used: 0,
+        }
+    }
+
+    fn home(&self, tag: u32) -> usize {
+        (tag >> (32 - self.bits)) as usize
+    }
+
+    /// Ask the CPU for the cache line of the flow with hash `h` ahead of its lookup.
+    fn prefetch(&self, h: u64) {
+        let i = self.home((h >> 32) as u32);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint that never faults, whatever the address; SSE is in every x86-64 CPU.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                self.slots[i..].as_ptr().cast(),
+            );
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = i;
+    }
+
+    /// The slot and connection of the flow `key` with hash `h`, or the empty slot where it would go.
+    fn find(&self, conns: &[Conn], key: &FlowKey, h: u64) -> Result<(usize, u32), usize> {
+        let tag = (h >> 32) as u32;
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(tag);
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                return Err(i);
+            }
+            if (s >> 32) as u32 == tag {
+                let id = (s as u32).wrapping_sub(1);
+                if conns[id as usize].is_flow(key) {
+                    return Ok((i, id));
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Point slot `i` (from [`FlowIndex::find`]) at connection `id`.
+    fn set(&mut self, i: usize, h: u64, id: u32, was_empty: bool) {
+        self.slots[i] = ((h >> 32) << 32) | u64::from(id.wrapping_add(1));
+        if was_empty {
+            self.used += 1;
+            // at most half full: probes stay short
+            if self.used * 2 > self.slots.len() {
+                self.grow();
+            }
+        }
+    }
+
+    fn grow(&mut self) {
+        let old = std::mem::replace(&mut self.slots, vec![0; 2 << self.bits]);
+        self.bits += 1;
+        let mask = self.slots.len() - 1;
+        for s in old.into_iter().filter(|&s| s != 0) {
+            let mut i = self.home((s >> 32) as u32);
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = s;
+        }
     }
 }
 
 /// Groups segments into connections as they stream by.
 pub struct Tracker {
     pub conns: Vec<Conn>,
-    /// 64-bit hash of the 4-tuple → latest connection on it. Checked against the connection's addresses, so a
-    /// hash collision cannot merge two flows: colliding flows go to `exact`.
-    index: HashMap<u64, u32, BuildIdentity>,
-    exact: HashMap<FlowKey, u32>,
-    seed: foldhash::fast::RandomState,
-    /// Direct-mapped cache of recent lookups (hash → id), small enough to stay in the CPU cache: packets of a
-    /// connection come close together, and the index itself is too big to (tens of MB for a million flows).
-    recent: Vec<(u64, u32)>,
-    /// Tests only: hash every flow to 0.
-    collide: bool,
+    index: FlowIndex,
+    hasher: FlowHasher,
 }
-
-const RECENT_SLOTS: usize = 1 << 14;
 
 impl Conn {
     fn is_flow(&self, key: &FlowKey) -> bool {
@@ -292,96 +458,74 @@ impl Tracker {
     pub fn new() -> Tracker {
         Tracker {
             conns: Vec::new(),
-            index: HashMap::with_hasher(BuildIdentity),
-            exact: HashMap::new(),
-            seed: foldhash::fast::RandomState::default(),
-            recent: vec![(0, u32::MAX); RECENT_SLOTS],
-            collide: false,
+            index: FlowIndex::new(),
+            hasher: FlowHasher::new(),
         }
     }
 
-    fn lookup(&mut self, key: &FlowKey, h: u64) -> Option<u32> {
-        let slot = h as usize & (RECENT_SLOTS - 1);
-        let (rh, rid) = self.recent[slot];
-        if rh == h && rid != u32::MAX && self.conns[rid as usize].is_flow(key) {
-            return Some(rid);
-        }
-        let id = *self.index.get(&h)?;
-        let id = if self.conns[id as usize].is_flow(key) {
-            id
-        } else {
-            *self.exact.get(key)?
-        };
-        self.recent[slot] = (h, id);
-        Some(id)
+    /// The hasher [`Tracker::add_packet`] expects its `hash` argument from.
+    pub fn hasher(&self) -> FlowHasher {
+        self.hasher.clone()
     }
 
-    fn remember(&mut self, key: FlowKey, h: u64, id: u32) {
-        // The cache must never keep an older connection of a reused 4-tuple.
-        self.recent[h as usize & (RECENT_SLOTS - 1)] = (h, id);
-        // One probe of the big index, whether the hash is new or taken.
-        match self.index.entry(h) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(id);
-            }
-            std::collections::hash_map::Entry::Occupied(mut o) => {
-                if self.conns[*o.get() as usize].is_flow(&key) {
-                    o.insert(id);
-                } else {
-                    self.exact.insert(key, id);
-                }
-            }
-        }
+    /// A hint: a packet with flow hash `h` comes soon (a batch's packets are known ahead).
+    pub fn prefetch(&self, h: u64) {
+        self.index.prefetch(h);
     }
 
     /// Every flow hashes alike: for tests of the collision path.
     #[cfg(test)]
     fn colliding() -> Tracker {
-        Tracker {
-            collide: true,
-            ..Tracker::new()
-        }
+        let mut t = Tracker::new();
+        t.hasher.collide = true;
+        t
     }
 
     /// Account one segment; gives the id of its connection.
     pub fn add(&mut self, seg: &Segment) -> u32 {
-        let key = FlowKey::of(seg);
-        let h = if self.collide {
-            0
-        } else {
-            self.seed.hash_one(key)
+        let p = TcpPacket::of(seg);
+        let h = self.hasher.hash(&p);
+        self.add_packet(&p, h)
+    }
+
+    /// Account one packet whose flow hash (from [`Tracker::hasher`]) is `h`; gives the id of its connection.
+    pub fn add_packet(&mut self, p: &TcpPacket, h: u64) -> u32 {
+        // no canonical order needed: comparing endpoints costs more than matching both directions
+        let key = FlowKey(p.src, p.dst);
+        let pure_syn = p.flags.syn() && !p.flags.ack();
+        let found = self.index.find(&self.conns, &key, h);
+        let existing = match found {
+            Ok((_, id)) => {
+                // Wireshark: a SYN whose sequence number differs from the base of its direction starts a new
+                // stream.
+                let c = &self.conns[id as usize];
+                let n = &c.counts[c.side_of_packet(p).index()];
+                let same = !pure_syn || n.packets == 0 || n.base_seq == p.seq.0;
+                same.then_some(id)
+            }
+            Err(_) => None,
         };
-        let pure_syn = seg.flags.syn() && !seg.flags.ack();
-        let existing = self.lookup(&key, h).filter(|&id| {
-            // Wireshark: a SYN whose sequence number differs from the base of its direction starts a new stream.
-            if !pure_syn {
-                return true;
-            }
-            let c = &self.conns[id as usize];
-            let side = c.side_of(seg);
-            match c.counts[side.index()].base_seq {
-                Some(base) => base == seg.seq.0,
-                None => true,
-            }
-        });
         let id = match existing {
             Some(id) => id,
             None => {
                 let id = u32::try_from(self.conns.len()).unwrap_or(u32::MAX);
-                self.conns.push(new_conn(id, seg));
-                self.remember(key, h, id);
+                self.conns.push(new_conn(id, p));
+                match found {
+                    Ok((slot, _)) => self.index.set(slot, h, id, false),
+                    Err(slot) => self.index.set(slot, h, id, true),
+                }
                 id
             }
         };
         let c = &mut self.conns[id as usize];
-        update(c, seg);
+        update(c, p);
         id
     }
 }
 
-fn new_conn(id: u32, seg: &Segment) -> Conn {
-    let src = Endpoint::from_socket(seg.src);
-    let dst = Endpoint::from_socket(seg.dst);
+fn new_conn(id: u32, seg: &TcpPacket) -> Conn {
+    let src = seg.src;
+    let dst = seg.dst;
     // The client sent the first SYN; a capture that starts with the SYN-ACK shows the client as its receiver
     // (Zeek flips such a connection too, and marks its history with '^'); otherwise the first sender.
     let synack_first = seg.flags.syn() && seg.flags.ack();
@@ -405,32 +549,28 @@ fn new_conn(id: u32, seg: &Segment) -> Conn {
     }
 }
 
-fn update(c: &mut Conn, seg: &Segment) {
-    let side = c.side_of(seg);
+fn update(c: &mut Conn, seg: &TcpPacket) {
+    let side = c.side_of_packet(seg);
     let f = seg.flags;
     c.end = c.end.max(seg.ts);
     c.start = c.start.min(seg.ts);
     {
         let n = &mut c.counts[side.index()];
+        let first = n.packets == 0;
         n.packets = n.packets.saturating_add(1);
         if f.syn() {
             n.syns = n.syns.saturating_add(1);
         }
-        if f.fin() {
-            n.fins = n.fins.saturating_add(1);
-        }
-        if f.rst() {
-            n.rsts = n.rsts.saturating_add(1);
-        }
-        if n.base_seq.is_none() || (f.syn() && !f.ack() && n.syns == 1) {
-            n.base_seq = Some(seg.seq.0);
+        if first || (f.syn() && !f.ack() && n.syns == 1) {
+            n.base_seq = seg.seq.0;
         }
     }
     if f.rst() && c.first_rst.is_none() {
         c.first_rst = Some(side);
         let fin_before = [Side::Client, Side::Server]
             .into_iter()
-            .filter(|s| c.counts[s.index()].fins > 0 && !(*s == side && f.fin()))
+            // FINs before this packet (Zeek counts this one's below)
+            .filter(|s| c.fins(*s) > 0 && !(*s == side && f.fin()))
             .collect::<Vec<_>>();
         c.rst_after_fin_of = match fin_before.as_slice() {
             [] => None,
@@ -460,7 +600,6 @@ fn update(c: &mut Conn, seg: &Segment) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segment::{SeqNumber, TcpFlags};
 
     pub(crate) fn seg(src: &str, dst: &str, flags: u16, seq: u32, ack: u32, len: u32) -> Segment {
         Segment {
@@ -541,6 +680,39 @@ mod tests {
     }
 
     #[test]
+    fn socket_and_packet_hashes_agree() {
+        let t = Tracker::new();
+        let h = t.hasher();
+        for (a, b) in [
+            (C, SV),
+            (SV, C),
+            ("[::1]:1", "[::2]:80"),
+            ("[::2]:80", "[::1]:1"),
+        ] {
+            let s = seg(a, b, A, 1, 1, 0);
+            assert_eq!(h.hash_sockets(&s.src, &s.dst), h.hash(&TcpPacket::of(&s)));
+            let back = seg(b, a, A, 1, 1, 0);
+            assert_eq!(
+                h.hash_sockets(&s.src, &s.dst),
+                h.hash_sockets(&back.src, &back.dst)
+            );
+        }
+        let c = Tracker::colliding().hasher();
+        let s = seg(C, SV, A, 1, 1, 0);
+        assert_eq!(c.hash_sockets(&s.src, &s.dst), 0);
+    }
+
+    #[test]
+    fn record_stays_small() {
+        // a million connections must fit well under 300 MB with the index and the output buffers
+        assert!(
+            std::mem::size_of::<Conn>() <= 208,
+            "{}",
+            std::mem::size_of::<Conn>()
+        );
+    }
+
+    #[test]
     fn retransmitted_syn_stays_in_its_connection() {
         let mut t = Tracker::new();
         t.add(&seg(C, SV, S, 7, 0, 0));
@@ -568,6 +740,34 @@ mod tests {
         let mut t = Tracker::new();
         t.add(&seg(SV, C, A, 1, 1, 10));
         assert_eq!(t.conns[0].client.socket().to_string(), SV);
+    }
+
+    #[test]
+    fn ending_texts_read_as_before() {
+        // The words of every kind of ending, as they were formatted before they became fixed strings.
+        let sides = [Side::Client, Side::Server];
+        for by in sides {
+            let n = by.name();
+            assert_eq!(
+                Ending::Clean { first: by }.text(),
+                format!("closed cleanly ({n} first)")
+            );
+            assert_eq!(
+                Ending::HalfClosed { by }.text(),
+                format!("half-closed by the {n} (no FIN back)")
+            );
+            let reset = |after_fin_of| Ending::Reset { by, after_fin_of }.text();
+            assert_eq!(reset(None), format!("reset by the {n}"));
+            assert_eq!(
+                reset(Some(by)),
+                format!("reset by the {n} after its own FIN")
+            );
+            let o = by.other().name();
+            assert_eq!(
+                reset(Some(by.other())),
+                format!("reset by the {n} after the {o}'s FIN")
+            );
+        }
     }
 
     #[test]

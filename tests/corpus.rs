@@ -259,3 +259,44 @@ fn frame_ids(path: &std::path::Path) -> HashMap<u64, u32> {
     }
     ids
 }
+
+/// The whole report of one file, in words: what the summary prints, the counts, and what was skipped and why.
+fn report_text(r: &analyze::FileReport) -> String {
+    let sel = analyze::Selection::default();
+    format!(
+        "{}{}{:?} {:?} {:?}",
+        tcp_close_watch::render::summary::summary_json(r, &sel),
+        tcp_close_watch::render::summary::totals_text(r, &sel),
+        r.counts,
+        r.read_error,
+        r.unknown_links
+    )
+}
+
+#[test]
+fn reader_thread_gives_the_same_report_as_one_thread() {
+    // The summary reads and decodes on a second thread; --conn keeps payloads on one thread. Same results.
+    let Some(dir) = corpus_dir() else {
+        eprintln!("SKIPPED: corpus not found (expected ../shared/corpus next to the crate)");
+        return;
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("pcaps"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut compared = 0;
+    for path in files {
+        let name = path.to_string_lossy().to_string();
+        let run = |keep: &HashSet<u32>| {
+            let opened = CaptureReader::open(&name).map_err(|e| e.to_string());
+            analyze::analyze(&name, opened, keep, None, &mut |_, _| {})
+        };
+        let two = run(&HashSet::new());
+        // a --conn that names no connection: the one-thread path, keeping nothing
+        let one = run(&HashSet::from([u32::MAX]));
+        assert_eq!(report_text(&two), report_text(&one), "{name}");
+        compared += 1;
+    }
+    assert!(compared > 10, "only {compared} corpus files");
+}

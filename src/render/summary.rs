@@ -1,12 +1,15 @@
 //! The analyze summary: one row per connection, then totals, as an aligned table, Markdown, CSV or JSON Lines.
 //! Written straight into a string without a table library, so a million rows cost a second, not a minute.
 
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
 use serde_json::{Value, json};
 
-use crate::analyze::{FileReport, Selection, first_close_text, first_close_words};
-use crate::conn::{Conn, Side};
+use crate::analyze::{FileReport, Selection, first_close_words};
+use crate::conn::{CloseKind, Conn, Endpoint, Side};
 use crate::render::csv;
-use crate::render::text::markdown_table;
+use crate::render::text::{markdown_table, md_cell};
 
 pub const HEADERS: [&str; 13] = [
     "id",
@@ -26,6 +29,13 @@ pub const HEADERS: [&str; 13] = [
 
 /// A timestamp in ns as ISO 8601 UTC with µs (`2024-03-01T12:00:00.123456Z`).
 pub fn iso_time(ns: i64) -> String {
+    let mut s = String::with_capacity(27);
+    push_iso_time(&mut s, ns);
+    s
+}
+
+/// [`iso_time`], appended to `out`.
+pub fn push_iso_time(out: &mut String, ns: i64) {
     let secs = ns.div_euclid(1_000_000_000);
     let us = ns.rem_euclid(1_000_000_000) / 1000;
     let days = secs.div_euclid(86_400);
@@ -40,35 +50,129 @@ pub fn iso_time(ns: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{us:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    if !(0..=9999).contains(&y) {
+        let _ = write!(
+            out,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{us:06}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        );
+        return;
+    }
+    // The common case without the formatting machinery: a million rows format a million times.
+    let mut b = *b"0000-00-00T00:00:00.000000Z";
+    put_digits(&mut b[0..4], y as u64);
+    put_digits(&mut b[5..7], m as u64);
+    put_digits(&mut b[8..10], d as u64);
+    put_digits(&mut b[11..13], (rem / 3600) as u64);
+    put_digits(&mut b[14..16], (rem % 3600 / 60) as u64);
+    put_digits(&mut b[17..19], (rem % 60) as u64);
+    put_digits(&mut b[20..26], us as u64);
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+}
+
+/// `n` in decimal, zero-padded to fill `dst` (the caller makes `dst` wide enough).
+fn put_digits(dst: &mut [u8], mut n: u64) {
+    for slot in dst.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
 }
 
 pub fn seconds(ns: i64) -> String {
-    format!("{}.{:06}", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000)
+    let mut s = String::new();
+    push_seconds(&mut s, ns);
+    s
+}
+
+/// [`seconds`], appended to `out`.
+fn push_seconds(out: &mut String, ns: i64) {
+    if ns < 0 {
+        let _ = write!(
+            out,
+            "{}.{:06}",
+            ns / 1_000_000_000,
+            (ns % 1_000_000_000) / 1000
+        );
+        return;
+    }
+    push_u64(out, (ns / 1_000_000_000) as u64);
+    let mut frac = *b".000000";
+    put_digits(&mut frac[1..], ((ns % 1_000_000_000) / 1000) as u64);
+    out.push_str(std::str::from_utf8(&frac).unwrap_or_default());
+}
+
+fn push_u64(out: &mut String, n: u64) {
+    out.push_str(itoa::Buffer::new().format(n));
+}
+
+/// `ip:port` as `SocketAddr` prints it (`[v6]:port`), without an intermediate String for IPv4.
+fn push_endpoint(out: &mut String, e: &Endpoint) {
+    match e.ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            let mut ib = itoa::Buffer::new();
+            out.push_str(ib.format(o[0]));
+            for x in &o[1..] {
+                out.push('.');
+                out.push_str(ib.format(*x));
+            }
+            out.push(':');
+            out.push_str(ib.format(e.port));
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(out, "{}", e.socket());
+        }
+    }
+}
+
+/// `a/b` of two counters.
+fn push_pair(out: &mut String, a: u16, b: u16) {
+    let mut ib = itoa::Buffer::new();
+    out.push_str(ib.format(a));
+    out.push('/');
+    out.push_str(ib.format(b));
+}
+
+/// Append cell `i` (in [`HEADERS`] order) of a connection's row; `ending` is its ending's text.
+fn push_cell(out: &mut String, c: &Conn, i: usize, ending: &str) {
+    match i {
+        0 => push_u64(out, u64::from(c.id)),
+        1 => push_endpoint(out, &c.client),
+        2 => push_endpoint(out, &c.server),
+        3 => push_iso_time(out, c.start),
+        4 => push_seconds(out, c.duration()),
+        5 => push_u64(out, c.bytes(Side::Client)),
+        6 => push_u64(out, c.bytes(Side::Server)),
+        7 => out.push_str(first_close_str(c)),
+        8 => push_pair(out, c.fins(Side::Client), c.fins(Side::Server)),
+        9 => push_pair(out, c.rsts(Side::Client), c.rsts(Side::Server)),
+        10 => out.push_str(c.conn_state()),
+        11 => out.push_str(c.history()),
+        _ => out.push_str(ending),
+    }
+}
+
+/// `client FIN`, `server RST`, or `-`, as [`first_close_text`] words it.
+fn first_close_str(c: &Conn) -> &'static str {
+    match c.first_close {
+        Some((Side::Client, CloseKind::Fin)) => "client FIN",
+        Some((Side::Client, CloseKind::Rst)) => "client RST",
+        Some((Side::Server, CloseKind::Fin)) => "server FIN",
+        Some((Side::Server, CloseKind::Rst)) => "server RST",
+        None => "-",
+    }
 }
 
 /// The cells of one connection's row.
 pub fn cells(c: &Conn) -> [String; 13] {
-    [
-        c.id.to_string(),
-        c.client.socket().to_string(),
-        c.server.socket().to_string(),
-        iso_time(c.start),
-        seconds(c.duration()),
-        c.bytes(Side::Client).to_string(),
-        c.bytes(Side::Server).to_string(),
-        first_close_text(c),
-        format!("{}/{}", c.fins(Side::Client), c.fins(Side::Server)),
-        format!("{}/{}", c.rsts(Side::Client), c.rsts(Side::Server)),
-        c.conn_state().to_string(),
-        c.history().to_string(),
-        c.ending().describe(),
-    ]
+    let ending = c.ending().text();
+    std::array::from_fn(|i| {
+        let mut s = String::new();
+        push_cell(&mut s, c, i, ending);
+        s
+    })
 }
 
 fn digits(n: u64) -> usize {
@@ -93,9 +197,25 @@ fn endpoint_width(e: &crate::conn::Endpoint) -> usize {
 }
 
 /// Column widths from cheap measures of every shown connection, so rows can be written as they are formatted.
+/// Many connections are measured in two halves, one on a second thread.
 fn widths(conns: &[&Conn]) -> [usize; 13] {
+    if conns.len() < 2 * ROWS_PER_PART {
+        return widths_of(conns);
+    }
+    let (a, b) = conns.split_at(conns.len() / 2);
+    let (wa, wb) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| widths_of(b));
+        let wa = widths_of(a);
+        match other.join() {
+            Ok(wb) => (wa, wb),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    std::array::from_fn(|i| wa[i].max(wb[i]))
+}
+
+fn widths_of(conns: &[&Conn]) -> [usize; 13] {
     let mut w: [usize; 13] = std::array::from_fn(|i| HEADERS[i].chars().count());
-    let mut endings = std::collections::HashMap::new();
     for c in conns {
         let m = [
             digits(u64::from(c.id)),
@@ -110,9 +230,7 @@ fn widths(conns: &[&Conn]) -> [usize; 13] {
             digits(u64::from(c.rsts(Side::Client))) + 1 + digits(u64::from(c.rsts(Side::Server))),
             c.conn_state().len(),
             c.history().chars().count(),
-            *endings
-                .entry(c.ending())
-                .or_insert_with(|| c.ending().describe().chars().count()),
+            c.ending().text().chars().count(),
         ];
         for (a, b) in w.iter_mut().zip(m) {
             *a = (*a).max(b);
@@ -128,6 +246,70 @@ fn first_close_text_width(c: &Conn) -> usize {
     }
 }
 
+const SPACES: &str = "                                                                ";
+
+fn push_spaces(out: &mut String, mut n: usize) {
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        n -= k;
+    }
+}
+
+/// Rows are formatted in parts of this many connections (~1.5 MB of text); with more than one part, a second
+/// thread formats every other part while this one formats and writes the rest, in order.
+const ROWS_PER_PART: usize = 8192;
+
+/// Format `row` for every connection and write the text to `out` in order, on two threads when there are many.
+fn write_rows(
+    conns: &[&Conn],
+    row: &(dyn Fn(&mut String, &Conn) + Sync),
+    out: &mut dyn FnMut(&str) -> Result<(), String>,
+) -> Result<(), String> {
+    let parts: Vec<&[&Conn]> = conns.chunks(ROWS_PER_PART).collect();
+    let format = |part: &[&Conn], buf: &mut String| {
+        buf.clear();
+        for c in part {
+            row(buf, c);
+        }
+    };
+    let mut mine = String::new();
+    if parts.len() < 2 {
+        for part in &parts {
+            format(part, &mut mine);
+            out(&mine)?;
+        }
+        return Ok(());
+    }
+    std::thread::scope(|scope| {
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<String>(2);
+        let (free_tx, free_rx) = std::sync::mpsc::channel::<String>();
+        let theirs = &parts;
+        scope.spawn(move || {
+            for part in theirs.iter().skip(1).step_by(2) {
+                let mut buf = free_rx.try_recv().unwrap_or_default();
+                format(part, &mut buf);
+                if done_tx.send(buf).is_err() {
+                    return;
+                }
+            }
+        });
+        for (k, part) in parts.iter().enumerate() {
+            if k % 2 == 0 {
+                format(part, &mut mine);
+                out(&mine)?;
+            } else {
+                let buf = done_rx
+                    .recv()
+                    .map_err(|_| "the formatting thread stopped".to_string())?;
+                out(&buf)?;
+                let _ = free_tx.send(buf);
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Plain aligned columns (two spaces apart). Rows go to `out` in chunks as they are formatted, so a million-row
 /// summary never sits in memory as a whole.
 pub fn write_summary_table(
@@ -137,28 +319,36 @@ pub fn write_summary_table(
 ) -> Result<(), String> {
     let shown: Vec<&Conn> = r.conns.iter().filter(|c| sel.shows(c)).collect();
     let width = widths(&shown);
-    let mut buf = String::with_capacity(1 << 20);
-    let line = |buf: &mut String, cells: &[&str]| {
-        for (i, cell) in cells.iter().enumerate() {
-            if i > 0 {
-                let pad = width[i - 1].saturating_sub(cells[i - 1].chars().count()) + 2;
-                buf.extend(std::iter::repeat_n(' ', pad));
+    let mut head = String::new();
+    for (i, h) in HEADERS.iter().enumerate() {
+        if i > 0 {
+            push_spaces(
+                &mut head,
+                width[i - 1].saturating_sub(HEADERS[i - 1].chars().count()) + 2,
+            );
+        }
+        head.push_str(h);
+    }
+    head.push('\n');
+    out(&head)?;
+    let row = |buf: &mut String, c: &Conn| {
+        let ending = c.ending().text();
+        for (i, w) in width.iter().enumerate() {
+            let start = buf.len();
+            push_cell(buf, c, i, ending);
+            if i + 1 < width.len() {
+                let cell = &buf[start..];
+                let n = if cell.is_ascii() {
+                    cell.len()
+                } else {
+                    cell.chars().count()
+                };
+                push_spaces(buf, w.saturating_sub(n) + 2);
             }
-            buf.push_str(cell);
         }
         buf.push('\n');
     };
-    line(&mut buf, &HEADERS);
-    for c in shown {
-        let row = cells(c);
-        let refs: Vec<&str> = row.iter().map(String::as_str).collect();
-        line(&mut buf, &refs);
-        if buf.len() > (1 << 20) - 4096 {
-            out(&buf)?;
-            buf.clear();
-        }
-    }
-    out(&buf)
+    write_rows(&shown, &row, out)
 }
 
 /// The aligned table as one string (small outputs and tests).
@@ -172,14 +362,42 @@ pub fn summary_table(r: &FileReport, sel: &Selection) -> String {
 }
 
 pub fn summary_markdown(r: &FileReport, sel: &Selection) -> String {
+    let mut s = String::new();
+    let _ = write_summary_markdown(r, sel, &mut |chunk| {
+        s.push_str(chunk);
+        Ok(())
+    });
+    s
+}
+
+/// The summary as a Markdown table, written to `out` in parts as the rows are formatted (as
+/// [`markdown_table`] lays it out: cells escaped by [`md_cell`]).
+pub fn write_summary_markdown(
+    r: &FileReport,
+    sel: &Selection,
+    out: &mut dyn FnMut(&str) -> Result<(), String>,
+) -> Result<(), String> {
     let headers: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
-    let rows: Vec<Vec<String>> = r
-        .conns
-        .iter()
-        .filter(|c| sel.shows(c))
-        .map(|c| cells(c).to_vec())
-        .collect();
-    markdown_table(&headers, &rows)
+    out(&markdown_table(&headers, &[]))?;
+    let shown: Vec<&Conn> = r.conns.iter().filter(|c| sel.shows(c)).collect();
+    let row = |buf: &mut String, c: &Conn| {
+        let ending = c.ending().text();
+        buf.push_str("| ");
+        for i in 0..HEADERS.len() {
+            if i > 0 {
+                buf.push_str(" | ");
+            }
+            let start = buf.len();
+            push_cell(buf, c, i, ending);
+            if buf[start..].contains(['|', '\n']) {
+                let escaped = md_cell(&buf[start..]);
+                buf.truncate(start);
+                buf.push_str(&escaped);
+            }
+        }
+        buf.push_str(" |\n");
+    };
+    write_rows(&shown, &row, out)
 }
 
 /// CSV header for summaries (a `file` column first, so several files make one table).
@@ -189,22 +407,34 @@ pub fn summary_csv_header() -> String {
     csv::line(&h)
 }
 
+/// Quote the field that starts at `start` in `buf` the way [`csv::field`] does, when it needs it.
+fn quote_csv_from(buf: &mut String, start: usize) {
+    if buf[start..].contains([',', '"', '\n', '\r']) {
+        let quoted = csv::field(&buf[start..]);
+        buf.truncate(start);
+        buf.push_str(&quoted);
+    }
+}
+
 pub fn write_summary_csv(
     r: &FileReport,
     sel: &Selection,
     out: &mut dyn FnMut(&str) -> Result<(), String>,
 ) -> Result<(), String> {
-    let mut buf = String::with_capacity(1 << 20);
-    for c in r.conns.iter().filter(|c| sel.shows(c)) {
-        let mut row = vec![r.name.clone()];
-        row.extend(cells(c));
-        buf.push_str(&csv::line(&row));
-        if buf.len() > (1 << 20) - 4096 {
-            out(&buf)?;
-            buf.clear();
+    let file = csv::field(&r.name);
+    let shown: Vec<&Conn> = r.conns.iter().filter(|c| sel.shows(c)).collect();
+    let row = |buf: &mut String, c: &Conn| {
+        let ending = c.ending().text();
+        buf.push_str(&file);
+        for i in 0..HEADERS.len() {
+            buf.push(',');
+            let start = buf.len();
+            push_cell(buf, c, i, ending);
+            quote_csv_from(buf, start);
         }
-    }
-    out(&buf)
+        buf.push('\n');
+    };
+    write_rows(&shown, &row, out)
 }
 
 /// One JSON object per connection, with the stable keys of the issue.
@@ -227,6 +457,105 @@ pub fn conn_json(file: &str, c: &Conn) -> Value {
         "duration": c.duration() as f64 / 1e9,
         "ending": c.ending().describe(),
     })
+}
+
+/// A JSON string literal, escaped by serde_json itself.
+fn push_json_str(out: &mut String, s: &str) {
+    match serde_json::to_string(s) {
+        Ok(q) => out.push_str(&q),
+        Err(_) => out.push_str("null"),
+    }
+}
+
+/// A JSON string of text that needs no escaping (digits, dots, colons, letters): quoted as is.
+fn push_json_plain(out: &mut String, s: &str) {
+    if s.bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
+    {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        push_json_str(out, s);
+    }
+}
+
+/// A number as serde_json prints an f64 (its own shortest round-trip form; `null` when not finite).
+fn push_json_f64(out: &mut String, x: f64) {
+    let mut b = [0u8; 40];
+    let mut w = &mut b[..];
+    let n = match serde_json::to_writer(&mut w, &x) {
+        Ok(()) => 40 - w.len(),
+        Err(_) => 0,
+    };
+    match std::str::from_utf8(&b[..n]) {
+        Ok(t) if n > 0 => out.push_str(t),
+        _ => out.push_str("null"),
+    }
+}
+
+/// `{"client":a,"server":b}`
+fn push_json_sides(out: &mut String, a: u64, b: u64) {
+    let mut ib = itoa::Buffer::new();
+    out.push_str("{\"client\":");
+    out.push_str(ib.format(a));
+    out.push_str(",\"server\":");
+    out.push_str(ib.format(b));
+    out.push('}');
+}
+
+/// [`conn_json`] written straight into `out`, byte for byte what serde_json prints for that value (keys in
+/// sorted order, as its map keeps them), without building the value. `file` is the file name already quoted.
+fn push_conn_json(out: &mut String, file: &str, c: &Conn) {
+    let (by, kind) = first_close_words(c);
+    out.push_str("{\"bytes\":");
+    push_json_sides(out, c.bytes(Side::Client), c.bytes(Side::Server));
+    // addresses and ports are digits, dots, colons, hex and brackets: nothing to escape
+    out.push_str(",\"client\":\"");
+    push_endpoint(out, &c.client);
+    out.push('"');
+    out.push_str(",\"conn_state\":");
+    push_json_plain(out, c.conn_state());
+    out.push_str(",\"duration\":");
+    push_json_f64(out, c.duration() as f64 / 1e9);
+    out.push_str(",\"ending\":");
+    push_json_plain(out, c.ending().text());
+    out.push_str(",\"file\":");
+    out.push_str(file);
+    out.push_str(",\"fins\":");
+    push_json_sides(
+        out,
+        u64::from(c.fins(Side::Client)),
+        u64::from(c.fins(Side::Server)),
+    );
+    out.push_str(",\"first_close\":{\"by\":");
+    match by {
+        Some(b) => push_json_plain(out, b),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"kind\":");
+    match kind {
+        Some(k) => push_json_plain(out, k),
+        None => out.push_str("null"),
+    }
+    out.push_str("},\"history\":");
+    push_json_plain(out, c.history());
+    out.push_str(",\"id\":");
+    push_u64(out, u64::from(c.id));
+    out.push_str(",\"packets\":");
+    push_u64(out, c.packets());
+    out.push_str(",\"rsts\":");
+    push_json_sides(
+        out,
+        u64::from(c.rsts(Side::Client)),
+        u64::from(c.rsts(Side::Server)),
+    );
+    out.push_str(",\"server\":\"");
+    push_endpoint(out, &c.server);
+    out.push('"');
+    out.push_str(",\"start\":\"");
+    push_iso_time(out, c.start);
+    out.push_str("\",\"type\":\"connection\"}");
 }
 
 /// The last line for a file: totals, and frames skipped and why.
@@ -262,18 +591,17 @@ pub fn write_summary_json(
     sel: &Selection,
     out: &mut dyn FnMut(&str) -> Result<(), String>,
 ) -> Result<(), String> {
-    let mut buf = String::with_capacity(1 << 20);
-    for c in r.conns.iter().filter(|c| sel.shows(c)) {
-        buf.push_str(&conn_json(&r.name, c).to_string());
+    let mut file = String::new();
+    push_json_str(&mut file, &r.name);
+    let shown: Vec<&Conn> = r.conns.iter().filter(|c| sel.shows(c)).collect();
+    let row = |buf: &mut String, c: &Conn| {
+        push_conn_json(buf, &file, c);
         buf.push('\n');
-        if buf.len() > (1 << 20) - 4096 {
-            out(&buf)?;
-            buf.clear();
-        }
-    }
-    buf.push_str(&totals_json(r, sel).to_string());
-    buf.push('\n');
-    out(&buf)
+    };
+    write_rows(&shown, &row, out)?;
+    let mut last = totals_json(r, sel).to_string();
+    last.push('\n');
+    out(&last)
 }
 
 pub fn summary_json(r: &FileReport, sel: &Selection) -> String {
@@ -327,6 +655,161 @@ pub fn totals_text(r: &FileReport, sel: &Selection) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::conn::Tracker;
+    use crate::segment::{Segment, SeqNumber, TcpFlags};
+
+    fn seg(ts: i64, src: &str, dst: &str, flags: u16, seq: u32, ack: u32, len: u32) -> Segment {
+        Segment {
+            ts,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            flags: TcpFlags(flags),
+            seq: SeqNumber(seq),
+            ack: SeqNumber(ack),
+            window: 100,
+            len,
+            payload: Vec::new(),
+        }
+    }
+
+    /// Connections of every kind of ending, over IPv4 and IPv6, at odd times and durations.
+    fn varied() -> Vec<Conn> {
+        const S: u16 = TcpFlags::SYN;
+        const A: u16 = TcpFlags::ACK;
+        const F: u16 = TcpFlags::FIN;
+        const R: u16 = TcpFlags::RST;
+        let mut t = Tracker::new();
+        let pairs = [
+            ("10.0.0.1:5555", "10.0.0.2:80"),
+            ("[2001:db8::1]:40000", "[2001:db8::2]:443"),
+            ("192.168.100.200:1", "1.2.3.4:65535"),
+            ("[::1]:9", "[fe80::1:2:3:4]:10"),
+            ("10.0.0.3:7", "10.0.0.4:8"),
+            ("10.0.0.5:7", "10.0.0.6:8"),
+        ];
+        let t0 = 1_700_000_000_123_456_789;
+        for (k, (c, s)) in pairs.iter().enumerate() {
+            let ts = |i: i64| t0 + i * 1_234_567_891 * (k as i64 + 1);
+            let isn = 1000 * k as u32;
+            t.add(&seg(ts(0), c, s, S, isn, 0, 0));
+            if k == 4 {
+                continue; // never answered
+            }
+            t.add(&seg(ts(1), s, c, S | A, 77, isn + 1, 0));
+            t.add(&seg(ts(2), c, s, A, isn + 1, 78, 10));
+            match k {
+                0 => {
+                    t.add(&seg(ts(3), c, s, F | A, isn + 11, 78, 0));
+                    t.add(&seg(ts(4), s, c, F | A, 78, isn + 12, 0));
+                }
+                1 => {
+                    t.add(&seg(ts(3), s, c, R, 78, 0, 0));
+                }
+                2 => {
+                    t.add(&seg(ts(3), s, c, F | A, 78, isn + 11, 5));
+                    t.add(&seg(ts(4), c, s, R | A, isn + 11, 84, 0));
+                }
+                3 => {
+                    t.add(&seg(ts(3), c, s, F | A, isn + 11, 78, 0));
+                }
+                _ => {}
+            }
+        }
+        // a reset to the SYN, and one seen only from its SYN-ACK
+        t.add(&seg(t0, "10.9.9.9:1", "10.9.9.8:2", S, 5, 0, 0));
+        t.add(&seg(t0 + 1, "10.9.9.8:2", "10.9.9.9:1", R | A, 0, 6, 0));
+        t.add(&seg(-5_000, "10.9.9.7:2", "10.9.9.6:1", S | A, 5, 9, 0));
+        t.conns
+    }
+
+    #[test]
+    fn json_rows_match_serde_json() {
+        // The hand-written JSON line is byte for byte what serde_json prints for the same value.
+        for file in ["plain.pcap", "odd \"name\"\\ with\ttab\u{1}.pcap"] {
+            let mut quoted = String::new();
+            push_json_str(&mut quoted, file);
+            for c in varied() {
+                let mut mine = String::new();
+                push_conn_json(&mut mine, &quoted, &c);
+                assert_eq!(mine, conn_json(file, &c).to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn many_rows_come_out_whole_and_in_order() {
+        // More rows than one part: a second thread formats every other part.
+        let base = varied();
+        let conns: Vec<Conn> = (0..3 * ROWS_PER_PART + 5)
+            .map(|i| {
+                let mut c = base[i % base.len()].clone();
+                c.id = i as u32;
+                c
+            })
+            .collect();
+        let r = FileReport {
+            name: "many.pcap".into(),
+            conns,
+            ..FileReport::default()
+        };
+        let sel = Selection::default();
+        let json = summary_json(&r, &sel);
+        let lines: Vec<&str> = json.lines().collect();
+        assert_eq!(lines.len(), r.conns.len() + 1);
+        for (line, c) in lines.iter().zip(&r.conns) {
+            assert_eq!(*line, conn_json("many.pcap", c).to_string());
+        }
+        let table = summary_table(&r, &sel);
+        let ids: Vec<u32> = table
+            .lines()
+            .skip(1)
+            .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(ids, (0..r.conns.len() as u32).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn markdown_streams_the_table_markdown_table_makes() {
+        let r = FileReport {
+            name: "m.pcap".into(),
+            conns: varied(),
+            ..FileReport::default()
+        };
+        let headers: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
+        let rows: Vec<Vec<String>> = r.conns.iter().map(|c| cells(c).to_vec()).collect();
+        assert_eq!(
+            summary_markdown(&r, &Selection::default()),
+            markdown_table(&headers, &rows)
+        );
+    }
+
+    #[test]
+    fn rows_match_the_cells_as_formatted_before() {
+        // The cells as they were formatted with format!/to_string before rows were written in place.
+        for c in varied() {
+            let before = [
+                c.id.to_string(),
+                c.client.socket().to_string(),
+                c.server.socket().to_string(),
+                iso_time(c.start),
+                format!(
+                    "{}.{:06}",
+                    c.duration() / 1_000_000_000,
+                    (c.duration() % 1_000_000_000) / 1000
+                ),
+                c.bytes(Side::Client).to_string(),
+                c.bytes(Side::Server).to_string(),
+                crate::analyze::first_close_text(&c),
+                format!("{}/{}", c.fins(Side::Client), c.fins(Side::Server)),
+                format!("{}/{}", c.rsts(Side::Client), c.rsts(Side::Server)),
+                c.conn_state().to_string(),
+                c.history().to_string(),
+                c.ending().describe(),
+            ];
+            assert_eq!(cells(&c), before);
+        }
+    }
 
     #[test]
     fn iso_time_known_instants() {
