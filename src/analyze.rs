@@ -120,6 +120,19 @@ pub struct FileReport {
 }
 
 impl FileReport {
+    /// The timeline of the run this file carries (see `saved`): its socket calls and the segments read from the
+    /// file, as the live run showed them.
+    pub fn saved_timeline(&self) -> Option<crate::timeline::Timeline> {
+        let saved = self.saved_run.as_ref()?;
+        let mut segments: Vec<Segment> = self.kept.values().flatten().cloned().collect();
+        segments.sort_by_key(|s| s.ts);
+        Some(crate::timeline::build(
+            crate::live::sides(&saved.pair),
+            &saved.pair.calls,
+            &segments,
+        ))
+    }
+
     /// True when not a single frame could be read.
     pub fn unreadable(&self) -> bool {
         self.open_error.is_some()

@@ -13,8 +13,6 @@ use tcp_close_watch::capfile::CaptureReader;
 use tcp_close_watch::infer;
 use tcp_close_watch::live;
 use tcp_close_watch::render::{self, ColorChoice, Format, Style, summary};
-use tcp_close_watch::saved::SavedRun;
-use tcp_close_watch::segment::Segment;
 use tcp_close_watch::story;
 use tcp_close_watch::timeline::{self, Sides};
 
@@ -147,7 +145,9 @@ pub fn main(args: AnalyzeArgs) -> Result<(), Failure> {
         }
         match (&report.saved_run, compare_runs) {
             (Some(saved), true) => {
-                let t = saved_timeline(&report, saved);
+                let t = report
+                    .saved_timeline()
+                    .expect("the report carries a saved run");
                 run_rows.push(story::comparison_row(&saved.pair, &t, &saved.kernel));
             }
             _ => print_report(&report, &sel, &args, style)?,
@@ -198,13 +198,6 @@ pub fn main(args: AnalyzeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The timeline of a saved run: its socket calls and the segments read from the file, as the live run showed them.
-fn saved_timeline(r: &FileReport, saved: &SavedRun) -> timeline::Timeline {
-    let mut segments: Vec<Segment> = r.kept.values().flatten().cloned().collect();
-    segments.sort_by_key(|s| s.ts);
-    timeline::build(live::sides(&saved.pair), &saved.pair.calls, &segments)
-}
-
 fn print_report(
     r: &FileReport,
     sel: &Selection,
@@ -213,7 +206,7 @@ fn print_report(
 ) -> Result<(), Failure> {
     if let (Some(saved), true) = (&r.saved_run, args.conns.is_empty()) {
         // A file saved by `run --write`: print the run as the live run did, socket calls included.
-        let t = saved_timeline(r, saved);
+        let t = r.saved_timeline().expect("the report carries a saved run");
         let mut out =
             render::run::run_view(&saved.pair, &t, &saved.kernel, &[], args.format, style);
         if args.format == Format::Table {

@@ -602,17 +602,7 @@ mod tests {
     use super::*;
 
     pub(crate) fn seg(src: &str, dst: &str, flags: u16, seq: u32, ack: u32, len: u32) -> Segment {
-        Segment {
-            ts: 0,
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
-            flags: TcpFlags(flags),
-            seq: SeqNumber(seq),
-            ack: SeqNumber(ack),
-            window: 100,
-            len,
-            payload: Vec::new(),
-        }
+        crate::testing::segment(0, src, dst, flags, seq, ack, len)
     }
 
     const S: u16 = TcpFlags::SYN;

@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 use crate::analyze;
 use crate::capfile::CaptureReader;
 use crate::demo::Mode;
-use crate::live;
 use crate::render::{Format, Style, compare, run, svg};
 use crate::saved::SavedRun;
 use crate::story;
-use crate::timeline::{self, Timeline};
+use crate::timeline::Timeline;
 
 const BEGIN: &str = "<!-- BEGIN GENERATED: ";
 const END: &str = "<!-- END GENERATED -->";
@@ -32,16 +31,12 @@ pub fn load(path: &Path) -> Result<(SavedRun, Timeline), String> {
         None,
         &mut |_, _| {},
     );
-    if let Some(e) = report.open_error.or(report.read_error) {
+    if let Some(e) = report.open_error.as_ref().or(report.read_error.as_ref()) {
         return Err(format!("{name}: {e}"));
     }
-    let saved = report
-        .saved_run
-        .ok_or_else(|| format!("{name}: not a saved run (make it with `just captures`)"))?;
-    let mut segments: Vec<_> = report.kept.into_values().flatten().collect();
-    segments.sort_by_key(|s| s.ts);
-    let t = timeline::build(live::sides(&saved.pair), &saved.pair.calls, &segments);
-    Ok((saved, t))
+    let not_saved = || format!("{name}: not a saved run (make it with `just captures`)");
+    let t = report.saved_timeline().ok_or_else(not_saved)?;
+    Ok((report.saved_run.ok_or_else(not_saved)?, t))
 }
 
 /// What a generated block holds: `timeline MODE` (the run as `analyze --format markdown` prints it),

@@ -275,16 +275,12 @@ mod tests {
     fn seg(i: i64, from_client: bool, flags: u16, seq: u32, ack: u32, len: u32) -> Segment {
         let s = sides();
         let (src, dst) = if from_client { (s.a, s.b) } else { (s.b, s.a) };
+        let payload = vec![b'x'; len as usize];
         Segment {
             ts: i,
             src,
             dst,
-            flags: TcpFlags(flags),
-            seq: SeqNumber(seq),
-            ack: SeqNumber(ack),
-            window: 100,
-            len,
-            payload: vec![b'x'; len as usize],
+            ..crate::testing::seg(0, Peer::A, flags, seq, ack, &payload)
         }
     }
 

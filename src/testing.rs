@@ -41,6 +41,29 @@ pub fn seg(ts: TimestampNs, from: Peer, flags: u16, seq: u32, ack: u32, payload:
     }
 }
 
+/// A segment between two addresses written as text, with `len` payload bytes declared and none captured.
+pub fn segment(
+    ts: TimestampNs,
+    src: &str,
+    dst: &str,
+    flags: u16,
+    seq: u32,
+    ack: u32,
+    len: u32,
+) -> Segment {
+    Segment {
+        ts,
+        src: src.parse().expect("test address"),
+        dst: dst.parse().expect("test address"),
+        flags: TcpFlags(flags),
+        seq: SeqNumber(seq),
+        ack: SeqNumber(ack),
+        window: 100,
+        len,
+        payload: Vec::new(),
+    }
+}
+
 /// A call `name()` of `kind` made at `t.0` that returned at `t.1`.
 pub fn call(
     peer: Peer,

@@ -657,21 +657,9 @@ mod tests {
     use super::*;
 
     use crate::conn::Tracker;
-    use crate::segment::{Segment, SeqNumber, TcpFlags};
+    use crate::segment::TcpFlags;
 
-    fn seg(ts: i64, src: &str, dst: &str, flags: u16, seq: u32, ack: u32, len: u32) -> Segment {
-        Segment {
-            ts,
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
-            flags: TcpFlags(flags),
-            seq: SeqNumber(seq),
-            ack: SeqNumber(ack),
-            window: 100,
-            len,
-            payload: Vec::new(),
-        }
-    }
+    use crate::testing::segment as seg;
 
     /// Connections of every kind of ending, over IPv4 and IPv6, at odd times and durations.
     fn varied() -> Vec<Conn> {
