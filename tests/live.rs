@@ -72,34 +72,58 @@ fn row_index(t: &Timeline, pred: impl Fn(&RowKind) -> bool) -> usize {
         .expect("row present")
 }
 
-/// Every segment sent while one of its sender's calls was in progress appears after that call's row, and every
-/// call that returned after a segment has its return after that segment's row.
+/// The row where `c` returned: its return row, or its own row when nothing happened while it ran.
+fn returned_row(t: &Timeline, c: &SocketCall) -> usize {
+    t.rows
+        .iter()
+        .position(|r| matches!(&r.kind, RowKind::Return { call } if call == c))
+        .unwrap_or_else(|| row_index(t, |k| matches!(k, RowKind::Call { call, .. } if call == c)))
+}
+
+/// What the kernel did happens in a causal order, and the timeline shows it so: every RST comes after the row of
+/// a call or segment that caused it (its sender's last call, or the other side's segment it answers), and every
+/// call that failed because of a reset (ECONNRESET, ECONNREFUSED, EPIPE after an RST) returned after the RST row.
 fn check_causal_order(t: &Timeline) {
-    for (i, row) in t.rows.iter().enumerate() {
-        let RowKind::Segment(w) = &row.kind else {
+    let rst_rows: Vec<(usize, &WireRow)> = t
+        .rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match &r.kind {
+            RowKind::Segment(w) if w.segment.flags.rst() => Some((i, w)),
+            _ => None,
+        })
+        .collect();
+    for &(i, w) in &rst_rows {
+        let caused_by_call = t
+            .calls()
+            .filter(|c| c.peer == w.from && c.t_start <= w.segment.ts)
+            .last()
+            .map(|c| row_index(t, |k| matches!(k, RowKind::Call { call, .. } if call == c)));
+        let caused_by_segment = t.rows[..i]
+            .iter()
+            .rposition(|r| matches!(&r.kind, RowKind::Segment(x) if x.from != w.from));
+        assert!(
+            caused_by_call.or(caused_by_segment).is_some_and(|j| j < i),
+            "RST from {} at row {i} has nothing before it that caused it",
+            w.from
+        );
+    }
+    for c in t.calls() {
+        let by_reset = matches!(c.errno(), Some(libc::ECONNRESET | libc::ECONNREFUSED))
+            || (c.errno() == Some(libc::EPIPE) && !rst_rows.is_empty());
+        if !by_reset {
             continue;
-        };
-        let ts = w.segment.ts;
-        for c in t.calls().filter(|c| c.t_start <= ts && ts <= c.t_end) {
-            let made = row_index(t, |k| matches!(k, RowKind::Call { call, .. } if call == c));
-            assert!(
-                made < i,
-                "call {} must come before segment {:?}",
-                c.call,
-                w.segment.flags
-            );
-            let returned = t
-                .rows
-                .iter()
-                .position(|r| matches!(&r.kind, RowKind::Return { call } if call == c))
-                .unwrap_or_else(|| panic!("{} spans a segment, so it needs a return row", c.call));
-            assert!(
-                returned > i,
-                "{} must return after segment {:?}",
-                c.call,
-                w.segment.flags
-            );
         }
+        let first_rst = rst_rows
+            .iter()
+            .find(|(_, w)| w.from != c.peer)
+            .expect("a reset from the peer");
+        assert!(
+            c.t_end > first_rst.1.segment.ts && returned_row(t, c) > first_rst.0,
+            "{} {} returned before the peer's RST",
+            c.call,
+            c.result_text()
+        );
     }
     let times: Vec<i64> = t.rows.iter().map(|r| r.t).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "rows in time order");
