@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use tcp_close_watch::demo::Mode;
-use tcp_close_watch::docs;
+use tcp_close_watch::model::run::Mode;
+use tcp_close_watch::pipeline::docs;
 
 fn pages(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();

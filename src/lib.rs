@@ -1,26 +1,19 @@
 //! tcp-close-watch: see how TCP connections end, side by side with the socket calls that ended them.
 //!
-//! Data flows through stages, each a module that knows nothing of the stages after it:
-//! `demo` (socket calls of the embedded pair) and `capture` (raw frames) → `decode` (frame → [`segment::Segment`])
-//! → `timeline` (calls and segments in one order) → `story` (what happened, in words) → `render` (table, markdown,
-//! JSON).
+//! Data flows through stages, each a folder that knows nothing of the stages after it (ARCHITECTURE.md is the map):
+//! `model` (the data every stage shares) and `wire` (bytes → values) underlie the sources — `os` (the one door to
+//! the kernel: capture, sockets, socket table), `capfile` (saved .pcap/.pcapng, read and written) and `scenario`
+//! (the demo pair) — then `track` (connections, Zeek's judgement), `explain` (timeline, inferred states, story),
+//! `render` (the printers), and `pipeline`, which joins them for `run` and `analyze`.
 
-pub mod analyze;
-pub mod calls;
 pub mod capfile;
-pub mod capture;
-pub mod conn;
-pub mod decode;
-pub mod demo;
-pub mod docs;
-pub mod infer;
-pub mod live;
+pub mod explain;
+pub mod model;
+pub mod os;
+pub mod pipeline;
 pub mod render;
-pub mod saved;
-pub mod segment;
-pub mod story;
-pub mod tcp_state;
+pub mod scenario;
 #[doc(hidden)]
 pub mod testing;
-pub mod timeline;
-pub mod zeek;
+pub mod track;
+pub mod wire;

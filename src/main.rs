@@ -1,7 +1,6 @@
 //! The command line: parse arguments, call the library, turn errors into one line and an exit code.
 
-mod cmd_analyze;
-mod cmd_run;
+mod cli;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -22,11 +21,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the embedded client (A) and server (B) on loopback, capture them, print one timeline.
-    Run(cmd_run::RunArgs),
+    Run(cli::run::RunArgs),
     /// List the modes of `run`, one line each.
     Modes,
     /// How every TCP connection in saved .pcap/.pcapng files ended.
-    Analyze(cmd_analyze::AnalyzeArgs),
+    Analyze(cli::analyze::AnalyzeArgs),
 }
 
 /// An error for the user: one line, and the exit code to leave with.
@@ -73,9 +72,9 @@ pub fn emit(text: &str) -> Result<(), Failure> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => cmd_run::main(args),
-        Command::Modes => cmd_run::list_modes(),
-        Command::Analyze(args) => cmd_analyze::main(args),
+        Command::Run(args) => cli::run::main(args),
+        Command::Modes => cli::run::list_modes(),
+        Command::Analyze(args) => cli::analyze::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 
-use crate::calls::{CallKind, Outcome, Peer, SocketCall};
-use crate::segment::{Segment, SeqNumber, TcpFlags, TimestampNs};
-use crate::timeline::Sides;
+use crate::explain::timeline::Sides;
+use crate::model::calls::{CallKind, Outcome, Peer, SocketCall};
+use crate::model::segment::{Segment, SeqNumber, TcpFlags, TimestampNs};
 
 /// A on 127.0.0.1:40000, B on 127.0.0.1:8080.
 pub fn sides() -> Sides {

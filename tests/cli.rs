@@ -28,7 +28,7 @@ fn modes_lists_every_mode_once() {
     let o = tcw(&["modes"]);
     assert!(o.status.success());
     let text = stdout(&o);
-    for m in tcp_close_watch::demo::Mode::ALL {
+    for m in tcp_close_watch::model::run::Mode::ALL {
         assert_eq!(
             text.lines()
                 .filter(|l| l.starts_with(&format!("{} ", m.name())))
@@ -199,7 +199,7 @@ fn all_compares_every_mode_in_every_format() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(rows.len(), tcp_close_watch::demo::Mode::ALL.len());
+    assert_eq!(rows.len(), tcp_close_watch::model::run::Mode::ALL.len());
     let by_mode = |m: &str| rows.iter().find(|r| r["mode"] == m).unwrap();
     assert_eq!(by_mode("abrupt")["rst_from"], serde_json::json!(["B"]));
     assert_eq!(by_mode("drain")["rst_from"], serde_json::json!([]));
@@ -259,8 +259,8 @@ fn write_saves_the_segments_and_the_calls() {
         .collect();
     let printed_calls = rows.iter().filter(|r| r["kind"] == "call").count();
     let printed_segments = rows.iter().filter(|r| r["kind"] == "segment").count();
-    let saved =
-        tcp_close_watch::saved::read_run(ng.to_str().unwrap()).expect("the file carries the run");
+    let saved = tcp_close_watch::capfile::saved::read_run(ng.to_str().unwrap())
+        .expect("the file carries the run");
     assert_eq!(saved.pair.calls.len(), printed_calls);
     let mut cap = pcap::Capture::from_file(&ng).unwrap();
     let mut frames = 0;
@@ -286,7 +286,7 @@ fn write_saves_the_segments_and_the_calls() {
         "{}",
         stderr(&o)
     );
-    assert!(tcp_close_watch::saved::read_run(classic.to_str().unwrap()).is_none());
+    assert!(tcp_close_watch::capfile::saved::read_run(classic.to_str().unwrap()).is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -298,7 +298,7 @@ fn analyze_of_a_saved_run_prints_the_live_timeline() {
     }
     let dir = std::env::temp_dir().join(format!("tcw-same-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for mode in tcp_close_watch::demo::Mode::ALL {
+    for mode in tcp_close_watch::model::run::Mode::ALL {
         let file = dir.join(format!("{}.pcapng", mode.name()));
         let f = file.to_str().unwrap();
         for format in ["json", "markdown"] {

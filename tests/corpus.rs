@@ -7,8 +7,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::Command;
 
-use tcp_close_watch::analyze::{self, Counts};
 use tcp_close_watch::capfile::CaptureReader;
+use tcp_close_watch::pipeline::analyze;
+use tcp_close_watch::track::report::{Counts, FileReport};
+use tcp_close_watch::track::select::Selection;
 
 /// Where we differ from tshark on purpose: (file, column, our value, why).
 const BY_DESIGN: &[(&str, &str, u64, &str)] = &[
@@ -250,10 +252,10 @@ fn frame_ids(path: &std::path::Path) -> HashMap<u64, u32> {
     let Ok(mut r) = CaptureReader::open(&path.to_string_lossy()) else {
         return ids;
     };
-    let mut tracker = tcp_close_watch::conn::Tracker::new();
+    let mut tracker = tcp_close_watch::track::conn::Tracker::new();
     while let Ok(Some(f)) = r.next_frame() {
         let Ok(link) = f.link else { continue };
-        if let Ok((seg, _)) = tcp_close_watch::decode::decode_parts(link, f.ts, f.data) {
+        if let Ok((seg, _)) = tcp_close_watch::wire::decode::decode_parts(link, f.ts, f.data) {
             ids.insert(f.number, tracker.add(&seg));
         }
     }
@@ -261,8 +263,8 @@ fn frame_ids(path: &std::path::Path) -> HashMap<u64, u32> {
 }
 
 /// The whole report of one file, in words: what the summary prints, the counts, and what was skipped and why.
-fn report_text(r: &analyze::FileReport) -> String {
-    let sel = analyze::Selection::default();
+fn report_text(r: &FileReport) -> String {
+    let sel = Selection::default();
     format!(
         "{}{}{:?} {:?} {:?}",
         tcp_close_watch::render::summary::summary_json(r, &sel),

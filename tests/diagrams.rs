@@ -1,10 +1,10 @@
 //! The diagram formats (ladder, SVG, Mermaid) on a timeline built in the test: no privileges needed.
 
-use tcp_close_watch::calls::{CallKind, Outcome, Peer, SocketCall};
+use tcp_close_watch::explain::timeline::{Sides, Timeline, build};
+use tcp_close_watch::model::calls::{CallKind, Outcome, Peer, SocketCall};
+use tcp_close_watch::model::segment::TcpFlags;
 use tcp_close_watch::render::{ladder, mermaid, svg};
-use tcp_close_watch::segment::TcpFlags;
 use tcp_close_watch::testing::{self, seg};
-use tcp_close_watch::timeline::{Sides, Timeline, build};
 
 fn sides() -> Sides {
     Sides {

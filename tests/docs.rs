@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use tcp_close_watch::demo::Mode;
-use tcp_close_watch::docs;
+use tcp_close_watch::model::run::Mode;
+use tcp_close_watch::pipeline::docs;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -4,13 +4,13 @@
 //! They need capture rights (root or CAP_NET_RAW). Without them each test says SKIPPED loudly and passes, unless
 //! TCW_NO_SKIP=1 is set (CI sets it), in which case it fails.
 
-use tcp_close_watch::calls::{CallKind, Peer, SocketCall};
-use tcp_close_watch::capture::CaptureError;
-use tcp_close_watch::demo::Mode;
-use tcp_close_watch::live::{self, LiveRun, Options, RunError};
-use tcp_close_watch::story::verdict;
-use tcp_close_watch::tcp_state::TcpState;
-use tcp_close_watch::timeline::{RowKind, Timeline, WireRow};
+use tcp_close_watch::explain::story::verdict;
+use tcp_close_watch::explain::timeline::{RowKind, Timeline, WireRow};
+use tcp_close_watch::model::calls::{CallKind, Peer, SocketCall};
+use tcp_close_watch::model::run::Mode;
+use tcp_close_watch::model::tcp_state::TcpState;
+use tcp_close_watch::os::capture::CaptureError;
+use tcp_close_watch::pipeline::run::{self as live, LiveRun, Options, RunError};
 
 /// How many times each mode is played in one test, to show it is not flaky.
 fn repeat() -> usize {
@@ -430,7 +430,7 @@ fn abrupt_table_snapshot() {
             if let RowKind::Call { call, .. } = &mut row.kind
                 && call.kind == CallKind::Accept
             {
-                call.outcome = tcp_close_watch::calls::Outcome::Ok {
+                call.outcome = tcp_close_watch::model::calls::Outcome::Ok {
                     ret: 7,
                     data: vec![],
                 };

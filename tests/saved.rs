@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tcp_close_watch::demo::Mode;
+use tcp_close_watch::model::run::Mode;
 
 fn captures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
@@ -62,7 +62,7 @@ fn every_mode_has_a_capture_that_libpcap_reads_whole() {
             file.display()
         );
         let bytes = std::fs::read(&file).unwrap();
-        let saved = tcp_close_watch::saved::run_in_bytes(bytes)
+        let saved = tcp_close_watch::capfile::saved::run_in_bytes(bytes)
             .unwrap_or_else(|| panic!("{mode}: carries its run"));
         assert_eq!(saved.pair.mode, mode);
         let frames = libpcap_frames(&file);

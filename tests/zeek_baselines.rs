@@ -6,9 +6,9 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use tcp_close_watch::analyze;
 use tcp_close_watch::capfile::CaptureReader;
-use tcp_close_watch::conn::Side;
+use tcp_close_watch::pipeline::analyze;
+use tcp_close_watch::track::conn::Side;
 
 type Expect = (
     &'static str,

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use libfuzzer_sys::fuzz_target;
-use tcp_close_watch::analyze;
+use tcp_close_watch::pipeline::analyze;
 use tcp_close_watch::capfile::CaptureReader;
 
 fuzz_target!(|data: &[u8]| {

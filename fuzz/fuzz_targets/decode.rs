@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tcp_close_watch::decode::{LinkType, decode, decode_parts, decode_parts_general};
+use tcp_close_watch::wire::decode::{decode, decode_parts, decode_parts_general};
+use tcp_close_watch::wire::link::LinkType;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, frame)) = data.split_first() else {

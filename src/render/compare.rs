@@ -1,9 +1,9 @@
 //! The `run --mode all` cheat sheet: one row per mode.
 
+use crate::explain::story::{ComparisonRow, end_state_text, peers_text};
+use crate::model::segment::preview;
 use crate::render::text::markdown_table;
 use crate::render::{Style, csv};
-use crate::segment::preview;
-use crate::story::{ComparisonRow, end_state_text, peers_text};
 use comfy_table::{ContentArrangement, Table, presets};
 
 const HEADERS: [&str; 8] = [
@@ -106,12 +106,12 @@ mod tests {
             mode: "abrupt".into(),
             kernel: "Linux 6.1".into(),
             fin_from: vec![],
-            rst_from: vec![crate::calls::Peer::B],
+            rst_from: vec![crate::model::calls::Peer::B],
             a_saw: "recv = -1 ECONNRESET".into(),
             a_received: None,
             discarded_unread: 33,
             end_a: None,
-            end_b: Some(crate::tcp_state::TcpState::TimeWait),
+            end_b: Some(crate::model::tcp_state::TcpState::TimeWait),
         }
     }
 

@@ -1,8 +1,8 @@
 //! CSV: one quoting rule for every table, and one shape for a timeline (the JSON rows, flattened).
 
+use crate::explain::timeline::{RowKind, Timeline};
+use crate::model::segment::preview;
 use crate::render::json::short_result;
-use crate::segment::preview;
-use crate::timeline::{RowKind, Timeline};
 
 /// A field, quoted when it holds a comma, a quote or a line break.
 pub fn field(s: &str) -> String {

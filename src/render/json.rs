@@ -2,10 +2,10 @@
 
 use serde_json::{Value, json};
 
-use crate::calls::SocketCall;
-use crate::calls::errno_name;
-use crate::segment::preview;
-use crate::timeline::{RowKind, Timeline};
+use crate::explain::timeline::{RowKind, Timeline};
+use crate::model::calls::SocketCall;
+use crate::model::calls::errno_name;
+use crate::model::segment::preview;
 
 fn us(ns: i64) -> i64 {
     ns / 1000

@@ -2,9 +2,9 @@
 //! arrow sloping down across between them (two lines: it leaves the sender on one, reaches the receiver on the
 //! next). RST arrows are drawn with `=` and marked `RST`; FIN arrows are marked `FIN`.
 
-use crate::calls::{Peer, SocketCall};
+use crate::explain::timeline::{RowKind, Timeline, WireRow};
+use crate::model::calls::{Peer, SocketCall};
 use crate::render::time_text;
-use crate::timeline::{RowKind, Timeline, WireRow};
 
 const CALL_W: usize = 40;
 const GAP: usize = 42;
@@ -29,8 +29,8 @@ pub fn short_call(call: &SocketCall, pending: bool, returned: bool) -> String {
         return s;
     }
     match call.errno() {
-        Some(e) => s.push_str(&format!(" = -1 {}", crate::calls::errno_name(e))),
-        None if call.kind == crate::calls::CallKind::Recv && call.ret() == 0 => {
+        Some(e) => s.push_str(&format!(" = -1 {}", crate::model::calls::errno_name(e))),
+        None if call.kind == crate::model::calls::CallKind::Recv && call.ret() == 0 => {
             s.push_str(" = 0 (end of stream)")
         }
         None => s.push_str(&format!(" = {}", call.ret())),
@@ -39,12 +39,12 @@ pub fn short_call(call: &SocketCall, pending: bool, returned: bool) -> String {
     if !call.data().is_empty()
         && matches!(
             call.kind,
-            crate::calls::CallKind::Recv | crate::calls::CallKind::Send
+            crate::model::calls::CallKind::Recv | crate::model::calls::CallKind::Send
         )
     {
         s.push_str(&format!(
             " \"{}\"",
-            crate::segment::preview(call.data(), 10)
+            crate::model::segment::preview(call.data(), 10)
         ));
     }
     if let Some(st) = call.state {

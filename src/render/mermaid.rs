@@ -2,9 +2,9 @@
 //! Segments are messages between A and B (an RST ends in a cross and sits in a red box, a FIN in a blue one);
 //! socket calls are notes beside their side.
 
-use crate::calls::Peer;
+use crate::explain::timeline::{RowKind, Timeline};
+use crate::model::calls::Peer;
 use crate::render::ladder::{segment_label, short_call};
-use crate::timeline::{RowKind, Timeline};
 
 /// Mermaid treats `;` and `#` specially and `<`/`>` as markup: write them as its entity codes.
 fn escape(s: &str) -> String {

@@ -1,10 +1,10 @@
 //! One run of the pair — live, or read back from a saved capture — in any format: a title, the timeline, and
 //! the account of what happened. Live and saved runs go through this one function, so they print alike.
 
-use crate::demo::PairRun;
+use crate::explain::story;
+use crate::explain::timeline::Timeline;
+use crate::model::run::PairRun;
 use crate::render::{Format, Style, csv, json, ladder, mermaid, svg, text};
-use crate::story;
-use crate::timeline::Timeline;
 
 /// Title line of a run.
 pub fn title(pair: &PairRun, kernel: &str) -> String {

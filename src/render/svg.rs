@@ -4,10 +4,10 @@
 
 use std::fmt::Write;
 
-use crate::calls::Peer;
+use crate::explain::timeline::{RowKind, Timeline};
+use crate::model::calls::Peer;
 use crate::render::ladder::{segment_label, short_call};
 use crate::render::time_text;
-use crate::timeline::{RowKind, Timeline};
 
 const WIDTH: i32 = 1040;
 const A_X: i32 = 390;

@@ -2,10 +2,10 @@
 
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 
-use crate::calls::{CallKind, Peer, SocketCall};
+use crate::explain::timeline::{RowKind, Timeline, WireRow};
+use crate::model::calls::{CallKind, Peer, SocketCall};
+use crate::model::segment::preview;
 use crate::render::{Style, time_text};
-use crate::segment::preview;
-use crate::timeline::{RowKind, Timeline, WireRow};
 
 /// What a row is about, for colouring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

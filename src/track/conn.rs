@@ -1,15 +1,15 @@
 //! Segments → connections. Groups TCP segments by 4-tuple into connections numbered the way Wireshark numbers
 //! `tcp.stream` (order of first appearance; a SYN with a new initial sequence number on a known 4-tuple starts a
 //! new one), decides who is the client, and keeps per connection one small fixed-size record: counts, first close,
-//! and Zeek's state machine (see [`crate::zeek`]).
+//! and Zeek's state machine (see [`crate::track::zeek`]).
 //!
 //! Memory: one [`Conn`] (~200 bytes) per connection plus 16 to 32 bytes of index, whatever the number of packets.
 
 use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::segment::{Segment, SeqNumber, TcpFlags, TimestampNs};
-use crate::zeek::{self, ZeekConn};
+use crate::model::segment::{Segment, SeqNumber, TcpFlags, TimestampNs};
+use crate::track::zeek::{self, ZeekConn};
 
 /// The two ends of a connection: the client opened it (sent the first SYN), the server answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -595,6 +595,23 @@ fn update(c: &mut Conn, seg: &TcpPacket) {
             len: seg.len,
         },
     );
+}
+
+/// First close of a connection as (by, kind) words for output.
+pub fn first_close_words(c: &Conn) -> (Option<&'static str>, Option<&'static str>) {
+    match c.first_close {
+        Some((side, kind)) => (Some(side.name()), Some(kind.name())),
+        None => (None, None),
+    }
+}
+
+/// `client FIN`, `server RST`, or `-`.
+pub fn first_close_text(c: &Conn) -> String {
+    match c.first_close {
+        Some((side, CloseKind::Fin)) => format!("{} FIN", side.name()),
+        Some((side, CloseKind::Rst)) => format!("{} RST", side.name()),
+        None => "-".to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -1,24 +1,13 @@
-//! The embedded pair: A (client) and B (server) on loopback, real sockets in this process, playing one scenario
-//! per mode. Produces socket calls; knows nothing of capture or drawing.
-//!
-//! Steps wait for real conditions (bytes queued, a thread blocked in recv(), a state reached), never for fixed
-//! sleeps, and every wait is bounded, so a run is fast, gives the same story each time, and cannot hang.
-
-mod modes;
-pub mod procnet;
-pub mod sock;
-mod wait;
+//! A run of the demo pair as data: which scenario, who was where, every socket call, the end states.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
-use crate::calls::SocketCall;
-use crate::tcp_state::TcpState;
-
-pub use wait::ScenarioError;
+use crate::model::calls::SocketCall;
+use crate::model::tcp_state::TcpState;
 
 /// The scenarios `run` can play.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {
     Abrupt,
     Shutdown,
@@ -124,50 +113,4 @@ pub struct PairRun {
     pub b: SocketAddr,
     pub calls: Vec<SocketCall>,
     pub end_states: EndStates,
-}
-
-/// A scenario ready to play: B's port is bound (so a capture can filter on it) and nothing has been sent yet.
-pub struct Stage {
-    mode: Mode,
-    listener: sock::Listener,
-}
-
-impl Stage {
-    /// Bind B's port on 127.0.0.1 (or ::1), a port the kernel picks so that several runs can go on at once.
-    pub fn bind(mode: Mode, ipv6: bool) -> std::io::Result<Stage> {
-        let ip = if ipv6 {
-            IpAddr::V6(Ipv6Addr::LOCALHOST)
-        } else {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
-        };
-        // `refused` needs a port nobody listens on: bound but not listening, so no one else takes it meanwhile.
-        let listener = sock::Listener::bind(ip, mode != Mode::Refused)?;
-        Ok(Stage { mode, listener })
-    }
-
-    /// B's address.
-    pub fn addr(&self) -> SocketAddr {
-        self.listener.addr
-    }
-
-    /// Play the scenario.
-    pub fn play(self) -> Result<PairRun, ScenarioError> {
-        modes::play(self.mode, self.listener)
-    }
-}
-
-/// The running kernel's release (`uname -r`), for saying what this kernel did.
-pub fn kernel_release() -> String {
-    // SAFETY: uname fills a struct we own.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return "unknown".into();
-    }
-    let bytes: Vec<u8> = u
-        .release
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    format!("Linux {}", String::from_utf8_lossy(&bytes))
 }

@@ -9,17 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::decode::{self, LinkType, Skip};
-use crate::segment::{Segment, TimestampNs};
-
-/// One captured frame as libpcap gave it, kept so a run can be saved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawFrame {
-    pub ts: TimestampNs,
-    pub data: Vec<u8>,
-    /// The frame's length on the wire (more than `data.len()` when the snap length cut it).
-    pub orig_len: u32,
-}
+use crate::model::frame::RawFrame;
+use crate::model::segment::{Segment, TimestampNs};
+use crate::wire::decode::{self, Skip};
+use crate::wire::link::LinkType;
 
 /// What the capture returns: the TCP segments it saw, and how complete it knows itself to be.
 #[derive(Debug, Clone)]

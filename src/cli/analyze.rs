@@ -8,13 +8,15 @@ use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::net::IpAddr;
 
-use tcp_close_watch::analyze::{self, Bpf, FileReport, Only, Selection};
 use tcp_close_watch::capfile::CaptureReader;
-use tcp_close_watch::infer;
-use tcp_close_watch::live;
+use tcp_close_watch::explain::infer;
+use tcp_close_watch::explain::story;
+use tcp_close_watch::explain::timeline::{self, Sides};
+use tcp_close_watch::pipeline::analyze;
 use tcp_close_watch::render::{self, ColorChoice, Format, Style, summary};
-use tcp_close_watch::story;
-use tcp_close_watch::timeline::{self, Sides};
+use tcp_close_watch::track::report::FileReport;
+use tcp_close_watch::track::select::{Only, Selection};
+use tcp_close_watch::wire::bpf::Bpf;
 
 use crate::{Failure, emit};
 
@@ -145,9 +147,7 @@ pub fn main(args: AnalyzeArgs) -> Result<(), Failure> {
         }
         match (&report.saved_run, compare_runs) {
             (Some(saved), true) => {
-                let t = report
-                    .saved_timeline()
-                    .expect("the report carries a saved run");
+                let t = analyze::saved_timeline(&report).expect("the report carries a saved run");
                 run_rows.push(story::comparison_row(&saved.pair, &t, &saved.kernel));
             }
             _ => print_report(&report, &sel, &args, style)?,
@@ -206,7 +206,7 @@ fn print_report(
 ) -> Result<(), Failure> {
     if let (Some(saved), true) = (&r.saved_run, args.conns.is_empty()) {
         // A file saved by `run --write`: print the run as the live run did, socket calls included.
-        let t = r.saved_timeline().expect("the report carries a saved run");
+        let t = analyze::saved_timeline(r).expect("the report carries a saved run");
         let mut out =
             render::run::run_view(&saved.pair, &t, &saved.kernel, &[], args.format, style);
         if args.format == Format::Table {
@@ -247,7 +247,7 @@ fn print_report(
                 .as_ref()
                 .filter(|s| (s.pair.a, s.pair.b) == (sides.a, sides.b));
             let mut t = match saved {
-                Some(s) => timeline::build(live::sides(&s.pair), &s.pair.calls, segs),
+                Some(s) => timeline::build(timeline::Sides::for_pair(&s.pair), &s.pair.calls, segs),
                 None => timeline::build(sides, &[], segs),
             };
             infer::annotate(&mut t);

@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::tcp_state::TcpState;
+use crate::model::tcp_state::TcpState;
 
 /// The state of the socket with this local and remote address, or `None` if the kernel has no such socket.
 pub fn state_of(local: SocketAddr, remote: SocketAddr) -> Option<TcpState> {

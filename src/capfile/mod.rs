@@ -6,14 +6,16 @@
 //! gigabyte, never one per packet). A damaged record ends the file with a [`ReadError`] that says where; every frame
 //! before it has been handed out already, so the caller still has results for what was read.
 
+pub mod saved;
+
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::decode::LinkType;
-use crate::segment::TimestampNs;
+use crate::model::segment::TimestampNs;
+use crate::wire::link::LinkType;
 
 /// Bytes asked of a stream at a time: large, so that reading costs a handful of system calls per gigabyte.
 const BLOCK: usize = 8 << 20;

@@ -3,11 +3,12 @@
 
 use std::sync::mpsc;
 
-use crate::calls::{Peer, SocketCall};
-use crate::demo::sock::{Listener, Recorder, Sock};
-use crate::demo::wait::{self, ScenarioError};
-use crate::demo::{EndStates, Mode, PairRun, procnet};
-use crate::tcp_state::TcpState;
+use crate::model::calls::{Peer, SocketCall};
+use crate::model::run::{EndStates, Mode, PairRun};
+use crate::model::tcp_state::TcpState;
+use crate::os::sockdiag;
+use crate::os::socket::{Listener, Recorder, Sock};
+use crate::scenario::wait::{self, ScenarioError};
 
 /// A's message in the single-message modes: long enough that reading one byte leaves plenty unread.
 pub const MESSAGE: &[u8] = b"Hello B! Please read all of this.\n";
@@ -36,7 +37,7 @@ impl Pair {
         let b = self.listener.accept(&self.rec).map_err(|e| {
             ScenarioError(format!(
                 "B's accept() failed: {}",
-                crate::calls::errno_name(e)
+                crate::model::calls::errno_name(e)
             ))
         })?;
         self.b = Some(b);
@@ -318,7 +319,7 @@ fn settle(a: Option<std::net::SocketAddr>, b: std::net::SocketAddr) {
     };
     let _ = wait::until(
         || "the kernel to finish the connection".into(),
-        || !busy(procnet::state_of(a, b)) && !busy(procnet::state_of(b, a)),
+        || !busy(sockdiag::state_of(a, b)) && !busy(sockdiag::state_of(b, a)),
     );
 }
 
@@ -350,8 +351,8 @@ pub fn play(mode: Mode, listener: Listener) -> Result<PairRun, ScenarioError> {
     let a_addr = p.a.local.unwrap_or(b_addr);
     settle(p.a.local, b_addr);
     let end_states = EndStates {
-        a: procnet::state_of(a_addr, b_addr),
-        b: procnet::state_of(b_addr, a_addr),
+        a: sockdiag::state_of(a_addr, b_addr),
+        b: sockdiag::state_of(b_addr, a_addr),
     };
     Ok(PairRun {
         mode,

@@ -6,8 +6,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::segment::{TimestampNs, preview};
-use crate::tcp_state::TcpState;
+use crate::model::segment::{TimestampNs, preview};
+use crate::model::tcp_state::TcpState;
 
 /// One of the two applications: A (the client, left column) or B (the server, right column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -2,156 +2,28 @@
 //! segments of the connections asked for with `--conn`. Streams: only connection records grow, never per packet.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::IpAddr;
 use std::sync::mpsc;
 
-use crate::capfile::{CaptureReader, FileKind, Frame};
-use crate::conn::{CloseKind, Conn, Ending, FlowHasher, TcpPacket, Tracker};
-use crate::decode::{self, LinkType};
-use crate::saved::{self, SavedRun};
-use crate::segment::Segment;
+use crate::capfile::saved;
+use crate::capfile::{CaptureReader, Frame};
+use crate::model::segment::Segment;
+use crate::track::conn::{FlowHasher, TcpPacket, Tracker};
+use crate::track::report::{Counts, FileReport};
+use crate::wire::bpf::Bpf;
+use crate::wire::decode;
+use crate::wire::link::LinkType;
 
-/// `--only`: which connections to show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Only {
-    /// Connections with at least one RST.
-    Resets,
-    /// Connections with at least one FIN and no RST.
-    Fins,
-    /// Connections with neither FIN nor RST: still open when the capture ended.
-    Open,
-}
-
-/// Which connections to show. Ids are always those of the whole file, so `--conn 5` and Wireshark's
-/// `tcp.stream eq 5` name the same connection whatever the filters.
-#[derive(Debug, Clone, Default)]
-pub struct Selection {
-    pub only: Option<Only>,
-    pub ports: Vec<u16>,
-    pub hosts: Vec<IpAddr>,
-    /// BPF expression: a connection is shown when at least one of its frames matches.
-    pub filter: Option<String>,
-}
-
-impl Selection {
-    pub fn shows(&self, c: &Conn) -> bool {
-        let any_rst = c.first_rst.is_some();
-        let any_fin = c.fins(crate::conn::Side::Client) + c.fins(crate::conn::Side::Server) > 0;
-        let only = match self.only {
-            None => true,
-            Some(Only::Resets) => any_rst,
-            Some(Only::Fins) => any_fin && !any_rst,
-            Some(Only::Open) => !any_fin && !any_rst,
-        };
-        let port = self.ports.is_empty()
-            || self
-                .ports
-                .iter()
-                .any(|&p| c.client.port == p || c.server.port == p);
-        let host = self.hosts.is_empty()
-            || self
-                .hosts
-                .iter()
-                .any(|&h| c.client.ip == h || c.server.ip == h);
-        let bpf = self.filter.is_none() || c.bpf_matched;
-        only && port && host && bpf
-    }
-}
-
-/// A BPF program per link type, compiled when a frame of that link type first shows up.
-pub struct Bpf {
-    expr: String,
-    programs: HashMap<u32, Option<pcap::BpfProgram>>,
-}
-
-impl Bpf {
-    /// Compile once for Ethernet to reject a bad expression before reading anything.
-    pub fn new(expr: &str) -> Result<Bpf, String> {
-        let dead = pcap::Capture::dead(pcap::Linktype(1)).map_err(|e| e.to_string())?;
-        let prog = dead.compile(expr, true).map_err(|e| e.to_string())?;
-        let mut programs = HashMap::new();
-        programs.insert(1, Some(prog));
-        Ok(Bpf {
-            expr: expr.to_string(),
-            programs,
-        })
-    }
-
-    fn matches(&mut self, link: u32, frame: &[u8]) -> bool {
-        let expr = &self.expr;
-        let prog = self.programs.entry(link).or_insert_with(|| {
-            let dead = pcap::Capture::dead(pcap::Linktype(link as i32)).ok()?;
-            dead.compile(expr, true).ok()
-        });
-        prog.as_ref().is_some_and(|p| p.filter(frame))
-    }
-}
-
-/// Counts of one file, with tshark's meaning (frames with a TCP header; SYN, FIN, RST set).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub frames: u64,
-    pub tcp_segments: u64,
-    pub syn: u64,
-    pub fin: u64,
-    pub rst: u64,
-}
-
-/// Everything learned from one capture.
-#[derive(Debug, Default)]
-pub struct FileReport {
-    pub name: String,
-    pub kind: Option<FileKind>,
-    pub gzip: bool,
-    pub counts: Counts,
-    /// Why frames gave no TCP segment: reason → frames.
-    pub skipped: BTreeMap<String, u64>,
-    pub conns: Vec<Conn>,
-    /// Segments of the connections named with `--conn`, in capture order.
-    pub kept: HashMap<u32, Vec<Segment>>,
-    /// The file could not be read at all: why.
-    pub open_error: Option<String>,
-    /// Reading stopped early: where and why (what came before is in the report).
-    pub read_error: Option<String>,
-    /// Link types we do not decode: LINKTYPE number → frames.
-    pub unknown_links: BTreeMap<u32, u64>,
-    /// The run this file carries, when tcp-close-watch saved it (`run --write`): its socket calls and story.
-    pub saved_run: Option<SavedRun>,
-}
-
-impl FileReport {
-    /// The timeline of the run this file carries (see `saved`): its socket calls and the segments read from the
-    /// file, as the live run showed them.
-    pub fn saved_timeline(&self) -> Option<crate::timeline::Timeline> {
-        let saved = self.saved_run.as_ref()?;
-        let mut segments: Vec<Segment> = self.kept.values().flatten().cloned().collect();
-        segments.sort_by_key(|s| s.ts);
-        Some(crate::timeline::build(
-            crate::live::sides(&saved.pair),
-            &saved.pair.calls,
-            &segments,
-        ))
-    }
-
-    /// True when not a single frame could be read.
-    pub fn unreadable(&self) -> bool {
-        self.open_error.is_some()
-    }
-
-    /// Totals by kind of ending, most frequent first, over the connections `sel` shows.
-    pub fn endings(&self, sel: &Selection) -> Vec<(Ending, u64)> {
-        // a dozen kinds of ending at most: a short list beats hashing a million times
-        let mut v: Vec<(Ending, u64)> = Vec::new();
-        for c in self.conns.iter().filter(|c| sel.shows(c)) {
-            let e = c.ending();
-            match v.iter_mut().find(|(k, _)| *k == e) {
-                Some((_, n)) => *n += 1,
-                None => v.push((e, 1)),
-            }
-        }
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        v
-    }
+/// The timeline of the run a file carries (see `capfile::saved`): its socket calls and the segments read from the
+/// file, as the live run showed them.
+pub fn saved_timeline(report: &FileReport) -> Option<crate::explain::timeline::Timeline> {
+    let saved = report.saved_run.as_ref()?;
+    let mut segments: Vec<Segment> = report.kept.values().flatten().cloned().collect();
+    segments.sort_by_key(|s| s.ts);
+    Some(crate::explain::timeline::build(
+        crate::explain::timeline::Sides::for_pair(&saved.pair),
+        &saved.pair.calls,
+        &segments,
+    ))
 }
 
 /// How often to report progress, in frames: rarely enough to cost nothing.
@@ -289,7 +161,7 @@ fn one_thread(
         };
         if let Some((p, h, payload, link)) = d.frame(&frame, &hasher) {
             let matched = match bpf.as_deref_mut() {
-                Some(b) => b.matches(link_number(link), frame.data),
+                Some(b) => b.matches(crate::wire::link::LinkType::number(link), frame.data),
                 None => false,
             };
             let id = tracker.add_packet(&p, h);
@@ -404,41 +276,6 @@ fn two_threads(
     })
 }
 
-/// The LINKTYPE/DLT number libpcap wants to compile a filter for this link type.
-fn link_number(link: LinkType) -> u32 {
-    match link {
-        LinkType::Null => 0,
-        LinkType::Ethernet => 1,
-        LinkType::RawIp => 12,
-        LinkType::Loop => 108,
-        LinkType::LinuxSll => 113,
-        LinkType::Ipv4 => 228,
-        LinkType::Ipv6 => 229,
-        LinkType::LinuxSll2 => 276,
-        LinkType::Ppp => 9,
-        LinkType::Fddi => 10,
-        LinkType::Nflog => 239,
-        LinkType::IpOverIb => 242,
-    }
-}
-
-/// First close of a connection as (by, kind) words for output.
-pub fn first_close_words(c: &Conn) -> (Option<&'static str>, Option<&'static str>) {
-    match c.first_close {
-        Some((side, kind)) => (Some(side.name()), Some(kind.name())),
-        None => (None, None),
-    }
-}
-
-/// `client FIN`, `server RST`, or `-`.
-pub fn first_close_text(c: &Conn) -> String {
-    match c.first_close {
-        Some((side, CloseKind::Fin)) => format!("{} FIN", side.name()),
-        Some((side, CloseKind::Rst)) => format!("{} RST", side.name()),
-        None => "-".to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -498,7 +335,7 @@ mod tests {
             None,
             &mut |_, _| {},
         );
-        let sel = Selection::default();
+        let sel = crate::track::select::Selection::default();
         format!(
             "{}{}{:?} {:?} {:?}",
             crate::render::summary::summary_json(&r, &sel),

@@ -10,11 +10,11 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
-use crate::calls::{CallKind, Outcome, Peer, SocketCall};
-use crate::capture::RawFrame;
-use crate::demo::{EndStates, Mode, PairRun};
-use crate::segment::TimestampNs;
-use crate::tcp_state::TcpState;
+use crate::model::calls::{CallKind, Outcome, Peer, SocketCall};
+use crate::model::frame::RawFrame;
+use crate::model::run::{EndStates, Mode, PairRun};
+use crate::model::segment::TimestampNs;
+use crate::model::tcp_state::TcpState;
 
 /// The first line of the section-header comment that carries a run.
 pub const MARKER: &str = "tcp-close-watch/run v1";
@@ -245,7 +245,7 @@ pub fn pcapng(pair: &PairRun, kernel: &str, frames: &[RawFrame], linktype: u32) 
         "tcp-close-watch run --mode {} — {}. Recorded on {kernel} at {}. A (client) {}, B (server) {}.",
         pair.mode,
         pair.mode.summary(),
-        crate::render::summary::iso_time(t0),
+        crate::model::time::iso_time(t0),
         pair.a,
         pair.b
     );

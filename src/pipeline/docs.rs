@@ -5,13 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::analyze;
 use crate::capfile::CaptureReader;
-use crate::demo::Mode;
+use crate::capfile::saved::SavedRun;
+use crate::explain::story;
+use crate::explain::timeline::Timeline;
+use crate::model::run::Mode;
+use crate::pipeline::analyze;
 use crate::render::{Format, Style, compare, run, svg};
-use crate::saved::SavedRun;
-use crate::story;
-use crate::timeline::Timeline;
 
 const BEGIN: &str = "<!-- BEGIN GENERATED: ";
 const END: &str = "<!-- END GENERATED -->";
@@ -35,7 +35,7 @@ pub fn load(path: &Path) -> Result<(SavedRun, Timeline), String> {
         return Err(format!("{name}: {e}"));
     }
     let not_saved = || format!("{name}: not a saved run (make it with `just captures`)");
-    let t = report.saved_timeline().ok_or_else(not_saved)?;
+    let t = crate::pipeline::analyze::saved_timeline(&report).ok_or_else(not_saved)?;
     Ok((report.saved_run.ok_or_else(not_saved)?, t))
 }
 

@@ -1,9 +1,9 @@
 //! `tcp-close-watch run` and `modes`: glue between the arguments and `live`.
 
-use tcp_close_watch::demo::Mode;
-use tcp_close_watch::live::{self, LiveRun, Options};
+use tcp_close_watch::explain::story;
+use tcp_close_watch::model::run::Mode;
+use tcp_close_watch::pipeline::run::{self as live, LiveRun, Options};
 use tcp_close_watch::render::{ColorChoice, Format, Style, compare, run};
-use tcp_close_watch::story;
 
 use crate::{Failure, emit};
 
@@ -137,7 +137,7 @@ pub fn main(args: RunArgs) -> Result<(), Failure> {
 
 /// Save a run as pcapng (with its calls) or classic pcap (segments only), by the file's extension.
 fn save(run: &LiveRun, path: &std::path::Path) -> Result<(), Failure> {
-    use tcp_close_watch::saved;
+    use tcp_close_watch::capfile::saved;
     let (frames, linktype) = match &run.captured {
         Some(c) => (c.frames.as_slice(), c.linktype),
         None => (&[][..], 1),

@@ -4,9 +4,10 @@
 use std::fmt;
 use std::net::UdpSocket;
 
-use crate::capture::{self, CaptureError, Captured};
-use crate::demo::{self, Mode, PairRun, ScenarioError, Stage};
-use crate::timeline::{self, Sides, Timeline};
+use crate::explain::timeline::{self, Sides, Timeline};
+use crate::model::run::{Mode, PairRun};
+use crate::os::capture::{self, CaptureError, Captured};
+use crate::scenario::{ScenarioError, Stage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
@@ -79,16 +80,6 @@ impl fmt::Display for RunError {
     }
 }
 
-/// Column titles for a live run.
-pub fn sides(pair: &PairRun) -> Sides {
-    Sides {
-        a: pair.a,
-        b: pair.b,
-        a_label: format!("A (client {})", pair.a),
-        b_label: format!("B (server {})", pair.b),
-    }
-}
-
 /// Play `mode` once, capturing it unless told not to.
 pub fn run(mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
     let stage = Stage::bind(mode, opts.ipv6).map_err(RunError::Bind)?;
@@ -120,11 +111,11 @@ pub fn run(mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
         .as_ref()
         .map(|c| c.segments.as_slice())
         .unwrap_or(&[]);
-    let timeline = timeline::build(sides(&pair), &pair.calls, segments);
+    let timeline = timeline::build(Sides::for_pair(&pair), &pair.calls, segments);
     Ok(LiveRun {
         pair,
         captured,
         timeline,
-        kernel: demo::kernel_release(),
+        kernel: crate::os::kernel_release(),
     })
 }

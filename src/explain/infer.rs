@@ -5,10 +5,10 @@
 //! sending it implies and the receiver in the state receiving it implies. A RST the receiver would not accept
 //! (RFC 5961: only one at exactly the next expected sequence number) leaves the receiver's state alone.
 
-use crate::calls::Peer;
-use crate::segment::SeqNumber;
-use crate::tcp_state::TcpState;
-use crate::timeline::{RowKind, Timeline, WireRow};
+use crate::explain::timeline::{RowKind, Timeline, WireRow};
+use crate::model::calls::Peer;
+use crate::model::segment::SeqNumber;
+use crate::model::tcp_state::TcpState;
 
 /// What one side has sent so far.
 #[derive(Debug, Clone, Copy, Default)]
@@ -254,8 +254,8 @@ fn acked_bytes(me: &Sent, peer: &Sent) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segment::{Segment, TcpFlags};
-    use crate::timeline::{Sides, build};
+    use crate::explain::timeline::{Sides, build};
+    use crate::model::segment::{Segment, TcpFlags};
 
     const S: u16 = TcpFlags::SYN;
     const A: u16 = TcpFlags::ACK;

@@ -6,9 +6,10 @@
 
 use std::net::SocketAddr;
 
-use crate::calls::{Peer, SocketCall};
-use crate::segment::{Segment, SeqNumber, TimestampNs};
-use crate::tcp_state::TcpState;
+use crate::model::calls::{Peer, SocketCall};
+use crate::model::run::PairRun;
+use crate::model::segment::{Segment, SeqNumber, TimestampNs};
+use crate::model::tcp_state::TcpState;
 
 /// Who is who in a timeline: A on the left, B on the right.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,16 @@ pub struct Sides {
 }
 
 impl Sides {
+    /// Column titles for a run of the demo pair, live or saved.
+    pub fn for_pair(pair: &PairRun) -> Sides {
+        Sides {
+            a: pair.a,
+            b: pair.b,
+            a_label: format!("A (client {})", pair.a),
+            b_label: format!("B (server {})", pair.b),
+        }
+    }
+
     /// Which side sent this segment, or `None` if it is not between A and B.
     pub fn sender(&self, seg: &Segment) -> Option<Peer> {
         if seg.src == self.a && seg.dst == self.b {
@@ -177,8 +188,8 @@ pub fn build(sides: Sides, calls: &[SocketCall], segments: &[Segment]) -> Timeli
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calls::{CallKind, Outcome};
-    use crate::segment::TcpFlags;
+    use crate::model::calls::{CallKind, Outcome};
+    use crate::model::segment::TcpFlags;
 
     use crate::testing::{seg, sides};
 

@@ -7,7 +7,7 @@
 //! connections that start mid-stream (we keep the first sender as originator, as the issue defines the client).
 //! Every field is fixed-size: a finished connection costs the same few dozen bytes whatever its packet count.
 
-use crate::segment::{SeqNumber, TcpFlags};
+use crate::model::segment::{SeqNumber, TcpFlags};
 
 /// Zeek's endpoint states (`TCP_INACTIVE` … `TCP_RESET`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 
-use crate::calls::{CallKind, Outcome, Peer, SocketCall};
-use crate::demo::procnet;
-use crate::segment::TimestampNs;
-use crate::tcp_state::TcpState;
+use crate::model::calls::{CallKind, Outcome, Peer, SocketCall};
+use crate::model::segment::TimestampNs;
+use crate::model::tcp_state::TcpState;
+use crate::os::sockdiag;
 
 /// CLOCK_REALTIME in ns: the clock libpcap stamps frames with, so calls and segments share one time line.
 pub fn now() -> TimestampNs {
@@ -268,7 +268,7 @@ impl Sock {
         } else {
             match (self.local, self.remote) {
                 // a closed socket that is in no table any more has gone to CLOSED
-                (Some(l), Some(r)) => Some(procnet::state_of(l, r).unwrap_or(TcpState::Closed)),
+                (Some(l), Some(r)) => Some(sockdiag::state_of(l, r).unwrap_or(TcpState::Closed)),
                 _ => Some(TcpState::Closed),
             }
         }

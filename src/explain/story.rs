@@ -4,11 +4,11 @@
 
 use serde::Serialize;
 
-use crate::calls::{CallKind, Peer, SocketCall};
-use crate::demo::PairRun;
-use crate::segment::TimestampNs;
-use crate::tcp_state::TcpState;
-use crate::timeline::{Timeline, WireRow};
+use crate::explain::timeline::{Timeline, WireRow};
+use crate::model::calls::{CallKind, Peer, SocketCall};
+use crate::model::run::PairRun;
+use crate::model::segment::TimestampNs;
+use crate::model::tcp_state::TcpState;
 
 /// The facts of one run, as the comparison table and the tests use them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,7 +226,7 @@ pub fn account(
                     format!(
                         "{other}'s {} failed with {}",
                         c.call,
-                        crate::calls::errno_name(c.errno().unwrap_or(0))
+                        crate::model::calls::errno_name(c.errno().unwrap_or(0))
                     )
                 })
                 .unwrap_or_else(|| {
@@ -361,18 +361,18 @@ fn a_saw(t: &Timeline) -> String {
     {
         return format!(
             "connect = -1 {}",
-            crate::calls::errno_name(c.errno().unwrap_or(0))
+            crate::model::calls::errno_name(c.errno().unwrap_or(0))
         );
     }
     let v = verdict(t);
-    let short = |c: &crate::calls::SocketCall| {
+    let short = |c: &crate::model::calls::SocketCall| {
         let name = if c.kind == CallKind::Recv {
             "recv"
         } else {
             "send"
         };
         match c.errno() {
-            Some(e) => format!("{name} = -1 {}", crate::calls::errno_name(e)),
+            Some(e) => format!("{name} = -1 {}", crate::model::calls::errno_name(e)),
             None if c.kind == CallKind::Recv && c.ret() == 0 => format!("{name} = 0 (end)"),
             None => format!("{name} = {}", c.ret()),
         }
@@ -431,9 +431,9 @@ pub fn peers_text(peers: &[Peer]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calls::Outcome;
-    use crate::segment::{Segment, TcpFlags};
-    use crate::timeline::build;
+    use crate::explain::timeline::build;
+    use crate::model::calls::Outcome;
+    use crate::model::segment::{Segment, TcpFlags};
 
     use crate::testing::sides;
 

@@ -1,0 +1,9 @@
+//! The data that flows between the stages: segments, socket calls, TCP states, frames, runs, time. Knows no
+//! stage.
+
+pub mod calls;
+pub mod frame;
+pub mod run;
+pub mod segment;
+pub mod tcp_state;
+pub mod time;

@@ -1,0 +1,63 @@
+//! What tracking one capture file produced: counts, connections, kept segments, and what could not be read.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::capfile::FileKind;
+use crate::capfile::saved::SavedRun;
+use crate::model::segment::Segment;
+use crate::track::conn::{Conn, Ending};
+use crate::track::select::Selection;
+
+/// Counts of one file, with tshark's meaning (frames with a TCP header; SYN, FIN, RST set).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub frames: u64,
+    pub tcp_segments: u64,
+    pub syn: u64,
+    pub fin: u64,
+    pub rst: u64,
+}
+
+/// Everything learned from one capture.
+#[derive(Debug, Default)]
+pub struct FileReport {
+    pub name: String,
+    pub kind: Option<FileKind>,
+    pub gzip: bool,
+    pub counts: Counts,
+    /// Why frames gave no TCP segment: reason → frames.
+    pub skipped: BTreeMap<String, u64>,
+    pub conns: Vec<Conn>,
+    /// Segments of the connections named with `--conn`, in capture order.
+    pub kept: HashMap<u32, Vec<Segment>>,
+    /// The file could not be read at all: why.
+    pub open_error: Option<String>,
+    /// Reading stopped early: where and why (what came before is in the report).
+    pub read_error: Option<String>,
+    /// Link types we do not decode: LINKTYPE number → frames.
+    pub unknown_links: BTreeMap<u32, u64>,
+    /// The run this file carries, when tcp-close-watch saved it (`run --write`): its socket calls and story.
+    pub saved_run: Option<SavedRun>,
+}
+
+impl FileReport {
+    /// True when not a single frame could be read.
+    pub fn unreadable(&self) -> bool {
+        self.open_error.is_some()
+    }
+
+    /// Totals by kind of ending, most frequent first, over the connections `sel` shows.
+    pub fn endings(&self, sel: &Selection) -> Vec<(Ending, u64)> {
+        // a dozen kinds of ending at most: a short list beats hashing a million times
+        let mut v: Vec<(Ending, u64)> = Vec::new();
+        for c in self.conns.iter().filter(|c| sel.shows(c)) {
+            let e = c.ending();
+            match v.iter_mut().find(|(k, _)| *k == e) {
+                Some((_, n)) => *n += 1,
+                None => v.push((e, 1)),
+            }
+        }
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+}
