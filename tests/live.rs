@@ -10,7 +10,7 @@ use tcp_close_watch::model::calls::{CallKind, Peer, SocketCall};
 use tcp_close_watch::model::run::Mode;
 use tcp_close_watch::model::tcp_state::TcpState;
 use tcp_close_watch::os::capture::CaptureError;
-use tcp_close_watch::pipeline::run::{self as live, LiveRun, Options, RunError};
+use tcp_close_watch::pipeline::live::{self as live, LiveRun, Options, RunError};
 
 /// How many times each mode is played in one test, to show it is not flaky.
 fn repeat() -> usize {

@@ -2,7 +2,7 @@
 
 use tcp_close_watch::explain::story;
 use tcp_close_watch::model::run::Mode;
-use tcp_close_watch::pipeline::run::{self as live, LiveRun, Options};
+use tcp_close_watch::pipeline::live::{self as live, LiveRun, Options};
 use tcp_close_watch::render::{ColorChoice, Format, Style, compare, run};
 
 use crate::{Failure, emit};

@@ -2,4 +2,4 @@
 
 pub mod analyze;
 pub mod docs;
-pub mod run;
+pub mod live;
