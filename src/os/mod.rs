@@ -2,6 +2,7 @@
 //! so every stage behind it can be tested without privileges.
 
 pub mod capture;
+pub mod proc;
 pub mod sockdiag;
 pub mod socket;
 
