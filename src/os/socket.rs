@@ -153,8 +153,8 @@ impl Listener {
         Ok(guard)
     }
 
-    /// accept(2), recorded as B's call.
-    pub fn accept(&self, rec: &Recorder) -> Result<Sock, i32> {
+    /// accept(2), recorded as B's call; a failure carries the errno it returned.
+    pub fn accept(&self, rec: &Recorder) -> std::io::Result<Sock> {
         let t_start = now();
         // SAFETY: accept4 with null address arguments.
         let fd = unsafe {
@@ -193,7 +193,7 @@ impl Listener {
             unread_before: None,
         });
         match err {
-            Some(e) => Err(e),
+            Some(e) => Err(std::io::Error::from_raw_os_error(e)),
             None => Ok(sock),
         }
     }

@@ -2,11 +2,10 @@
 //! The glue between `demo`, `capture` and `timeline`; the binary calls this.
 
 use std::fmt;
-use std::net::UdpSocket;
 
 use crate::explain::timeline::{self, Sides, Timeline};
 use crate::model::run::{Mode, PairRun};
-use crate::os::capture::{self, CaptureError, Captured};
+use crate::os::capture::{self, CaptureError, Captured, FinishError};
 use crate::scenario::{ScenarioError, Stage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +64,8 @@ pub enum RunError {
     Bind(std::io::Error),
     Capture(CaptureError),
     Scenario(ScenarioError),
-    /// The capture thread failed after it had started.
-    CaptureRead(String),
+    /// The capture failed after it had started.
+    CaptureRead(FinishError),
 }
 
 impl fmt::Display for RunError {
@@ -80,31 +79,29 @@ impl fmt::Display for RunError {
     }
 }
 
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RunError::Bind(e) => Some(e),
+            RunError::Capture(e) => Some(e),
+            RunError::Scenario(e) => Some(e),
+            RunError::CaptureRead(e) => Some(e),
+        }
+    }
+}
+
 /// Play `mode` once, capturing it unless told not to.
 pub fn run(mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
     let stage = Stage::bind(mode, opts.ipv6).map_err(RunError::Bind)?;
     let b_addr = stage.addr();
     let live = if opts.capture {
-        let filter = capture::filter_for_port(b_addr.port());
-        Some(capture::start(capture::LOOPBACK, &filter).map_err(RunError::Capture)?)
+        Some(capture::start(b_addr).map_err(RunError::Capture)?)
     } else {
         None
     };
     let pair = stage.play().map_err(RunError::Scenario)?;
     let captured = match live {
-        Some(live) => Some(
-            live.finish(|| {
-                let any = if b_addr.is_ipv6() {
-                    "[::1]:0"
-                } else {
-                    "127.0.0.1:0"
-                };
-                UdpSocket::bind(any)?
-                    .send_to(b"tcp-close-watch: end of capture", b_addr)
-                    .map(|_| ())
-            })
-            .map_err(RunError::CaptureRead)?,
-        ),
+        Some(live) => Some(live.finish().map_err(RunError::CaptureRead)?),
         None => None,
     };
     let segments = captured

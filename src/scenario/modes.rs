@@ -37,7 +37,7 @@ impl Pair {
         let b = self.listener.accept(&self.rec).map_err(|e| {
             ScenarioError(format!(
                 "B's accept() failed: {}",
-                crate::model::calls::errno_name(e)
+                crate::model::calls::errno_name(e.raw_os_error().unwrap_or(0))
             ))
         })?;
         self.b = Some(b);

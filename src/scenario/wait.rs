@@ -19,6 +19,8 @@ impl fmt::Display for ScenarioError {
     }
 }
 
+impl std::error::Error for ScenarioError {}
+
 /// Poll `cond` until it holds; after [`LIMIT`], fail saying what we waited for.
 pub fn until(
     what: impl Fn() -> String,
