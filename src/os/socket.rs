@@ -1,5 +1,6 @@
-//! Thin, recorded socket calls: each wrapper reads the clock just before and just after the system call, keeps
-//! what it returned, and reads the socket's kernel state afterwards. Only this file makes socket system calls.
+//! Thin, recorded socket calls: each wrapper reads the clock ([`now`]) just before and just after the system call,
+//! keeps what it returned, and reads the socket's kernel state afterwards. Only this file makes the pair's socket
+//! system calls. A failed call is recorded with its errno, not returned as an error: it is part of the story.
 
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
