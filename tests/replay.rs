@@ -12,7 +12,7 @@ use tcp_close_watch::model::run::Mode;
 use tcp_close_watch::os::capture::{CaptureError, FinishError};
 use tcp_close_watch::pipeline::analyze;
 use tcp_close_watch::pipeline::live::{self, LiveRun, Options, RunError};
-use tcp_close_watch::pipeline::replay::{Asked, Replay};
+use tcp_close_watch::pipeline::replay::{Asked, Replay, ReplayError};
 use tcp_close_watch::scenario::ScenarioError;
 use tcp_close_watch::wire::decode::Skip;
 
@@ -225,6 +225,23 @@ fn a_capture_that_cannot_finish_is_a_capture_read_error() {
     let mut door = replay(Mode::Abrupt).failing_finish(FinishError::Panicked);
     let err = run(&mut door, CAPTURE).unwrap_err();
     assert_eq!(err.to_string(), "the capture thread panicked");
+}
+
+#[test]
+fn a_file_without_a_saved_run_cannot_be_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("frames-only.pcap");
+    std::fs::write(&path, tcp_close_watch::capfile::saved::pcap(&[], 1)).unwrap();
+    let path = path.to_string_lossy().into_owned();
+    assert_eq!(
+        Replay::open(&path).unwrap_err(),
+        ReplayError::NoSavedRun { path: path.clone() }
+    );
+    let missing = format!("{path}.missing");
+    assert!(matches!(
+        Replay::open(&missing),
+        Err(ReplayError::Unreadable { .. })
+    ));
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //!
 //! [`RunError`]: crate::pipeline::live::RunError
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
@@ -45,9 +46,38 @@ pub struct Replay {
     pub asked: Vec<Asked>,
 }
 
+/// A saved run that cannot be replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayError {
+    /// The file could not be opened or read as a capture.
+    Unreadable { path: String, detail: String },
+    /// The file holds no run: it was not written by `run --write` as pcapng.
+    NoSavedRun { path: String },
+    /// A frame of a link type the live capture would not have decoded.
+    UnknownLink { path: String, link: u32 },
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplayError::Unreadable { path, detail } => write!(f, "{path}: {detail}"),
+            ReplayError::NoSavedRun { path } => write!(f, "{path} carries no saved run"),
+            ReplayError::UnknownLink { path, link } => {
+                write!(f, "{path}: link type {link} is not decoded")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
 /// The capture a saved file holds: its frames, decoded as the live capture decodes them.
-fn captured_in(path: &str) -> Result<Captured, String> {
-    let mut reader = CaptureReader::open(path).map_err(|e| e.to_string())?;
+fn captured_in(path: &str) -> Result<Captured, ReplayError> {
+    let unreadable = |detail: String| ReplayError::Unreadable {
+        path: path.to_string(),
+        detail,
+    };
+    let mut reader = CaptureReader::open(path).map_err(|e| unreadable(e.to_string()))?;
     let mut captured = Captured {
         segments: Vec::new(),
         frames: Vec::new(),
@@ -57,11 +87,11 @@ fn captured_in(path: &str) -> Result<Captured, String> {
         complete: true,
         nanosecond: true,
     };
-    while let Some(frame) = reader.next_frame().map_err(|e| e.to_string())? {
-        let link = match frame.link {
-            Ok(link) => link,
-            Err(n) => return Err(format!("{path}: link type {n} is not decoded")),
-        };
+    while let Some(frame) = reader.next_frame().map_err(|e| unreadable(e.to_string()))? {
+        let link = frame.link.map_err(|link| ReplayError::UnknownLink {
+            path: path.to_string(),
+            link,
+        })?;
         captured.linktype = link.number();
         match decode::decode(link, frame.ts, frame.data) {
             Ok(seg) => {
@@ -80,9 +110,12 @@ fn captured_in(path: &str) -> Result<Captured, String> {
 
 impl Replay {
     /// The run saved in `path`, with the capture it holds: complete, nothing dropped.
-    pub fn open(path: &str) -> Result<Replay, String> {
-        let saved = saved::read_run(path).ok_or_else(|| format!("{path} carries no saved run"))?;
-        Ok(Replay::new(saved, captured_in(path)?))
+    pub fn open(path: &str) -> Result<Replay, ReplayError> {
+        let captured = captured_in(path)?;
+        let saved = saved::read_run(path).ok_or_else(|| ReplayError::NoSavedRun {
+            path: path.to_string(),
+        })?;
+        Ok(Replay::new(saved, captured))
     }
 
     /// A run and the capture to answer with.
