@@ -222,6 +222,9 @@ fn a_capture_that_cannot_finish_is_a_capture_read_error() {
             .starts_with("could not send the end-of-capture marker: ")
     );
     assert_eq!(door.asked.last(), Some(&Asked::FinishCapture));
+    // the run's message is the capture's own: its cause is the capture's cause, not the capture error again
+    let cause = err.source().unwrap().downcast_ref::<std::io::Error>();
+    assert_eq!(cause.unwrap().raw_os_error(), Some(libc::ENETUNREACH));
     let mut door = replay(Mode::Abrupt).failing_finish(FinishError::Panicked);
     let err = run(&mut door, CAPTURE).unwrap_err();
     assert_eq!(err.to_string(), "the capture thread panicked");

@@ -85,13 +85,15 @@ impl fmt::Display for RunError {
     }
 }
 
+/// The cause of a bind or scenario failure is its source; a capture failure is shown as itself (its message is the
+/// run's), so its source is the capture error's own.
 impl std::error::Error for RunError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RunError::Bind(e) => Some(e),
-            RunError::Capture(e) => Some(e),
             RunError::Scenario(e) => Some(e),
-            RunError::CaptureRead(e) => Some(e),
+            RunError::Capture(e) => e.source(),
+            RunError::CaptureRead(e) => e.source(),
         }
     }
 }
