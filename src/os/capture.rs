@@ -1,9 +1,15 @@
 //! Live capture on the loopback device with libpcap: the one stage that needs capture rights.
 //!
-//! Opened before the demo pair connects, read on its own thread, and stopped by a marker datagram the caller sends
-//! after the scenario: frames reach the packet socket in the order the kernel transmits them, so once the marker is
-//! in, every segment sent before it is in too.
+//! [`start`] opens `lo` filtered on B's port before the demo pair connects, and reads on its own thread;
+//! [`LiveCapture::finish`] sends the end-of-capture marker (one UDP datagram to B's port) after the scenario and
+//! stops once it is read: frames reach the packet socket in the order the kernel transmits them, so once the marker
+//! is in, every segment sent before it is in too. The marker's content, how it is sent and how it is recognised all
+//! live in this file. A marker that never comes ends the capture 2 s after `finish` (`complete: false`).
+//!
+//! Errors are typed: [`CaptureError`] before the capture runs (the caller may retry without capture),
+//! [`FinishError`] once it ran. Nothing here panics on what the kernel or libpcap returns.
 
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -61,6 +67,42 @@ impl std::fmt::Display for CaptureError {
     }
 }
 
+impl std::error::Error for CaptureError {}
+
+/// A capture that started but could not be finished.
+#[derive(Debug)]
+pub enum FinishError {
+    /// The end-of-capture marker could not be sent.
+    Marker(std::io::Error),
+    /// libpcap failed while reading packets.
+    Read(pcap::Error),
+    /// libpcap could not say how many packets were dropped.
+    Stats(pcap::Error),
+    /// The capture thread panicked.
+    Panicked,
+}
+
+impl std::fmt::Display for FinishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FinishError::Marker(e) => write!(f, "could not send the end-of-capture marker: {e}"),
+            FinishError::Read(e) => write!(f, "reading the capture failed: {e}"),
+            FinishError::Stats(e) => write!(f, "libpcap statistics: {e}"),
+            FinishError::Panicked => f.write_str("the capture thread panicked"),
+        }
+    }
+}
+
+impl std::error::Error for FinishError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FinishError::Marker(e) => Some(e),
+            FinishError::Read(e) | FinishError::Stats(e) => Some(e),
+            FinishError::Panicked => None,
+        }
+    }
+}
+
 unsafe extern "C" {
     fn pcap_get_tstamp_precision(p: *mut std::ffi::c_void) -> std::ffi::c_int;
 }
@@ -68,7 +110,9 @@ unsafe extern "C" {
 /// A capture running on its own thread.
 pub struct LiveCapture {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<Result<Captured, String>>,
+    thread: JoinHandle<Result<Captured, FinishError>>,
+    /// B's address: where the end marker goes.
+    b: SocketAddr,
 }
 
 /// The loopback device name on Linux.
@@ -79,9 +123,26 @@ pub fn filter_for_port(port: u16) -> String {
     format!("tcp port {port} or udp dst port {port}")
 }
 
-/// Open `device` with `filter` and start reading. Returns once the capture is live, so nothing sent afterwards is
-/// missed.
-pub fn start(device: &str, filter: &str) -> Result<LiveCapture, CaptureError> {
+/// The end-of-capture marker's payload.
+const MARKER: &[u8] = b"tcp-close-watch: end of capture";
+
+/// Send the end marker to B's port, from a port of our own on the same loopback address.
+fn send_marker(b: SocketAddr) -> std::io::Result<()> {
+    let any = if b.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    UdpSocket::bind(any)?.send_to(MARKER, b).map(|_| ())
+}
+
+/// Capture what goes to and from B's port on the loopback device. Returns once the capture is live, so nothing
+/// sent afterwards is missed.
+pub fn start(b: SocketAddr) -> Result<LiveCapture, CaptureError> {
+    start_on(LOOPBACK, &filter_for_port(b.port()), b)
+}
+
+fn start_on(device: &str, filter: &str, b: SocketAddr) -> Result<LiveCapture, CaptureError> {
     let map = |e: pcap::Error| {
         let text = e.to_string();
         if text.contains("ermission") || text.contains("EPERM") || text.contains("not permitted") {
@@ -109,7 +170,7 @@ pub fn start(device: &str, filter: &str) -> Result<LiveCapture, CaptureError> {
     let linktype = dlt as u32;
     let thread =
         std::thread::spawn(move || read_until_marker(cap, link, linktype, nanosecond, &stop_seen));
-    Ok(LiveCapture { stop, thread })
+    Ok(LiveCapture { stop, thread, b })
 }
 
 fn read_until_marker(
@@ -118,7 +179,7 @@ fn read_until_marker(
     linktype: u32,
     nanosecond: bool,
     stop: &AtomicBool,
-) -> Result<Captured, String> {
+) -> Result<Captured, FinishError> {
     let mut segments = Vec::new();
     let mut frames = Vec::new();
     let mut undecoded = Vec::new();
@@ -153,12 +214,10 @@ fn read_until_marker(
                 }
             }
             Err(pcap::Error::TimeoutExpired) => continue,
-            Err(e) => return Err(format!("reading the capture failed: {e}")),
+            Err(e) => return Err(FinishError::Read(e)),
         }
     }
-    let stats = cap
-        .stats()
-        .map_err(|e| format!("libpcap statistics: {e}"))?;
+    let stats = cap.stats().map_err(FinishError::Stats)?;
     Ok(Captured {
         segments,
         frames,
@@ -176,16 +235,11 @@ fn timestamp(tv: libc::timeval, nanosecond: bool) -> TimestampNs {
 }
 
 impl LiveCapture {
-    /// Stop after the end marker, which `send_marker` must send, and hand back what was captured.
-    pub fn finish(
-        self,
-        send_marker: impl FnOnce() -> std::io::Result<()>,
-    ) -> Result<Captured, String> {
+    /// Send the end marker, stop once it is read (or 2 s later), and hand back what was captured.
+    pub fn finish(self) -> Result<Captured, FinishError> {
         self.stop.store(true, Ordering::Release);
-        send_marker().map_err(|e| format!("could not send the end-of-capture marker: {e}"))?;
-        self.thread
-            .join()
-            .map_err(|_| "the capture thread panicked".to_string())?
+        send_marker(self.b).map_err(FinishError::Marker)?;
+        self.thread.join().map_err(|_| FinishError::Panicked)?
     }
 }
 
@@ -201,6 +255,25 @@ mod tests {
         };
         assert_eq!(timestamp(tv, true), 2_000_000_500);
         assert_eq!(timestamp(tv, false), 2_000_500_000);
+    }
+
+    #[test]
+    fn finish_errors_name_what_failed_and_keep_the_cause() {
+        let e = FinishError::Marker(std::io::Error::from_raw_os_error(libc::ENETUNREACH));
+        assert!(
+            e.to_string()
+                .starts_with("could not send the end-of-capture marker: ")
+        );
+        assert!(std::error::Error::source(&e).is_some());
+        let e = FinishError::Read(pcap::Error::PcapError("gone".into()));
+        assert_eq!(
+            e.to_string(),
+            "reading the capture failed: libpcap error: gone"
+        );
+        assert_eq!(
+            FinishError::Panicked.to_string(),
+            "the capture thread panicked"
+        );
     }
 
     #[test]

@@ -1,7 +1,14 @@
 //! The door to the kernel: everything that makes a system call about sockets, packets or processes lives here,
 //! so every stage behind it can be tested without privileges.
+//!
+//! `capture` (libpcap on `lo`, ended by a marker datagram), `socket` (the pair's recorded socket calls, stamped by
+//! the clock libpcap uses), `sockdiag` (the socket table: the state of a closed socket), `proc` (this process's
+//! threads: is one asleep in recv()?), and the kernel's release below. The scenario plays the pair with them; the
+//! live run reaches them only through its one door (`Door` in pipeline's live run), which a replay can stand in
+//! for. Uses `model` and `wire` only; returns errors, never panics on what the kernel answers.
 
 pub mod capture;
+pub mod proc;
 pub mod sockdiag;
 pub mod socket;
 

@@ -1,5 +1,6 @@
-//! Thin, recorded socket calls: each wrapper reads the clock just before and just after the system call, keeps
-//! what it returned, and reads the socket's kernel state afterwards. Only this file makes socket system calls.
+//! Thin, recorded socket calls: each wrapper reads the clock ([`now`]) just before and just after the system call,
+//! keeps what it returned, and reads the socket's kernel state afterwards. Only this file makes the pair's socket
+//! system calls. A failed call is recorded with its errno, not returned as an error: it is part of the story.
 
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
@@ -153,8 +154,8 @@ impl Listener {
         Ok(guard)
     }
 
-    /// accept(2), recorded as B's call.
-    pub fn accept(&self, rec: &Recorder) -> Result<Sock, i32> {
+    /// accept(2), recorded as B's call; a failure carries the errno it returned.
+    pub fn accept(&self, rec: &Recorder) -> std::io::Result<Sock> {
         let t_start = now();
         // SAFETY: accept4 with null address arguments.
         let fd = unsafe {
@@ -193,7 +194,7 @@ impl Listener {
             unread_before: None,
         });
         match err {
-            Some(e) => Err(e),
+            Some(e) => Err(std::io::Error::from_raw_os_error(e)),
             None => Ok(sock),
         }
     }

@@ -1,12 +1,17 @@
-//! A live run: bind the pair, open the capture on B's port, play the scenario, end the capture, and merge.
-//! The glue between `demo`, `capture` and `timeline`; the binary calls this.
+//! A live run: bind B's port, open the capture on it, play the scenario, end the capture, and merge the socket
+//! calls and the segments into one timeline; the binary calls [`run`].
+//!
+//! Everything this asks of the operating system goes through one [`Door`], taken as a parameter by [`run_with`]:
+//! [`Kernel`] is the real one (sockets on loopback, libpcap on `lo`), and `pipeline::replay::Replay` plays a saved
+//! run back through the same code, so the orchestration — what is asked in which order, the warnings, how each
+//! failure becomes a [`RunError`] — is tested without privileges. Nothing here touches the kernel itself.
 
 use std::fmt;
-use std::net::UdpSocket;
+use std::net::SocketAddr;
 
 use crate::explain::timeline::{self, Sides, Timeline};
 use crate::model::run::{Mode, PairRun};
-use crate::os::capture::{self, CaptureError, Captured};
+use crate::os::capture::{self, CaptureError, Captured, FinishError, LiveCapture};
 use crate::scenario::{ScenarioError, Stage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +70,8 @@ pub enum RunError {
     Bind(std::io::Error),
     Capture(CaptureError),
     Scenario(ScenarioError),
-    /// The capture thread failed after it had started.
-    CaptureRead(String),
+    /// The capture failed after it had started.
+    CaptureRead(FinishError),
 }
 
 impl fmt::Display for RunError {
@@ -80,31 +85,95 @@ impl fmt::Display for RunError {
     }
 }
 
-/// Play `mode` once, capturing it unless told not to.
+/// The cause of a bind or scenario failure is its source; a capture failure is shown as itself (its message is the
+/// run's), so its source is the capture error's own.
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RunError::Bind(e) => Some(e),
+            RunError::Scenario(e) => Some(e),
+            RunError::Capture(e) => e.source(),
+            RunError::CaptureRead(e) => e.source(),
+        }
+    }
+}
+
+/// Everything a live run asks of the operating system, in the order [`run_with`] asks it: bind B's port, start
+/// the capture on it (unless told not to), play the scenario, finish the capture, name the kernel. Socket calls and
+/// captured frames are stamped by one clock (CLOCK_REALTIME for the real door), so they merge into one timeline.
+///
+/// `Stage` and `Capture` are the door's own handles: what `bind` and `start_capture` opened, handed back when it is
+/// played or finished, so neither can happen twice or before it was opened.
+pub trait Door {
+    /// B's port, bound and waiting for the scenario.
+    type Stage;
+    /// A capture running on B's port.
+    type Capture;
+
+    /// Bind B's port for `mode` on 127.0.0.1 (::1 with `ipv6`); nothing is sent yet. B's address is what the
+    /// capture filters on.
+    fn bind(&mut self, mode: Mode, ipv6: bool) -> std::io::Result<(Self::Stage, SocketAddr)>;
+
+    /// Start capturing what goes to and from `b`; returns once nothing sent afterwards can be missed.
+    fn start_capture(&mut self, b: SocketAddr) -> Result<Self::Capture, CaptureError>;
+
+    /// Play the scenario on the bound port: A's and B's socket calls, as the kernel answered them.
+    fn play(&mut self, stage: Self::Stage) -> Result<PairRun, ScenarioError>;
+
+    /// End the capture with its end-of-capture marker, and hand back what it saw and how complete it is.
+    fn finish_capture(&mut self, capture: Self::Capture) -> Result<Captured, FinishError>;
+
+    /// The kernel that played the run, as `Linux 6.18.…`.
+    fn kernel_release(&mut self) -> String;
+}
+
+/// The real door: the demo pair's sockets on loopback, and libpcap on the loopback device.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Kernel;
+
+impl Door for Kernel {
+    type Stage = Stage;
+    type Capture = LiveCapture;
+
+    fn bind(&mut self, mode: Mode, ipv6: bool) -> std::io::Result<(Stage, SocketAddr)> {
+        let stage = Stage::bind(mode, ipv6)?;
+        let b = stage.addr();
+        Ok((stage, b))
+    }
+
+    fn start_capture(&mut self, b: SocketAddr) -> Result<LiveCapture, CaptureError> {
+        capture::start(b)
+    }
+
+    fn play(&mut self, stage: Stage) -> Result<PairRun, ScenarioError> {
+        stage.play()
+    }
+
+    fn finish_capture(&mut self, capture: LiveCapture) -> Result<Captured, FinishError> {
+        capture.finish()
+    }
+
+    fn kernel_release(&mut self) -> String {
+        crate::os::kernel_release()
+    }
+}
+
+/// Play `mode` once on this kernel, capturing it unless told not to.
 pub fn run(mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
-    let stage = Stage::bind(mode, opts.ipv6).map_err(RunError::Bind)?;
-    let b_addr = stage.addr();
+    run_with(&mut Kernel, mode, opts)
+}
+
+/// Play `mode` once through `door`, capturing it unless told not to.
+pub fn run_with<D: Door>(door: &mut D, mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
+    let (stage, b_addr) = door.bind(mode, opts.ipv6).map_err(RunError::Bind)?;
     let live = if opts.capture {
-        let filter = capture::filter_for_port(b_addr.port());
-        Some(capture::start(capture::LOOPBACK, &filter).map_err(RunError::Capture)?)
+        Some(door.start_capture(b_addr).map_err(RunError::Capture)?)
     } else {
         None
     };
-    let pair = stage.play().map_err(RunError::Scenario)?;
+    let pair = door.play(stage).map_err(RunError::Scenario)?;
     let captured = match live {
-        Some(live) => Some(
-            live.finish(|| {
-                let any = if b_addr.is_ipv6() {
-                    "[::1]:0"
-                } else {
-                    "127.0.0.1:0"
-                };
-                UdpSocket::bind(any)?
-                    .send_to(b"tcp-close-watch: end of capture", b_addr)
-                    .map(|_| ())
-            })
-            .map_err(RunError::CaptureRead)?,
-        ),
+        Some(live) => Some(door.finish_capture(live).map_err(RunError::CaptureRead)?),
         None => None,
     };
     let segments = captured
@@ -116,6 +185,6 @@ pub fn run(mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
         pair,
         captured,
         timeline,
-        kernel: crate::os::kernel_release(),
+        kernel: door.kernel_release(),
     })
 }

@@ -3,3 +3,4 @@
 pub mod analyze;
 pub mod docs;
 pub mod live;
+pub mod replay;

@@ -3,6 +3,9 @@
 //!
 //! Steps wait for real conditions (bytes queued, a thread blocked in recv(), a state reached), never for fixed
 //! sleeps, and every wait is bounded, so a run is fast, gives the same story each time, and cannot hang.
+//!
+//! Makes no system call of its own: sockets, socket states and threads' states are asked of `os`. A step that
+//! cannot go on ends the run with a [`ScenarioError`] saying what it waited for, never a panic.
 
 mod modes;
 mod wait;

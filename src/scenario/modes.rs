@@ -6,8 +6,8 @@ use std::sync::mpsc;
 use crate::model::calls::{Peer, SocketCall};
 use crate::model::run::{EndStates, Mode, PairRun};
 use crate::model::tcp_state::TcpState;
-use crate::os::sockdiag;
 use crate::os::socket::{Listener, Recorder, Sock};
+use crate::os::{proc, sockdiag};
 use crate::scenario::wait::{self, ScenarioError};
 
 /// A's message in the single-message modes: long enough that reading one byte leaves plenty unread.
@@ -37,7 +37,7 @@ impl Pair {
         let b = self.listener.accept(&self.rec).map_err(|e| {
             ScenarioError(format!(
                 "B's accept() failed: {}",
-                crate::model::calls::errno_name(e)
+                crate::model::calls::errno_name(e.raw_os_error().unwrap_or(0))
             ))
         })?;
         self.b = Some(b);
@@ -84,7 +84,7 @@ fn while_a_blocked_in_recv(
         let (tid_tx, tid_rx) = mpsc::channel();
         let (done_tx, done_rx) = mpsc::channel();
         s.spawn(move || {
-            let _ = tid_tx.send(wait::thread_id());
+            let _ = tid_tx.send(proc::thread_id());
             let _ = done_tx.send(a.recv(RECV_MAX));
         });
         let result = (|| {
@@ -93,7 +93,7 @@ fn while_a_blocked_in_recv(
                 .map_err(|_| ScenarioError("A's thread did not start".into()))?;
             wait::until(
                 || "A to block in recv()".into(),
-                || wait::blocked_in_recv(tid),
+                || proc::blocked_in_recv(tid),
             )?;
             b_steps()?;
             // Block (not spin) until A's recv() returns, so A's thread gets the CPU at once.

@@ -1,0 +1,267 @@
+//! A live run's orchestration, played through the fake door (`pipeline::replay::Replay`) from the saved runs in
+//! captures/: what the run asks of the OS and in which order, the timeline it builds, the warnings a capture
+//! brings, and which RunError each failure becomes. No privilege needed; tests/live.rs plays the real door.
+
+use std::collections::HashSet;
+use std::error::Error;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use tcp_close_watch::capfile::CaptureReader;
+use tcp_close_watch::model::run::Mode;
+use tcp_close_watch::os::capture::{CaptureError, FinishError};
+use tcp_close_watch::pipeline::analyze;
+use tcp_close_watch::pipeline::live::{self, LiveRun, Options, RunError};
+use tcp_close_watch::pipeline::replay::{Asked, Replay, ReplayError};
+use tcp_close_watch::scenario::ScenarioError;
+use tcp_close_watch::wire::decode::Skip;
+
+fn capture_file(mode: Mode) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join(format!("{}.pcapng", mode.name()))
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn replay(mode: Mode) -> Replay {
+    Replay::open(&capture_file(mode)).expect("a saved run")
+}
+
+const CAPTURE: Options = Options {
+    ipv6: false,
+    capture: true,
+};
+
+fn run(door: &mut Replay, opts: Options) -> Result<LiveRun, RunError> {
+    live::run_with(door, Mode::Abrupt, opts)
+}
+
+fn b_of(door: &Replay) -> SocketAddr {
+    door.pair().b
+}
+
+#[test]
+fn every_saved_run_replays_to_the_timeline_analyze_shows() {
+    for mode in Mode::ALL {
+        let path = capture_file(mode);
+        let mut door = replay(mode);
+        let run = live::run_with(&mut door, mode, CAPTURE).unwrap();
+        let report = analyze::analyze(
+            &path,
+            CaptureReader::open(&path).map_err(|e| e.to_string()),
+            &HashSet::new(),
+            None,
+            &mut |_, _| {},
+        );
+        let saved = report.saved_run.as_ref().unwrap();
+        assert_eq!(
+            Some(&run.timeline),
+            analyze::saved_timeline(&report).as_ref(),
+            "{mode}"
+        );
+        assert_eq!(run.pair, saved.pair, "{mode}");
+        assert_eq!(run.kernel, saved.kernel, "{mode}");
+        assert!(run.warnings().is_empty(), "{mode}: {:?}", run.warnings());
+        assert!(run.timeline.segments().next().is_some(), "{mode}");
+    }
+}
+
+#[test]
+fn the_capture_opens_on_bs_port_before_the_scenario_and_ends_after_it() {
+    let mut door = replay(Mode::Abrupt);
+    run(&mut door, CAPTURE).unwrap();
+    assert_eq!(
+        door.asked,
+        [
+            Asked::Bind {
+                mode: Mode::Abrupt,
+                ipv6: false
+            },
+            Asked::StartCapture(b_of(&door)),
+            Asked::Play,
+            Asked::FinishCapture,
+            Asked::KernelRelease,
+        ]
+    );
+}
+
+#[test]
+fn without_capture_nothing_is_captured_and_the_reader_is_told() {
+    let mut door = replay(Mode::Abrupt);
+    let run = run(
+        &mut door,
+        Options {
+            ipv6: false,
+            capture: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        door.asked,
+        [
+            Asked::Bind {
+                mode: Mode::Abrupt,
+                ipv6: false
+            },
+            Asked::Play,
+            Asked::KernelRelease,
+        ]
+    );
+    assert!(run.captured.is_none());
+    assert!(run.timeline.segments().next().is_none());
+    assert_eq!(run.timeline.calls().count(), door.pair().calls.len());
+    assert_eq!(
+        run.warnings(),
+        ["the wire column is empty: --no-capture was given, so no segment was captured"]
+    );
+}
+
+#[test]
+fn drops_reported_by_libpcap_are_a_warning() {
+    let run = run(&mut replay(Mode::Abrupt).dropping(3), CAPTURE).unwrap();
+    assert_eq!(
+        run.warnings(),
+        ["libpcap reports 3 dropped packet(s): the wire column may be missing segments; run again"]
+    );
+}
+
+#[test]
+fn a_lost_end_marker_marks_the_capture_incomplete() {
+    let run = run(&mut replay(Mode::Abrupt).losing_the_marker(), CAPTURE).unwrap();
+    assert_eq!(
+        run.warnings(),
+        [
+            "the end-of-capture marker never arrived: the wire column may be missing the last segments"
+        ]
+    );
+}
+
+#[test]
+fn undecoded_frames_are_counted_in_a_warning() {
+    let mut door = replay(Mode::Abrupt).with_undecoded(vec![Skip::BadTcp, Skip::NotIp]);
+    let run = run(&mut door, CAPTURE).unwrap();
+    assert_eq!(
+        run.warnings(),
+        ["2 captured frame(s) could not be decoded as TCP"]
+    );
+}
+
+#[test]
+fn every_warning_at_once_in_a_fixed_order() {
+    let mut door = replay(Mode::Abrupt)
+        .with_undecoded(vec![Skip::Fragment])
+        .losing_the_marker()
+        .dropping(1);
+    let warnings = run(&mut door, CAPTURE).unwrap().warnings();
+    assert_eq!(warnings.len(), 3);
+    assert!(warnings[0].starts_with("libpcap reports 1 dropped"));
+    assert!(warnings[1].starts_with("the end-of-capture marker never arrived"));
+    assert!(warnings[2].starts_with("1 captured frame(s)"));
+}
+
+#[test]
+fn a_port_that_cannot_be_bound_is_a_bind_error_and_nothing_else_is_asked() {
+    let mut door =
+        replay(Mode::Abrupt).failing_bind(std::io::Error::from_raw_os_error(libc::EADDRINUSE));
+    let err = run(&mut door, CAPTURE).unwrap_err();
+    assert!(
+        matches!(&err, RunError::Bind(e) if e.raw_os_error() == Some(libc::EADDRINUSE)),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("cannot bind a loopback port for B: ")
+    );
+    let cause = err.source().unwrap().downcast_ref::<std::io::Error>();
+    assert_eq!(cause.unwrap().raw_os_error(), Some(libc::EADDRINUSE));
+    assert_eq!(door.asked.len(), 1);
+}
+
+#[test]
+fn a_capture_that_cannot_open_stops_the_run_before_the_scenario() {
+    let mut door = replay(Mode::Abrupt).failing_capture(CaptureError::NoPermission("EPERM".into()));
+    let err = run(&mut door, CAPTURE).unwrap_err();
+    assert!(
+        matches!(&err, RunError::Capture(CaptureError::NoPermission(d)) if d == "EPERM"),
+        "{err:?}"
+    );
+    assert!(err.to_string().starts_with(
+        "capturing on the loopback device needs CAP_NET_RAW (EPERM): run it with sudo"
+    ));
+    assert_eq!(door.asked.last(), Some(&Asked::StartCapture(b_of(&door))));
+    assert!(!door.asked.contains(&Asked::Play));
+}
+
+#[test]
+fn a_scenario_that_cannot_finish_is_a_scenario_error() {
+    let mut door = replay(Mode::Abrupt).failing_scenario(ScenarioError(
+        "mode abrupt: gave up after 3 s waiting for A to block in recv()".into(),
+    ));
+    let err = run(&mut door, CAPTURE).unwrap_err();
+    assert!(matches!(err, RunError::Scenario(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "the scenario could not finish: mode abrupt: gave up after 3 s waiting for A to block in recv()"
+    );
+    assert_eq!(door.asked.last(), Some(&Asked::Play));
+}
+
+#[test]
+fn a_capture_that_cannot_finish_is_a_capture_read_error() {
+    let mut door = replay(Mode::Abrupt).failing_finish(FinishError::Marker(
+        std::io::Error::from_raw_os_error(libc::ENETUNREACH),
+    ));
+    let err = run(&mut door, CAPTURE).unwrap_err();
+    assert!(
+        matches!(&err, RunError::CaptureRead(FinishError::Marker(_))),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("could not send the end-of-capture marker: ")
+    );
+    assert_eq!(door.asked.last(), Some(&Asked::FinishCapture));
+    // the run's message is the capture's own: its cause is the capture's cause, not the capture error again
+    let cause = err.source().unwrap().downcast_ref::<std::io::Error>();
+    assert_eq!(cause.unwrap().raw_os_error(), Some(libc::ENETUNREACH));
+    let mut door = replay(Mode::Abrupt).failing_finish(FinishError::Panicked);
+    let err = run(&mut door, CAPTURE).unwrap_err();
+    assert_eq!(err.to_string(), "the capture thread panicked");
+}
+
+#[test]
+fn a_file_without_a_saved_run_cannot_be_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("frames-only.pcap");
+    std::fs::write(&path, tcp_close_watch::capfile::saved::pcap(&[], 1)).unwrap();
+    let path = path.to_string_lossy().into_owned();
+    assert_eq!(
+        Replay::open(&path).unwrap_err(),
+        ReplayError::NoSavedRun { path: path.clone() }
+    );
+    let missing = format!("{path}.missing");
+    assert!(matches!(
+        Replay::open(&missing),
+        Err(ReplayError::Unreadable { .. })
+    ));
+}
+
+#[test]
+fn a_replay_refuses_a_mode_it_does_not_hold() {
+    let mut door = replay(Mode::Abrupt);
+    let err = live::run_with(&mut door, Mode::Drain, CAPTURE).unwrap_err();
+    assert!(
+        matches!(&err, RunError::Bind(e) if e.kind() == std::io::ErrorKind::InvalidInput),
+        "{err:?}"
+    );
+    let err = run(
+        &mut replay(Mode::Abrupt),
+        Options {
+            ipv6: true,
+            capture: true,
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("not mode abrupt on IPv6"), "{err}");
+}
