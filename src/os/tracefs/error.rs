@@ -32,8 +32,8 @@ impl fmt::Display for TraceError {
         match self {
             TraceError::NotPermitted { path } => write!(
                 f,
-                "cannot read the kernel's TCP events: {} is root-only and this process is not root (no \
-                 CAP_SYS_ADMIN); {LOSS} — run as root",
+                "cannot read the kernel's TCP events: tracefs is root-only (mode 0700) and this process is not \
+                 root (no CAP_SYS_ADMIN), {} refused; {LOSS} — run as root",
                 path.display()
             ),
             TraceError::NoTracefs { detail } => write!(

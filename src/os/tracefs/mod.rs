@@ -188,6 +188,22 @@ fn overruns(instance: &Path) -> u64 {
         .sum()
 }
 
+/// The reset reasons this kernel can give, in its own order, read from `tcp:tcp_send_reset`'s format file.
+pub fn reset_reasons() -> Result<Vec<String>, TraceError> {
+    let root = mount::tracefs_root()?;
+    let formats = check_events(&root)?;
+    Ok(formats
+        .iter()
+        .find(|(e, _)| *e == "tcp/tcp_send_reset")
+        .map(|(_, f)| {
+            f.symbols("reason")
+                .into_iter()
+                .map(|(_, name)| name)
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// Where the instances of this machine's runs live (for tests and diagnostics).
 pub fn instances_dir() -> Result<PathBuf, TraceError> {
     Ok(mount::tracefs_root()?.join("instances"))
