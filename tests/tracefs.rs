@@ -193,6 +193,29 @@ fn linger_zero_close_is_tcp_state() {
 }
 
 #[test]
+fn data_after_close_is_abort_on_data() {
+    let (l, port) = listener();
+    let Some(tracer) = start(&[port]) else { return };
+    let mut client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (server, _) = l.accept().unwrap();
+    drop(server); // nothing unread: a FIN, the socket lives on as an orphan
+    assert_eq!(client.read(&mut [0; 10]).unwrap(), 0);
+    client.write_all(b"late").unwrap(); // data for a socket nobody can read any more
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let t = tracer.finish().unwrap();
+    let rst = resets(&t, "TCP_ABORT_ON_DATA");
+    assert_eq!(rst.len(), 1, "{}", show(&t));
+    assert_eq!(rst[0].what.src().port(), port);
+    // The client was in CLOSE_WAIT when the RST came: the kernel reports EPIPE there, not ECONNRESET.
+    let client_addr = client.local_addr().unwrap();
+    assert!(
+        errors(&t, 32).iter().any(|e| e.what.src() == client_addr),
+        "{}",
+        show(&t)
+    );
+}
+
+#[test]
 fn two_tracers_at_once_see_only_their_own_ports() {
     let (l1, p1) = listener();
     let (l2, p2) = listener();

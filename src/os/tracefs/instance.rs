@@ -47,7 +47,16 @@ impl Instance {
         let path = root
             .join("instances")
             .join(format!("{PREFIX}{}-{n}", std::process::id()));
-        std::fs::create_dir(&path).map_err(|e| io_error("create the trace instance", &path, e))?;
+        let mut made = std::fs::create_dir(&path);
+        if made
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::AlreadyExists)
+        {
+            // Not ours now (the counter never repeats), so left by an earlier process that had our pid.
+            let _ = std::fs::remove_dir(&path);
+            made = std::fs::create_dir(&path);
+        }
+        made.map_err(|e| io_error("create the trace instance", &path, e))?;
         lock_live().push(Live {
             path: path.clone(),
             stop: Arc::clone(stop),

@@ -47,8 +47,8 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    /// Start tracing every TCP event of a connection with an end on one of `ports`. Mounts tracefs if needed and
-    /// removes instances left by dead runs first.
+    /// Start tracing every TCP event of a connection with an end on one of `ports` (every TCP event on the
+    /// machine when `ports` is empty). Mounts tracefs if needed and removes instances left by dead runs first.
     pub fn start(ports: &[u16]) -> Result<Tracer, TraceError> {
         let root = mount::tracefs_root()?;
         let formats = check_events(&root)?;
@@ -207,4 +207,51 @@ pub fn reset_reasons() -> Result<Vec<String>, TraceError> {
 /// Where the instances of this machine's runs live (for tests and diagnostics).
 pub fn instances_dir() -> Result<PathBuf, TraceError> {
     Ok(mount::tracefs_root()?.join("instances"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake tracefs holding the four format files, `send_reset` as given.
+    fn fake_root(send_reset: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for event in EVENTS {
+            let d = dir.path().join("events").join(event);
+            std::fs::create_dir_all(&d).unwrap();
+            let text = if event == "tcp/tcp_send_reset" {
+                send_reset
+            } else {
+                "format:\n\tfield:__u16 sport;\toffset:0;\tsize:2;\tsigned:0;\n"
+            };
+            std::fs::write(d.join("format"), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_kernel_before_6_10_is_told_it_has_no_reset_reason() {
+        // The 5.x–6.9 layout: ports and addresses, no reason.
+        let old = "format:\n\tfield:int state;\toffset:24;\tsize:4;\tsigned:1;\n\
+                   \tfield:__u16 sport;\toffset:28;\tsize:2;\tsigned:0;\n\
+                   \tfield:__u16 dport;\toffset:30;\tsize:2;\tsigned:0;\n";
+        let root = fake_root(old);
+        let err = check_events(root.path()).unwrap_err();
+        assert!(matches!(err, TraceError::NoResetReason { .. }), "{err}");
+        assert!(err.to_string().contains("6.10"));
+    }
+
+    #[test]
+    fn a_kernel_without_a_tracepoint_is_told_which() {
+        let root = fake_root(
+            "format:\n\tfield:enum sk_rst_reason reason;\toffset:28;\tsize:4;\tsigned:0;\n",
+        );
+        assert!(check_events(root.path()).is_ok());
+        std::fs::remove_dir_all(root.path().join("events/sock/inet_sk_error_report")).unwrap();
+        let err = check_events(root.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("sock:inet_sk_error_report"),
+            "{err}"
+        );
+    }
 }

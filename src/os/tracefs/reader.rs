@@ -35,7 +35,8 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// Read `pipe` (opened O_NONBLOCK) until `stop` is set, keeping only events that touch one of `ports`.
+    /// Read `pipe` (opened O_NONBLOCK) until `stop` is set, keeping only events that touch one of `ports` (all of
+    /// them when `ports` is empty).
     pub fn spawn(pipe: File, ports: Vec<u16>, stop: Arc<AtomicBool>) -> std::io::Result<Reader> {
         let flag = Arc::clone(&stop);
         let handle = std::thread::Builder::new()
@@ -102,7 +103,7 @@ fn take_line(line: &str, ports: &[u16], out: &mut Harvest) {
     match parse_line(line) {
         Line::Event { clock_ns, kind } => {
             // The kernel filters on ports where the layout allows; this catches the events it cannot filter.
-            if ports.iter().any(|&p| kind.touches_port(p)) {
+            if ports.is_empty() || ports.iter().any(|&p| kind.touches_port(p)) {
                 out.events.push((clock_ns, kind));
             }
         }
