@@ -137,6 +137,22 @@ fn abort_on_close_is_named_by_the_kernel() {
 }
 
 #[test]
+fn abort_on_close_over_ipv6() {
+    let Ok(l) = TcpListener::bind("[::1]:0") else {
+        return tcp_close_watch::testing::skip("no IPv6 loopback (::1) on this machine");
+    };
+    let port = l.local_addr().unwrap().port();
+    let Some(tracer) = start(&[port]) else { return };
+    let a = abort_on_close(&l);
+    let t = tracer.finish().unwrap();
+    let rst = resets(&t, "TCP_ABORT_ON_CLOSE");
+    assert_eq!(rst.len(), 1, "{}", show(&t));
+    assert_eq!(rst[0].what.src(), l.local_addr().unwrap());
+    assert_eq!(rst[0].what.dst(), a.client);
+    assert_eq!(errors(&t, 104)[0].what.src(), a.client, "{}", show(&t));
+}
+
+#[test]
 fn connect_to_a_closed_port_is_no_socket_and_refused() {
     let (l, port) = listener();
     drop(l);

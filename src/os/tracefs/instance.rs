@@ -149,8 +149,13 @@ const CLEANUP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SI
 extern "C" fn on_signal(sig: libc::c_int) {
     let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
     let byte = sig as u8;
-    // SAFETY: write(2) on a pipe is async-signal-safe; the byte lives on this stack frame.
-    unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+    // SAFETY: write(2) on a pipe is async-signal-safe; the byte lives on this stack frame. errno is put back as
+    // the interrupted code left it.
+    unsafe {
+        let errno = *libc::__errno_location();
+        libc::write(fd, (&byte as *const u8).cast(), 1);
+        *libc::__errno_location() = errno;
+    }
 }
 
 /// Remove our instances on SIGINT/SIGTERM/SIGHUP, for each of those signals whose disposition is still the
