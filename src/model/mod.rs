@@ -3,6 +3,7 @@
 
 pub mod calls;
 pub mod frame;
+pub mod kernel;
 pub mod run;
 pub mod segment;
 pub mod tcp_state;

@@ -11,6 +11,7 @@ pub mod capture;
 pub mod proc;
 pub mod sockdiag;
 pub mod socket;
+pub mod tracefs;
 
 /// The running kernel's release (`uname -r`), for saying what this kernel did.
 pub fn kernel_release() -> String {
