@@ -58,8 +58,9 @@ struct RstCheck {
     accepted: bool,
 }
 
-/// Fill `states_after` and `notes` of every segment row, A being the client and B the server.
-pub fn annotate(t: &mut Timeline) {
+/// Fill `states_after` and `notes` of every segment row, A being the client and B the server. Only
+/// [`crate::explain::timeline::build`] calls this, for [`crate::explain::timeline::States::Inferred`].
+pub(crate) fn annotate(t: &mut Timeline) {
     let first = t.segments().next().map(|w| w.segment.flags);
     let mut conn = Conn {
         state: initial_states(first),
@@ -324,7 +325,7 @@ fn acked_bytes(me: &Sent, peer: &Sent) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::explain::timeline::{Sides, build};
+    use crate::explain::timeline::{Sides, States, build};
     use crate::model::segment::{Segment, TcpFlags};
 
     const S: u16 = TcpFlags::SYN;
@@ -355,8 +356,7 @@ mod tests {
     }
 
     fn run(segs: Vec<Segment>) -> Vec<(String, Vec<String>)> {
-        let mut t = build(sides(), &[], &segs);
-        annotate(&mut t);
+        let t = build(sides(), &[], &segs, States::Inferred);
         t.segments()
             .map(|w| {
                 let (a, b) = w.states_after.unwrap();

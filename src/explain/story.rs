@@ -431,7 +431,7 @@ pub fn peers_text(peers: &[Peer]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::explain::timeline::build;
+    use crate::explain::timeline::{States, build};
     use crate::model::calls::Outcome;
     use crate::model::segment::{Segment, TcpFlags};
 
@@ -483,7 +483,7 @@ mod tests {
                 Some(33),
             ),
         ];
-        let t = build(sides(), &calls, &segments);
+        let t = build(sides(), &calls, &segments, States::Recorded);
         let v = verdict(&t);
         assert_eq!(v.rst_from, [Peer::B]);
         assert!(v.fin_from.is_empty());
@@ -512,7 +512,7 @@ mod tests {
             seg(10, Peer::A, TcpFlags::FIN | ACK, 0),
             seg(20, Peer::B, TcpFlags::FIN | ACK, 0),
         ];
-        let t = build(sides(), &[], &segments);
+        let t = build(sides(), &[], &segments, States::Recorded);
         let text = account(&t, Some((Some(TcpState::TimeWait), None)), "x").join("\n");
         assert!(text.contains("No RST"), "{text}");
         assert!(
@@ -550,7 +550,7 @@ mod tests {
                 Some(5),
             ),
         ];
-        let t = build(sides(), &calls, &segments);
+        let t = build(sides(), &calls, &segments, States::Recorded);
         let text = account(&t, None, "Linux 9.9").join("\n");
         assert!(
             text.contains("This kernel (Linux 9.9) sent the FIN at shutdown() and still an RST"),

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::UdpSocket;
 
-use crate::explain::timeline::{self, Sides, Timeline};
+use crate::explain::timeline::{self, Sides, States, Timeline};
 use crate::model::run::{Mode, PairRun};
 use crate::os::capture::{self, CaptureError, Captured};
 use crate::scenario::{ScenarioError, Stage};
@@ -111,7 +111,12 @@ pub fn run(mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
         .as_ref()
         .map(|c| c.segments.as_slice())
         .unwrap_or(&[]);
-    let timeline = timeline::build(Sides::for_pair(&pair), &pair.calls, segments);
+    let timeline = timeline::build(
+        Sides::for_pair(&pair),
+        &pair.calls,
+        segments,
+        States::Recorded,
+    );
     Ok(LiveRun {
         pair,
         captured,
