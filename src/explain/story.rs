@@ -1,6 +1,11 @@
 //! What happened, judged from a timeline: who sent FIN and RST, what A's application saw, how many bytes were
 //! thrown away — and, in plain words for teaching, why and the fix. Pure: reads the timeline, says nothing it
 //! cannot point to in it.
+//!
+//! [`verdict`] gives the facts as values, [`account`] the sentences (their order is part of the output: the docs
+//! and tests quote them), [`comparison_row`] one row of the `--mode all` table. Nothing here panics on a timeline
+//! [`crate::explain::timeline::build`] made: a peer is only asked for its first FIN or RST after the verdict
+//! found one.
 
 use serde::Serialize;
 

@@ -1,6 +1,8 @@
 //! TCP segments as the rest of the program sees them: a small owned value made once from a decoded frame.
 //!
 //! Nothing here touches bytes on the wire; `decode` builds these values and every later stage reads them.
+//! Sequence numbers wrap: compare them only through [`SeqNumber`]'s methods, never as `u32`s. Flags come as bits
+//! ([`TcpFlags`]) and, for a state machine, as one [`Control`] value that names every SYN/FIN/RST combination.
 
 use std::cmp::Ordering;
 use std::fmt;
