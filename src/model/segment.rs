@@ -163,7 +163,8 @@ pub enum Control {
 }
 
 impl Control {
-    /// The SYN part of a [`Control::SynFin`] (`SynAck` when ACK is set too); any other control as it is.
+    /// The control with its FIN taken away: a [`Control::SynFin`]'s SYN part (`SynAck` when ACK is set too),
+    /// `None` for a `Fin`; the others as they are. (For a FIN that changes nothing, e.g. one sent again.)
     pub fn without_fin(self, ack: bool) -> Control {
         match self {
             Control::SynFin if ack => Control::SynAck,
