@@ -1,6 +1,6 @@
 //! The diagram formats (ladder, SVG, Mermaid) on a timeline built in the test: no privileges needed.
 
-use tcp_close_watch::explain::timeline::{Sides, Timeline, build};
+use tcp_close_watch::explain::timeline::{Sides, States, Timeline, build};
 use tcp_close_watch::model::calls::{CallKind, Outcome, Peer, SocketCall};
 use tcp_close_watch::model::segment::TcpFlags;
 use tcp_close_watch::render::{ladder, mermaid, svg};
@@ -55,7 +55,7 @@ fn abrupt() -> Timeline {
             },
         ),
     ];
-    build(sides(), &calls, &segments)
+    build(sides(), &calls, &segments, States::Recorded)
 }
 
 #[test]

@@ -9,9 +9,8 @@ use std::io::IsTerminal;
 use std::net::IpAddr;
 
 use tcp_close_watch::capfile::CaptureReader;
-use tcp_close_watch::explain::infer;
 use tcp_close_watch::explain::story;
-use tcp_close_watch::explain::timeline::{self, Sides};
+use tcp_close_watch::explain::timeline::{self, Sides, States};
 use tcp_close_watch::pipeline::analyze;
 use tcp_close_watch::render::{self, ColorChoice, Format, Style, summary};
 use tcp_close_watch::track::report::FileReport;
@@ -246,11 +245,15 @@ fn print_report(
                 .saved_run
                 .as_ref()
                 .filter(|s| (s.pair.a, s.pair.b) == (sides.a, sides.b));
-            let mut t = match saved {
-                Some(s) => timeline::build(timeline::Sides::for_pair(&s.pair), &s.pair.calls, segs),
-                None => timeline::build(sides, &[], segs),
+            let t = match saved {
+                Some(s) => timeline::build(
+                    timeline::Sides::for_pair(&s.pair),
+                    &s.pair.calls,
+                    segs,
+                    States::Inferred,
+                ),
+                None => timeline::build(sides, &[], segs, States::Inferred),
             };
-            infer::annotate(&mut t);
             let head = format!(
                 "{} connection {id}: {} → {}, {}, conn_state {} history {}\n",
                 r.name,

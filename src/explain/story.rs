@@ -1,6 +1,11 @@
 //! What happened, judged from a timeline: who sent FIN and RST, what A's application saw, how many bytes were
 //! thrown away — and, in plain words for teaching, why and the fix. Pure: reads the timeline, says nothing it
 //! cannot point to in it.
+//!
+//! [`verdict`] gives the facts as values, [`account`] the sentences (their order is part of the output: the docs
+//! and tests quote them), [`comparison_row`] one row of the `--mode all` table. Nothing here panics on a timeline
+//! [`crate::explain::timeline::build`] made: a peer is only asked for its first FIN or RST after the verdict
+//! found one.
 
 use serde::Serialize;
 
@@ -119,31 +124,67 @@ fn state_name(s: Option<TcpState>) -> String {
 
 /// A plain-language account: facts, then why, then the fix. `end` is each socket's state at the end;
 /// `kernel` names the running kernel (e.g. "Linux 6.1.0").
+///
+/// One line per fact, in this order: what went on the wire and which call caused it, what A's application saw,
+/// what was thrown away, the end states; then why each RST came and its fix; then whether B's answer reached A.
 pub fn account(
     t: &Timeline,
     end: Option<(Option<TcpState>, Option<TcpState>)>,
     kernel: &str,
 ) -> Vec<String> {
     let v = verdict(t);
-    let mut lines = Vec::new();
-    let first_of =
-        |peer: Peer, pick: fn(&WireRow) -> bool| t.segments().find(|w| w.from == peer && pick(w));
+    let mut lines = wire_lines(t, &v);
+    lines.extend(a_saw_line(t, &v));
+    lines.push(discarded_line(&v));
+    if let Some((a, b)) = end {
+        lines.push(format!(
+            "End states: A {}, B {}.",
+            state_name(a),
+            state_name(b)
+        ));
+    }
+    for &peer in &v.rst_from {
+        lines.extend(why_reset(t, &v, peer, kernel));
+    }
+    lines.extend(answer_despite_reset(t));
+    if v.rst_from.is_empty() && v.fin_from.len() == 2 {
+        lines.push(
+            "No RST: each side sent FIN after it had finished; nothing was lost.".to_string(),
+        );
+    }
+    lines
+}
 
-    // What went on the wire, and which call caused it.
+/// The first segment `peer` sent that `pick` chooses.
+fn first_sent(t: &Timeline, peer: Peer, pick: fn(&WireRow) -> bool) -> Option<&WireRow> {
+    t.segments().find(|w| w.from == peer && pick(w))
+}
+
+fn is_fin(w: &WireRow) -> bool {
+    w.segment.flags.fin()
+}
+
+fn is_rst(w: &WireRow) -> bool {
+    w.segment.flags.rst()
+}
+
+/// What went on the wire, and which call caused it: each side's first FIN, then each side's first RST.
+fn wire_lines(t: &Timeline, v: &Verdict) -> Vec<String> {
+    let mut lines = Vec::new();
     if t.segments().next().is_none() {
         lines.push("No segment was captured.".to_string());
     }
-    for peer in &v.fin_from {
-        let w = first_of(*peer, |w| w.segment.flags.fin()).expect("peer sent a FIN");
-        let cause = cause_text(*peer, cause_of(t, w));
+    for &peer in &v.fin_from {
+        let w = first_sent(t, peer, is_fin).expect("peer sent a FIN");
+        let cause = cause_text(peer, cause_of(t, w));
         lines.push(format!(
             "{peer} sent FIN at {}{cause}.",
             us(t, w.segment.ts)
         ));
     }
-    for peer in &v.rst_from {
-        let w = first_of(*peer, |w| w.segment.flags.rst()).expect("peer sent an RST");
-        let cause = cause_text(*peer, cause_of(t, w));
+    for &peer in &v.rst_from {
+        let w = first_sent(t, peer, is_rst).expect("peer sent an RST");
+        let cause = cause_text(peer, cause_of(t, w));
         lines.push(format!(
             "{peer}'s kernel sent RST [{}] at {}{cause}.",
             w.segment.flags.tcpdump(),
@@ -153,170 +194,157 @@ pub fn account(
     if v.fin_from.is_empty() && v.rst_from.is_empty() && t.segments().next().is_some() {
         lines.push("Neither side sent FIN or RST.".to_string());
     }
-    // What A's application saw.
+    lines
+}
+
+/// What A's application saw: a failed connect(), else its last send() that failed and its last recv().
+fn a_saw_line(t: &Timeline, v: &Verdict) -> Option<String> {
+    if let Some(conn) = t
+        .calls()
+        .find(|c| c.peer == Peer::A && c.kind == CallKind::Connect && c.errno().is_some())
+    {
+        return Some(format!(
+            "A's application saw: {} {}.",
+            conn.call,
+            conn.result_text()
+        ));
+    }
     let a_saw: Vec<String> = [v.a_last_send.as_ref(), v.a_last_recv.as_ref()]
         .into_iter()
         .flatten()
         .filter(|c| c.errno().is_some() || c.kind == CallKind::Recv)
         .map(|c| format!("{} {}", c.call, c.result_text()))
         .collect();
-    if let Some(conn) = t
-        .calls()
-        .find(|c| c.peer == Peer::A && c.kind == CallKind::Connect && c.errno().is_some())
-    {
-        lines.push(format!(
-            "A's application saw: {} {}.",
-            conn.call,
-            conn.result_text()
-        ));
-    } else if !a_saw.is_empty() {
-        lines.push(format!("A's application saw, last: {}.", a_saw.join("; ")));
+    (!a_saw.is_empty()).then(|| format!("A's application saw, last: {}.", a_saw.join("; ")))
+}
+
+/// How many bytes each side threw away unread at close(), or that nothing was.
+fn discarded_line(v: &Verdict) -> String {
+    if v.discarded_a + v.discarded_b == 0 {
+        return "Nothing was thrown away unread.".to_string();
     }
-    let discarded = v.discarded_a + v.discarded_b;
     let who_discarded: Vec<String> = [(Peer::A, v.discarded_a), (Peer::B, v.discarded_b)]
         .iter()
         .filter(|(_, n)| *n > 0)
         .map(|(p, n)| format!("{} at {p}", bytes(*n)))
         .collect();
-    lines.push(if discarded == 0 {
-        "Nothing was thrown away unread.".to_string()
-    } else {
-        format!(
-            "Thrown away unread at close(): {}.",
-            who_discarded.join(", ")
-        )
-    });
-    if let Some((a, b)) = end {
-        lines.push(format!(
-            "End states: A {}, B {}.",
-            state_name(a),
-            state_name(b)
-        ));
-    }
+    format!(
+        "Thrown away unread at close(): {}.",
+        who_discarded.join(", ")
+    )
+}
 
-    // Why, and the fix.
-    let closed_with_unread = |peer: Peer| {
-        t.calls().any(|c| {
-            c.peer == peer && c.kind == CallKind::Close && c.unread_before.unwrap_or(0) > 0
-        })
-    };
-    let linger0 = |peer: Peer| {
-        t.calls().any(|c| {
-            c.peer == peer && c.kind == CallKind::SetSockOpt && c.call.contains("SO_LINGER")
-        })
-    };
-    let shut_then_rst = |peer: Peer| {
-        t.calls()
-            .any(|c| c.peer == peer && c.kind == CallKind::Shutdown)
-            && v.rst_from.contains(&peer)
-    };
-    for peer in &v.rst_from {
-        let peer = *peer;
-        let w = first_of(peer, |w| w.segment.flags.rst()).expect("peer sent an RST");
-        let cause = cause_of(t, w);
-        let from_close = matches!(cause, Cause::Call(c) if c.kind == CallKind::Close);
-        if from_close && closed_with_unread(peer) {
-            let other = peer.other();
-            // what the reset did to the other side, as its calls show it
-            let felt = t
-                .calls()
-                .filter(|c| c.peer == other && c.t_end > w.segment.ts)
-                .find(|c| c.errno().is_some())
-                .map(|c| {
-                    format!(
-                        "{other}'s {} failed with {}",
-                        c.call,
-                        crate::model::calls::errno_name(c.errno().unwrap_or(0))
-                    )
-                })
-                .unwrap_or_else(|| {
-                    format!("no call of {other} failed; its socket was simply torn down")
-                });
-            lines.push(format!(
-                "Why: {peer} closed its socket while received data was still unread. Linux then does not send FIN \
-                 but RST (RFC 2525 §2.17: the data would otherwise be lost silently): {felt}."
-            ));
-            if shut_then_rst(peer) {
-                lines.push(format!(
-                    "Textbook vs this kernel: shutdown(SHUT_WR) before close() is said to close gracefully. This \
-                     kernel ({kernel}) sent the FIN at shutdown() and still an RST at close(), because bytes were \
-                     unread."
-                ));
-            }
-            lines.push(format!(
-                "Fix: {peer} should read until the peer's end of stream (recv() returns 0) before close(), or the \
-                 protocol must say how much the peer sends (see mode drain)."
-            ));
-        } else if from_close && linger0(peer) {
-            lines.push(format!(
+fn closed_with_unread(t: &Timeline, peer: Peer) -> bool {
+    t.calls()
+        .any(|c| c.peer == peer && c.kind == CallKind::Close && c.unread_before.unwrap_or(0) > 0)
+}
+
+fn set_linger(t: &Timeline, peer: Peer) -> bool {
+    t.calls()
+        .any(|c| c.peer == peer && c.kind == CallKind::SetSockOpt && c.call.contains("SO_LINGER"))
+}
+
+/// Why `peer` sent its RST, and the fix: closing with unread data, SO_LINGER 0, data for a closed socket, or a
+/// SYN to a port nobody listens on. Nothing when the timeline shows none of these.
+fn why_reset(t: &Timeline, v: &Verdict, peer: Peer, kernel: &str) -> Vec<String> {
+    let w = first_sent(t, peer, is_rst).expect("peer sent an RST");
+    let cause = cause_of(t, w);
+    let from_close = matches!(cause, Cause::Call(c) if c.kind == CallKind::Close);
+    if from_close && closed_with_unread(t, peer) {
+        unread_at_close(t, peer, w, kernel)
+    } else if from_close && set_linger(t, peer) {
+        vec![
+            format!(
                 "Why: SO_LINGER {{on, 0 s}} makes close() abort the connection: RST instead of FIN, even with \
                  nothing unread, and no TIME_WAIT on {peer}'s side."
-            ));
-            lines.push(
-                "Fix: keep the default linger unless aborting is really what you mean; TIME_WAIT is how TCP keeps \
-                 old segments out of a new connection."
-                    .to_string(),
-            );
-        } else if matches!(cause, Cause::Answer(x) if x.segment.len > 0)
-            && v.fin_from.contains(&peer)
-        {
-            lines.push(format!(
+            ),
+            "Fix: keep the default linger unless aborting is really what you mean; TIME_WAIT is how TCP keeps \
+             old segments out of a new connection."
+                .to_string(),
+        ]
+    } else if matches!(cause, Cause::Answer(x) if x.segment.len > 0) && v.fin_from.contains(&peer) {
+        vec![
+            format!(
                 "Why: {peer}'s application had closed; data arriving for a closed socket is answered with RST. \
                  The sender's first send() had already succeeded (it only queued the bytes); after the RST, send() \
                  fails with EPIPE (SIGPIPE unless MSG_NOSIGNAL is used)."
-            ));
-            lines.push(
-                "Fix: when recv() returns 0 the peer has finished; stop sending, or agree in the protocol who \
-                 closes first."
-                    .to_string(),
-            );
-        } else if matches!(cause, Cause::Answer(x) if x.segment.flags.syn())
-            && t.segments()
-                .all(|x| x.from != peer || !x.segment.flags.syn())
-        {
-            lines.push(format!(
+            ),
+            "Fix: when recv() returns 0 the peer has finished; stop sending, or agree in the protocol who \
+             closes first."
+                .to_string(),
+        ]
+    } else if matches!(cause, Cause::Answer(x) if x.segment.flags.syn())
+        && t.segments()
+            .all(|x| x.from != peer || !x.segment.flags.syn())
+    {
+        vec![
+            format!(
                 "Why: nothing listens on {}: the kernel refuses the SYN with RST/ACK and connect() fails with \
                  ECONNREFUSED.",
                 t.sides.b
-            ));
-            lines.push("Fix: start the server first, or check the address and port.".to_string());
-        }
+            ),
+            "Fix: start the server first, or check the address and port.".to_string(),
+        ]
+    } else {
+        Vec::new()
     }
-    // Data A got although B reset the connection: Linux hands out what was queued before the error.
-    if let Some(rst) = first_of(Peer::B, |w| w.segment.flags.rst()) {
-        let got_after: Vec<&SocketCall> = t
-            .calls()
-            .filter(|c| {
-                c.peer == Peer::A
-                    && c.kind == CallKind::Recv
-                    && c.ret() > 0
-                    && c.t_start > rst.segment.ts
-            })
-            .collect();
-        if let Some(c) = got_after.first() {
-            lines.push(format!(
-                "A still received B's answer ({} {}), asking for it only after the RST had arrived: Linux hands \
-                 out data already queued before it reports the reset. The textbook warns the answer may be lost — on other systems \
-                 it can be.",
+}
+
+/// `peer` closed with received data unread, so its kernel sent RST (`rst`) instead of FIN: what the other side
+/// felt, what shutdown() before it did on this kernel, and the fix.
+fn unread_at_close(t: &Timeline, peer: Peer, rst: &WireRow, kernel: &str) -> Vec<String> {
+    let other = peer.other();
+    // what the reset did to the other side, as its calls show it
+    let felt = t
+        .calls()
+        .filter(|c| c.peer == other && c.t_end > rst.segment.ts)
+        .find(|c| c.errno().is_some())
+        .map(|c| {
+            format!(
+                "{other}'s {} failed with {}",
                 c.call,
-                c.result_text()
-            ));
-        } else if t.calls().any(|c| {
-            c.peer == Peer::A
-                && c.kind == CallKind::Recv
-                && c.ret() > 0
-                && c.t_end <= rst.segment.ts
-                && t.segments().any(|x| x.from == Peer::B && x.segment.len > 0)
-        }) {
-            lines.push("A read B's answer before the RST arrived.".to_string());
-        }
+                crate::model::calls::errno_name(c.errno().unwrap_or(0))
+            )
+        })
+        .unwrap_or_else(|| format!("no call of {other} failed; its socket was simply torn down"));
+    let mut lines = vec![format!(
+        "Why: {peer} closed its socket while received data was still unread. Linux then does not send FIN \
+         but RST (RFC 2525 §2.17: the data would otherwise be lost silently): {felt}."
+    )];
+    // `peer` sent a RST (that is why we are here): after a shutdown() it had sent its FIN already.
+    if t.calls()
+        .any(|c| c.peer == peer && c.kind == CallKind::Shutdown)
+    {
+        lines.push(format!(
+            "Textbook vs this kernel: shutdown(SHUT_WR) before close() is said to close gracefully. This \
+             kernel ({kernel}) sent the FIN at shutdown() and still an RST at close(), because bytes were \
+             unread."
+        ));
     }
-    if v.rst_from.is_empty() && v.fin_from.len() == 2 {
-        lines.push(
-            "No RST: each side sent FIN after it had finished; nothing was lost.".to_string(),
-        );
-    }
+    lines.push(format!(
+        "Fix: {peer} should read until the peer's end of stream (recv() returns 0) before close(), or the \
+         protocol must say how much the peer sends (see mode drain)."
+    ));
     lines
+}
+
+/// Whether A got B's answer although B reset the connection: Linux hands out what was queued before the error.
+fn answer_despite_reset(t: &Timeline) -> Option<String> {
+    let rst = first_sent(t, Peer::B, is_rst)?;
+    let a_got = |c: &SocketCall| c.peer == Peer::A && c.kind == CallKind::Recv && c.ret() > 0;
+    if let Some(c) = t.calls().find(|c| a_got(c) && c.t_start > rst.segment.ts) {
+        return Some(format!(
+            "A still received B's answer ({} {}), asking for it only after the RST had arrived: Linux hands \
+             out data already queued before it reports the reset. The textbook warns the answer may be lost — on other systems \
+             it can be.",
+            c.call,
+            c.result_text()
+        ));
+    }
+    let b_sent_data = t.segments().any(|x| x.from == Peer::B && x.segment.len > 0);
+    t.calls()
+        .any(|c| a_got(c) && c.t_end <= rst.segment.ts && b_sent_data)
+        .then(|| "A read B's answer before the RST arrived.".to_string())
 }
 
 /// How a socket that no longer exists is written: its state went to CLOSE and the kernel freed it.
@@ -431,7 +459,7 @@ pub fn peers_text(peers: &[Peer]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::explain::timeline::build;
+    use crate::explain::timeline::{States, build};
     use crate::model::calls::Outcome;
     use crate::model::segment::{Segment, TcpFlags};
 
@@ -483,7 +511,7 @@ mod tests {
                 Some(33),
             ),
         ];
-        let t = build(sides(), &calls, &segments);
+        let t = build(sides(), &calls, &segments, States::Recorded);
         let v = verdict(&t);
         assert_eq!(v.rst_from, [Peer::B]);
         assert!(v.fin_from.is_empty());
@@ -512,7 +540,7 @@ mod tests {
             seg(10, Peer::A, TcpFlags::FIN | ACK, 0),
             seg(20, Peer::B, TcpFlags::FIN | ACK, 0),
         ];
-        let t = build(sides(), &[], &segments);
+        let t = build(sides(), &[], &segments, States::Recorded);
         let text = account(&t, Some((Some(TcpState::TimeWait), None)), "x").join("\n");
         assert!(text.contains("No RST"), "{text}");
         assert!(
@@ -550,7 +578,7 @@ mod tests {
                 Some(5),
             ),
         ];
-        let t = build(sides(), &calls, &segments);
+        let t = build(sides(), &calls, &segments, States::Recorded);
         let text = account(&t, None, "Linux 9.9").join("\n");
         assert!(
             text.contains("This kernel (Linux 9.9) sent the FIN at shutdown() and still an RST"),

@@ -3,6 +3,10 @@
 //! Pure: takes recorded calls and decoded segments, knows nothing of how rows are drawn. A call that stayed
 //! blocked while other rows happened (A's `recv()` waiting for B) becomes two rows: the call when it was made, and
 //! its return when it came back, so the causal order reads top to bottom.
+//!
+//! [`build`] is the one way to make a timeline, for a live run, a saved run and `analyze --conn` alike; its
+//! [`States`] argument says whether segment rows carry states inferred from the wire, so that rule sits here and
+//! not at each caller.
 
 use std::net::SocketAddr;
 
@@ -116,8 +120,29 @@ fn relative_bases(sides: &Sides, segments: &[Segment]) -> [Option<SeqNumber>; 2]
     })
 }
 
-/// Merge calls and segments into one timeline. Segments that are not between `sides.a` and `sides.b` are left out.
-pub fn build(sides: Sides, calls: &[SocketCall], segments: &[Segment]) -> Timeline {
+/// Which TCP states a timeline shows beside its socket calls' recorded ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum States {
+    /// Only what the kernel recorded after each socket call: the view of a run of the pair, live or read back from
+    /// its file. The calls already say where each socket was; states guessed from the wire would repeat them,
+    /// less surely, so segment rows carry none (`states_after` is `None`, no notes).
+    Recorded,
+    /// Also the states inferred from the segments, with notes, on every segment row: the view of one connection of
+    /// a capture (`analyze --conn`), which has no socket calls — or, for a saved run's own connection, shows both.
+    Inferred,
+}
+
+/// Merge calls and segments into one timeline, with the [`States`] its view shows. Segments that are not between
+/// `sides.a` and `sides.b` are left out.
+pub fn build(sides: Sides, calls: &[SocketCall], segments: &[Segment], states: States) -> Timeline {
+    let mut t = merge(sides, calls, segments);
+    if states == States::Inferred {
+        crate::explain::infer::annotate(&mut t);
+    }
+    t
+}
+
+fn merge(sides: Sides, calls: &[SocketCall], segments: &[Segment]) -> Timeline {
     let bases = relative_bases(&sides, segments);
     // (time, order among equal times, row): calls sort before segments at the same instant, since the call
     // caused what the kernel did.
@@ -249,7 +274,7 @@ mod tests {
                 },
             ),
         ];
-        let t = build(sides(), &calls, &segments);
+        let t = build(sides(), &calls, &segments, States::Recorded);
         let shape: Vec<String> = t
             .rows
             .iter()
@@ -308,7 +333,7 @@ mod tests {
                 data: b"h".to_vec(),
             },
         )];
-        let t = build(sides(), &calls, &[]);
+        let t = build(sides(), &calls, &[], States::Recorded);
         assert_eq!(t.rows.len(), 1);
         assert!(matches!(
             t.rows[0].kind,
@@ -323,7 +348,7 @@ mod tests {
     fn segments_of_other_connections_are_left_out() {
         let mut other = seg(1, Peer::A, ACK, 1, 1, b"");
         other.dst = "127.0.0.1:9".parse().unwrap();
-        let t = build(sides(), &[], &[other]);
+        let t = build(sides(), &[], &[other], States::Recorded);
         assert!(t.rows.is_empty());
     }
 
@@ -333,7 +358,7 @@ mod tests {
             seg(1, Peer::A, ACK, 700, 9000, b"ab"),
             seg(2, Peer::B, ACK, 9000, 702, b""),
         ];
-        let t = build(sides(), &[], &segments);
+        let t = build(sides(), &[], &segments, States::Recorded);
         let w: Vec<_> = t.segments().map(|w| (w.rel_seq, w.rel_ack)).collect();
         assert_eq!(w, [(0, Some(0)), (0, Some(2))]);
     }

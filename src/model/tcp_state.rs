@@ -1,21 +1,35 @@
-//! TCP connection states (RFC 9293 §3.3.2), printed with their RFC names.
+//! TCP connection states (RFC 9293 §3.3.2), as one enum like smoltcp's `State`.
 //!
-//! Used both for what the kernel reports (TCP_INFO, /proc/net/tcp) and for what a capture lets us infer.
+//! Used both for what the kernel reports (TCP_INFO, sock_diag, /proc/net/tcp) and for what a capture lets us
+//! infer, so the two can be set side by side. `Display` prints the name Linux and `ss` use (`FIN_WAIT2`, `CLOSE`):
+//! every table, CSV, JSON and saved file writes that one. [`TcpState::rfc_name`] is for prose (`FIN-WAIT-2`).
+//! A number or name the kernel gives that we do not know is `None`, never a panic.
 
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum TcpState {
+    /// Both directions open: data flows.
     Established,
+    /// Sent a SYN, waiting for the SYN-ACK.
     SynSent,
+    /// Got a SYN and answered it, waiting for the ACK of its SYN-ACK.
     SynReceived,
+    /// Sent its FIN, not yet acknowledged.
     FinWait1,
+    /// Its FIN is acknowledged; waiting for the peer's FIN.
     FinWait2,
+    /// Both FINs acknowledged; waits 2×MSL so old segments die out before the 4-tuple is used again.
     TimeWait,
+    /// No connection (Linux: `CLOSE`).
     Closed,
+    /// Got the peer's FIN; the application has not closed yet.
     CloseWait,
+    /// Got the peer's FIN, then sent its own; waiting for its ACK.
     LastAck,
+    /// Waiting for a SYN.
     Listen,
+    /// Both sides sent FIN at once; waiting for the ACK of its own.
     Closing,
 }
 
@@ -59,10 +73,23 @@ impl TcpState {
 
     /// The state whose [`TcpState::linux_name`] is `name`.
     pub fn from_linux_name(name: &str) -> Option<TcpState> {
-        (1..=11)
-            .filter_map(TcpState::from_linux)
-            .find(|s| s.linux_name() == name)
+        TcpState::ALL.into_iter().find(|s| s.linux_name() == name)
     }
+
+    /// Every state, in Linux's numbering order (`TCP_ESTABLISHED` = 1 … `TCP_CLOSING` = 11).
+    pub const ALL: [TcpState; 11] = [
+        TcpState::Established,
+        TcpState::SynSent,
+        TcpState::SynReceived,
+        TcpState::FinWait1,
+        TcpState::FinWait2,
+        TcpState::TimeWait,
+        TcpState::Closed,
+        TcpState::CloseWait,
+        TcpState::LastAck,
+        TcpState::Listen,
+        TcpState::Closing,
+    ];
 
     /// The name `ss` and the kernel use (`FIN_WAIT2`, `CLOSE`).
     pub fn linux_name(self) -> &'static str {
@@ -105,5 +132,22 @@ mod tests {
             Some(TcpState::FinWait2)
         );
         assert_eq!(TcpState::from_linux_name("nonsense"), None);
+    }
+
+    #[test]
+    fn display_is_the_linux_name_and_names_round_trip() {
+        for (n, s) in (1..).zip(TcpState::ALL) {
+            assert_eq!(TcpState::from_linux(n), Some(s), "ALL is in Linux's order");
+            assert_eq!(s.to_string(), s.linux_name());
+            assert_eq!(TcpState::from_linux_name(&s.to_string()), Some(s));
+        }
+        assert_eq!(TcpState::Closed.to_string(), "CLOSE");
+        assert_eq!(TcpState::SynReceived.to_string(), "SYN_RECV");
+        assert_eq!(TcpState::FinWait1.rfc_name(), "FIN-WAIT-1");
+        assert_eq!(
+            TcpState::from_linux(12),
+            Some(TcpState::SynReceived),
+            "NEW_SYN_RECV reads as SYN_RECV"
+        );
     }
 }

@@ -23,6 +23,7 @@ pub fn saved_timeline(report: &FileReport) -> Option<crate::explain::timeline::T
         crate::explain::timeline::Sides::for_pair(&saved.pair),
         &saved.pair.calls,
         &segments,
+        crate::explain::timeline::States::Recorded,
     ))
 }
 

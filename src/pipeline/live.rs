@@ -9,7 +9,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use crate::explain::timeline::{self, Sides, Timeline};
+use crate::explain::timeline::{self, Sides, States, Timeline};
 use crate::model::run::{Mode, PairRun};
 use crate::os::capture::{self, CaptureError, Captured, FinishError, LiveCapture};
 use crate::scenario::{ScenarioError, Stage};
@@ -180,7 +180,12 @@ pub fn run_with<D: Door>(door: &mut D, mode: Mode, opts: Options) -> Result<Live
         .as_ref()
         .map(|c| c.segments.as_slice())
         .unwrap_or(&[]);
-    let timeline = timeline::build(Sides::for_pair(&pair), &pair.calls, segments);
+    let timeline = timeline::build(
+        Sides::for_pair(&pair),
+        &pair.calls,
+        segments,
+        States::Recorded,
+    );
     Ok(LiveRun {
         pair,
         captured,
