@@ -1,6 +1,6 @@
 //! Saved captures → frames. Reads classic pcap (µs and ns, both byte orders, the "modified" Kuznetzov variant) and
 //! pcapng (several sections, byte-order switches, several interfaces with their own link types and timestamp
-//! resolutions), from a file, from standard input, gzip-compressed or not.
+//! resolutions), from a file, from standard input, gzip-compressed or not; and writes both (`write`).
 //!
 //! Contract: never panics on any input. Input is read in blocks of several MiB (a handful of system calls per
 //! gigabyte, never one per packet). A damaged record ends the file with a [`ReadError`] that says where; every frame
@@ -8,13 +8,14 @@
 //! capture at all is an [`OpenError`] before any frame.
 //!
 //! One file per job: this one is the reader's public face (opening files, standard input and gzip; errors; the
-//! frame loop); `input` holds the block-buffered bytes, `pcap` and `pcapng` the two formats.
+//! frame loop); `input` holds the block-buffered bytes, `pcap` and `pcapng` the two formats, `write` the writer.
 
 mod endian;
 mod input;
 mod pcap;
 pub mod pcapng;
 pub mod saved;
+pub mod write;
 
 use std::fmt;
 use std::fs::File;
@@ -385,63 +386,24 @@ fn io_text(e: &io::Error) -> String {
     }
 }
 
-/// Writers of small captures for tests: pcap and pcapng bytes around frames built in the test.
+/// Small captures for tests, around frames built in the test.
 #[cfg(test)]
 pub(crate) mod testfiles {
-    /// A classic pcap: `big` picks the byte order, `nanos` the timestamp unit. Frames are (time in ns, bytes).
-    pub fn pcap(big: bool, nanos: bool, link: u32, frames: &[(i64, Vec<u8>)]) -> Vec<u8> {
-        let u32b = |v: u32| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let u16b = |v: u16| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let mut out = Vec::new();
-        out.extend(u32b(if nanos { 0xa1b23c4d } else { 0xa1b2c3d4 }));
-        out.extend(u16b(2));
-        out.extend(u16b(4));
-        out.extend([0; 8]);
-        out.extend(u32b(65535));
-        out.extend(u32b(link));
-        for (ts, f) in frames {
-            let sec = (ts / 1_000_000_000) as u32;
-            let frac = (ts % 1_000_000_000) as u32;
-            out.extend(u32b(sec));
-            out.extend(u32b(if nanos { frac } else { frac / 1000 }));
-            out.extend(u32b(f.len() as u32));
-            out.extend(u32b(f.len() as u32));
-            out.extend(f);
-        }
-        out
+    use super::Endian;
+    use super::pcapng::IF_TSRESOL;
+    use super::write::{Opt, PcapWriter, PcapngWriter};
+
+    fn endian(big: bool) -> Endian {
+        if big { Endian::Big } else { Endian::Little }
     }
 
-    fn block(big: bool, kind: u32, body: &[u8]) -> Vec<u8> {
-        let u32b = |v: u32| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let mut padded = body.to_vec();
-        while !padded.len().is_multiple_of(4) {
-            padded.push(0);
+    /// A classic pcap: `big` picks the byte order, `nanos` the timestamp unit. Frames are (time in ns, bytes).
+    pub fn pcap(big: bool, nanos: bool, link: u32, frames: &[(i64, Vec<u8>)]) -> Vec<u8> {
+        let mut w = PcapWriter::new(endian(big), nanos, 65535, link);
+        for (ts, f) in frames {
+            w.record(*ts, f, f.len() as u32);
         }
-        let len = 12 + padded.len() as u32;
-        let mut out = Vec::new();
-        out.extend(u32b(kind));
-        out.extend(u32b(len));
-        out.extend(padded);
-        out.extend(u32b(len));
-        out
+        w.into_bytes()
     }
 
     /// A pcapng section: interfaces given as (link type, if_tsresol option), packets as (interface, ts units, bytes).
@@ -450,50 +412,18 @@ pub(crate) mod testfiles {
         interfaces: &[(u16, Option<u8>)],
         packets: &[(u32, u64, Vec<u8>)],
     ) -> Vec<u8> {
-        let u32b = |v: u32| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let u16b = |v: u16| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let mut shb = Vec::new();
-        shb.extend(u32b(0x1a2b3c4d));
-        shb.extend(u16b(1));
-        shb.extend(u16b(0));
-        shb.extend([0xff; 8]);
-        let mut out = block(big, 0x0a0d0d0a, &shb);
+        let mut w = PcapngWriter::new(endian(big));
+        w.section(&[]);
         for &(link, resol) in interfaces {
-            let mut idb = Vec::new();
-            idb.extend(u16b(link));
-            idb.extend(u16b(0));
-            idb.extend(u32b(0));
-            if let Some(r) = resol {
-                idb.extend(u16b(9));
-                idb.extend(u16b(1));
-                idb.extend([r, 0, 0, 0]);
-                idb.extend([0; 4]);
+            match resol {
+                Some(r) => w.interface(link, 0, &[Opt::new(IF_TSRESOL, &[r])]),
+                None => w.interface(link, 0, &[]),
             }
-            out.extend(block(big, 1, &idb));
         }
         for (iface, ts, f) in packets {
-            let mut epb = Vec::new();
-            epb.extend(u32b(*iface));
-            epb.extend(u32b((ts >> 32) as u32));
-            epb.extend(u32b(*ts as u32));
-            epb.extend(u32b(f.len() as u32));
-            epb.extend(u32b(f.len() as u32));
-            epb.extend(f);
-            out.extend(block(big, 6, &epb));
+            w.packet(*iface, *ts, f, f.len() as u32, &[]);
         }
-        out
+        w.into_bytes()
     }
 }
 
