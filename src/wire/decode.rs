@@ -50,6 +50,8 @@ impl fmt::Display for Skip {
     }
 }
 
+impl std::error::Error for Skip {}
+
 /// Decode one frame into a TCP segment.
 pub fn decode(link: LinkType, ts: TimestampNs, frame: &[u8]) -> Result<Segment, Skip> {
     let (mut seg, payload) = decode_parts(link, ts, frame)?;
