@@ -155,7 +155,6 @@ const NOT_YET: &[&str] = &[
     "src/cli/analyze.rs:print_report",
     "src/track/zeek.rs:packet",
     "src/track/zeek.rs:update_state_machine",
-    "src/wire/decode.rs:segment_from",
 ];
 
 fn allowed(file: &Path, function: Option<&str>) -> bool {
