@@ -15,6 +15,8 @@ mod input;
 mod pcap;
 pub mod pcapng;
 pub mod saved;
+#[cfg(test)]
+pub(crate) mod testfiles;
 pub mod write;
 
 use std::fmt;
@@ -386,169 +388,10 @@ fn io_text(e: &io::Error) -> String {
     }
 }
 
-/// Small captures for tests, around frames built in the test.
-#[cfg(test)]
-pub(crate) mod testfiles {
-    use super::Endian;
-    use super::pcapng::IF_TSRESOL;
-    use super::write::{Opt, PcapWriter, PcapngWriter};
-
-    fn endian(big: bool) -> Endian {
-        if big { Endian::Big } else { Endian::Little }
-    }
-
-    /// A classic pcap: `big` picks the byte order, `nanos` the timestamp unit. Frames are (time in ns, bytes).
-    pub fn pcap(big: bool, nanos: bool, link: u32, frames: &[(i64, Vec<u8>)]) -> Vec<u8> {
-        let mut w = PcapWriter::new(endian(big), nanos, 65535, link);
-        for (ts, f) in frames {
-            w.record(*ts, f, f.len() as u32);
-        }
-        w.into_bytes()
-    }
-
-    /// A pcapng section: interfaces given as (link type, if_tsresol option), packets as (interface, ts units, bytes).
-    pub fn pcapng_section(
-        big: bool,
-        interfaces: &[(u16, Option<u8>)],
-        packets: &[(u32, u64, Vec<u8>)],
-    ) -> Vec<u8> {
-        let mut w = PcapngWriter::new(endian(big));
-        w.section(&[]);
-        for &(link, resol) in interfaces {
-            match resol {
-                Some(r) => w.interface(link, 0, &[Opt::new(IF_TSRESOL, &[r])]),
-                None => w.interface(link, 0, &[]),
-            }
-        }
-        for (iface, ts, f) in packets {
-            w.packet(*iface, *ts, f, f.len() as u32, &[]);
-        }
-        w.into_bytes()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::testfiles::*;
     use super::*;
-    use etherparse::PacketBuilder;
-
-    fn eth_syn(port: u16) -> Vec<u8> {
-        let mut f = Vec::new();
-        PacketBuilder::ethernet2([1; 6], [2; 6])
-            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
-            .tcp(port, 80, 7, 1000)
-            .syn()
-            .write(&mut f, b"")
-            .unwrap();
-        f
-    }
-
-    fn raw_fin() -> Vec<u8> {
-        let mut f = Vec::new();
-        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
-            .tcp(1, 2, 7, 1000)
-            .fin()
-            .ack(1)
-            .write(&mut f, b"")
-            .unwrap();
-        f
-    }
-
-    /// (frame number, time, link, captured length) of each frame.
-    type Seen = Vec<(u64, i64, Result<LinkType, u32>, usize)>;
-
-    fn all(bytes: Vec<u8>) -> (Seen, Option<ReadError>) {
-        let mut r = CaptureReader::from_bytes(bytes).unwrap();
-        let mut out = Vec::new();
-        loop {
-            match r.next_frame() {
-                Ok(Some(f)) => out.push((f.number, f.ts, f.link, f.data.len())),
-                Ok(None) => return (out, None),
-                Err(e) => return (out, Some(e)),
-            }
-        }
-    }
-
-    #[test]
-    fn pcap_both_byte_orders_and_units() {
-        let ts = 1_700_000_000_123_456_789;
-        for big in [false, true] {
-            for nanos in [false, true] {
-                let f = eth_syn(1);
-                let (frames, err) = all(pcap(
-                    big,
-                    nanos,
-                    1,
-                    &[(ts, f.clone()), (ts + 1000, f.clone())],
-                ));
-                assert!(err.is_none());
-                assert_eq!(frames.len(), 2, "big {big} nanos {nanos}");
-                let want = if nanos { ts } else { ts - 789 };
-                assert_eq!(frames[0].1, want, "big {big} nanos {nanos}");
-                assert_eq!(frames[0].2, Ok(LinkType::Ethernet));
-                assert_eq!(frames[1].3, f.len());
-            }
-        }
-    }
-
-    #[test]
-    fn truncated_pcap_keeps_what_came_before() {
-        let f = eth_syn(1);
-        let mut bytes = pcap(
-            false,
-            false,
-            1,
-            &[(0, f.clone()), (1000, f.clone()), (2000, f)],
-        );
-        bytes.truncate(bytes.len() - 10);
-        let (frames, err) = all(bytes);
-        assert_eq!(frames.len(), 2);
-        let err = err.expect("a cut file is an error");
-        assert_eq!(err.frames_before, 2);
-        assert!(err.to_string().contains("cut short"), "{err}");
-        // the offset names the start of the third record: header + 2 records
-        assert_eq!(err.offset, 24 + 2 * (16 + 54));
-    }
-
-    #[test]
-    fn pcapng_interfaces_link_types_resolutions_and_byte_order_switch() {
-        let mut bytes = pcapng_section(
-            true,
-            &[(1, None), (101, Some(9))],
-            &[(0, 1_000_000, eth_syn(1)), (1, 2_000_000_000, raw_fin())],
-        );
-        bytes.extend(pcapng_section(
-            false,
-            &[(101, Some(0x80 | 10))],
-            &[(0, 1024, raw_fin())],
-        ));
-        let (frames, err) = all(bytes);
-        assert!(err.is_none(), "{err:?}");
-        let summary: Vec<_> = frames.iter().map(|f| (f.0, f.1, f.2)).collect();
-        assert_eq!(
-            summary,
-            [
-                (1, 1_000_000_000, Ok(LinkType::Ethernet)),
-                (2, 2_000_000_000, Ok(LinkType::RawIp)),
-                (3, 1_000_000_000, Ok(LinkType::RawIp)),
-            ]
-        );
-    }
-
-    #[test]
-    fn pcapng_unknown_interface_and_bad_option_are_errors() {
-        let bytes = pcapng_section(false, &[(1, None)], &[(3, 0, eth_syn(1))]);
-        let (frames, err) = all(bytes);
-        assert!(frames.is_empty());
-        assert!(err.unwrap().to_string().contains("interface 3"));
-        // an interface option longer than its block
-        let mut bytes = pcapng_section(false, &[(1, Some(6))], &[]);
-        let idb_opt_len = 28 + 8 + 8 + 2; // SHB 28 bytes, block header 8, IDB fields 8, option code 2
-        bytes[idb_opt_len] = 200;
-        let (_, err) = all(bytes);
-        assert!(err.unwrap().to_string().contains("longer than its block"));
-    }
 
     #[test]
     fn gzip_is_read_transparently() {
@@ -582,20 +425,5 @@ mod tests {
         v[22] = 0x30; // reserved link-type bits
         assert!(e(&v).contains("reserved"));
         assert!(e(&pcap(false, false, 1, &[])[..10]).contains("cut short"));
-    }
-
-    #[test]
-    fn unknown_link_type_is_reported_per_frame() {
-        let (frames, _) = all(pcap(false, false, 281, &[(0, vec![0; 30])]));
-        assert_eq!(frames[0].2, Err(281));
-    }
-
-    #[test]
-    fn huge_record_length_is_corrupt_not_an_allocation() {
-        let mut v = pcap(false, false, 1, &[(0, eth_syn(1))]);
-        v[24 + 8..24 + 12].copy_from_slice(&u32::MAX.to_le_bytes());
-        let (frames, err) = all(v);
-        assert!(frames.is_empty());
-        assert!(err.unwrap().to_string().contains("corrupt"));
     }
 }

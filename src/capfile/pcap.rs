@@ -117,3 +117,65 @@ impl CaptureReader {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::capfile::testfiles::*;
+    use crate::wire::link::LinkType;
+
+    #[test]
+    fn pcap_both_byte_orders_and_units() {
+        let ts = 1_700_000_000_123_456_789;
+        for big in [false, true] {
+            for nanos in [false, true] {
+                let f = eth_syn(1);
+                let (frames, err) = all(pcap(
+                    big,
+                    nanos,
+                    1,
+                    &[(ts, f.clone()), (ts + 1000, f.clone())],
+                ));
+                assert!(err.is_none());
+                assert_eq!(frames.len(), 2, "big {big} nanos {nanos}");
+                let want = if nanos { ts } else { ts - 789 };
+                assert_eq!(frames[0].1, want, "big {big} nanos {nanos}");
+                assert_eq!(frames[0].2, Ok(LinkType::Ethernet));
+                assert_eq!(frames[1].3, f.len());
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_pcap_keeps_what_came_before() {
+        let f = eth_syn(1);
+        let mut bytes = pcap(
+            false,
+            false,
+            1,
+            &[(0, f.clone()), (1000, f.clone()), (2000, f)],
+        );
+        bytes.truncate(bytes.len() - 10);
+        let (frames, err) = all(bytes);
+        assert_eq!(frames.len(), 2);
+        let err = err.expect("a cut file is an error");
+        assert_eq!(err.frames_before, 2);
+        assert!(err.to_string().contains("cut short"), "{err}");
+        // the offset names the start of the third record: header + 2 records
+        assert_eq!(err.offset, 24 + 2 * (16 + 54));
+    }
+
+    #[test]
+    fn unknown_link_type_is_reported_per_frame() {
+        let (frames, _) = all(pcap(false, false, 281, &[(0, vec![0; 30])]));
+        assert_eq!(frames[0].2, Err(281));
+    }
+
+    #[test]
+    fn huge_record_length_is_corrupt_not_an_allocation() {
+        let mut v = pcap(false, false, 1, &[(0, eth_syn(1))]);
+        v[24 + 8..24 + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+        let (frames, err) = all(v);
+        assert!(frames.is_empty());
+        assert!(err.unwrap().to_string().contains("corrupt"));
+    }
+}

@@ -335,3 +335,48 @@ fn units_to_ns(units: u64, per_sec: u64, offset_sec: i64) -> TimestampNs {
     let ns = i64::try_from(ns).unwrap_or(i64::MAX);
     ns.saturating_add(offset_sec.saturating_mul(1_000_000_000))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::capfile::testfiles::*;
+    use crate::wire::link::LinkType;
+
+    #[test]
+    fn pcapng_interfaces_link_types_resolutions_and_byte_order_switch() {
+        let mut bytes = pcapng_section(
+            true,
+            &[(1, None), (101, Some(9))],
+            &[(0, 1_000_000, eth_syn(1)), (1, 2_000_000_000, raw_fin())],
+        );
+        bytes.extend(pcapng_section(
+            false,
+            &[(101, Some(0x80 | 10))],
+            &[(0, 1024, raw_fin())],
+        ));
+        let (frames, err) = all(bytes);
+        assert!(err.is_none(), "{err:?}");
+        let summary: Vec<_> = frames.iter().map(|f| (f.0, f.1, f.2)).collect();
+        assert_eq!(
+            summary,
+            [
+                (1, 1_000_000_000, Ok(LinkType::Ethernet)),
+                (2, 2_000_000_000, Ok(LinkType::RawIp)),
+                (3, 1_000_000_000, Ok(LinkType::RawIp)),
+            ]
+        );
+    }
+
+    #[test]
+    fn pcapng_unknown_interface_and_bad_option_are_errors() {
+        let bytes = pcapng_section(false, &[(1, None)], &[(3, 0, eth_syn(1))]);
+        let (frames, err) = all(bytes);
+        assert!(frames.is_empty());
+        assert!(err.unwrap().to_string().contains("interface 3"));
+        // an interface option longer than its block
+        let mut bytes = pcapng_section(false, &[(1, Some(6))], &[]);
+        let idb_opt_len = 28 + 8 + 8 + 2; // SHB 28 bytes, block header 8, IDB fields 8, option code 2
+        bytes[idb_opt_len] = 200;
+        let (_, err) = all(bytes);
+        assert!(err.unwrap().to_string().contains("longer than its block"));
+    }
+}

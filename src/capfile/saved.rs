@@ -5,6 +5,10 @@
 //! its exact times, results and states — is also written, machine-readable, as a second comment of the section
 //! header, which is what `analyze` reads back. Readers that know nothing of us skip comments and see every packet.
 //! Classic pcap has no place for comments: it holds the frames alone.
+//!
+//! Contract: never panics. Reading back (`read_run`, `run_in_bytes`, `parse_run_comment`) gives `None` for a file or
+//! comment that is not ours or is damaged in any way, never a partial run. The bytes are written by `write`; a
+//! comment longer than a pcapng option can hold (65,532 bytes) is cut there.
 
 use std::net::SocketAddr;
 
