@@ -9,9 +9,9 @@ use super::{CaptureReader, Container, MAX_RECORD, OpenError, ReadError, Record, 
 use crate::wire::link::LinkType;
 
 /// The magic numbers: µs, ns and the modified (µs) variant, as written by a little-endian host.
-const MAGIC_MICROS: u32 = 0xa1b2c3d4;
-const MAGIC_NANOS: u32 = 0xa1b23c4d;
-const MAGIC_MODIFIED: u32 = 0xa1b2cd34;
+pub(super) const MAGIC_MICROS: u32 = 0xa1b2_c3d4;
+pub(super) const MAGIC_NANOS: u32 = 0xa1b2_3c4d;
+const MAGIC_MODIFIED: u32 = 0xa1b2_cd34;
 
 /// What a classic pcap file header says about every record after it.
 #[derive(Debug, Clone, Copy)]

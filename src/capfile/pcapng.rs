@@ -22,7 +22,8 @@ pub(super) const SIMPLE_PACKET: u32 = 3;
 pub(super) const ENHANCED_PACKET: u32 = 6;
 /// The first bytes of every pcapng file (a section header's type, the same in both byte orders).
 pub(super) const FILE_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
-/// The section header's byte-order magic as written little-endian and big-endian.
+/// The section header's byte-order magic, as a number and as written little-endian and big-endian.
+pub(super) const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
 const BYTE_ORDER_LE: [u8; 4] = [0x4d, 0x3c, 0x2b, 0x1a];
 const BYTE_ORDER_BE: [u8; 4] = [0x1a, 0x2b, 0x3c, 0x4d];
 

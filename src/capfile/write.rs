@@ -9,12 +9,11 @@
 use std::io::{self, Write};
 
 use super::endian::Endian;
-use super::pcapng::{ENHANCED_PACKET, INTERFACE_DESCRIPTION, OPT_COMMENT, OPT_END, SECTION_HEADER};
+use super::pcap::{MAGIC_MICROS, MAGIC_NANOS};
+use super::pcapng::{
+    BYTE_ORDER_MAGIC, ENHANCED_PACKET, INTERFACE_DESCRIPTION, OPT_COMMENT, OPT_END, SECTION_HEADER,
+};
 use crate::model::segment::TimestampNs;
-
-/// Classic pcap magic numbers (the reader's `pcap` knows the third, modified, kind).
-const MAGIC_MICROS: u32 = 0xa1b2_c3d4;
-const MAGIC_NANOS: u32 = 0xa1b2_3c4d;
 
 /// A classic pcap file being written: header first, then a record per frame.
 pub struct PcapWriter {
@@ -132,7 +131,7 @@ impl PcapngWriter {
     pub fn section(&mut self, options: &[Opt]) {
         let e = self.endian;
         let mut fixed = [0xff; 16];
-        fixed[..4].copy_from_slice(&e.bytes32(0x1a2b_3c4d));
+        fixed[..4].copy_from_slice(&e.bytes32(BYTE_ORDER_MAGIC));
         fixed[4..6].copy_from_slice(&e.bytes16(1));
         fixed[6..8].copy_from_slice(&e.bytes16(0));
         self.block(SECTION_HEADER, &fixed, &[], options);
