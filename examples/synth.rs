@@ -5,7 +5,12 @@
 //! (about 10 packets per connection; 1M connections ≈ 10M packets ≈ 1 GB). Deterministic: same N, same bytes.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+
+use tcp_close_watch::capfile::Endian;
+use tcp_close_watch::capfile::write::PcapWriter;
+
+/// Bytes buffered before they are written to the file.
+const FLUSH_AT: usize = 8 << 20;
 
 /// Connections in flight at once: their packets interleave.
 const CONCURRENT: usize = 2000;
@@ -172,14 +177,9 @@ fn main() -> std::io::Result<()> {
         eprintln!("usage: synth [--connections N] OUT.pcap");
         std::process::exit(1);
     };
-    let mut w = BufWriter::with_capacity(8 << 20, File::create(&out)?);
-    // pcap header: µs, little-endian, Ethernet, snaplen 65535
-    w.write_all(&0xa1b2c3d4u32.to_le_bytes())?;
-    w.write_all(&2u16.to_le_bytes())?;
-    w.write_all(&4u16.to_le_bytes())?;
-    w.write_all(&[0u8; 8])?;
-    w.write_all(&65535u32.to_le_bytes())?;
-    w.write_all(&1u32.to_le_bytes())?;
+    let mut file = File::create(&out)?;
+    // µs, little-endian, Ethernet, snaplen 65535; handed to the file in blocks of 8 MiB
+    let mut w = PcapWriter::with_capacity(FLUSH_AT + (64 << 10), Endian::Little, false, 65535, 1);
 
     let server = [192u8, 168, 0, 1];
     let mut live: Vec<Conn> = Vec::with_capacity(CONCURRENT);
@@ -230,11 +230,10 @@ fn main() -> std::io::Result<()> {
         c.seq[me] = c.seq[me].wrapping_add(advance);
 
         t_us += 3;
-        w.write_all(&((t_us / 1_000_000) as u32).to_le_bytes())?;
-        w.write_all(&((t_us % 1_000_000) as u32).to_le_bytes())?;
-        w.write_all(&(frame.len() as u32).to_le_bytes())?;
-        w.write_all(&(frame.len() as u32).to_le_bytes())?;
-        w.write_all(&frame)?;
+        w.record((t_us * 1000) as i64, &frame, frame.len() as u32);
+        if w.len() >= FLUSH_AT {
+            w.write_to(&mut file)?;
+        }
         packets += 1;
 
         c.step += 1;
@@ -242,7 +241,7 @@ fn main() -> std::io::Result<()> {
             live.swap_remove(slot);
         }
     }
-    w.flush()?;
+    w.write_to(&mut file)?;
     eprintln!("wrote {out}: {n} connections, {packets} packets");
     Ok(())
 }

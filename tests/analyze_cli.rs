@@ -5,26 +5,18 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use etherparse::PacketBuilder;
+use tcp_close_watch::capfile::Endian;
+use tcp_close_watch::capfile::write::PcapWriter;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcp-close-watch");
 
 /// (time ns, frame) → classic little-endian µs pcap bytes.
 fn pcap(link: u32, frames: &[(i64, Vec<u8>)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend(0xa1b2c3d4u32.to_le_bytes());
-    out.extend(2u16.to_le_bytes());
-    out.extend(4u16.to_le_bytes());
-    out.extend([0; 8]);
-    out.extend(65535u32.to_le_bytes());
-    out.extend(link.to_le_bytes());
+    let mut w = PcapWriter::new(Endian::Little, false, 65535, link);
     for (ts, f) in frames {
-        out.extend(((ts / 1_000_000_000) as u32).to_le_bytes());
-        out.extend(((ts % 1_000_000_000 / 1000) as u32).to_le_bytes());
-        out.extend((f.len() as u32).to_le_bytes());
-        out.extend((f.len() as u32).to_le_bytes());
-        out.extend(f);
+        w.record(*ts, f, f.len() as u32);
     }
-    out
+    w.into_bytes()
 }
 
 const S: u8 = 1;

@@ -5,11 +5,18 @@
 //! its exact times, results and states — is also written, machine-readable, as a second comment of the section
 //! header, which is what `analyze` reads back. Readers that know nothing of us skip comments and see every packet.
 //! Classic pcap has no place for comments: it holds the frames alone.
+//!
+//! Contract: never panics. Reading back (`read_run`, `run_in_bytes`, `parse_run_comment`) gives `None` for a file or
+//! comment that is not ours or is damaged in any way, never a partial run. The bytes are written by `write`; a
+//! comment longer than a pcapng option can hold (65,532 bytes) is cut there.
 
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
+use crate::capfile::Endian;
+use crate::capfile::pcapng::{IF_NAME, IF_TSRESOL, SHB_OS, SHB_USERAPPL};
+use crate::capfile::write::{Opt, PcapWriter, PcapngWriter};
 use crate::model::calls::{CallKind, Outcome, Peer, SocketCall};
 use crate::model::frame::RawFrame;
 use crate::model::run::{EndStates, Mode, PairRun};
@@ -200,33 +207,9 @@ pub fn frame_of_calls(calls: &[SocketCall], frames: &[RawFrame]) -> Vec<Option<u
         .collect()
 }
 
-// pcapng blocks ----------------------------------------------------------------------------------------------
-
-fn option(out: &mut Vec<u8>, code: u16, value: &[u8]) {
-    out.extend(code.to_le_bytes());
-    out.extend((value.len() as u16).to_le_bytes());
-    out.extend(value);
-    out.resize(out.len().next_multiple_of(4), 0);
-}
-
-fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
-    let total = (12 + body.len()) as u32;
-    out.extend(kind.to_le_bytes());
-    out.extend(total.to_le_bytes());
-    out.extend(body);
-    out.extend(total.to_le_bytes());
-}
-
-/// Comments longer than an option can hold (65,535 bytes) are cut; the run comment of a demo is a few KB.
-fn text_option(out: &mut Vec<u8>, code: u16, text: &str) {
-    let bytes = text.as_bytes();
-    option(out, code, &bytes[..bytes.len().min(u16::MAX as usize - 3)]);
-}
-
 /// The run as pcapng bytes: section header (with its comments), one interface, a block per frame with its calls
 /// as comments.
 pub fn pcapng(pair: &PairRun, kernel: &str, frames: &[RawFrame], linktype: u32) -> Vec<u8> {
-    let mut out = Vec::new();
     let t0 = pair
         .calls
         .first()
@@ -235,12 +218,6 @@ pub fn pcapng(pair: &PairRun, kernel: &str, frames: &[RawFrame], linktype: u32) 
         .chain(frames.first().map(|f| f.ts))
         .min()
         .unwrap_or(0);
-    // section header
-    let mut shb = Vec::new();
-    shb.extend(0x1A2B_3C4Du32.to_le_bytes());
-    shb.extend(1u16.to_le_bytes());
-    shb.extend(0u16.to_le_bytes());
-    shb.extend((-1i64).to_le_bytes());
     let summary = format!(
         "tcp-close-watch run --mode {} — {}. Recorded on {kernel} at {}. A (client) {}, B (server) {}.",
         pair.mode,
@@ -249,70 +226,45 @@ pub fn pcapng(pair: &PairRun, kernel: &str, frames: &[RawFrame], linktype: u32) 
         pair.a,
         pair.b
     );
-    text_option(&mut shb, 1, &summary);
-    text_option(&mut shb, 1, &run_comment(pair, kernel));
-    text_option(&mut shb, 3, kernel);
-    text_option(
-        &mut shb,
-        4,
-        concat!("tcp-close-watch ", env!("CARGO_PKG_VERSION")),
-    );
-    option(&mut shb, 0, &[]);
-    block(&mut out, 0x0A0D_0D0A, &shb);
+    let run = run_comment(pair, kernel);
+    let mut w = PcapngWriter::new(Endian::Little);
+    w.section(&[
+        Opt::comment(&summary),
+        Opt::comment(&run),
+        Opt::text(SHB_OS, kernel),
+        Opt::text(
+            SHB_USERAPPL,
+            concat!("tcp-close-watch ", env!("CARGO_PKG_VERSION")),
+        ),
+    ]);
     // interface: loopback, nanosecond timestamps
-    let mut idb = Vec::new();
-    idb.extend((linktype as u16).to_le_bytes());
-    idb.extend(0u16.to_le_bytes());
-    idb.extend(65535u32.to_le_bytes());
-    text_option(&mut idb, 2, "lo");
-    option(&mut idb, 9, &[9]);
-    option(&mut idb, 0, &[]);
-    block(&mut out, 1, &idb);
-    // frames
+    w.interface(
+        linktype as u16,
+        65535,
+        &[Opt::text(IF_NAME, "lo"), Opt::new(IF_TSRESOL, &[9])],
+    );
     let owners = frame_of_calls(&pair.calls, frames);
     for (i, f) in frames.iter().enumerate() {
-        let mut epb = Vec::new();
-        epb.extend(0u32.to_le_bytes());
-        let ts = f.ts as u64;
-        epb.extend(((ts >> 32) as u32).to_le_bytes());
-        epb.extend((ts as u32).to_le_bytes());
-        epb.extend((f.data.len() as u32).to_le_bytes());
-        epb.extend(f.orig_len.to_le_bytes());
-        epb.extend(&f.data);
-        epb.resize(epb.len().next_multiple_of(4), 0);
-        let mut has_options = false;
-        for (c, owner) in pair.calls.iter().zip(&owners) {
-            if *owner == Some(i) {
-                text_option(&mut epb, 1, &call_comment(c, t0));
-                has_options = true;
-            }
-        }
-        if has_options {
-            option(&mut epb, 0, &[]);
-        }
-        block(&mut out, 6, &epb);
+        let comments: Vec<String> = pair
+            .calls
+            .iter()
+            .zip(&owners)
+            .filter(|(_, owner)| **owner == Some(i))
+            .map(|(c, _)| call_comment(c, t0))
+            .collect();
+        let options: Vec<Opt> = comments.iter().map(|c| Opt::comment(c)).collect();
+        w.packet(0, f.ts as u64, &f.data, f.orig_len, &options);
     }
-    out
+    w.into_bytes()
 }
 
 /// The frames alone as classic pcap with nanosecond timestamps.
 pub fn pcap(frames: &[RawFrame], linktype: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend(0xA1B2_3C4Du32.to_le_bytes());
-    out.extend(2u16.to_le_bytes());
-    out.extend(4u16.to_le_bytes());
-    out.extend(0i32.to_le_bytes());
-    out.extend(0u32.to_le_bytes());
-    out.extend(65535u32.to_le_bytes());
-    out.extend(linktype.to_le_bytes());
+    let mut w = PcapWriter::new(Endian::Little, true, 65535, linktype);
     for f in frames {
-        out.extend((f.ts.div_euclid(1_000_000_000) as u32).to_le_bytes());
-        out.extend((f.ts.rem_euclid(1_000_000_000) as u32).to_le_bytes());
-        out.extend((f.data.len() as u32).to_le_bytes());
-        out.extend(f.orig_len.to_le_bytes());
-        out.extend(&f.data);
+        w.record(f.ts, &f.data, f.orig_len);
     }
-    out
+    w.into_bytes()
 }
 
 #[cfg(test)]

@@ -5,11 +5,17 @@
 //! headers it has no entry point for — BSD loopback and Linux cooked v2 — are stripped here with explicit checks).
 //! Frames cut short by the snap length still decode when the TCP header is whole; the payload length then comes
 //! from the IP header.
+//!
+//! Two paths: [`decode_parts`] reads plain IPv4/TCP (no options, no fragment, not cut) straight from the bytes and
+//! hands everything else to [`decode_parts_general`], which goes through etherparse. The general path is also the
+//! slow oracle: the tests and the fuzz target check that both give the same answer for every frame.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{
+    EtherType, LaxIpPayloadSlice, LaxNetSlice, LaxSlicedPacket, TcpSlice, TransportSlice,
+};
 
 use crate::model::segment::{Segment, SeqNumber, TcpFlags, TimestampNs};
 use crate::wire::link::LinkType;
@@ -49,6 +55,8 @@ impl fmt::Display for Skip {
         f.write_str(self.describe())
     }
 }
+
+impl std::error::Error for Skip {}
 
 /// Decode one frame into a TCP segment.
 pub fn decode(link: LinkType, ts: TimestampNs, frame: &[u8]) -> Result<Segment, Skip> {
@@ -261,66 +269,52 @@ fn from_ether_type(proto: u16, bytes: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip
     }
 }
 
-fn segment_from<'a>(
-    ts: TimestampNs,
-    sliced: &LaxSlicedPacket<'a>,
-) -> Result<(Segment, &'a [u8]), Skip> {
-    let net = match &sliced.net {
-        Some(net @ (LaxNetSlice::Ipv4(_) | LaxNetSlice::Ipv6(_))) => net,
-        Some(LaxNetSlice::Arp(_)) => return Err(Skip::NotIp),
-        None => {
-            return Err(if sliced.link_exts.is_empty() && sliced.link.is_none() {
-                Skip::BadIp
-            } else {
-                // Ethernet parsed but no IP after it: either another ether type or a broken IP header.
-                match &sliced.stop_err {
-                    Some(_) => Skip::BadIp,
-                    None => Skip::NotIp,
-                }
-            });
-        }
-    };
-    let (src_ip, dst_ip, declared_end, ip_payload) = match net {
-        LaxNetSlice::Ipv4(v4) => {
+/// The IP layer of a sliced frame: addresses, where the IP header says the packet ends (an address in memory, to
+/// compare with where the TCP header starts), and what the IP header carries.
+struct IpLayer<'s, 'a> {
+    src: IpAddr,
+    dst: IpAddr,
+    declared_end: usize,
+    payload: &'s LaxIpPayloadSlice<'a>,
+}
+
+/// The IPv4 or IPv6 layer, or why there is none.
+#[inline]
+fn ip_layer<'s, 'a>(sliced: &'s LaxSlicedPacket<'a>) -> Result<IpLayer<'s, 'a>, Skip> {
+    match &sliced.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
             let start = h.slice().as_ptr() as usize;
-            (
-                IpAddr::V4(h.source_addr()),
-                IpAddr::V4(h.destination_addr()),
-                start + usize::from(h.total_len()),
-                v4.payload(),
-            )
+            Ok(IpLayer {
+                src: IpAddr::V4(h.source_addr()),
+                dst: IpAddr::V4(h.destination_addr()),
+                declared_end: start + usize::from(h.total_len()),
+                payload: v4.payload(),
+            })
         }
-        LaxNetSlice::Ipv6(v6) => {
+        Some(LaxNetSlice::Ipv6(v6)) => {
             let h = v6.header();
             let start = h.slice().as_ptr() as usize;
-            (
-                IpAddr::V6(h.source_addr()),
-                IpAddr::V6(h.destination_addr()),
-                start + 40 + usize::from(h.payload_length()),
-                v6.payload(),
-            )
+            Ok(IpLayer {
+                src: IpAddr::V6(h.source_addr()),
+                dst: IpAddr::V6(h.destination_addr()),
+                declared_end: start + 40 + usize::from(h.payload_length()),
+                payload: v6.payload(),
+            })
         }
-        LaxNetSlice::Arp(_) => unreachable!("matched above"),
-    };
-    if ip_payload.ip_number != etherparse::IpNumber::TCP {
-        return Err(Skip::NotTcp);
+        Some(LaxNetSlice::Arp(_)) => Err(Skip::NotIp),
+        None if sliced.link_exts.is_empty() && sliced.link.is_none() => Err(Skip::BadIp),
+        // Ethernet parsed but no IP after it: either another ether type or a broken IP header.
+        None => match &sliced.stop_err {
+            Some(_) => Err(Skip::BadIp),
+            None => Err(Skip::NotIp),
+        },
     }
-    let tcp = match &sliced.transport {
-        Some(TransportSlice::Tcp(tcp)) => tcp,
-        _ if ip_payload.fragmented => return Err(Skip::Fragment),
-        // The snap length cut the TCP options: the fixed 20 bytes still tell ports, numbers and flags.
-        _ => return fixed_header_only(ts, src_ip, dst_ip, declared_end, ip_payload.payload),
-    };
-    let header_len = tcp.header_slice().len();
-    let captured_payload = tcp.payload();
-    // When the snap length cut the frame, the IP header still says how long the segment was.
-    let len = if ip_payload.incomplete {
-        let tcp_start = tcp.slice().as_ptr() as usize;
-        declared_end.saturating_sub(tcp_start + header_len)
-    } else {
-        captured_payload.len()
-    };
+}
+
+/// The TCP flags etherparse read, as our bits.
+#[inline]
+fn tcp_flags(tcp: &TcpSlice<'_>) -> TcpFlags {
     let bits = [
         (tcp.fin(), TcpFlags::FIN),
         (tcp.syn(), TcpFlags::SYN),
@@ -332,16 +326,42 @@ fn segment_from<'a>(
         (tcp.cwr(), TcpFlags::CWR),
         (tcp.ns(), TcpFlags::AE),
     ];
-    let flags = bits
-        .iter()
-        .filter(|(set, _)| *set)
-        .fold(0, |acc, (_, bit)| acc | bit);
+    TcpFlags(
+        bits.iter()
+            .filter(|(set, _)| *set)
+            .fold(0, |acc, (_, bit)| acc | bit),
+    )
+}
+
+fn segment_from<'a>(
+    ts: TimestampNs,
+    sliced: &LaxSlicedPacket<'a>,
+) -> Result<(Segment, &'a [u8]), Skip> {
+    let ip = ip_layer(sliced)?;
+    if ip.payload.ip_number != etherparse::IpNumber::TCP {
+        return Err(Skip::NotTcp);
+    }
+    let tcp = match &sliced.transport {
+        Some(TransportSlice::Tcp(tcp)) => tcp,
+        _ if ip.payload.fragmented => return Err(Skip::Fragment),
+        // The snap length cut the TCP options: the fixed 20 bytes still tell ports, numbers and flags.
+        _ => return fixed_header_only(ts, ip.src, ip.dst, ip.declared_end, ip.payload.payload),
+    };
+    let header_len = tcp.header_slice().len();
+    let captured_payload = tcp.payload();
+    // When the snap length cut the frame, the IP header still says how long the segment was.
+    let len = if ip.payload.incomplete {
+        let tcp_start = tcp.slice().as_ptr() as usize;
+        ip.declared_end.saturating_sub(tcp_start + header_len)
+    } else {
+        captured_payload.len()
+    };
     Ok((
         Segment {
             ts,
-            src: SocketAddr::new(src_ip, tcp.source_port()),
-            dst: SocketAddr::new(dst_ip, tcp.destination_port()),
-            flags: TcpFlags(flags),
+            src: SocketAddr::new(ip.src, tcp.source_port()),
+            dst: SocketAddr::new(ip.dst, tcp.destination_port()),
+            flags: tcp_flags(tcp),
             seq: SeqNumber(tcp.sequence_number()),
             ack: SeqNumber(tcp.acknowledgment_number()),
             window: tcp.window_size(),

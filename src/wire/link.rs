@@ -1,4 +1,7 @@
 //! Link-layer header types: the LINKTYPE_*/DLT numbers capture files and libpcap use, and their names.
+//!
+//! Contract: pure lookups, never a panic; a number we do not decode is `None`, and the caller names it (the reader
+//! hands frames on with `Err(number)`).
 
 /// The link-layer header type of a capture (LINKTYPE_* numbers of tcpdump.org, plus the DLT aliases files use).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
