@@ -138,11 +138,7 @@ impl Conn {
 
     /// Payload bytes each side sent, by sequence numbers (Zeek's orig_bytes / resp_bytes).
     pub fn bytes(&self, s: Side) -> u64 {
-        let (c, sv) = self.zeek.sizes();
-        match s {
-            Side::Client => c,
-            Side::Server => sv,
-        }
+        self.zeek.size(s)
     }
 
     pub fn conn_state(&self) -> ConnState {

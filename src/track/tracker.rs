@@ -53,8 +53,8 @@ impl FlowHasher {
     #[inline]
     pub fn hash_sockets(&self, a: &SocketAddr, b: &SocketAddr) -> u64 {
         match (a, b) {
-            (SocketAddr::V4(x), SocketAddr::V4(y)) if !self.collide => {
-                self.hash_v4(x.ip().to_bits(), x.port(), y.ip().to_bits(), y.port())
+            (SocketAddr::V4(a4), SocketAddr::V4(b4)) if !self.collide => {
+                self.hash_v4(a4.ip().to_bits(), a4.port(), b4.ip().to_bits(), b4.port())
             }
             _ => self.hash_pair(Endpoint::from_socket(*a), Endpoint::from_socket(*b)),
         }
@@ -75,8 +75,8 @@ impl FlowHasher {
             return 0;
         }
         match (a.ip, b.ip) {
-            (IpAddr::V4(x), IpAddr::V4(y)) => {
-                self.hash_v4(x.to_bits(), a.port, y.to_bits(), b.port)
+            (IpAddr::V4(ip_a), IpAddr::V4(ip_b)) => {
+                self.hash_v4(ip_a.to_bits(), a.port, ip_b.to_bits(), b.port)
             }
             _ => {
                 let (a, b) = if a <= b { (a, b) } else { (b, a) };

@@ -101,12 +101,16 @@ impl ZeekConn {
 
     /// conn.log's `conn_state`, exactly as Zeek's `conn_state` decides it.
     pub fn conn_state(&self) -> ConnState {
-        conn_state::conn_state(&self.ep[0], &self.ep[1], self.history.as_str())
+        conn_state::conn_state(
+            self.endpoint(Side::Client),
+            self.endpoint(Side::Server),
+            self.history.as_str(),
+        )
     }
 
-    /// (originator bytes, responder bytes) as conn.log's `orig_bytes`/`resp_bytes`.
-    pub fn sizes(&self) -> (u64, u64) {
-        (self.ep[0].size(&self.ep[1]), self.ep[1].size(&self.ep[0]))
+    /// Payload bytes `side` sent: conn.log's `orig_bytes` (client) or `resp_bytes` (server).
+    pub fn size(&self, side: Side) -> u64 {
+        self.endpoint(side).size(self.endpoint(side.other()))
     }
 }
 
@@ -385,6 +389,6 @@ mod tests {
         ] {
             z.process(side, &packet(f, seq, ack, 100, len));
         }
-        assert_eq!(z.sizes(), (20, 7));
+        assert_eq!((z.size(C), z.size(SV)), (20, 7));
     }
 }
