@@ -2,13 +2,14 @@
 //! `conn_state` verdict of conn.log, computed the way Zeek computes them so a Zeek user reads ours at a glance.
 //!
 //! Laid out to be read beside Zeek's sources, with Zeek's names in snake_case:
-//! - here, `TCPSessionAdapter::Process` (packet_analysis/protocol/tcp/TCPSessionAdapter.cc) as [`ZeekConn::process`],
-//!   and the static steps it calls in order: `get_segment_len`, `init_endpoint`, `update_history` (in
-//!   [`history`]), `update_window`, `init_peer`, `update_ack_seq`, `update_last_seq`, `UpdateStateMachine`;
+//! - here, `TCPSessionAdapter::Process` (packet_analysis/protocol/tcp/TCPSessionAdapter.cc) as
+//!   [`ZeekConn::process`], and the static steps it calls in order: `get_segment_len`, `init_endpoint`,
+//!   `update_history` (in `history`), `update_window`, `init_peer`, `update_ack_seq`, `update_last_seq`,
+//!   `UpdateStateMachine`;
 //! - `state_machine`: `UpdateStateMachine` and one `Update*State` per endpoint state;
-//! - [`endpoint`]: `TCP_Endpoint` (analyzer/protocol/tcp/TCP_Endpoint.h) and its `Size()`;
-//! - [`history`]: the history letters (`CheckHistory`, `AddHistory`, `ScaledHistoryEntry`);
-//! - [`conn_state`]: `conn_state` of base/protocols/conn/main.zeek, as the [`ConnState`] enum;
+//! - `endpoint`: `TCP_Endpoint` (analyzer/protocol/tcp/TCP_Endpoint.h) and its `Size()`;
+//! - `history`: the history letters (`CheckHistory`, `AddHistory`, `ScaledHistoryEntry`);
+//! - `conn_state`: `conn_state` of base/protocols/conn/main.zeek, as the [`ConnState`] enum;
 //! - `seq`: Zeek's sequence arithmetic (`seq_delta`, `TOO_LARGE_SEQ_DELTA`).
 //!
 //! Zeek's originator is our [`Side::Client`], its responder our [`Side::Server`].
@@ -19,9 +20,9 @@
 //! originator, as the issue defines the client). Every field is fixed-size: a finished connection costs the same
 //! few dozen bytes whatever its packet count.
 
-pub mod conn_state;
-pub mod endpoint;
-pub mod history;
+mod conn_state;
+mod endpoint;
+mod history;
 mod seq;
 mod state_machine;
 
