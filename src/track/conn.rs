@@ -12,7 +12,8 @@ use crate::track::packet::TcpPacket;
 use crate::track::tracker::FlowKey;
 use crate::track::zeek::{ConnState, ZeekConn};
 
-/// The two ends of a connection: the client opened it (sent the first SYN), the server answered.
+/// The two ends of a connection: the client opened it (sent the first SYN), the server answered. Zeek's
+/// originator and responder (`orig`/`resp`); every "which end" inside `track` is one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Side {
     Client,
@@ -178,70 +179,6 @@ impl Conn {
     }
 }
 
-/// How a connection ended, in words a reader of the totals wants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Ending {
-    /// Both sides sent FIN and nobody reset.
-    Clean { first: Side },
-    /// A RST ended it (possibly after a FIN from `after_fin_of`).
-    Reset {
-        by: Side,
-        after_fin_of: Option<Side>,
-    },
-    /// The server answered the SYN with a RST.
-    Refused,
-    /// One side sent FIN, the other never did (and nobody reset).
-    HalfClosed { by: Side },
-    /// A SYN that got no answer at all.
-    Unanswered,
-    /// Neither FIN nor RST seen: still open when the capture ended.
-    Open,
-}
-
-impl Ending {
-    pub fn describe(self) -> String {
-        self.text().to_string()
-    }
-
-    /// [`Ending::describe`] without an allocation: every kind of ending has one fixed text.
-    pub fn text(self) -> &'static str {
-        use Side::{Client as C, Server as S};
-        match self {
-            Ending::Clean { first: C } => "closed cleanly (client first)",
-            Ending::Clean { first: S } => "closed cleanly (server first)",
-            Ending::Reset {
-                by: C,
-                after_fin_of: None,
-            } => "reset by the client",
-            Ending::Reset {
-                by: S,
-                after_fin_of: None,
-            } => "reset by the server",
-            Ending::Reset {
-                by: C,
-                after_fin_of: Some(C),
-            } => "reset by the client after its own FIN",
-            Ending::Reset {
-                by: S,
-                after_fin_of: Some(S),
-            } => "reset by the server after its own FIN",
-            Ending::Reset {
-                by: C,
-                after_fin_of: Some(S),
-            } => "reset by the client after the server's FIN",
-            Ending::Reset {
-                by: S,
-                after_fin_of: Some(C),
-            } => "reset by the server after the client's FIN",
-            Ending::Refused => "refused (RST to the SYN)",
-            Ending::HalfClosed { by: C } => "half-closed by the client (no FIN back)",
-            Ending::HalfClosed { by: S } => "half-closed by the server (no FIN back)",
-            Ending::Unanswered => "SYN never answered",
-            Ending::Open => "still open at the end of the capture",
-        }
-    }
-}
-
 impl Conn {
     /// A new connection whose first packet is `p`.
     pub(super) fn new(id: u32, p: &TcpPacket) -> Conn {
@@ -318,6 +255,70 @@ impl Conn {
             }
         }
         self.zeek.process(side, p);
+    }
+}
+
+/// How a connection ended, in words a reader of the totals wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Ending {
+    /// Both sides sent FIN and nobody reset.
+    Clean { first: Side },
+    /// A RST ended it (possibly after a FIN from `after_fin_of`).
+    Reset {
+        by: Side,
+        after_fin_of: Option<Side>,
+    },
+    /// The server answered the SYN with a RST.
+    Refused,
+    /// One side sent FIN, the other never did (and nobody reset).
+    HalfClosed { by: Side },
+    /// A SYN that got no answer at all.
+    Unanswered,
+    /// Neither FIN nor RST seen: still open when the capture ended.
+    Open,
+}
+
+impl Ending {
+    pub fn describe(self) -> String {
+        self.text().to_string()
+    }
+
+    /// [`Ending::describe`] without an allocation: every kind of ending has one fixed text.
+    pub fn text(self) -> &'static str {
+        use Side::{Client as C, Server as S};
+        match self {
+            Ending::Clean { first: C } => "closed cleanly (client first)",
+            Ending::Clean { first: S } => "closed cleanly (server first)",
+            Ending::Reset {
+                by: C,
+                after_fin_of: None,
+            } => "reset by the client",
+            Ending::Reset {
+                by: S,
+                after_fin_of: None,
+            } => "reset by the server",
+            Ending::Reset {
+                by: C,
+                after_fin_of: Some(C),
+            } => "reset by the client after its own FIN",
+            Ending::Reset {
+                by: S,
+                after_fin_of: Some(S),
+            } => "reset by the server after its own FIN",
+            Ending::Reset {
+                by: C,
+                after_fin_of: Some(S),
+            } => "reset by the client after the server's FIN",
+            Ending::Reset {
+                by: S,
+                after_fin_of: Some(C),
+            } => "reset by the server after the client's FIN",
+            Ending::Refused => "refused (RST to the SYN)",
+            Ending::HalfClosed { by: C } => "half-closed by the client (no FIN back)",
+            Ending::HalfClosed { by: S } => "half-closed by the server (no FIN back)",
+            Ending::Unanswered => "SYN never answered",
+            Ending::Open => "still open at the end of the capture",
+        }
     }
 }
 
