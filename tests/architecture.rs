@@ -151,8 +151,6 @@ const NOT_YET: &[&str] = &[
     "src/render/svg.rs:svg",
     "src/cli/analyze.rs:main",
     "src/cli/analyze.rs:print_report",
-    "src/track/zeek.rs:packet",
-    "src/track/zeek.rs:update_state_machine",
 ];
 
 fn allowed(file: &Path, function: Option<&str>) -> bool {

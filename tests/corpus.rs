@@ -252,7 +252,7 @@ fn frame_ids(path: &std::path::Path) -> HashMap<u64, u32> {
     let Ok(mut r) = CaptureReader::open(&path.to_string_lossy()) else {
         return ids;
     };
-    let mut tracker = tcp_close_watch::track::conn::Tracker::new();
+    let mut tracker = tcp_close_watch::track::tracker::Tracker::new();
     while let Ok(Some(f)) = r.next_frame() {
         let Ok(link) = f.link else { continue };
         if let Ok((seg, _)) = tcp_close_watch::wire::decode::decode_parts(link, f.ts, f.data) {

@@ -71,7 +71,7 @@ fn push_cell(out: &mut String, c: &Conn, i: usize, ending: &str) {
         7 => out.push_str(first_close_str(c)),
         8 => push_pair(out, c.fins(Side::Client), c.fins(Side::Server)),
         9 => push_pair(out, c.rsts(Side::Client), c.rsts(Side::Server)),
-        10 => out.push_str(c.conn_state()),
+        10 => out.push_str(c.conn_state().code()),
         11 => out.push_str(c.history()),
         _ => out.push_str(ending),
     }
@@ -151,7 +151,7 @@ fn widths_of(conns: &[&Conn]) -> [usize; 13] {
             first_close_text_width(c),
             digits(u64::from(c.fins(Side::Client))) + 1 + digits(u64::from(c.fins(Side::Server))),
             digits(u64::from(c.rsts(Side::Client))) + 1 + digits(u64::from(c.rsts(Side::Server))),
-            c.conn_state().len(),
+            c.conn_state().code().len(),
             c.history().chars().count(),
             c.ending().text().chars().count(),
         ];
@@ -369,7 +369,7 @@ pub fn conn_json(file: &str, c: &Conn) -> Value {
         "id": c.id,
         "client": c.client.socket().to_string(),
         "server": c.server.socket().to_string(),
-        "conn_state": c.conn_state(),
+        "conn_state": c.conn_state().code(),
         "history": c.history(),
         "fins": {"client": c.fins(Side::Client), "server": c.fins(Side::Server)},
         "rsts": {"client": c.rsts(Side::Client), "server": c.rsts(Side::Server)},
@@ -438,7 +438,7 @@ fn push_conn_json(out: &mut String, file: &str, c: &Conn) {
     push_endpoint(out, &c.client);
     out.push('"');
     out.push_str(",\"conn_state\":");
-    push_json_plain(out, c.conn_state());
+    push_json_plain(out, c.conn_state().code());
     out.push_str(",\"duration\":");
     push_json_f64(out, c.duration() as f64 / 1e9);
     out.push_str(",\"ending\":");
@@ -580,7 +580,7 @@ mod tests {
     use super::*;
 
     use crate::model::segment::TcpFlags;
-    use crate::track::conn::Tracker;
+    use crate::track::tracker::Tracker;
 
     use crate::testing::segment as seg;
 

@@ -1,17 +1,19 @@
-//! Segments → connections. Groups TCP segments by 4-tuple into connections numbered the way Wireshark numbers
-//! `tcp.stream` (order of first appearance; a SYN with a new initial sequence number on a known 4-tuple starts a
-//! new one), decides who is the client, and keeps per connection one small fixed-size record: counts, first close,
-//! and Zeek's state machine (see [`crate::track::zeek`]).
+//! The connection record. One TCP connection in one small fixed-size [`Conn`]: who is the client, counts, first
+//! close, and Zeek's state machine (see [`crate::track::zeek`]); how one packet changes it (`Conn::account`);
+//! and how it ended, in words ([`Ending`]). Finding a packet's connection, numbered the way Wireshark numbers
+//! `tcp.stream`, is [`crate::track::tracker`]'s job.
 //!
-//! Memory: one [`Conn`] (~200 bytes) per connection plus 16 to 32 bytes of index, whatever the number of packets.
+//! Memory: one [`Conn`] (~200 bytes) per connection, whatever the number of packets.
 
-use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::model::segment::{Segment, SeqNumber, TcpFlags, TimestampNs};
-use crate::track::zeek::{self, ZeekConn};
+use crate::model::segment::{Segment, SeqNumber, TimestampNs};
+use crate::track::packet::TcpPacket;
+use crate::track::tracker::FlowKey;
+use crate::track::zeek::{ConnState, ZeekConn};
 
-/// The two ends of a connection: the client opened it (sent the first SYN), the server answered.
+/// The two ends of a connection: the client opened it (sent the first SYN), the server answered. Zeek's
+/// originator and responder (`orig`/`resp`); every "which end" inside `track` is one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Side {
     Client,
@@ -31,7 +33,7 @@ impl Side {
             Side::Server => Side::Client,
         }
     }
-    fn index(self) -> usize {
+    pub(super) fn index(self) -> usize {
         match self {
             Side::Client => 0,
             Side::Server => 1,
@@ -80,7 +82,7 @@ pub struct SideCounts {
     pub packets: u32,
     /// Wireshark's base sequence number for this direction (the SYN's, else the first segment's); meaningless
     /// while `packets` is 0.
-    base_seq: u32,
+    base_seq: SeqNumber,
     pub syns: u16,
 }
 
@@ -126,10 +128,10 @@ impl Conn {
     }
 
     pub fn fins(&self, s: Side) -> u16 {
-        self.zeek.ep[s.index()].fin_cnt
+        self.zeek.endpoint(s).fin_cnt
     }
     pub fn rsts(&self, s: Side) -> u16 {
-        self.zeek.ep[s.index()].rst_cnt
+        self.zeek.endpoint(s).rst_cnt
     }
     pub fn syns(&self, s: Side) -> u16 {
         self.counts[s.index()].syns
@@ -137,14 +139,10 @@ impl Conn {
 
     /// Payload bytes each side sent, by sequence numbers (Zeek's orig_bytes / resp_bytes).
     pub fn bytes(&self, s: Side) -> u64 {
-        let (c, sv) = self.zeek.sizes();
-        match s {
-            Side::Client => c,
-            Side::Server => sv,
-        }
+        self.zeek.size(s)
     }
 
-    pub fn conn_state(&self) -> &'static str {
+    pub fn conn_state(&self) -> ConnState {
         self.zeek.conn_state()
     }
 
@@ -159,7 +157,10 @@ impl Conn {
     /// The kind of ending, for totals.
     pub fn ending(&self) -> Ending {
         if let Some(by) = self.first_rst {
-            if by == Side::Server && self.conn_state() == "REJ" && self.syns(Side::Server) == 0 {
+            if by == Side::Server
+                && self.conn_state() == ConnState::REJ
+                && self.syns(Side::Server) == 0
+            {
                 return Ending::Refused;
             }
             return Ending::Reset {
@@ -175,6 +176,85 @@ impl Conn {
             }
             None => Ending::Open,
         }
+    }
+}
+
+impl Conn {
+    /// A new connection whose first packet is `p`.
+    pub(super) fn new(id: u32, p: &TcpPacket) -> Conn {
+        // The client sent the first SYN; a capture that starts with the SYN-ACK shows the client as its receiver
+        // (Zeek flips such a connection too, and marks its history with '^'); otherwise the first sender.
+        let synack_first = p.flags.syn() && p.flags.ack();
+        let (client, server, zeek) = if synack_first {
+            (p.dst, p.src, ZeekConn::flipped())
+        } else {
+            (p.src, p.dst, ZeekConn::default())
+        };
+        Conn {
+            id,
+            client,
+            server,
+            start: p.ts,
+            end: p.ts,
+            counts: [SideCounts::default(); 2],
+            first_close: None,
+            rst_after_fin_of: None,
+            first_rst: None,
+            zeek,
+            bpf_matched: false,
+        }
+    }
+
+    /// The 4-tuple `key` is this connection's, in either direction.
+    #[inline]
+    pub(super) fn is_flow(&self, key: &FlowKey) -> bool {
+        (self.client == key.0 && self.server == key.1)
+            || (self.client == key.1 && self.server == key.0)
+    }
+
+    /// Wireshark: a pure SYN whose sequence number differs from the base of its direction starts a new stream on
+    /// the same 4-tuple.
+    #[inline]
+    pub(super) fn syn_starts_new_stream(&self, p: &TcpPacket) -> bool {
+        let pure_syn = p.flags.syn() && !p.flags.ack();
+        let n = &self.counts[self.side_of_packet(p).index()];
+        pure_syn && n.packets != 0 && n.base_seq != p.seq
+    }
+
+    /// Account one packet of this connection.
+    #[inline]
+    pub(super) fn account(&mut self, p: &TcpPacket) {
+        let side = self.side_of_packet(p);
+        let f = p.flags;
+        self.end = self.end.max(p.ts);
+        self.start = self.start.min(p.ts);
+        let n = &mut self.counts[side.index()];
+        let first = n.packets == 0;
+        n.packets = n.packets.saturating_add(1);
+        if f.syn() {
+            n.syns = n.syns.saturating_add(1);
+        }
+        if first || (f.syn() && !f.ack() && n.syns == 1) {
+            n.base_seq = p.seq;
+        }
+        if f.rst() && self.first_rst.is_none() {
+            self.first_rst = Some(side);
+            // FINs before this packet (Zeek counts this one's below); after both, the RST answers the other's.
+            let fin_before = |s: Side| self.fins(s) > 0 && !(s == side && f.fin());
+            self.rst_after_fin_of = match (fin_before(side), fin_before(side.other())) {
+                (false, false) => None,
+                (true, false) => Some(side),
+                (_, true) => Some(side.other()),
+            };
+        }
+        if self.first_close.is_none() {
+            if f.rst() {
+                self.first_close = Some((side, CloseKind::Rst));
+            } else if f.fin() {
+                self.first_close = Some((side, CloseKind::Fin));
+            }
+        }
+        self.zeek.process(side, p);
     }
 }
 
@@ -242,361 +322,6 @@ impl Ending {
     }
 }
 
-/// A 4-tuple. [`Conn::is_flow`] matches it in either direction; hashing puts it in a canonical order first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct FlowKey(Endpoint, Endpoint);
-
-/// One decoded TCP segment in a small fixed-size record (no payload, no `SocketAddr`s): what the tracker needs,
-/// and what a reader thread hands to it in batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TcpPacket {
-    pub ts: TimestampNs,
-    pub src: Endpoint,
-    pub dst: Endpoint,
-    pub flags: TcpFlags,
-    pub seq: SeqNumber,
-    pub ack: SeqNumber,
-    pub window: u16,
-    /// Payload length as the IP header declares it.
-    pub len: u32,
-}
-
-impl TcpPacket {
-    pub fn of(seg: &Segment) -> TcpPacket {
-        TcpPacket {
-            ts: seg.ts,
-            src: Endpoint::from_socket(seg.src),
-            dst: Endpoint::from_socket(seg.dst),
-            flags: seg.flags,
-            seq: seg.seq,
-            ack: seg.ack,
-            window: seg.window,
-            len: seg.len,
-        }
-    }
-}
-
-/// Hashes a 4-tuple the same way in both directions, with a seed chosen per run. `Clone` so another thread
-/// can hash packets before they reach the [`Tracker`] that made it.
-#[derive(Clone)]
-pub struct FlowHasher {
-    seed: foldhash::fast::RandomState,
-    /// Keys for the IPv4 hash, drawn from `seed`.
-    keys: [u64; 3],
-    /// Tests only: hash every flow to 0.
-    collide: bool,
-}
-
-/// The 128-bit product of two words, folded to 64 bits: the mixing step of foldhash and wyhash.
-fn folded_multiply(x: u64, y: u64) -> u64 {
-    let full = u128::from(x) * u128::from(y);
-    (full as u64) ^ ((full >> 64) as u64)
-}
-
-impl FlowHasher {
-    fn new() -> FlowHasher {
-        let seed = foldhash::fast::RandomState::default();
-        let keys = [1u64, 2, 3].map(|i| seed.hash_one(i) | 1);
-        FlowHasher {
-            seed,
-            keys,
-            collide: false,
-        }
-    }
-
-    pub fn hash(&self, p: &TcpPacket) -> u64 {
-        self.hash_pair(p.src, p.dst)
-    }
-
-    /// [`FlowHasher::hash`] of a segment's addresses, the same value. Read straight from the `SocketAddr`s: the
-    /// byte-aligned `IpAddr`s of a freshly written [`TcpPacket`] are slow to read back (store forwarding fails).
-    #[inline]
-    pub fn hash_sockets(&self, a: &SocketAddr, b: &SocketAddr) -> u64 {
-        match (a, b) {
-            (SocketAddr::V4(x), SocketAddr::V4(y)) if !self.collide => {
-                self.hash_v4(x.ip().to_bits(), x.port(), y.ip().to_bits(), y.port())
-            }
-            _ => self.hash_pair(Endpoint::from_socket(*a), Endpoint::from_socket(*b)),
-        }
-    }
-
-    /// Two IPv4 ends fit in two words: two multiplications instead of hashing the enum-shaped key.
-    #[inline]
-    fn hash_v4(&self, ip_a: u32, port_a: u16, ip_b: u32, port_b: u16) -> u64 {
-        let wa = (u64::from(ip_a) << 16) | u64::from(port_a);
-        let wb = (u64::from(ip_b) << 16) | u64::from(port_b);
-        let (lo, hi) = (wa.min(wb), wa.max(wb));
-        let k = &self.keys;
-        folded_multiply(folded_multiply(lo ^ k[0], hi ^ k[1]) ^ hi, k[2])
-    }
-
-    fn hash_pair(&self, a: Endpoint, b: Endpoint) -> u64 {
-        if self.collide {
-            return 0;
-        }
-        match (a.ip, b.ip) {
-            (IpAddr::V4(x), IpAddr::V4(y)) => {
-                self.hash_v4(x.to_bits(), a.port, y.to_bits(), b.port)
-            }
-            _ => {
-                let (a, b) = if a <= b { (a, b) } else { (b, a) };
-                self.seed.hash_one(FlowKey(a, b))
-            }
-        }
-    }
-}
-
-/// 4-tuple → latest connection on it: open addressing with linear probing over 8-byte slots, each the top 32
-/// bits of the flow's hash (its tag) and the connection id + 1 (0: empty). A tag match is confirmed against the
-/// connection's addresses, so colliding hashes cannot merge two flows: they only probe further. A slot's position
-/// comes from the top bits of its tag, so the table grows without hashing anything again.
-///
-/// No cache in front: the slots of the flows open at the moment stay in the CPU cache by themselves, and one
-/// slot is one cache line to fetch for a new flow (a general-purpose map touched two).
-struct FlowIndex {
-    slots: Vec<u64>,
-    /// log2 of the number of slots.
-    bits: u32,
-    used: usize,
-}
-
-impl FlowIndex {
-    fn new() -> FlowIndex {
-        let bits = 12;
-        FlowIndex {
-            slots: vec![0; 1 << bits],
-            bits,
-            used: 0,
-        }
-    }
-
-    fn home(&self, tag: u32) -> usize {
-        (tag >> (32 - self.bits)) as usize
-    }
-
-    /// Ask the CPU for the cache line of the flow with hash `h` ahead of its lookup.
-    fn prefetch(&self, h: u64) {
-        let i = self.home((h >> 32) as u32);
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is a hint that never faults, whatever the address; SSE is in every x86-64 CPU.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                self.slots[i..].as_ptr().cast(),
-            );
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = i;
-    }
-
-    /// The slot and connection of the flow `key` with hash `h`, or the empty slot where it would go.
-    fn find(&self, conns: &[Conn], key: &FlowKey, h: u64) -> Result<(usize, u32), usize> {
-        let tag = (h >> 32) as u32;
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(tag);
-        loop {
-            let s = self.slots[i];
-            if s == 0 {
-                return Err(i);
-            }
-            if (s >> 32) as u32 == tag {
-                let id = (s as u32).wrapping_sub(1);
-                if conns[id as usize].is_flow(key) {
-                    return Ok((i, id));
-                }
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    /// Point slot `i` (from [`FlowIndex::find`]) at connection `id`.
-    fn set(&mut self, i: usize, h: u64, id: u32, was_empty: bool) {
-        self.slots[i] = ((h >> 32) << 32) | u64::from(id.wrapping_add(1));
-        if was_empty {
-            self.used += 1;
-            // at most half full: probes stay short
-            if self.used * 2 > self.slots.len() {
-                self.grow();
-            }
-        }
-    }
-
-    fn grow(&mut self) {
-        let old = std::mem::replace(&mut self.slots, vec![0; 2 << self.bits]);
-        self.bits += 1;
-        let mask = self.slots.len() - 1;
-        for s in old.into_iter().filter(|&s| s != 0) {
-            let mut i = self.home((s >> 32) as u32);
-            while self.slots[i] != 0 {
-                i = (i + 1) & mask;
-            }
-            self.slots[i] = s;
-        }
-    }
-}
-
-/// Groups segments into connections as they stream by.
-pub struct Tracker {
-    pub conns: Vec<Conn>,
-    index: FlowIndex,
-    hasher: FlowHasher,
-}
-
-impl Conn {
-    fn is_flow(&self, key: &FlowKey) -> bool {
-        (self.client == key.0 && self.server == key.1)
-            || (self.client == key.1 && self.server == key.0)
-    }
-}
-
-impl Default for Tracker {
-    fn default() -> Self {
-        Tracker::new()
-    }
-}
-
-impl Tracker {
-    pub fn new() -> Tracker {
-        Tracker {
-            conns: Vec::new(),
-            index: FlowIndex::new(),
-            hasher: FlowHasher::new(),
-        }
-    }
-
-    /// The hasher [`Tracker::add_packet`] expects its `hash` argument from.
-    pub fn hasher(&self) -> FlowHasher {
-        self.hasher.clone()
-    }
-
-    /// A hint: a packet with flow hash `h` comes soon (a batch's packets are known ahead).
-    pub fn prefetch(&self, h: u64) {
-        self.index.prefetch(h);
-    }
-
-    /// Every flow hashes alike: for tests of the collision path.
-    #[cfg(test)]
-    fn colliding() -> Tracker {
-        let mut t = Tracker::new();
-        t.hasher.collide = true;
-        t
-    }
-
-    /// Account one segment; gives the id of its connection.
-    pub fn add(&mut self, seg: &Segment) -> u32 {
-        let p = TcpPacket::of(seg);
-        let h = self.hasher.hash(&p);
-        self.add_packet(&p, h)
-    }
-
-    /// Account one packet whose flow hash (from [`Tracker::hasher`]) is `h`; gives the id of its connection.
-    pub fn add_packet(&mut self, p: &TcpPacket, h: u64) -> u32 {
-        // no canonical order needed: comparing endpoints costs more than matching both directions
-        let key = FlowKey(p.src, p.dst);
-        let pure_syn = p.flags.syn() && !p.flags.ack();
-        let found = self.index.find(&self.conns, &key, h);
-        let existing = match found {
-            Ok((_, id)) => {
-                // Wireshark: a SYN whose sequence number differs from the base of its direction starts a new
-                // stream.
-                let c = &self.conns[id as usize];
-                let n = &c.counts[c.side_of_packet(p).index()];
-                let same = !pure_syn || n.packets == 0 || n.base_seq == p.seq.0;
-                same.then_some(id)
-            }
-            Err(_) => None,
-        };
-        let id = match existing {
-            Some(id) => id,
-            None => {
-                let id = u32::try_from(self.conns.len()).unwrap_or(u32::MAX);
-                self.conns.push(new_conn(id, p));
-                match found {
-                    Ok((slot, _)) => self.index.set(slot, h, id, false),
-                    Err(slot) => self.index.set(slot, h, id, true),
-                }
-                id
-            }
-        };
-        let c = &mut self.conns[id as usize];
-        update(c, p);
-        id
-    }
-}
-
-fn new_conn(id: u32, seg: &TcpPacket) -> Conn {
-    let src = seg.src;
-    let dst = seg.dst;
-    // The client sent the first SYN; a capture that starts with the SYN-ACK shows the client as its receiver
-    // (Zeek flips such a connection too, and marks its history with '^'); otherwise the first sender.
-    let synack_first = seg.flags.syn() && seg.flags.ack();
-    let (client, server, z) = if synack_first {
-        (dst, src, ZeekConn::flipped())
-    } else {
-        (src, dst, ZeekConn::default())
-    };
-    Conn {
-        id,
-        client,
-        server,
-        start: seg.ts,
-        end: seg.ts,
-        counts: [SideCounts::default(); 2],
-        first_close: None,
-        rst_after_fin_of: None,
-        first_rst: None,
-        zeek: z,
-        bpf_matched: false,
-    }
-}
-
-fn update(c: &mut Conn, seg: &TcpPacket) {
-    let side = c.side_of_packet(seg);
-    let f = seg.flags;
-    c.end = c.end.max(seg.ts);
-    c.start = c.start.min(seg.ts);
-    {
-        let n = &mut c.counts[side.index()];
-        let first = n.packets == 0;
-        n.packets = n.packets.saturating_add(1);
-        if f.syn() {
-            n.syns = n.syns.saturating_add(1);
-        }
-        if first || (f.syn() && !f.ack() && n.syns == 1) {
-            n.base_seq = seg.seq.0;
-        }
-    }
-    if f.rst() && c.first_rst.is_none() {
-        c.first_rst = Some(side);
-        let fin_before = [Side::Client, Side::Server]
-            .into_iter()
-            // FINs before this packet (Zeek counts this one's below)
-            .filter(|s| c.fins(*s) > 0 && !(*s == side && f.fin()))
-            .collect::<Vec<_>>();
-        c.rst_after_fin_of = match fin_before.as_slice() {
-            [] => None,
-            [one] => Some(*one),
-            _ => Some(side.other()),
-        };
-    }
-    if c.first_close.is_none() {
-        if f.rst() {
-            c.first_close = Some((side, CloseKind::Rst));
-        } else if f.fin() {
-            c.first_close = Some((side, CloseKind::Fin));
-        }
-    }
-    c.zeek.packet(
-        side == Side::Client,
-        &zeek::Packet {
-            flags: f,
-            seq: seg.seq,
-            ack: seg.ack,
-            window: seg.window,
-            len: seg.len,
-        },
-    );
-}
-
 /// First close of a connection as (by, kind) words for output.
 pub fn first_close_words(c: &Conn) -> (Option<&'static str>, Option<&'static str>) {
     match c.first_close {
@@ -617,6 +342,8 @@ pub fn first_close_text(c: &Conn) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::segment::TcpFlags;
+    use crate::track::tracker::Tracker;
 
     pub(crate) fn seg(src: &str, dst: &str, flags: u16, seq: u32, ack: u32, len: u32) -> Segment {
         crate::testing::segment(0, src, dst, flags, seq, ack, len)
@@ -629,86 +356,6 @@ mod tests {
     const C: &str = "10.0.0.1:5555";
     const SV: &str = "10.0.0.2:80";
 
-    fn full_close(t: &mut Tracker, isn: u32) -> Vec<u32> {
-        [
-            seg(C, SV, S, isn, 0, 0),
-            seg(SV, C, S | A, 9000, isn + 1, 0),
-            seg(C, SV, A, isn + 1, 9001, 0),
-            seg(C, SV, F | A, isn + 1, 9001, 0),
-            seg(SV, C, F | A, 9001, isn + 2, 0),
-            seg(C, SV, A, isn + 2, 9002, 0),
-        ]
-        .iter()
-        .map(|s| t.add(s))
-        .collect()
-    }
-
-    #[test]
-    fn new_syn_on_a_finished_tuple_is_a_new_connection() {
-        let mut t = Tracker::new();
-        let first = full_close(&mut t, 100);
-        let second = full_close(&mut t, 50_000);
-        assert!(first.iter().all(|&id| id == 0));
-        assert!(second.iter().all(|&id| id == 1));
-        assert_eq!(t.conns.len(), 2);
-        assert_eq!(t.conns[1].conn_state(), "SF");
-        assert_eq!(
-            t.conns[1].ending(),
-            Ending::Clean {
-                first: Side::Client
-            }
-        );
-    }
-
-    #[test]
-    fn hash_collisions_never_merge_flows() {
-        // The same traffic through a tracker whose hashes all collide must give the same connections.
-        let flows = ["10.0.0.1:1", "10.0.0.1:2", "10.0.0.3:1", "[::1]:1"];
-        let mut normal = Tracker::new();
-        let mut colliding = Tracker::colliding();
-        let mut ids = (Vec::new(), Vec::new());
-        for round in 0..3u32 {
-            for (i, c) in flows.iter().enumerate() {
-                let server = if c.starts_with('[') { "[::2]:80" } else { SV };
-                let isn = 1000 * (round + 1) + i as u32;
-                for s in [
-                    seg(c, server, S, isn, 0, 0),
-                    seg(server, c, S | A, 77, isn + 1, 0),
-                    seg(c, server, R, isn + 1, 0, 0),
-                ] {
-                    ids.0.push(normal.add(&s));
-                    ids.1.push(colliding.add(&s));
-                }
-            }
-        }
-        assert_eq!(ids.0, ids.1);
-        assert_eq!(colliding.conns.len(), 12);
-        assert!(colliding.conns.iter().all(|c| c.packets() == 3));
-    }
-
-    #[test]
-    fn socket_and_packet_hashes_agree() {
-        let t = Tracker::new();
-        let h = t.hasher();
-        for (a, b) in [
-            (C, SV),
-            (SV, C),
-            ("[::1]:1", "[::2]:80"),
-            ("[::2]:80", "[::1]:1"),
-        ] {
-            let s = seg(a, b, A, 1, 1, 0);
-            assert_eq!(h.hash_sockets(&s.src, &s.dst), h.hash(&TcpPacket::of(&s)));
-            let back = seg(b, a, A, 1, 1, 0);
-            assert_eq!(
-                h.hash_sockets(&s.src, &s.dst),
-                h.hash_sockets(&back.src, &back.dst)
-            );
-        }
-        let c = Tracker::colliding().hasher();
-        let s = seg(C, SV, A, 1, 1, 0);
-        assert_eq!(c.hash_sockets(&s.src, &s.dst), 0);
-    }
-
     #[test]
     fn record_stays_small() {
         // a million connections must fit well under 300 MB with the index and the output buffers
@@ -717,25 +364,6 @@ mod tests {
             "{}",
             std::mem::size_of::<Conn>()
         );
-    }
-
-    #[test]
-    fn retransmitted_syn_stays_in_its_connection() {
-        let mut t = Tracker::new();
-        t.add(&seg(C, SV, S, 7, 0, 0));
-        t.add(&seg(C, SV, S, 7, 0, 0));
-        assert_eq!(t.conns.len(), 1);
-        assert_eq!(t.conns[0].syns(Side::Client), 2);
-        assert_eq!(t.conns[0].ending(), Ending::Unanswered);
-    }
-
-    #[test]
-    fn ids_follow_first_appearance() {
-        let mut t = Tracker::new();
-        let a = t.add(&seg("1.1.1.1:1", "2.2.2.2:2", A, 1, 1, 0));
-        let b = t.add(&seg("3.3.3.3:3", "2.2.2.2:2", A, 1, 1, 0));
-        let a2 = t.add(&seg("2.2.2.2:2", "1.1.1.1:1", A, 1, 1, 0));
-        assert_eq!((a, b, a2), (0, 1, 0));
     }
 
     #[test]

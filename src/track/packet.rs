@@ -1,0 +1,36 @@
+//! The tracker's view of one TCP segment.
+
+use crate::model::segment::{Segment, SeqNumber, TcpFlags, TimestampNs};
+use crate::track::conn::Endpoint;
+
+/// One decoded TCP segment as the tracker and Zeek's state machine read it: the fields of a [`Segment`] without
+/// its payload, in a small fixed-size `Copy` record (20-byte [`Endpoint`]s instead of 32-byte `SocketAddr`s, no
+/// `Vec` to drop). It stays beside [`Segment`] because of the hot path: the reader thread hands these to the
+/// tracker in batches of thousands, and a batch of them is about half the bytes of the same batch of segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpPacket {
+    pub ts: TimestampNs,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub flags: TcpFlags,
+    pub seq: SeqNumber,
+    pub ack: SeqNumber,
+    pub window: u16,
+    /// Payload length as the IP header declares it.
+    pub len: u32,
+}
+
+impl TcpPacket {
+    pub fn of(seg: &Segment) -> TcpPacket {
+        TcpPacket {
+            ts: seg.ts,
+            src: Endpoint::from_socket(seg.src),
+            dst: Endpoint::from_socket(seg.dst),
+            flags: seg.flags,
+            seq: seg.seq,
+            ack: seg.ack,
+            window: seg.window,
+            len: seg.len,
+        }
+    }
+}
