@@ -330,7 +330,8 @@ fn read_until_marker(
         loop {
             match cap.next_packet() {
                 Ok(p) => {
-                    if take_frame(&mut got, r, p) {
+                    let ts = timestamp(p.header.ts, r.nanosecond);
+                    if take_frame(&mut got, r, ts, p.data, p.header.len) {
                         got.complete = true;
                         break 'reading;
                     }
@@ -358,20 +359,25 @@ fn read_until_marker(
 }
 
 /// Keep one captured frame; true when it is the marker.
-fn take_frame(got: &mut Captured, r: &Reading, p: pcap::Packet<'_>) -> bool {
-    let ts = timestamp(p.header.ts, r.nanosecond);
-    match decode::decode(r.link, ts, p.data) {
+fn take_frame(
+    got: &mut Captured,
+    r: &Reading,
+    ts: TimestampNs,
+    data: &[u8],
+    orig_len: u32,
+) -> bool {
+    match decode::decode(r.link, ts, data) {
         Ok(seg) => {
             got.segments.push(seg);
             got.frames.push(RawFrame {
                 ts,
-                data: p.data.to_vec(),
-                orig_len: p.header.len,
+                data: data.to_vec(),
+                orig_len,
             });
             false
         }
         // the end marker: everything sent before it has been read
-        Err(Skip::NotTcp) if is_marker(p.data, &r.marker) => true,
+        Err(Skip::NotTcp) if is_marker(data, &r.marker) => true,
         // a datagram that is not ours (another process's, or a forged marker) is not the end
         Err(other) => {
             got.undecoded.push(other);
@@ -477,6 +483,54 @@ mod tests {
         forged.extend(b"00000000000000000000000000000000");
         assert!(!is_marker(&forged, &marker.payload));
         assert!(!is_marker(&frame[..frame.len() - 1], &marker.payload));
+    }
+
+    fn udp_frame(payload: &[u8]) -> Vec<u8> {
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+            .udp(40000, 9)
+            .write(&mut frame, payload)
+            .unwrap();
+        frame
+    }
+
+    fn empty() -> Captured {
+        Captured {
+            segments: vec![],
+            frames: vec![],
+            linktype: 1,
+            undecoded: vec![],
+            dropped: 0,
+            complete: false,
+            nanosecond: true,
+        }
+    }
+
+    #[test]
+    fn a_datagram_without_the_token_does_not_end_the_capture() {
+        let b: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let marker = Marker::new(b).unwrap();
+        let r = Reading {
+            link: LinkType::Ethernet,
+            nanosecond: true,
+            marker: marker.payload.clone(),
+            dropped_before: 0,
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let mut got = empty();
+        for forged in [
+            &b"hello"[..],
+            MARKER_PREFIX,
+            b"tcp-close-watch: end of capture",
+        ] {
+            let frame = udp_frame(forged);
+            assert!(!take_frame(&mut got, &r, 1, &frame, frame.len() as u32));
+        }
+        assert_eq!(got.undecoded, [Skip::NotTcp, Skip::NotTcp, Skip::NotTcp]);
+        let frame = udp_frame(&marker.payload);
+        assert!(take_frame(&mut got, &r, 2, &frame, frame.len() as u32));
+        assert_eq!(got.undecoded.len(), 3, "the marker itself is not counted");
     }
 
     #[test]
