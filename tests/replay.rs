@@ -138,6 +138,37 @@ fn a_lost_end_marker_marks_the_capture_incomplete() {
 }
 
 #[test]
+fn a_run_is_incomplete_when_its_capture_dropped_or_lost_the_marker() {
+    assert!(
+        !run(&mut replay(Mode::Abrupt), CAPTURE)
+            .unwrap()
+            .incomplete()
+    );
+    assert!(
+        run(&mut replay(Mode::Abrupt).dropping(1), CAPTURE)
+            .unwrap()
+            .incomplete()
+    );
+    assert!(
+        run(&mut replay(Mode::Abrupt).losing_the_marker(), CAPTURE)
+            .unwrap()
+            .incomplete()
+    );
+    // a stranger's frame is counted, but loses nothing of ours
+    let mut door = replay(Mode::Abrupt).with_undecoded(vec![Skip::NotTcp]);
+    assert!(!run(&mut door, CAPTURE).unwrap().incomplete());
+    let no_capture = Options {
+        ipv6: false,
+        capture: false,
+    };
+    assert!(
+        !run(&mut replay(Mode::Abrupt), no_capture)
+            .unwrap()
+            .incomplete()
+    );
+}
+
+#[test]
 fn undecoded_frames_are_counted_in_a_warning() {
     let mut door = replay(Mode::Abrupt).with_undecoded(vec![Skip::BadTcp, Skip::NotIp]);
     let run = run(&mut door, CAPTURE).unwrap();
