@@ -211,6 +211,12 @@ fn a_strangers_datagram_to_bs_port_does_not_end_the_capture() {
         got.segments.iter().any(|s| s.flags.fin()),
         "and the FINs after it"
     );
+    assert!(
+        got.frames
+            .iter()
+            .all(|f| f.data.len() == f.orig_len as usize),
+        "the snap length cut no frame"
+    );
 }
 
 #[test]
