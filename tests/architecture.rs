@@ -154,8 +154,6 @@ const NOT_YET: &[&str] = &[
     "src/render/svg.rs:svg",
     "src/capfile/mod.rs:start",
     "src/capfile/mod.rs:next_pcapng",
-    "src/cli/analyze.rs:main",
-    "src/cli/analyze.rs:print_report",
     "src/track/zeek.rs:packet",
     "src/track/zeek.rs:update_state_machine",
     "src/wire/decode.rs:segment_from",

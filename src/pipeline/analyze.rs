@@ -1,26 +1,301 @@
-//! One capture file → a report: every TCP connection's record, frame counts, skipped frames and why, and the
-//! segments of the connections asked for with `--conn`. Streams: only connection records grow, never per packet.
+//! `analyze`: how every TCP connection in saved captures ended. [`run`] is the command — each file read, checked
+//! and printed as its summary, the timelines of the connections asked for, or the run it saved (several saved runs:
+//! one comparison) — and [`analyze`] reads one file into a report: every connection's record, frame counts,
+//! skipped frames and why, and the segments of the connections asked for with `--conn`. Reading streams: only
+//! connection records grow, never per packet.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::io::{self, Write};
 use std::sync::mpsc;
 
 use crate::capfile::saved;
 use crate::capfile::{CaptureReader, Frame};
+use crate::explain::infer;
+use crate::explain::timeline::{self, Sides, Timeline};
 use crate::model::segment::Segment;
+use crate::pipeline::{Feedback, tell};
+use crate::render::printer::ConnView;
+use crate::render::run::RunView;
+use crate::render::summary::Shown;
+use crate::render::{RowsPrinter, TimelinePrinter};
 use crate::track::conn::{FlowHasher, TcpPacket, Tracker};
 use crate::track::report::{Counts, FileReport};
+use crate::track::select::Selection;
 use crate::wire::bpf::Bpf;
 use crate::wire::decode;
 use crate::wire::link::LinkType;
 
+/// The line above the comparison of several saved runs.
+const SAVED_HEADING: &str = "Saved runs";
+
+/// A validated `analyze`.
+pub struct Config {
+    /// Capture files; `-` is standard input.
+    pub files: Vec<String>,
+    /// Connections whose timelines to print (`--conn`), in the order asked; none prints summaries.
+    pub conns: Vec<u32>,
+    /// Which connections the summaries show.
+    pub selection: Selection,
+    /// The selection's `--filter`, compiled.
+    pub bpf: Option<Bpf>,
+    pub timeline: TimelinePrinter,
+    /// `None` when the format is a diagram, which summaries and comparisons are not drawn in.
+    pub rows: Option<RowsPrinter>,
+}
+
+#[derive(Debug)]
+pub enum Error {
+    /// The output could not be written.
+    Output(io::Error),
+    /// A capture's summary was asked for in a diagram format (the format's name).
+    DiagramOfSummary(&'static str),
+    /// Several saved runs were to be compared in a diagram format.
+    DiagramOfRuns(&'static str),
+    /// No input could be read at all.
+    NothingRead { inputs: usize },
+    /// Some inputs could not be read to the end; results were printed for what was read.
+    Incomplete { failed: usize, inputs: usize },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Output(e) => write!(f, "cannot write output: {e}"),
+            Error::DiagramOfSummary(format) => write!(
+                f,
+                "--format {format} draws one connection: add --conn N (the summary's id column)"
+            ),
+            Error::DiagramOfRuns(format) => write!(
+                f,
+                "--format {format} draws one connection: give one file, or add --conn n"
+            ),
+            Error::NothingRead { inputs: 1 } => f.write_str("nothing could be read from the input"),
+            Error::NothingRead { inputs } => {
+                write!(f, "nothing could be read from any of the {inputs} inputs")
+            }
+            Error::Incomplete { failed, inputs } => write!(
+                f,
+                "{failed} of {inputs} input{} could not be read to the end; results above cover what was read",
+                if *inputs == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Output(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Read every file and print what `config` asks for, to `out`. Files that cannot be read are noted and skipped;
+/// the error at the end says how many (after the results of the others).
+pub fn run(
+    mut config: Config,
+    out: &mut dyn Write,
+    feedback: &mut dyn Feedback,
+) -> Result<(), Error> {
+    let keep: HashSet<u32> = config.conns.iter().copied().collect();
+    // several saved runs (run --write) and no --conn: one comparison row each, as `run --mode all` prints
+    let files = std::mem::take(&mut config.files);
+    let compare_runs = config.conns.is_empty() && files.len() > 1;
+    let mut runs = Vec::new();
+    let (mut unreadable, mut damaged) = (0, 0);
+    for name in &files {
+        feedback.reading(name);
+        let opened = CaptureReader::open(name).map_err(|e| e.to_string());
+        let report = analyze(
+            name,
+            opened,
+            &keep,
+            config.bpf.as_mut(),
+            &mut |done, total| feedback.progress(done, total),
+        );
+        feedback.read();
+        let health = check(&report, feedback);
+        damaged += usize::from(health.damaged);
+        if !health.readable {
+            unreadable += 1;
+            continue;
+        }
+        match (&report.saved_run, compare_runs) {
+            (Some(saved), true) => {
+                let t = saved_timeline(&report).expect("the report carries a saved run");
+                runs.push(tell(&saved.pair, &t, &saved.kernel).outcome);
+            }
+            _ => print_report(&report, &mut config, out, feedback)?,
+        }
+    }
+    if !runs.is_empty() {
+        let format = config.timeline.format().name();
+        let printer = config.rows.as_mut().ok_or(Error::DiagramOfRuns(format))?;
+        printer
+            .comparison(out, &runs, SAVED_HEADING)
+            .map_err(Error::Output)?;
+    }
+    let inputs = files.len();
+    if unreadable == inputs {
+        return Err(Error::NothingRead { inputs });
+    }
+    if unreadable + damaged > 0 {
+        return Err(Error::Incomplete {
+            failed: unreadable + damaged,
+            inputs,
+        });
+    }
+    Ok(())
+}
+
+/// What reading a file came to.
+struct Health {
+    /// Something of it can be shown.
+    readable: bool,
+    /// Reading stopped before its end.
+    damaged: bool,
+}
+
+/// Tell the user what kept a file from being read whole, or gave no TCP from it.
+fn check(r: &FileReport, feedback: &mut dyn Feedback) -> Health {
+    let name = &r.name;
+    let mut health = Health {
+        readable: true,
+        damaged: false,
+    };
+    if let Some(e) = &r.open_error {
+        feedback.note(&format!("{name}: {e}; nothing analysed"));
+        health.readable = false;
+        return health;
+    }
+    if let Some(e) = &r.read_error {
+        if r.counts.frames == 0 {
+            feedback.note(&format!("{name}: {e}; nothing analysed"));
+            health.readable = false;
+            return health;
+        }
+        feedback.note(&format!("{name}: {e}"));
+        health.damaged = true;
+    }
+    let link_frames: u64 = r.unknown_links.values().sum();
+    if link_frames > 0 {
+        let links: Vec<String> = r.unknown_links.keys().map(|l| l.to_string()).collect();
+        feedback.note(&format!(
+            "{name}: link type {} is not one we decode (we read Ethernet, Linux cooked v1/v2, BSD loopback, raw IP, \
+             IPv4, IPv6, PPP, FDDI, NFLOG, IPoIB); {link_frames} of {} frames skipped",
+            links.join(", "),
+            r.counts.frames
+        ));
+        health.readable = link_frames != r.counts.frames;
+    } else if r.counts.frames > 0 && r.counts.tcp_segments == 0 {
+        let why: Vec<String> = r.skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        feedback.note(&format!(
+            "{name}: no TCP segment in {} frame{} ({})",
+            r.counts.frames,
+            if r.counts.frames == 1 { "" } else { "s" },
+            why.join(", ")
+        ));
+    }
+    health
+}
+
+/// One file's results: the run it saved, the timelines of the connections asked for, or its summary.
+fn print_report(
+    r: &FileReport,
+    config: &mut Config,
+    out: &mut dyn Write,
+    feedback: &mut dyn Feedback,
+) -> Result<(), Error> {
+    if let (Some(saved), true) = (&r.saved_run, config.conns.is_empty()) {
+        // A file saved by `run --write`: print the run as the live run did, socket calls included.
+        let t = saved_timeline(r).expect("the report carries a saved run");
+        let told = tell(&saved.pair, &t, &saved.kernel);
+        let view = RunView {
+            pair: &saved.pair,
+            timeline: &t,
+            kernel: &saved.kernel,
+            warnings: &[],
+            account: &told.account,
+            outcome: &told.outcome,
+            saved_in: Some(&r.name),
+        };
+        return config.timeline.run(out, &view).map_err(Error::Output);
+    }
+    if config.conns.is_empty() {
+        let format = config.timeline.format().name();
+        let printer = config
+            .rows
+            .as_mut()
+            .ok_or(Error::DiagramOfSummary(format))?;
+        return printer
+            .summary(out, &shown(r, &config.selection))
+            .map_err(Error::Output);
+    }
+    for &id in &config.conns {
+        let Some(conn) = r.conns.get(id as usize) else {
+            feedback.note(&format!(
+                "{}: no connection {id} (it has {}: 0 to {})",
+                r.name,
+                r.conns.len(),
+                r.conns.len().saturating_sub(1)
+            ));
+            continue;
+        };
+        let view = ConnView {
+            file: &r.name,
+            conn,
+            timeline: &conn_timeline(r, id),
+        };
+        config
+            .timeline
+            .connection(out, &view)
+            .map_err(Error::Output)?;
+    }
+    Ok(())
+}
+
+/// The connections of a report that `sel` shows, once for every printer of its summary, and their endings.
+pub fn shown<'a>(r: &'a FileReport, sel: &Selection) -> Shown<'a> {
+    Shown {
+        report: r,
+        conns: r.conns.iter().filter(|c| sel.shows(c)).collect(),
+        endings: r.endings(sel),
+    }
+}
+
+/// The timeline of connection `id` of a report, its states inferred; a saved run's own connection with the run's
+/// socket calls.
+fn conn_timeline(r: &FileReport, id: u32) -> Timeline {
+    let c = &r.conns[id as usize];
+    let sides = Sides {
+        a: c.client.socket(),
+        b: c.server.socket(),
+        a_label: format!("client {}", c.client.socket()),
+        b_label: format!("server {}", c.server.socket()),
+    };
+    let segs = r.kept.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+    let saved = r
+        .saved_run
+        .as_ref()
+        .filter(|s| (s.pair.a, s.pair.b) == (sides.a, sides.b));
+    let mut t = match saved {
+        Some(s) => timeline::build(Sides::for_pair(&s.pair), &s.pair.calls, segs),
+        None => timeline::build(sides, &[], segs),
+    };
+    infer::annotate(&mut t);
+    t
+}
+
 /// The timeline of the run a file carries (see `capfile::saved`): its socket calls and the segments read from the
 /// file, as the live run showed them.
-pub fn saved_timeline(report: &FileReport) -> Option<crate::explain::timeline::Timeline> {
+pub fn saved_timeline(report: &FileReport) -> Option<Timeline> {
     let saved = report.saved_run.as_ref()?;
     let mut segments: Vec<Segment> = report.kept.values().flatten().cloned().collect();
     segments.sort_by_key(|s| s.ts);
-    Some(crate::explain::timeline::build(
-        crate::explain::timeline::Sides::for_pair(&saved.pair),
+    Some(timeline::build(
+        Sides::for_pair(&saved.pair),
         &saved.pair.calls,
         &segments,
     ))
@@ -335,11 +610,11 @@ mod tests {
             None,
             &mut |_, _| {},
         );
-        let sel = crate::track::select::Selection::default();
+        let shown = shown(&r, &Selection::default());
         format!(
             "{}{}{:?} {:?} {:?}",
-            crate::render::summary::summary_json(&r, &sel),
-            crate::render::summary::totals_text(&r, &sel),
+            crate::render::summary::summary_json(&shown),
+            crate::render::summary::totals_text(&shown),
             r.counts,
             r.read_error,
             r.skipped
