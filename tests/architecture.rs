@@ -151,7 +151,6 @@ const NOT_YET: &[&str] = &[
     "src/capfile/mod.rs",
     "src/explain/infer.rs:step",
     "src/explain/story.rs:account",
-    "src/render/svg.rs:svg",
     "src/capfile/mod.rs:start",
     "src/capfile/mod.rs:next_pcapng",
     "src/track/zeek.rs:packet",
