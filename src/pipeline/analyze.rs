@@ -365,11 +365,12 @@ impl Decoding {
     }
 }
 
-/// Read a whole capture. `keep` names the connection ids whose segments to keep (for `--conn`); `progress`
-/// is called now and then with (bytes done, bytes total).
-pub fn analyze(
+/// Read a whole capture. `opened` is the file opened, or why it could not be (kept in words in the report); `keep`
+/// names the connection ids whose segments to keep (for `--conn`); `progress` is called now and then with (bytes
+/// done, bytes total).
+pub fn analyze<E: fmt::Display>(
     name: &str,
-    opened: Result<CaptureReader, String>,
+    opened: Result<CaptureReader, E>,
     keep: &HashSet<u32>,
     bpf: Option<&mut Bpf>,
     progress: &mut dyn FnMut(u64, u64),
@@ -381,7 +382,7 @@ pub fn analyze(
     let mut reader = match opened {
         Ok(r) => r,
         Err(e) => {
-            report.open_error = Some(e);
+            report.open_error = Some(e.to_string());
             return report;
         }
     };

@@ -60,7 +60,7 @@ pub fn load(path: &Path) -> Result<(SavedRun, Timeline), Error> {
     let name = path.display().to_string();
     let report = analyze::analyze(
         &name,
-        CaptureReader::open(&name).map_err(|e| e.to_string()),
+        CaptureReader::open(&name),
         &Default::default(),
         None,
         &mut |_, _| {},
