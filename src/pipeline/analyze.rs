@@ -283,3 +283,85 @@ fn conn_timeline(r: &FileReport, id: u32) -> Timeline {
     infer::annotate(&mut t);
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::{Style, TimelineFormat};
+
+    /// The notes a command made, kept.
+    #[derive(Default)]
+    struct Notes(Vec<String>);
+
+    impl Feedback for Notes {
+        fn note(&mut self, line: &str) {
+            self.0.push(line.to_string());
+        }
+    }
+
+    fn config(files: &[&str], format: TimelineFormat) -> Config {
+        Config {
+            files: files.iter().map(|f| f.to_string()).collect(),
+            conns: Vec::new(),
+            selection: Selection::default(),
+            bpf: None,
+            timeline: TimelinePrinter::new(format, Style::PLAIN),
+            rows: format.rows().map(|r| RowsPrinter::new(r, Style::PLAIN)),
+        }
+    }
+
+    #[test]
+    fn saved_runs_compare_and_a_missing_file_is_noted_after_them() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/captures");
+        let abrupt = format!("{dir}/abrupt.pcapng");
+        let drain = format!("{dir}/drain.pcapng");
+        let files = [abrupt.as_str(), "/no/such.pcap", drain.as_str()];
+        let mut out = Vec::new();
+        let mut notes = Notes::default();
+        let e = run(config(&files, TimelineFormat::Csv), &mut out, &mut notes).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Incomplete {
+                    failed: 1,
+                    inputs: 3
+                }
+            ),
+            "{e}"
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            3,
+            "a header and a row per run:\n{text}"
+        );
+        assert!(
+            text.lines().nth(1).unwrap().starts_with("abrupt,"),
+            "{text}"
+        );
+        assert_eq!(notes.0.len(), 1);
+        assert!(notes.0[0].starts_with("/no/such.pcap: "), "{:?}", notes.0);
+    }
+
+    #[test]
+    fn a_diagram_of_runs_is_refused_after_reading_them() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/captures");
+        let files = [
+            format!("{dir}/abrupt.pcapng"),
+            format!("{dir}/drain.pcapng"),
+        ];
+        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+        let mut out = Vec::new();
+        let e = run(
+            config(&files, TimelineFormat::Ladder),
+            &mut out,
+            &mut Notes::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--format ladder draws one connection: give one file, or add --conn n"
+        );
+        assert!(out.is_empty());
+    }
+}
