@@ -96,17 +96,17 @@ pub fn run(
     feedback: &mut dyn Feedback,
 ) -> Result<(), Error> {
     let keep: HashSet<u32> = config.conns.iter().copied().collect();
-    // several saved runs (run --write) and no --conn: one comparison row each, as `run --mode all` prints
+    // the files are taken out, to be read one by one while the rest of the configuration prints them
     let files = std::mem::take(&mut config.files);
+    // several saved runs (run --write) and no --conn: one comparison row each, as `run --mode all` prints
     let compare_runs = config.conns.is_empty() && files.len() > 1;
     let mut runs = Vec::new();
     let (mut unreadable, mut damaged) = (0, 0);
     for name in &files {
         feedback.reading(name);
-        let opened = CaptureReader::open(name).map_err(|e| e.to_string());
         let report = analyze(
             name,
-            opened,
+            CaptureReader::open(name),
             &keep,
             config.bpf.as_mut(),
             &mut |done, total| feedback.progress(done, total),
