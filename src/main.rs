@@ -57,6 +57,10 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// `run` printed everything, but a timeline may be missing segments (README, "Exit codes"). Not 1 (nothing or
+/// not all printed) nor 2 (clap's usage errors, and analyze's damaged input).
+const EXIT_INCOMPLETE: u8 = 3;
+
 /// How a command ended: `Ok`, or a failure to tell — `None` when the output pipe was closed (`| head`).
 type Ended = Result<(), Option<Failure>>;
 
@@ -94,6 +98,13 @@ fn run_command(args: cli::run::RunArgs) -> Ended {
     match run::run(config, &mut out, &mut Stderr::new()) {
         Ok(()) => written(&mut out, Ok(())),
         Err(run::Error::Output(e)) => written(&mut out, Err(e)),
+        Err(e @ run::Error::Incomplete(_)) => {
+            written(&mut out, Ok(()))?;
+            Err(Some(Failure {
+                message: e.to_string(),
+                code: EXIT_INCOMPLETE,
+            }))
+        }
         Err(e) => Err(Some(Failure::new(e.to_string()))),
     }
 }

@@ -1,4 +1,5 @@
-//! The live capture's promises (issue 13): it ends by its deadline even when the end marker is lost, a datagram
+//! The live capture's promises (issue 13): it ends by its deadline even when the end marker is lost (and the run
+//! says so with exit code 3), a datagram
 //! that is not our marker does not end it, and the snap length keeps every frame a run puts on the wire.
 //!
 //! The deadline test plays the real binary in a network namespace of its own, where an nftables rule on `lo`'s
@@ -173,6 +174,19 @@ fn a_lost_end_marker_ends_the_run_by_its_deadline_and_says_so() {
         ended
             .stderr
             .contains("the end-of-capture marker never arrived"),
+        "{}",
+        ended.stderr
+    );
+    assert_eq!(
+        ended.code,
+        Some(3),
+        "exit code 3: printed, but incomplete (README, Exit codes): {}",
+        ended.stderr
+    );
+    assert!(
+        ended.stderr.lines().last().is_some_and(
+            |l| l.starts_with("tcp-close-watch: the timeline of mode abrupt is incomplete")
+        ),
         "{}",
         ended.stderr
     );

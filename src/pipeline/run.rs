@@ -43,6 +43,9 @@ pub enum Error {
     Save { path: PathBuf, error: io::Error },
     /// The output could not be written.
     Output(io::Error),
+    /// Everything was printed, but the capture of these modes may be missing segments (its end marker was lost,
+    /// or the kernel dropped packets): their timelines are incomplete, and their stories may be wrong.
+    Incomplete(Vec<Mode>),
 }
 
 impl fmt::Display for Error {
@@ -55,6 +58,23 @@ impl fmt::Display for Error {
             ),
             Error::Save { path, error } => write!(f, "cannot write {}: {error}", path.display()),
             Error::Output(e) => write!(f, "cannot write output: {e}"),
+            Error::Incomplete(modes) => {
+                let names: Vec<&str> = modes.iter().map(|m| m.name()).collect();
+                let names = names.join(", ");
+                if modes.len() == 1 {
+                    write!(
+                        f,
+                        "the timeline of mode {names} is incomplete: the capture may be missing segments (warned \
+                         above), so its story may be wrong; run again"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the timelines of modes {names} are incomplete: their captures may be missing segments \
+                         (warned above), so their stories may be wrong; run again"
+                    )
+                }
+            }
         }
     }
 }
@@ -63,7 +83,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Save { error, .. } | Error::Output(error) => Some(error),
-            Error::Live(_) | Error::NothingToSave => None,
+            Error::Live(_) | Error::NothingToSave | Error::Incomplete(_) => None,
         }
     }
 }
@@ -83,19 +103,47 @@ pub fn list_modes(out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// Play as `config` says and print to `out`. Every mode is played before anything is printed, so a failed run
-/// prints nothing.
+/// prints nothing. A run whose capture may be missing segments is printed with its warnings, and then the whole is
+/// [`Error::Incomplete`].
 pub fn run(config: Config, out: &mut dyn Write, feedback: &mut dyn Feedback) -> Result<(), Error> {
-    let play = |mode: Mode, feedback: &mut dyn Feedback| -> Result<LiveRun, Error> {
+    let mut incomplete = Vec::new();
+    let mut play = |mode: Mode, feedback: &mut dyn Feedback| -> Result<LiveRun, Error> {
         let run = live::run(mode, config.options).map_err(Error::Live)?;
         for w in run.warnings() {
-            feedback.note(&format!("warning: {w}"));
+            feedback.note(&format!("warning: mode {mode}: {w}"));
+        }
+        if run.incomplete() {
+            incomplete.push(mode);
         }
         Ok(run)
     };
-    match config.plan {
+    play_and_print(
+        config.plan,
+        config.write.as_deref(),
+        &mut play,
+        out,
+        feedback,
+    )?;
+    if incomplete.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Incomplete(incomplete))
+    }
+}
+
+type Play<'a> = dyn FnMut(Mode, &mut dyn Feedback) -> Result<LiveRun, Error> + 'a;
+
+fn play_and_print(
+    plan: Plan,
+    write: Option<&Path>,
+    play: &mut Play,
+    out: &mut dyn Write,
+    feedback: &mut dyn Feedback,
+) -> Result<(), Error> {
+    match plan {
         Plan::One(mode, printer) => {
             let run = play(mode, feedback)?;
-            if let Some(path) = &config.write {
+            if let Some(path) = write {
                 save(&run, path, feedback)?;
             }
             print_run(&printer, &run, out).map_err(Error::Output)
