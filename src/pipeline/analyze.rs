@@ -120,7 +120,7 @@ pub fn run(
         match (&report.saved_run, compare_runs) {
             (Some(saved), true) => {
                 let t = saved_timeline(&report).expect("the report carries a saved run");
-                runs.push(tell(&saved.pair, &t, &saved.kernel).outcome);
+                runs.push(tell(&saved.pair, &t, &saved.kernel).outcome.into());
             }
             _ => print_report(&report, &mut config, out, feedback)?,
         }

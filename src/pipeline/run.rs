@@ -9,6 +9,7 @@ use crate::capfile::saved;
 use crate::model::run::Mode;
 use crate::pipeline::live::{self, LiveRun, Options, RunError};
 use crate::pipeline::{Feedback, tell};
+use crate::render::compare::Compared;
 use crate::render::run::RunView;
 use crate::render::{RowsPrinter, TimelinePrinter};
 
@@ -161,7 +162,10 @@ fn play_and_print(
             let mut rows = Vec::new();
             for mode in Mode::ALL {
                 let run = play(mode, feedback)?;
-                rows.push(tell(&run.pair, &run.timeline, &run.kernel).outcome);
+                rows.push(Compared {
+                    outcome: tell(&run.pair, &run.timeline, &run.kernel).outcome,
+                    warnings: run.warnings(),
+                });
             }
             printer
                 .comparison(out, &rows, ALL_HEADING)

@@ -24,7 +24,7 @@ pub fn line<S: AsRef<str>>(cells: &[S]) -> String {
     out
 }
 
-const TIMELINE_HEADERS: [&str; 15] = [
+const TIMELINE_HEADERS: [&str; 16] = [
     "t_us",
     "kind",
     "side",
@@ -40,16 +40,19 @@ const TIMELINE_HEADERS: [&str; 15] = [
     "len",
     "data",
     "notes",
+    "warnings",
 ];
 
 /// A timeline as CSV: a line per call (with when it returned) and per segment, in time order. For segments,
-/// `state` holds the inferred states after it (`A|B`) when the timeline has them.
-pub fn timeline(t: &Timeline) -> String {
+/// `state` holds the inferred states after it (`A|B`) when the timeline has them. Every line's last field holds
+/// the capture's `warnings` (joined by "; "), so a line read alone still says the timeline may be incomplete.
+pub fn timeline(t: &Timeline, warnings: &[String]) -> String {
     let t0 = t.t0();
     let us = |ns: i64| ((ns - t0) / 1000).to_string();
+    let warned = warnings.join("; ");
     let mut out = line(&TIMELINE_HEADERS);
     for row in &t.rows {
-        let cells: [String; 15] = match &row.kind {
+        let cells: [String; 16] = match &row.kind {
             RowKind::Call { call: c, .. } => [
                 us(c.t_start),
                 "call".into(),
@@ -66,6 +69,7 @@ pub fn timeline(t: &Timeline) -> String {
                 String::new(),
                 preview(c.data(), 64),
                 String::new(),
+                warned.clone(),
             ],
             RowKind::Return { .. } => continue,
             RowKind::Segment(w) => [
@@ -86,6 +90,7 @@ pub fn timeline(t: &Timeline) -> String {
                 w.segment.len.to_string(),
                 preview(&w.segment.payload, 64),
                 w.notes.join("; "),
+                warned.clone(),
             ],
         };
         out.push_str(&line(&cells));
