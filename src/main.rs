@@ -47,6 +47,14 @@ impl Failure {
             code: 1,
         }
     }
+
+    /// Leave with `code`, saying nothing more: what failed was already told, a line per failure.
+    pub fn told(code: u8) -> Failure {
+        Failure {
+            message: String::new(),
+            code,
+        }
+    }
 }
 
 impl fmt::Display for Failure {
@@ -73,7 +81,9 @@ fn main() -> ExitCode {
     match ended {
         Ok(()) | Err(None) => ExitCode::SUCCESS,
         Err(Some(f)) => {
-            eprintln!("tcp-close-watch: {}", f.message);
+            if !f.message.is_empty() {
+                eprintln!("tcp-close-watch: {}", f.message);
+            }
             ExitCode::from(f.code)
         }
     }
@@ -116,10 +126,20 @@ fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
     match analyze::run(config, &mut out, &mut Stderr::new()) {
         Ok(()) => written(&mut out, Ok(())),
         Err(analyze::Error::Output(e)) => written(&mut out, Err(e)),
-        Err(e @ analyze::Error::Incomplete { .. }) => Err(Some(Failure {
-            message: e.to_string(),
-            code: 2,
-        })),
-        Err(e) => Err(Some(Failure::new(e.to_string()))),
+        Err(e) => {
+            written(&mut out, Ok(()))?;
+            let code = match e {
+                analyze::Error::Incomplete { .. } => 2,
+                _ => 1,
+            };
+            if e.already_noted() {
+                Err(Some(Failure::told(code)))
+            } else {
+                Err(Some(Failure {
+                    message: e.to_string(),
+                    code,
+                }))
+            }
+        }
     }
 }

@@ -78,6 +78,17 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// True when the error adds nothing to the lines already noted: one input, whose failure was noted as it was
+    /// read. Several inputs end with the count of those that failed.
+    pub fn already_noted(&self) -> bool {
+        matches!(
+            self,
+            Error::NothingRead { inputs: 1 } | Error::Incomplete { inputs: 1, .. }
+        )
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
