@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tcp_close_watch::pipeline::{analyze, run};
+use tcp_close_watch::render::escape;
 
 use crate::cli::{Output, Stderr};
 
@@ -69,7 +70,7 @@ fn main() -> ExitCode {
     match ended {
         Ok(()) | Err(None) => ExitCode::SUCCESS,
         Err(Some(f)) => {
-            eprintln!("tcp-close-watch: {}", f.message);
+            eprintln!("tcp-close-watch: {}", escape::text(&f.message));
             ExitCode::from(f.code)
         }
     }

@@ -4,7 +4,7 @@
 use crate::explain::story::{ComparisonRow, end_state_text, peers_text};
 use crate::model::segment::preview;
 use crate::render::text::markdown_table;
-use crate::render::{Style, csv};
+use crate::render::{Style, csv, escape};
 use comfy_table::{ContentArrangement, Table, presets};
 
 const HEADERS: [&str; 8] = [
@@ -58,8 +58,10 @@ pub fn table(rows: &[ComparisonRow], style: Style) -> String {
     }
     t.set_header(HEADERS.to_vec());
     for r in rows {
-        let mut row: Vec<comfy_table::Cell> =
-            cells(r).into_iter().map(comfy_table::Cell::new).collect();
+        let mut row: Vec<comfy_table::Cell> = cells(r)
+            .iter()
+            .map(|c| comfy_table::Cell::new(escape::text(c)))
+            .collect();
         if style.color && !r.rst_from.is_empty() {
             row[2] = comfy_table::Cell::new(peers_text(&r.rst_from)).fg(comfy_table::Color::Red);
         }
@@ -73,7 +75,7 @@ pub fn markdown(rows: &[ComparisonRow], heading: &str) -> String {
     let body: Vec<Vec<String>> = rows.iter().map(cells).collect();
     format!(
         "{}\n\n{}",
-        kernels_line(rows, heading),
+        escape::markdown(&kernels_line(rows, heading)),
         markdown_table(&headers, &body)
     )
 }
