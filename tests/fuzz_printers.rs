@@ -9,32 +9,17 @@
 //! `TCW_FUZZ_CASES` (default 2000) and `TCW_FUZZ_SEED` set the mutation run; a failing case is written to
 //! `target/fuzz-failures/`. Longer runs: `just fuzz` (cargo-fuzz, target `printers`).
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tcp_close_watch::capfile::CaptureReader;
 use tcp_close_watch::capfile::saved::{self, SavedRun};
-use tcp_close_watch::explain::timeline::{self, Sides, States, Timeline};
 use tcp_close_watch::model::calls::Outcome;
 use tcp_close_watch::model::frame::RawFrame;
-use tcp_close_watch::pipeline::{Feedback, analyze, tell};
-use tcp_close_watch::render::escape::is_unsafe;
-use tcp_close_watch::render::printer::ConnView;
-use tcp_close_watch::render::run::RunView;
+use tcp_close_watch::pipeline::{Feedback, analyze};
 use tcp_close_watch::render::{RowsPrinter, Style, TimelineFormat, TimelinePrinter};
-use tcp_close_watch::track::report::FileReport;
+use tcp_close_watch::testing::{self, FORMATS};
 use tcp_close_watch::track::select::Selection;
-
-const FORMATS: [TimelineFormat; 7] = [
-    TimelineFormat::Table,
-    TimelineFormat::Markdown,
-    TimelineFormat::Json,
-    TimelineFormat::Csv,
-    TimelineFormat::Ladder,
-    TimelineFormat::Svg,
-    TimelineFormat::Mermaid,
-];
 
 /// What a crafted capture carries: terminal control, HTML, XML, Markdown and Mermaid syntax.
 const HOSTILE: [&str; 14] = [
@@ -88,115 +73,6 @@ fn printed(files: &[&Path], format: TimelineFormat, conns: &[u32], color: bool) 
     String::from_utf8(out).expect("printers write UTF-8")
 }
 
-/// `s` without the colour codes the table printer adds itself (`ESC [ digits;… m`).
-fn without_our_colours(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find("\x1b[") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        let n = after
-            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
-            .unwrap_or(after.len());
-        if after[n..].starts_with('m') {
-            rest = &after[n + 1..];
-        } else {
-            // not one of ours: keep it, the check below fails on it
-            out.push('\x1b');
-            rest = &rest[i + 1..];
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Why `text`, printed in `format`, is not safe where that format goes; `None` when it is.
-fn unsafe_output(format: TimelineFormat, text: &str, color: bool) -> Option<String> {
-    let text = if color {
-        without_our_colours(text)
-    } else {
-        text.to_string()
-    };
-    let bad_char = |s: &str| {
-        s.char_indices()
-            .find(|&(_, c)| c != '\n' && is_unsafe(c))
-            .map(|(i, c)| format!("{c:?} at {i}: …{}…", context(s, i)))
-    };
-    match format {
-        TimelineFormat::Json => text.lines().find_map(|l| {
-            serde_json::from_str::<serde_json::Value>(l)
-                .err()
-                .map(|e| format!("not JSON ({e}): {l}"))
-        }),
-        TimelineFormat::Svg => bad_char(&text).or_else(|| {
-            // a picture per connection asked for, one after the other
-            text.split_inclusive("</svg>\n")
-                .find_map(|doc| match roxmltree::Document::parse(doc) {
-                    Err(e) => Some(format!("SVG does not parse: {e}")),
-                    Ok(doc) => doc
-                        .descendants()
-                        .filter(|n| n.is_element())
-                        .map(|n| n.tag_name().name())
-                        .find(|t| {
-                            !["svg", "defs", "marker", "path", "rect", "text", "line"].contains(t)
-                        })
-                        .map(|t| format!("SVG has an element of the data's: <{t}>")),
-                })
-        }),
-        TimelineFormat::Markdown => bad_char(&text).or_else(|| {
-            let stripped = text.replace("<br>", "");
-            stripped
-                .find('<')
-                .map(|i| format!("raw < in markdown: …{}…", context(&stripped, i)))
-        }),
-        TimelineFormat::Mermaid => bad_char(&text).or_else(|| mermaid_syntax(&text)),
-        TimelineFormat::Table | TimelineFormat::Csv | TimelineFormat::Ladder => bad_char(&text),
-    }
-}
-
-/// A Mermaid diagram whose every line is a statement we write, with no `;`, `#` or `%` but in entity codes.
-fn mermaid_syntax(text: &str) -> Option<String> {
-    const STATEMENTS: [&str; 8] = [
-        "sequenceDiagram",
-        "    participant A as ",
-        "    participant B as ",
-        "    Note left of A: ",
-        "    Note right of B: ",
-        "    rect rgb(",
-        "    end",
-        "    ",
-    ];
-    for line in text.lines() {
-        if !STATEMENTS.iter().any(|s| line.starts_with(s)) {
-            return Some(format!("not one of our statements: {line}"));
-        }
-        let mut plain = line.to_string();
-        for code in ["#35;", "#59;", "#37;", "#lt;", "#gt;"] {
-            plain = plain.replace(code, "");
-        }
-        if plain.contains(['#', ';', '%', '<']) {
-            return Some(format!("Mermaid syntax from the data: {line}"));
-        }
-        if let Some(arrow) = line.strip_prefix("    ").filter(|l| !l.starts_with(' ')) {
-            let statement = arrow.split(':').next().unwrap_or("");
-            let ours = ["participant", "Note", "rect", "end"]
-                .iter()
-                .any(|k| statement.starts_with(k))
-                || ["A->>B", "B->>A", "A-xB", "B-xA"].contains(&statement);
-            if !ours {
-                return Some(format!("a statement of the data's: {line}"));
-            }
-        }
-    }
-    None
-}
-
-fn context(s: &str, i: usize) -> String {
-    let start = s.floor_char_boundary(i.saturating_sub(40));
-    let end = s.ceil_char_boundary((i + 40).min(s.len()));
-    format!("{:?}", &s[start..end])
-}
-
 /// Every format of `analyze` for `files` (the real command, reading the files from disk): the files as a whole,
 /// connection 0 and 1 of the first, and the table in colour. The first unsafe output found, with what was asked.
 fn check_every_printer(files: &[&Path]) -> Option<String> {
@@ -213,112 +89,42 @@ fn check_every_printer(files: &[&Path]) -> Option<String> {
     unsafe_output(TimelineFormat::Table, &text, true).map(|why| format!("table in colour: {why}"))
 }
 
-/// What one printer call wrote.
-fn written(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
-    let mut out = Vec::new();
-    write(&mut out).expect("writing to memory does not fail");
-    String::from_utf8(out).expect("printers write UTF-8")
+/// Why `text` is not safe where `format` goes ([`testing::unsafe_output`], and every SVG must parse, with our own
+/// elements only), or `None`.
+fn unsafe_output(format: TimelineFormat, text: &str, color: bool) -> Option<String> {
+    testing::unsafe_output(format, text, color).or_else(|| {
+        if format != TimelineFormat::Svg {
+            return None;
+        }
+        // a picture per connection asked for, one after the other
+        text.split_inclusive("</svg>\n")
+            .find_map(|doc| match roxmltree::Document::parse(doc) {
+                Err(e) => Some(format!("SVG does not parse: {e}")),
+                Ok(doc) => doc
+                    .descendants()
+                    .filter(|n| n.is_element())
+                    .map(|n| n.tag_name().name())
+                    .find(|t| {
+                        !["svg", "defs", "marker", "path", "rect", "text", "line"].contains(t)
+                    })
+                    .map(|t| format!("SVG has an element of the data's: <{t}>")),
+            })
+    })
 }
 
-/// The same views as [`check_every_printer`], made in memory from one report the way `analyze` makes them (a
-/// saved run, or the summary; connections 0 and 1; the comparison of the run with itself), so that thousands of
-/// inputs cost seconds: reading a file from disk sets up buffers for gigabytes.
+/// The views of [`check_every_printer`], made in memory ([`testing::every_view`]), so that thousands of inputs
+/// cost seconds (reading a file from disk sets up buffers for gigabytes).
 fn check_every_printer_in_memory(name: &str, bytes: Vec<u8>) -> Option<String> {
-    let keep: HashSet<u32> = [0, 1].into_iter().collect();
-    let r = analyze::analyze(
-        name,
-        CaptureReader::from_bytes(bytes),
-        &keep,
-        None,
-        &mut |_, _| {},
-    );
-    let told = r.saved_run.as_ref().map(|s| {
-        let t = analyze::saved_timeline(&r).expect("a saved run has a timeline");
-        let told = tell(&s.pair, &t, &s.kernel);
-        (s, t, told)
-    });
-    let timelines: Vec<(u32, Timeline)> = [0, 1]
-        .into_iter()
-        .filter(|&id| (id as usize) < r.conns.len())
-        .map(|id| (id, conn_timeline(&r, id)))
-        .collect();
-    // colour is the terminal table's alone
-    let asks = FORMATS
-        .into_iter()
-        .map(|f| (f, false))
-        .chain([(TimelineFormat::Table, true)]);
-    for (format, color) in asks {
-        let style = Style {
-            color,
-            width: color.then_some(120),
-        };
-        let timeline = TimelinePrinter::new(format, style);
-        let mut texts = Vec::new();
-        if let Some((s, t, told)) = &told {
-            let view = RunView {
-                pair: &s.pair,
-                timeline: t,
-                kernel: &s.kernel,
-                warnings: &[],
-                account: &told.account,
-                outcome: &told.outcome,
-                saved_in: Some(name),
-            };
-            texts.push(("run", written(|o| timeline.run(o, &view))));
-        }
-        if let Some(rows) = format.rows() {
-            let mut printer = RowsPrinter::new(rows, style);
-            let shown = analyze::shown(&r, &Selection::default());
-            texts.push(("summary", written(|o| printer.summary(o, &shown))));
-            if let Some((_, _, told)) = &told {
-                let both = [told.outcome.clone(), told.outcome.clone()];
-                let text = written(|o| printer.comparison(o, &both, "Saved runs"));
-                texts.push(("comparison", text));
-            }
-        }
-        for (id, t) in &timelines {
-            let view = ConnView {
-                file: name,
-                conn: &r.conns[*id as usize],
-                timeline: t,
-            };
-            texts.push(("connection", written(|o| timeline.connection(o, &view))));
-        }
-        for (what, text) in texts {
-            if let Some(why) = unsafe_output(format, &text, color) {
-                return Some(format!(
-                    "{} of {what} (colour {color}): {why}",
-                    format.name()
-                ));
-            }
-        }
-    }
-    None
-}
-
-/// Connection `id`'s timeline as `analyze --conn` makes it: states inferred, with the saved run's calls when the
-/// connection is the run's own.
-fn conn_timeline(r: &FileReport, id: u32) -> Timeline {
-    let c = &r.conns[id as usize];
-    let sides = Sides {
-        a: c.client.socket(),
-        b: c.server.socket(),
-        a_label: format!("client {}", c.client.socket()),
-        b_label: format!("server {}", c.server.socket()),
-    };
-    let segs = r.kept.get(&id).map(Vec::as_slice).unwrap_or(&[]);
-    let calls = match &r.saved_run {
-        Some(s) if (s.pair.a, s.pair.b) == (sides.a, sides.b) => {
-            return timeline::build(
-                Sides::for_pair(&s.pair),
-                &s.pair.calls,
-                segs,
-                States::Inferred,
-            );
-        }
-        _ => &[][..],
-    };
-    timeline::build(sides, calls, segs, States::Inferred)
+    testing::every_view(name, bytes).into_iter().find_map(|v| {
+        unsafe_output(v.format, &v.text, v.color).map(|why| {
+            format!(
+                "{} of {} (colour {}): {why}",
+                v.format.name(),
+                v.what,
+                v.color
+            )
+        })
+    })
 }
 
 /// A saved run's parts: the run and its frames (with their link type), to be changed and written again.
