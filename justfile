@@ -67,7 +67,7 @@ corpus:
     fi
     cargo test --test corpus -- --nocapture
 
-# Fuzz the capture reader and the frame decoder (seconds per target; needs cargo-fuzz and the nightly toolchain
+# Fuzz the capture reader, the frame decoder and the printers (seconds per target; needs cargo-fuzz and the nightly toolchain
 # that is installed here: `cargo install cargo-fuzz`; without nightly, prefix RUSTC_BOOTSTRAP=1)
 fuzz seconds="300":
     #!/usr/bin/env bash
@@ -77,6 +77,10 @@ fuzz seconds="300":
     if [ -d ../../shared/corpus/pcaps ]; then cp -n ../../shared/corpus/pcaps/* corpus/capfile/ 2>/dev/null || true; fi
     cargo +nightly fuzz run capfile corpus/capfile -- -max_total_time={{seconds}} -rss_limit_mb=2048
     cargo +nightly fuzz run decode -- -max_total_time={{seconds}}
+    # the printers: captures and saved runs' strings through every format (the stable test runs a short version)
+    mkdir -p corpus/printers
+    cp -n ../captures/*.pcapng corpus/printers/ 2>/dev/null || true
+    cargo +nightly fuzz run printers corpus/printers -- -max_total_time={{seconds}} -rss_limit_mb=2048
 
 # remake the generated timelines, comparison and SVG pictures in docs/ from captures/
 docs:

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tcp_close_watch::pipeline::{analyze, run};
+use tcp_close_watch::render::escape;
 
 use crate::cli::{Output, Stderr};
 
@@ -82,7 +83,7 @@ fn main() -> ExitCode {
         Ok(()) | Err(None) => ExitCode::SUCCESS,
         Err(Some(f)) => {
             if !f.message.is_empty() {
-                eprintln!("tcp-close-watch: {}", f.message);
+                eprintln!("tcp-close-watch: {}", escape::text(&f.message));
             }
             ExitCode::from(f.code)
         }

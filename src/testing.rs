@@ -1,11 +1,20 @@
 //! Builders for tests: a pair of addresses, segments between them and socket calls, so tests state only what
-//! they are about. Not part of the tool's interface.
+//! they are about; every view of a capture the printers make, and whether it is safe where it goes (the printers'
+//! fuzzing). Not part of the tool's interface.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 
-use crate::explain::timeline::Sides;
+use crate::capfile::CaptureReader;
+use crate::explain::timeline::{self, Sides, States, Timeline};
 use crate::model::calls::{CallKind, Outcome, Peer, SocketCall};
 use crate::model::segment::{Segment, SeqNumber, TcpFlags, TimestampNs};
+use crate::pipeline::{analyze, tell};
+use crate::render::printer::ConnView;
+use crate::render::run::RunView;
+use crate::render::{RowsPrinter, Style, TimelineFormat, TimelinePrinter, escape};
+use crate::track::report::FileReport;
+use crate::track::select::Selection;
 
 /// A on 127.0.0.1:40000, B on 127.0.0.1:8080.
 pub fn sides() -> Sides {
@@ -100,4 +109,220 @@ pub fn skip(reason: &str) {
     }
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
+}
+
+/// Every timeline format, in `--format`'s order.
+pub const FORMATS: [TimelineFormat; 7] = [
+    TimelineFormat::Table,
+    TimelineFormat::Markdown,
+    TimelineFormat::Json,
+    TimelineFormat::Csv,
+    TimelineFormat::Ladder,
+    TimelineFormat::Svg,
+    TimelineFormat::Mermaid,
+];
+
+/// One thing a printer wrote, and what was asked of it.
+pub struct View {
+    pub format: TimelineFormat,
+    pub color: bool,
+    /// `run`, `summary`, `comparison` or `connection`.
+    pub what: &'static str,
+    pub text: String,
+}
+
+fn written(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
+    let mut out = Vec::new();
+    // writing to memory does not fail
+    let _ = write(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every view `analyze` prints of capture `bytes` named `name`, made in memory the way the command makes them:
+/// the saved run (or the summary), the comparison of the run with itself, connections 0 and 1, in every format,
+/// and the terminal tables in colour too. For the printers' fuzzing (tests/fuzz_printers.rs, fuzz/).
+pub fn every_view(name: &str, bytes: Vec<u8>) -> Vec<View> {
+    let keep: HashSet<u32> = [0, 1].into_iter().collect();
+    let r = analyze::analyze(
+        name,
+        CaptureReader::from_bytes(bytes),
+        &keep,
+        None,
+        &mut |_, _| {},
+    );
+    let run = r.saved_run.as_ref().and_then(|s| {
+        let t = analyze::saved_timeline(&r)?;
+        let told = tell(&s.pair, &t, &s.kernel);
+        Some((s, t, told))
+    });
+    let timelines: Vec<(usize, Timeline)> = (0..r.conns.len().min(2))
+        .map(|id| (id, conn_timeline(&r, id)))
+        .collect();
+    let asks = FORMATS
+        .into_iter()
+        .map(|f| (f, false))
+        .chain([(TimelineFormat::Table, true)]);
+    let mut views = Vec::new();
+    for (format, color) in asks {
+        let style = Style {
+            color,
+            width: color.then_some(120),
+        };
+        let mut view = |what, text| {
+            views.push(View {
+                format,
+                color,
+                what,
+                text,
+            })
+        };
+        let timeline = TimelinePrinter::new(format, style);
+        if let Some((s, t, told)) = &run {
+            let v = RunView {
+                pair: &s.pair,
+                timeline: t,
+                kernel: &s.kernel,
+                warnings: &[],
+                account: &told.account,
+                outcome: &told.outcome,
+                saved_in: Some(name),
+            };
+            view("run", written(|o| timeline.run(o, &v)));
+        }
+        if let Some(rows) = format.rows() {
+            let mut printer = RowsPrinter::new(rows, style);
+            let shown = analyze::shown(&r, &Selection::default());
+            view("summary", written(|o| printer.summary(o, &shown)));
+            if let Some((_, _, told)) = &run {
+                let both: [crate::render::compare::Compared; 2] =
+                    [told.outcome.clone().into(), told.outcome.clone().into()];
+                view(
+                    "comparison",
+                    written(|o| printer.comparison(o, &both, "Saved runs")),
+                );
+            }
+        }
+        for (id, t) in &timelines {
+            let v = ConnView {
+                file: name,
+                conn: &r.conns[*id],
+                timeline: t,
+            };
+            view("connection", written(|o| timeline.connection(o, &v)));
+        }
+    }
+    views
+}
+
+/// Connection `id`'s timeline as `analyze --conn` makes it: states inferred, with the saved run's calls when it is
+/// the run's own connection.
+fn conn_timeline(r: &FileReport, id: usize) -> Timeline {
+    let c = &r.conns[id];
+    let sides = Sides {
+        a: c.client.socket(),
+        b: c.server.socket(),
+        a_label: format!("client {}", c.client.socket()),
+        b_label: format!("server {}", c.server.socket()),
+    };
+    let segs = r.kept.get(&(id as u32)).map(Vec::as_slice).unwrap_or(&[]);
+    match &r.saved_run {
+        Some(s) if (s.pair.a, s.pair.b) == (sides.a, sides.b) => timeline::build(
+            Sides::for_pair(&s.pair),
+            &s.pair.calls,
+            segs,
+            States::Inferred,
+        ),
+        _ => timeline::build(sides, &[], segs, States::Inferred),
+    }
+}
+
+/// `s` without the colour codes the table printer adds itself (`ESC [ digits;… m`); any other ESC stays.
+fn without_our_colours(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("\x1b[") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let n = after
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(after.len());
+        if after[n..].starts_with('m') {
+            rest = &after[n + 1..];
+        } else {
+            out.push('\x1b');
+            rest = &rest[i + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Why `text`, printed in `format`, is not safe where that format goes, or `None`: a control character (but
+/// `\n`, and our colour codes when `color`) in any format but JSON; a `<` in markdown but our `<br>`; in Mermaid
+/// syntax we did not write; in JSON a line that does not parse. Whether an SVG parses is the caller's to check
+/// (with an XML parser).
+pub fn unsafe_output(format: TimelineFormat, text: &str, color: bool) -> Option<String> {
+    let text = if color {
+        without_our_colours(text)
+    } else {
+        text.to_string()
+    };
+    let bad_char = |s: &str| {
+        s.char_indices()
+            .find(|&(_, c)| c != '\n' && escape::is_unsafe(c))
+            .map(|(i, c)| format!("{c:?} at {i}: {}", context(s, i)))
+    };
+    match format {
+        TimelineFormat::Json => text.lines().find_map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .err()
+                .map(|e| format!("not JSON ({e}): {l}"))
+        }),
+        TimelineFormat::Markdown => bad_char(&text).or_else(|| {
+            let stripped = text.replace("<br>", "");
+            stripped
+                .find('<')
+                .map(|i| format!("raw < in markdown: {}", context(&stripped, i)))
+        }),
+        TimelineFormat::Mermaid => bad_char(&text).or_else(|| mermaid_syntax(&text)),
+        TimelineFormat::Table
+        | TimelineFormat::Csv
+        | TimelineFormat::Ladder
+        | TimelineFormat::Svg => bad_char(&text),
+    }
+}
+
+/// A Mermaid diagram whose every line is a statement we write, with `;`, `#`, `%` and `<` only in entity codes.
+fn mermaid_syntax(text: &str) -> Option<String> {
+    const OURS: [&str; 10] = [
+        "sequenceDiagram",
+        "    participant A as ",
+        "    participant B as ",
+        "    Note left of A: ",
+        "    Note right of B: ",
+        "    rect rgb(",
+        "    end",
+        "    A->>B: ",
+        "    B->>A: ",
+        "    A-xB: ",
+    ];
+    for line in text.lines() {
+        if !OURS.iter().any(|s| line.starts_with(s)) && !line.starts_with("    B-xA: ") {
+            return Some(format!("not one of our statements: {line:?}"));
+        }
+        let mut plain = line.to_string();
+        for code in ["#35;", "#59;", "#37;", "#lt;", "#gt;"] {
+            plain = plain.replace(code, "");
+        }
+        if plain.contains(['#', ';', '%', '<']) {
+            return Some(format!("Mermaid syntax from the data: {line:?}"));
+        }
+    }
+    None
+}
+
+fn context(s: &str, i: usize) -> String {
+    let start = s.floor_char_boundary(i.saturating_sub(40));
+    let end = s.ceil_char_boundary((i + 40).min(s.len()));
+    format!("…{:?}…", &s[start..end])
 }

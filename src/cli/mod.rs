@@ -9,7 +9,7 @@ use std::io::{self, IsTerminal, StdoutLock, Write};
 use std::path::Path;
 
 use tcp_close_watch::pipeline::Feedback;
-use tcp_close_watch::render::{Style, TimelineFormat};
+use tcp_close_watch::render::{Style, TimelineFormat, escape};
 
 use crate::Failure;
 
@@ -138,7 +138,8 @@ impl Stderr {
 
 impl Feedback for Stderr {
     fn note(&mut self, line: &str) {
-        eprintln!("tcp-close-watch: {line}");
+        // notes quote file names and what files hold: no control character reaches the terminal
+        eprintln!("tcp-close-watch: {}", escape::text(line));
     }
 
     fn reading(&mut self, name: &str) {
@@ -150,7 +151,7 @@ impl Feedback for Stderr {
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
-            b.set_message(name.to_string());
+            b.set_message(escape::text(name).into_owned());
             b
         });
     }

@@ -6,7 +6,7 @@
 use crate::explain::story::{ComparisonRow, end_state_text, peers_text};
 use crate::model::segment::preview;
 use crate::render::text::markdown_table;
-use crate::render::{Style, csv};
+use crate::render::{Style, csv, escape};
 use comfy_table::{ContentArrangement, Table, presets};
 
 /// A row of the comparison: a run's outcome, and the warnings of its capture (none for a whole capture, or a saved
@@ -101,7 +101,7 @@ pub fn table(rows: &[Compared], style: Style) -> String {
         let r = &c.outcome;
         let mut row: Vec<comfy_table::Cell> = marked_cells(c)
             .into_iter()
-            .map(comfy_table::Cell::new)
+            .map(|c| comfy_table::Cell::new(escape::text(&c)))
             .collect();
         if style.color && !r.rst_from.is_empty() {
             row[2] = comfy_table::Cell::new(peers_text(&r.rst_from)).fg(comfy_table::Color::Red);
@@ -122,7 +122,7 @@ pub fn markdown(rows: &[Compared], heading: &str) -> String {
     let warnings = warning_lines(rows, "- **Warning:** ");
     format!(
         "{}\n\n{}{}",
-        kernels_line(rows, heading),
+        escape::markdown(&kernels_line(rows, heading)),
         markdown_table(&headers, &body),
         if warnings.is_empty() {
             String::new()

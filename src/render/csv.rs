@@ -2,10 +2,13 @@
 
 use crate::explain::timeline::{RowKind, Timeline};
 use crate::model::segment::preview;
+use crate::render::escape;
 use crate::render::json::short_result;
 
-/// A field, quoted when it holds a comma, a quote or a line break.
+/// A field, its control characters escaped ([`escape::text`]: a CSV is read in terminals too), quoted when it holds
+/// a comma or a quote.
 pub fn field(s: &str) -> String {
+    let s = escape::text(s);
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

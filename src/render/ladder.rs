@@ -4,7 +4,7 @@
 
 use crate::explain::timeline::{RowKind, Timeline, WireRow};
 use crate::model::calls::{Peer, SocketCall};
-use crate::render::time_text;
+use crate::render::{escape, time_text};
 
 const CALL_W: usize = 40;
 const GAP: usize = 42;
@@ -12,15 +12,12 @@ const GAP: usize = 42;
 /// A call in a few words: `recv(64) = -1 ECONNRESET [CLOSE]`; a blocked call's return is named without its
 /// arguments (`recv = -1 ECONNRESET`), as they were shown when it was made.
 pub fn short_call(call: &SocketCall, pending: bool, returned: bool) -> String {
-    let mut s = if returned {
-        call.call
-            .split('(')
-            .next()
-            .unwrap_or(&call.call)
-            .to_string()
+    let name = if returned {
+        call.call.split('(').next().unwrap_or(&call.call)
     } else {
-        call.call.clone()
+        &call.call
     };
+    let mut s = escape::text(name).into_owned();
     if let Some(n) = call.unread_before.filter(|n| *n > 0) {
         s.push_str(&format!(" ({n} unread)"));
     }
@@ -124,6 +121,7 @@ pub fn ladder(t: &Timeline) -> String {
     let unit = if unit_ms { "ms" } else { "µs" };
     let mut out = String::new();
     let line = |time: &str, left: &str, mid: &str, right: &str| {
+        let (left, right) = (escape::text(left), escape::text(right));
         format!("{time:>9}  {left:>CALL_W$} |{mid:<GAP$}| {right}")
             .trim_end()
             .to_string()

@@ -4,22 +4,13 @@
 
 use crate::explain::timeline::{RowKind, Timeline};
 use crate::model::calls::Peer;
+use crate::render::escape;
 use crate::render::ladder::{segment_label, short_call};
 
-/// Mermaid treats `;` and `#` specially and `<`/`>` as markup: write them as its entity codes.
-fn escape(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        match c {
-            '#' => out.push_str("#35;"),
-            ';' => out.push_str("#59;"),
-            '<' => out.push_str("#lt;"),
-            '>' => out.push_str("#gt;"),
-            '\n' => out.push(' '),
-            _ => out.push(c),
-        }
-    }
-    out
+/// Mermaid treats `;`, `#` and `%` specially and `<`/`>` as markup: [`escape::mermaid`] writes them as its entity
+/// codes, and control characters (a line break would end the statement) as visible escapes.
+fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    escape::mermaid(s)
 }
 
 pub fn mermaid(t: &Timeline) -> String {
@@ -56,7 +47,8 @@ pub fn mermaid(t: &Timeline) -> String {
                 } else {
                     ("B", "A")
                 };
-                let label = escape(&segment_label(w));
+                let label = segment_label(w);
+                let label = escape(&label);
                 if w.segment.flags.rst() {
                     out.push_str(&format!(
                         "    rect rgb(255, 215, 215)\n    {from}-x{to}: {label}\n    end\n"

@@ -8,6 +8,7 @@
 
 pub mod compare;
 pub mod csv;
+pub mod escape;
 pub mod json;
 pub mod ladder;
 pub mod mermaid;

@@ -9,7 +9,9 @@ use crate::render::compare::Compared;
 use crate::render::run::{RunView, title};
 use crate::render::summary::{self, Shown};
 use crate::render::text;
-use crate::render::{RowsFormat, Style, TimelineFormat, compare, csv, json, ladder, mermaid, svg};
+use crate::render::{
+    RowsFormat, Style, TimelineFormat, compare, csv, escape, json, ladder, mermaid, svg,
+};
 use crate::track::conn::Conn;
 
 /// One connection of a capture with its timeline (`analyze --conn N`).
@@ -44,29 +46,36 @@ impl TimelinePrinter {
         let text = match self.format {
             TimelineFormat::Table => {
                 let mut s = match v.saved_in {
-                    Some(file) => format!("{file}: a tcp-close-watch run, socket calls included\n"),
+                    Some(file) => format!(
+                        "{}: a tcp-close-watch run, socket calls included\n",
+                        escape::text(file)
+                    ),
                     None => String::new(),
                 };
-                s.push_str(&format!("{title}\n"));
+                s.push_str(&format!("{}\n", escape::text(&title)));
                 s.push_str(&text::timeline_table(t, self.style));
                 s.push_str("\n\nWhat happened:\n");
                 let warnings = v.warnings.iter().map(|w| format!("WARNING: {w}"));
                 for l in warnings.chain(v.account.iter().cloned()) {
-                    s.push_str(&format!("  • {l}\n"));
+                    s.push_str(&format!("  • {}\n", escape::text(&l)));
                 }
                 s
             }
             TimelineFormat::Markdown => {
-                let mut s = format!("### {title}\n\n");
+                let mut s = format!("### {}\n\n", escape::markdown(&title));
                 s.push_str(&text::timeline_markdown(t));
                 s.push('\n');
-                let warnings = v.warnings.iter().map(|w| format!("**Warning:** {w}"));
-                for l in warnings.chain(v.account.iter().cloned()) {
+                let warnings = v
+                    .warnings
+                    .iter()
+                    .map(|w| format!("**Warning:** {}", escape::markdown(w)));
+                let account = v.account.iter().map(|l| escape::markdown(l).into_owned());
+                for l in warnings.chain(account) {
                     s.push_str(&format!("- {l}\n"));
                 }
                 s
             }
-            TimelineFormat::Ladder => format!("{title}\n\n{}", ladder::ladder(t)),
+            TimelineFormat::Ladder => format!("{}\n\n{}", escape::text(&title), ladder::ladder(t)),
             TimelineFormat::Mermaid => mermaid::mermaid(t),
             TimelineFormat::Svg => svg::svg(t, &title),
             TimelineFormat::Csv => csv::timeline(t, v.warnings),
@@ -87,8 +96,9 @@ impl TimelinePrinter {
     pub fn connection(&self, out: &mut dyn Write, v: &ConnView) -> io::Result<()> {
         let c = v.conn;
         let t = v.timeline;
+        // the file's name is the user's (or whoever named the file): escaped with the line, per format
         let head = format!(
-            "{} connection {}: {} → {}, {}, conn_state {} history {}\n",
+            "{} connection {}: {} → {}, {}, conn_state {} history {}",
             v.file,
             c.id,
             c.client.socket(),
@@ -98,12 +108,20 @@ impl TimelinePrinter {
             c.history()
         );
         let text = match self.format {
-            TimelineFormat::Table => format!("{head}{}\n", text::timeline_table(t, self.style)),
-            TimelineFormat::Markdown => format!("### {head}\n{}\n", text::timeline_markdown(t)),
+            TimelineFormat::Table => format!(
+                "{}\n{}\n",
+                escape::text(&head),
+                text::timeline_table(t, self.style)
+            ),
+            TimelineFormat::Markdown => format!(
+                "### {}\n\n{}\n",
+                escape::markdown(&head),
+                text::timeline_markdown(t)
+            ),
             TimelineFormat::Csv => csv::timeline(t, &[]),
             TimelineFormat::Json => json::timeline_json(t, &[]),
-            TimelineFormat::Ladder => format!("{head}\n{}", ladder::ladder(t)),
-            TimelineFormat::Svg => svg::svg(t, head.trim_end()),
+            TimelineFormat::Ladder => format!("{}\n\n{}", escape::text(&head), ladder::ladder(t)),
+            TimelineFormat::Svg => svg::svg(t, &head),
             TimelineFormat::Mermaid => mermaid::mermaid(t),
         };
         out.write_all(text.as_bytes())
@@ -139,7 +157,7 @@ impl RowsPrinter {
         let text = match self.format {
             RowsFormat::Table => format!(
                 "{}\n{}\n",
-                compare::kernels_line(rows, heading),
+                escape::text(&compare::kernels_line(rows, heading)),
                 compare::table(rows, self.style)
             ),
             RowsFormat::Markdown => compare::markdown(rows, heading),
@@ -157,10 +175,11 @@ impl RowsPrinter {
                 out.write_all(summary::totals_text(shown).as_bytes())
             }
             RowsFormat::Markdown => {
-                out.write_all(format!("### {}\n\n", shown.report.name).as_bytes())?;
+                let name = escape::markdown(&shown.report.name);
+                out.write_all(format!("### {name}\n\n").as_bytes())?;
                 summary::write_summary_markdown(&shown.conns, out)?;
                 out.write_all(b"\n")?;
-                out.write_all(summary::totals_text(shown).as_bytes())
+                out.write_all(escape::markdown_lines(&summary::totals_text(shown)).as_bytes())
             }
             RowsFormat::Csv => {
                 if !self.csv_header_written {

@@ -2,6 +2,7 @@
 //! Lines. Rows are formatted without a table library, in parts on two threads, and written out as they are made, so
 //! a million rows cost a second, not a minute, and never sit in memory whole.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -9,8 +10,8 @@ use std::net::IpAddr;
 use serde_json::{Value, json};
 
 use crate::model::time::{iso_time, push_iso_time, push_seconds, push_u64};
-use crate::render::csv;
-use crate::render::text::{markdown_table, md_cell};
+use crate::render::text::markdown_table;
+use crate::render::{csv, escape};
 use crate::track::conn::first_close_words;
 use crate::track::conn::{CloseKind, Conn, Ending, Endpoint, Side};
 use crate::track::report::FileReport;
@@ -297,7 +298,7 @@ pub fn summary_markdown(shown: &Shown) -> String {
 }
 
 /// The summary as a Markdown table, written to `out` in parts as the rows are formatted (as
-/// [`markdown_table`] lays it out: cells escaped by [`md_cell`]).
+/// [`markdown_table`] lays it out: cells escaped by [`escape::markdown`]).
 pub fn write_summary_markdown(shown: &[&Conn], out: &mut dyn Write) -> io::Result<()> {
     let headers: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
     out.write_all(markdown_table(&headers, &[]).as_bytes())?;
@@ -310,8 +311,7 @@ pub fn write_summary_markdown(shown: &[&Conn], out: &mut dyn Write) -> io::Resul
             }
             let start = buf.len();
             push_cell(buf, c, i, ending);
-            if buf[start..].contains(['|', '\n']) {
-                let escaped = md_cell(&buf[start..]);
+            if let Cow::Owned(escaped) = escape::markdown(&buf[start..]) {
                 buf.truncate(start);
                 buf.push_str(&escaped);
             }
@@ -529,7 +529,7 @@ pub fn totals_text(shown: &Shown) -> String {
     let shown = shown.conns.len();
     let mut out = format!(
         "{}: {} connection{}",
-        r.name,
+        escape::text(&r.name),
         r.conns.len(),
         if r.conns.len() == 1 { "" } else { "s" }
     );
@@ -552,7 +552,10 @@ pub fn totals_text(shown: &Shown) -> String {
         let total: u64 = r.skipped.values().sum();
         let mut reasons: Vec<(&String, &u64)> = r.skipped.iter().collect();
         reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let words: Vec<String> = reasons.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let words: Vec<String> = reasons
+            .iter()
+            .map(|(k, n)| format!("{n} {}", escape::text(k)))
+            .collect();
         out.push_str(&format!(
             "skipped {total} frame{}: {}\n",
             if total == 1 { "" } else { "s" },

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use crate::explain::timeline::{RowKind, Timeline, WireRow};
 use crate::model::calls::Peer;
 use crate::render::ladder::{segment_label, short_call};
-use crate::render::time_text;
+use crate::render::{escape, time_text};
 
 const WIDTH: i32 = 1040;
 const A_X: i32 = 390;
@@ -20,11 +20,8 @@ const RST: &str = "#c62828";
 const FIN: &str = "#1565c0";
 const PLAIN: &str = "#444444";
 
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+fn xml(s: &str) -> std::borrow::Cow<'_, str> {
+    escape::xml(s)
 }
 
 /// The diagram, with `title` (the mode and kernel, or the connection) written above it.

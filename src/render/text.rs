@@ -5,7 +5,7 @@ use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 use crate::explain::timeline::{RowKind, Timeline, WireRow};
 use crate::model::calls::{CallKind, Peer, SocketCall};
 use crate::model::segment::preview;
-use crate::render::{Style, time_text};
+use crate::render::{Style, escape, time_text};
 
 /// What a row is about, for colouring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +18,7 @@ enum Tone {
 
 /// The text of a call cell: `recv(64) = -1 ECONNRESET (…)  [CLOSE]`.
 pub fn call_text(call: &SocketCall, pending: bool) -> String {
-    let mut s = call.call.clone();
+    let mut s = escape::text(&call.call).into_owned();
     if let Some(n) = call.unread_before.filter(|_| call.kind == CallKind::Close) {
         s.push_str(&format!(
             " with {n} byte{} unread",
@@ -43,7 +43,11 @@ pub fn call_text(call: &SocketCall, pending: bool) -> String {
 }
 
 fn return_text(call: &SocketCall) -> String {
-    let mut s = format!("└ {} returns {}", call.call, call.result_text());
+    let mut s = format!(
+        "└ {} returns {}",
+        escape::text(&call.call),
+        call.result_text()
+    );
     if let Some(state) = call.state {
         s.push_str(&format!("  [{state}]"));
     }
@@ -162,7 +166,7 @@ pub fn timeline_table(t: &Timeline, style: Style) -> String {
     } else {
         table.force_no_tty();
     }
-    table.set_header(headers(t, unit_ms));
+    table.set_header(headers(t, unit_ms).map(|h| escape::text(&h).into_owned()));
     for (cells, tone) in rows {
         let colour = match tone {
             Tone::Plain => None,
@@ -172,7 +176,8 @@ pub fn timeline_table(t: &Timeline, style: Style) -> String {
         let row: Vec<Cell> = cells
             .into_iter()
             .map(|c| {
-                let cell = Cell::new(c);
+                // the cell's own line breaks (a note below a segment) stay; anything else is escaped
+                let cell = Cell::new(escape::lines(&c));
                 match (style.color, colour) {
                     (true, Some(col)) => {
                         let cell = cell.fg(col);
@@ -191,18 +196,15 @@ pub fn timeline_table(t: &Timeline, style: Style) -> String {
     table.to_string()
 }
 
-/// Escape a cell for a Markdown table.
+/// Escape a cell for a Markdown table ([`escape::markdown`]: no markup from the data, line breaks as `<br>`).
 pub fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', "<br>")
+    escape::markdown(s).into_owned()
 }
 
-/// Lines of a Markdown table.
-pub fn markdown_table(headers: &[String], rows: &[Vec<String>]) -> String {
+/// Lines of a Markdown table of cells already escaped.
+fn escaped_table(headers: &[String], rows: &[Vec<String>]) -> String {
     let mut out = String::new();
-    let line = |cells: &[String]| {
-        let inner: Vec<String> = cells.iter().map(|c| md_cell(c)).collect();
-        format!("| {} |\n", inner.join(" | "))
-    };
+    let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
     out.push_str(&line(headers));
     out.push_str(&format!("|{}\n", "---|".repeat(headers.len())));
     for r in rows {
@@ -211,7 +213,18 @@ pub fn markdown_table(headers: &[String], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// The timeline as a Markdown table; RST rows in bold, FIN rows in italics (the time column stays plain).
+fn md_cells(cells: &[String]) -> Vec<String> {
+    cells.iter().map(|c| md_cell(c)).collect()
+}
+
+/// Lines of a Markdown table, every cell escaped by [`md_cell`].
+pub fn markdown_table(headers: &[String], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| md_cells(r)).collect();
+    escaped_table(&md_cells(headers), &rows)
+}
+
+/// The timeline as a Markdown table; RST rows in bold, FIN rows in italics (the time column stays plain). Cells are
+/// escaped before our own marks go around them.
 pub fn timeline_markdown(t: &Timeline) -> String {
     let (unit_ms, rows) = rows(t);
     let rows: Vec<Vec<String>> = rows
@@ -226,6 +239,7 @@ pub fn timeline_markdown(t: &Timeline) -> String {
                 .into_iter()
                 .enumerate()
                 .map(|(i, c)| {
+                    let c = md_cell(&c);
                     if i == 0 || c.is_empty() || mark.is_empty() {
                         c
                     } else {
@@ -235,5 +249,5 @@ pub fn timeline_markdown(t: &Timeline) -> String {
                 .collect()
         })
         .collect();
-    markdown_table(&headers(t, unit_ms), &rows)
+    escaped_table(&md_cells(&headers(t, unit_ms)), &rows)
 }
