@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tcp_close_watch::pipeline::{analyze, run};
 
+use crate::cli::output::Outputs;
 use crate::cli::{Output, Stderr};
 
 #[derive(Parser)]
@@ -83,32 +84,62 @@ fn written(out: &mut Output, result: std::io::Result<()>) -> Ended {
 }
 
 fn modes() -> Ended {
-    let mut out = Output::open(None)?;
+    let mut out = Output::to(None);
     let result = run::list_modes(&mut out);
     written(&mut out, result)
 }
 
 fn run_command(args: cli::run::RunArgs) -> Ended {
-    let mut out = Output::open(args.output.as_deref())?;
-    let config = args.config()?;
-    match run::run(config, &mut out, &mut Stderr::new()) {
+    let mut config = args.config()?;
+    let mut outputs = Outputs::default();
+    let file = match &args.output {
+        Some(path) => Some(outputs.create(path, "-o", &[])?),
+        None => None,
+    };
+    if let Some(save) = &mut config.write {
+        save.file = Some(Box::new(outputs.create(&save.path, "--write", &[])?));
+    }
+    outputs.ready()?;
+    let mut out = Output::to(file);
+    let ended = match run::run(config, &mut out, &mut Stderr::new()) {
         Ok(()) => written(&mut out, Ok(())),
         Err(run::Error::Output(e)) => written(&mut out, Err(e)),
         Err(e) => Err(Some(Failure::new(e.to_string()))),
-    }
+    };
+    finish(outputs, ended)
 }
 
 fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
     let output = args.output.clone();
     let config = args.config()?;
-    let mut out = Output::open(output.as_deref())?;
-    match analyze::run(config, &mut out, &mut Stderr::new()) {
+    let mut outputs = Outputs::default();
+    let file = match &output {
+        Some(path) => Some(outputs.create(path, "-o", &config.files)?),
+        None => None,
+    };
+    outputs.ready()?;
+    let mut out = Output::to(file);
+    let ended = match analyze::run(config, &mut out, &mut Stderr::new()) {
         Ok(()) => written(&mut out, Ok(())),
         Err(analyze::Error::Output(e)) => written(&mut out, Err(e)),
-        Err(e @ analyze::Error::Incomplete { .. }) => Err(Some(Failure {
-            message: e.to_string(),
-            code: 2,
-        })),
+        Err(e @ analyze::Error::Incomplete { .. }) => {
+            // results were printed for what could be read: they are kept
+            written(&mut out, Ok(()))?;
+            return finish(outputs, Ok(())).and(Err(Some(Failure {
+                message: e.to_string(),
+                code: 2,
+            })));
+        }
         Err(e) => Err(Some(Failure::new(e.to_string()))),
+    };
+    finish(outputs, ended)
+}
+
+/// Put the output files in place when the command succeeded; otherwise they are removed (when `outputs` drops),
+/// and what was there before stays.
+fn finish(outputs: Outputs, ended: Ended) -> Ended {
+    match ended {
+        Ok(()) => outputs.commit().map_err(Some),
+        Err(e) => Err(e),
     }
 }

@@ -3,11 +3,11 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::capfile::saved;
 use crate::model::run::Mode;
-use crate::pipeline::live::{self, LiveRun, Options, RunError};
+use crate::pipeline::live::{self, Kernel, LiveRun, Options, RunError};
 use crate::pipeline::{Feedback, tell};
 use crate::render::run::RunView;
 use crate::render::{RowsPrinter, TimelinePrinter};
@@ -30,7 +30,16 @@ pub struct Config {
     pub plan: Plan,
     pub options: Options,
     /// Save the run (of `Plan::One`): FILE.pcap keeps its segments, any other name pcapng with its socket calls.
-    pub write: Option<PathBuf>,
+    pub write: Option<Save>,
+    /// Give up root and every capability once the captures are open, before playing (what the command does).
+    pub drop_privileges: bool,
+}
+
+/// Where `--write` saves the run: the name the user gave (its extension says the format) and, when the caller
+/// opened it already (before privileges were given up), the file to write; else the path is written at the end.
+pub struct Save {
+    pub path: PathBuf,
+    pub file: Option<Box<dyn Write>>,
 }
 
 #[derive(Debug)]
@@ -85,36 +94,43 @@ pub fn list_modes(out: &mut dyn Write) -> io::Result<()> {
 /// Play as `config` says and print to `out`. Every mode is played before anything is printed, so a failed run
 /// prints nothing.
 pub fn run(config: Config, out: &mut dyn Write, feedback: &mut dyn Feedback) -> Result<(), Error> {
-    let play = |mode: Mode, feedback: &mut dyn Feedback| -> Result<LiveRun, Error> {
-        let run = live::run(mode, config.options).map_err(Error::Live)?;
+    let mut door = if config.drop_privileges {
+        Kernel::dropping_privileges()
+    } else {
+        Kernel::default()
+    };
+    let modes: &[Mode] = match &config.plan {
+        Plan::One(mode, _) => &[*mode],
+        Plan::EachMode(_) | Plan::Compare(_) => &Mode::ALL,
+    };
+    // every mode's port and capture opened, privileges given up, then each one played
+    let runs = live::run_all_with(&mut door, modes, config.options).map_err(Error::Live)?;
+    for run in &runs {
         for w in run.warnings() {
             feedback.note(&format!("warning: {w}"));
         }
-        Ok(run)
-    };
+    }
     match config.plan {
-        Plan::One(mode, printer) => {
-            let run = play(mode, feedback)?;
-            if let Some(path) = &config.write {
-                save(&run, path, feedback)?;
+        Plan::One(_, printer) => {
+            let run = &runs[0];
+            if let Some(to) = config.write {
+                save(run, to, feedback)?;
             }
-            print_run(&printer, &run, out).map_err(Error::Output)
+            print_run(&printer, run, out).map_err(Error::Output)
         }
         Plan::EachMode(printer) => {
             let mut text = Vec::new();
-            for mode in Mode::ALL {
-                let run = play(mode, feedback)?;
-                print_run(&printer, &run, &mut text).map_err(Error::Output)?;
+            for run in &runs {
+                print_run(&printer, run, &mut text).map_err(Error::Output)?;
                 text.push(b'\n');
             }
             out.write_all(&text).map_err(Error::Output)
         }
         Plan::Compare(mut printer) => {
-            let mut rows = Vec::new();
-            for mode in Mode::ALL {
-                let run = play(mode, feedback)?;
-                rows.push(tell(&run.pair, &run.timeline, &run.kernel).outcome);
-            }
+            let rows: Vec<_> = runs
+                .iter()
+                .map(|run| tell(&run.pair, &run.timeline, &run.kernel).outcome)
+                .collect();
             printer
                 .comparison(out, &rows, ALL_HEADING)
                 .map_err(Error::Output)
@@ -139,7 +155,8 @@ fn print_run(printer: &TimelinePrinter, run: &LiveRun, out: &mut dyn Write) -> i
 }
 
 /// Save a run as pcapng (with its calls) or classic pcap (segments only), by the file's extension.
-fn save(run: &LiveRun, path: &Path, feedback: &mut dyn Feedback) -> Result<(), Error> {
+fn save(run: &LiveRun, to: Save, feedback: &mut dyn Feedback) -> Result<(), Error> {
+    let path = to.path.as_path();
     let (frames, linktype) = match &run.captured {
         Some(c) => (c.frames.as_slice(), c.linktype),
         None => (&[][..], 1),
@@ -155,7 +172,11 @@ fn save(run: &LiveRun, path: &Path, feedback: &mut dyn Feedback) -> Result<(), E
     } else {
         saved::pcapng(&run.pair, &run.kernel, frames, linktype)
     };
-    std::fs::write(path, bytes).map_err(|error| Error::Save {
+    let written = match to.file {
+        Some(mut file) => file.write_all(&bytes).and_then(|()| file.flush()),
+        None => std::fs::write(path, bytes),
+    };
+    written.map_err(|error| Error::Save {
         path: path.to_path_buf(),
         error,
     })?;
