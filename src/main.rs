@@ -27,12 +27,24 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the embedded client (A) and server (B) on loopback, capture them, print one timeline.
+    #[command(after_help = RUN_PRIVILEGES)]
     Run(cli::run::RunArgs),
     /// List the modes of `run`, one line each.
     Modes,
     /// How every TCP connection in saved .pcap/.pcapng files ended.
+    #[command(after_help = ANALYZE_PRIVILEGES)]
     Analyze(cli::analyze::AnalyzeArgs),
 }
+
+const RUN_PRIVILEGES: &str = "Privileges: capturing needs CAP_NET_RAW alone (sudo, or `sudo setcap cap_net_raw=eip` \
+on the binary). Once the ports and captures are open, before A and B play, every capability is given up on every \
+thread and, when started as root, the process becomes nobody. -o and --write are written to a temporary file and \
+renamed into place only when the run succeeds.";
+
+const ANALYZE_PRIVILEGES: &str = "Privileges: none needed. Every input is opened first (a file only root may read \
+works under sudo), then every capability is given up and, when started as root, the process becomes nobody, \
+before a byte is read. -o is written to a temporary file and renamed into place only on success; -o naming an \
+input is refused.";
 
 /// An error for the user: one line, and the exit code to leave with.
 #[derive(Debug)]
