@@ -4,7 +4,7 @@
 
 mod read;
 
-pub use read::{analyze, saved_timeline};
+pub use read::{BYTES_PER_CONNECTION, MANY_CONNECTIONS, analyze, analyze_with, saved_timeline};
 
 use std::collections::HashSet;
 use std::fmt;
@@ -115,12 +115,12 @@ pub fn run(
     }
     for (name, source) in files.iter().zip(sources) {
         feedback.reading(name);
-        let report = analyze(
+        let report = analyze_with(
             name,
             source.and_then(CaptureReader::read_from),
             &keep,
             config.bpf.as_mut(),
-            &mut |done, total| feedback.progress(done, total),
+            feedback,
         );
         feedback.read();
         let health = check(&report, feedback);
