@@ -373,3 +373,34 @@ fn the_output_replaces_the_file_a_link_points_to() {
         &Path::new("/dev/null").metadata().unwrap().file_type()
     ));
 }
+
+/// A root without the rights to change user (a locked-down container) cannot become nobody: it reads nothing and
+/// says in one line what to do, rather than parse the file as root.
+#[test]
+fn root_that_cannot_change_user_reads_nothing() {
+    if !is_root() {
+        return tcp_close_watch::testing::skip("privilege test needs root");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let abrupt = capture("abrupt");
+    let o = Command::new("setpriv")
+        .args(["--bounding-set=-all", "--inh-caps=-all"])
+        .arg(BIN)
+        .args(["analyze", abrupt.to_str().unwrap(), "-o", "out.txt"])
+        .current_dir(dir.path())
+        .output()
+        .expect("setpriv (util-linux) runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot give up privileges") && err.contains("run it as an ordinary user"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no file made"
+    );
+}

@@ -75,18 +75,27 @@ pub fn drop_privileges() -> Result<Dropped, PrivilegeError> {
     LAST_CAP.store(last_cap(), Ordering::SeqCst);
     let user = if is_root() {
         let (name, uid, gid) = unprivileged_user();
+        // a root without the rights to change user (a locked-down container) cannot become nobody: say what to do
+        let stuck = |e: PrivilegeError| {
+            PrivilegeError(format!(
+                "{} (root without CAP_SETUID/CAP_SETGID cannot become {name}: run it as an ordinary user)",
+                e.0
+            ))
+        };
         // the bounding set can only shrink while CAP_SETPCAP is held, so before the user changes
-        every_thread(Step::Bounding)?;
+        every_thread(Step::Bounding).map_err(stuck)?;
         // SAFETY: plain system calls on values we own; glibc applies each to every thread.
         unsafe {
             if libc::setgroups(0, std::ptr::null()) != 0 {
-                return Err(os_error("setgroups"));
+                return Err(stuck(os_error("setgroups")));
             }
             if libc::setresgid(gid, gid, gid) != 0 {
-                return Err(os_error(&format!("setresgid to {name}'s group {gid}")));
+                return Err(stuck(os_error(&format!(
+                    "setresgid to {name}'s group {gid}"
+                ))));
             }
             if libc::setresuid(uid, uid, uid) != 0 {
-                return Err(os_error(&format!("setresuid to {name} ({uid})")));
+                return Err(stuck(os_error(&format!("setresuid to {name} ({uid})"))));
             }
         }
         Some((name, uid, gid))
@@ -170,11 +179,14 @@ fn apply(step: u32) -> libc::c_int {
     // SAFETY: prctl and capset with arguments we own; none of them allocates or takes a lock.
     unsafe {
         if step == Step::Bounding as u32 {
+            // best effort: without CAP_SETPCAP (EPERM) the set stays, and no_new_privs makes it moot anyway
             for cap in 0..=LAST_CAP.load(Ordering::SeqCst) {
-                if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0
-                    && errno() != libc::EINVAL
-                {
-                    return errno();
+                if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0 {
+                    match errno() {
+                        libc::EINVAL => {}
+                        libc::EPERM => return 0,
+                        e => return e,
+                    }
                 }
             }
             return 0;
