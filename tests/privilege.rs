@@ -369,6 +369,35 @@ fn the_output_replaces_the_file_a_link_points_to() {
         dir.path(),
     );
     assert_eq!(o.status.code(), Some(0));
+    // -o /dev/stdout into a file the shell opened: that very file is written, not replaced
+    let shell = dir.path().join("shell.txt");
+    let opened = std::fs::File::create(&shell).unwrap();
+    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let before = inode(&shell);
+    let o = Command::new(BIN)
+        .args([
+            "analyze",
+            abrupt.to_str().unwrap(),
+            "-f",
+            "csv",
+            "-o",
+            "/dev/stdout",
+        ])
+        .stdout(opened)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(inode(&shell), before);
+    assert!(
+        std::fs::read_to_string(&shell)
+            .unwrap()
+            .starts_with("t_us,")
+    );
+    let names = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(
+        names, 3,
+        "real.md, link.md, shell.txt and no temporary file"
+    );
     assert!(std::os::unix::fs::FileTypeExt::is_char_device(
         &Path::new("/dev/null").metadata().unwrap().file_type()
     ));

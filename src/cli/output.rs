@@ -1,7 +1,8 @@
 //! The files a command writes (`-o`, `--write`): each made as a temporary file beside its target and renamed over
 //! it only when the command succeeded, so a failed command leaves an existing file as it was and creates none. A
 //! target that is one of the inputs is refused before anything is read. A target that exists and is no regular file
-//! (`/dev/null`, a FIFO) is written directly: there is nothing to rename over.
+//! (`/dev/null`, a FIFO), or is named through /dev or /proc (`/dev/stdout`), is written directly: there is nothing
+//! to rename over, or the file is the caller's descriptor.
 //!
 //! As root the command gives up root before it writes a byte, and may then no longer rename in the target's
 //! folder: the renaming is left to `os::privilege::Finisher`, forked before the command gives up its privileges.
@@ -52,9 +53,12 @@ impl Outputs {
                     )));
                 }
             }
-            if !meta.is_file() {
+            // a device or FIFO, or a name for a descriptor (/dev/stdout, /proc/self/fd/N) whose file is the
+            // caller's to keep: written in place, as it always was
+            if !meta.is_file() || path.starts_with("/dev") || path.starts_with("/proc") {
                 return OpenOptions::new()
                     .write(true)
+                    .truncate(meta.is_file())
                     .open(path)
                     .map_err(|e| cannot(&e));
             }
