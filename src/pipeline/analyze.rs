@@ -120,6 +120,8 @@ pub fn run(
             source.and_then(CaptureReader::read_from),
             &keep,
             config.bpf.as_mut(),
+            // --conn prints connections whatever the selection: then every one is kept
+            config.conns.is_empty().then_some(&config.selection),
             feedback,
         );
         feedback.read();

@@ -12,6 +12,7 @@ use crate::model::segment::Segment;
 use crate::pipeline::Feedback;
 use crate::track::packet::TcpPacket;
 use crate::track::report::{Counts, FileReport};
+use crate::track::select::Selection;
 use crate::track::tracker::{FlowHasher, Tracker};
 use crate::wire::bpf::Bpf;
 use crate::wire::decode;
@@ -37,6 +38,8 @@ pub fn saved_timeline(report: &FileReport) -> Option<Timeline> {
 pub const MANY_CONNECTIONS: usize = 5_000_000;
 /// What one tracked connection costs, record and index, as measured (maximum RSS over 0.1 M to 1 M connections).
 pub const BYTES_PER_CONNECTION: usize = 225;
+/// What a connection `--port`/`--host` can never show costs (numbered, no record), measured the same way.
+pub const BYTES_PER_UNTRACKED: usize = 85;
 
 /// What reading tells its user as it goes: progress, and once that tracking has passed [`MANY_CONNECTIONS`].
 struct Growth<'a> {
@@ -52,17 +55,21 @@ impl Growth<'_> {
         self.feedback.progress(done, total);
     }
 
-    fn check(&mut self, conns: usize) {
-        if self.told || conns < self.at {
+    /// `kept` connections with a record so far, and `untracked` numbered without one.
+    fn check(&mut self, kept: usize, untracked: usize) {
+        let bytes = kept * BYTES_PER_CONNECTION + untracked * BYTES_PER_UNTRACKED;
+        if self.told || bytes < self.at * BYTES_PER_CONNECTION {
             return;
         }
         self.told = true;
+        let conns = kept + untracked;
         self.feedback.note(&format!(
             "{}: warning: {conns} connections tracked so far, about {} MB ({BYTES_PER_CONNECTION} bytes each), and \
-             memory grows with each new one until the file ends; to keep fewer, cut the capture first (tcpdump -r \
-             FILE -w - 'port 443' | tcp-close-watch analyze -) or split it (editcap -c)",
+             memory grows with each new one until the file ends; to keep fewer, name what you want with --port or \
+             --host (the others then cost ~85 bytes), or cut the capture first (tcpdump -r FILE -w - 'port 443' | \
+             tcp-close-watch analyze -)",
             self.name,
-            (conns * BYTES_PER_CONNECTION) >> 20
+            bytes >> 20
         ));
     }
 }
@@ -152,19 +159,29 @@ pub fn analyze<E: fmt::Display>(
     progress: &mut dyn FnMut(u64, u64),
 ) -> FileReport {
     let mut feedback = ProgressOnly(progress);
-    analyze_with(name, opened, keep, bpf, &mut feedback)
+    analyze_with(name, opened, keep, bpf, None, &mut feedback)
 }
 
-/// [`analyze`], telling `feedback` the progress and, once, when the connections tracked take much memory.
+/// [`analyze`], telling `feedback` the progress and, once, when the connections tracked take much memory. With
+/// `shown`, the summary's selection, connections its `--port`/`--host` can never show get no record (they are
+/// numbered all the same): the report's `conns` holds the others, `untracked` counts them.
 pub fn analyze_with<E: fmt::Display>(
     name: &str,
     opened: Result<CaptureReader, E>,
     keep: &HashSet<u32>,
     bpf: Option<&mut Bpf>,
+    shown: Option<&Selection>,
     feedback: &mut dyn Feedback,
 ) -> FileReport {
     // one copy of the reading code, whatever the error type (the hot loops are compiled once, in one place)
-    read(name, opened.map_err(|e| e.to_string()), keep, bpf, feedback)
+    read(
+        name,
+        opened.map_err(|e| e.to_string()),
+        keep,
+        bpf,
+        shown,
+        feedback,
+    )
 }
 
 fn read(
@@ -172,6 +189,7 @@ fn read(
     opened: Result<CaptureReader, String>,
     keep: &HashSet<u32>,
     bpf: Option<&mut Bpf>,
+    shown: Option<&Selection>,
     progress: &mut dyn Feedback,
 ) -> FileReport {
     let mut growth = Growth {
@@ -201,7 +219,9 @@ fn read(
     let keep_all = report.saved_run.is_some();
     let mut tracker = Tracker::new();
     let decoding = if bpf.is_none() && keep.is_empty() && !keep_all {
-        // Only the summary: read and decode on one core while the other tracks.
+        // Only the summary: read and decode on one core while the other tracks, keeping no record of what it
+        // can never show.
+        tracker = shown.map_or_else(Tracker::new, Tracker::keeping);
         two_threads(&mut reader, &mut tracker, &mut report, &mut growth)
     } else {
         // Frames themselves are needed (the filter, payloads): one thread.
@@ -216,6 +236,7 @@ fn read(
         )
     };
     decoding.finish(&mut report);
+    report.untracked = tracker.untracked();
     report.conns = tracker.conns;
     report
 }
@@ -270,7 +291,7 @@ fn one_thread(
             growth.progress(done, total);
         }
         if d.counts.frames.is_multiple_of(PROGRESS_EVERY) {
-            growth.check(tracker.conns.len());
+            growth.check(tracker.conns.len(), tracker.untracked());
         }
     }
     d
@@ -347,7 +368,7 @@ fn two_threads(
             {
                 growth.progress(done, total);
             }
-            growth.check(tracker.conns.len());
+            growth.check(tracker.conns.len(), tracker.untracked());
             batch.packets.clear();
             let _ = empty_tx.send(batch.packets);
         }
@@ -383,20 +404,29 @@ mod tests {
             at: 4_000_000,
             told: false,
         };
-        growth.check(3_999_999);
-        growth.check(4_000_000);
-        growth.check(9_000_000);
+        growth.check(3_999_999, 0);
+        growth.check(4_000_000, 0);
+        growth.check(9_000_000, 0);
         assert_eq!(notes.0.len(), 1, "{:?}", notes.0);
         assert!(
             notes.0[0]
                 .starts_with("big.pcap: warning: 4000000 connections tracked so far, about 858 MB")
         );
-        assert!(
-            notes.0[0].contains("tcpdump -r FILE -w - 'port 443'"),
-            "{}",
-            notes.0[0]
-        );
+        assert!(notes.0[0].contains("--port or --host"), "{}", notes.0[0]);
+        // connections without a record weigh what they cost: 10 M of them are about 4 M records
+        let mut notes = Notes::default();
+        let mut growth = Growth {
+            feedback: &mut notes,
+            name: "big.pcap",
+            at: 4_000_000,
+            told: false,
+        };
+        growth.check(1, 10_000_000);
+        growth.check(1, 11_000_000);
+        assert_eq!(notes.0.len(), 1, "{:?}", notes.0);
+        assert!(notes.0[0].contains("11000001 connections"), "{:?}", notes.0);
     }
+
     use crate::capfile::testfiles::pcap;
     use crate::pipeline::analyze::shown;
     use crate::track::select::Selection;
