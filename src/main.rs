@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use tcp_close_watch::pipeline::{analyze, run};
 use tcp_close_watch::render::escape;
 
+use crate::cli::output::Outputs;
 use crate::cli::{Output, Stderr};
 
 #[derive(Parser)]
@@ -27,12 +28,24 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the embedded client (A) and server (B) on loopback, capture them, print one timeline.
+    #[command(after_help = RUN_PRIVILEGES)]
     Run(cli::run::RunArgs),
     /// List the modes of `run`, one line each.
     Modes,
     /// How every TCP connection in saved .pcap/.pcapng files ended.
+    #[command(after_help = ANALYZE_PRIVILEGES)]
     Analyze(cli::analyze::AnalyzeArgs),
 }
+
+const RUN_PRIVILEGES: &str = "Privileges: capturing needs CAP_NET_RAW alone (sudo, or `sudo setcap cap_net_raw=eip` \
+on the binary). Once the ports and captures are open, before A and B play, every capability is given up on every \
+thread and, when started as root, the process becomes nobody. -o and --write are written to a temporary file and \
+renamed into place only when the run succeeds.";
+
+const ANALYZE_PRIVILEGES: &str = "Privileges: none needed. Every input is opened first (a file only root may read \
+works under sudo), then every capability is given up and, when started as root, the process becomes nobody, \
+before a byte is read. -o is written to a temporary file and renamed into place only on success; -o naming an \
+input is refused.";
 
 /// An error for the user: one line, and the exit code to leave with.
 #[derive(Debug)]
@@ -98,33 +111,50 @@ fn written(out: &mut Output, result: std::io::Result<()>) -> Ended {
 }
 
 fn modes() -> Ended {
-    let mut out = Output::open(None)?;
+    let mut out = Output::to(None);
     let result = run::list_modes(&mut out);
     written(&mut out, result)
 }
 
 fn run_command(args: cli::run::RunArgs) -> Ended {
-    let mut out = Output::open(args.output.as_deref())?;
-    let config = args.config()?;
-    match run::run(config, &mut out, &mut Stderr::new()) {
+    let mut config = args.config()?;
+    let mut outputs = Outputs::default();
+    let file = match &args.output {
+        Some(path) => Some(outputs.create(path, "-o", &[])?),
+        None => None,
+    };
+    if let Some(save) = &mut config.write {
+        save.file = Some(Box::new(outputs.create(&save.path, "--write", &[])?));
+    }
+    outputs.ready()?;
+    let mut out = Output::to(file);
+    let ended = match run::run(config, &mut out, &mut Stderr::new()) {
         Ok(()) => written(&mut out, Ok(())),
         Err(run::Error::Output(e)) => written(&mut out, Err(e)),
         Err(e @ run::Error::Incomplete(_)) => {
+            // the timeline was printed, with its warnings: it is kept, and the exit code says it may lack segments
             written(&mut out, Ok(()))?;
-            Err(Some(Failure {
+            return finish(outputs, Ok(())).and(Err(Some(Failure {
                 message: e.to_string(),
                 code: EXIT_INCOMPLETE,
-            }))
+            })));
         }
         Err(e) => Err(Some(Failure::new(e.to_string()))),
-    }
+    };
+    finish(outputs, ended)
 }
 
 fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
     let output = args.output.clone();
     let config = args.config()?;
-    let mut out = Output::open(output.as_deref())?;
-    match analyze::run(config, &mut out, &mut Stderr::new()) {
+    let mut outputs = Outputs::default();
+    let file = match &output {
+        Some(path) => Some(outputs.create(path, "-o", &config.files)?),
+        None => None,
+    };
+    outputs.ready()?;
+    let mut out = Output::to(file);
+    let ended = match analyze::run(config, &mut out, &mut Stderr::new()) {
         Ok(()) => written(&mut out, Ok(())),
         Err(analyze::Error::Output(e)) => written(&mut out, Err(e)),
         Err(e) => {
@@ -133,14 +163,29 @@ fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
                 analyze::Error::Incomplete { .. } => 2,
                 _ => 1,
             };
-            if e.already_noted() {
-                Err(Some(Failure::told(code)))
+            let failure = if e.already_noted() {
+                Failure::told(code)
             } else {
-                Err(Some(Failure {
+                Failure {
                     message: e.to_string(),
                     code,
-                }))
+                }
+            };
+            if code == 2 {
+                // results were printed for what could be read: they are kept
+                return finish(outputs, Ok(())).and(Err(Some(failure)));
             }
+            Err(Some(failure))
         }
+    };
+    finish(outputs, ended)
+}
+
+/// Put the output files in place when the command succeeded; otherwise they are removed (when `outputs` drops),
+/// and what was there before stays.
+fn finish(outputs: Outputs, ended: Ended) -> Ended {
+    match ended {
+        Ok(()) => outputs.commit().map_err(Some),
+        Err(e) => Err(e),
     }
 }

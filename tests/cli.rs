@@ -126,7 +126,7 @@ fn missing_capture_rights_is_one_clear_line() {
     assert!(
         err.contains("CAP_NET_RAW")
             && err.contains("sudo")
-            && err.contains("setcap cap_net_raw,cap_net_admin=eip"),
+            && err.contains("setcap cap_net_raw=eip"),
         "{err}"
     );
     assert!(stdout(&o).is_empty());
@@ -320,7 +320,7 @@ fn analyze_of_a_saved_run_prints_the_live_timeline() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The README's other way to capture: `setcap cap_net_raw,cap_net_admin=eip` on the binary, run by an ordinary
+/// The README's other way to capture: `setcap cap_net_raw=eip` on the binary, run by an ordinary
 /// user. Such a process is not dumpable (its /proc files are root's), which once made every wait fail and the run
 /// hang; it must tell the same story as root does, within a bounded time.
 #[test]
@@ -336,7 +336,7 @@ fn setcap_binary_captures_as_an_ordinary_user() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let set = Command::new("setcap")
-        .arg("cap_net_raw,cap_net_admin=eip")
+        .arg("cap_net_raw=eip")
         .arg(&bin)
         .status()
         .expect("setcap runs");

@@ -67,6 +67,7 @@ fn printed(files: &[&Path], format: TimelineFormat, conns: &[u32], color: bool) 
         bpf: None,
         timeline: TimelinePrinter::new(format, style),
         rows: format.rows().map(|r| RowsPrinter::new(r, style)),
+        drop_privileges: false,
     };
     let mut out = Vec::new();
     let _ = analyze::run(config, &mut out, &mut Quiet);

@@ -71,6 +71,7 @@ fn every_saved_run_replays_to_the_timeline_analyze_shows() {
 
 #[test]
 fn the_capture_opens_on_bs_port_before_the_scenario_and_ends_after_it() {
+    // privileges end between the capture's start and the scenario: nothing is played with them
     let mut door = replay(Mode::Abrupt);
     run(&mut door, CAPTURE).unwrap();
     assert_eq!(
@@ -81,6 +82,7 @@ fn the_capture_opens_on_bs_port_before_the_scenario_and_ends_after_it() {
                 ipv6: false
             },
             Asked::StartCapture(b_of(&door)),
+            Asked::DropPrivileges,
             Asked::Play,
             Asked::FinishCapture,
             Asked::KernelRelease,
@@ -106,6 +108,7 @@ fn without_capture_nothing_is_captured_and_the_reader_is_told() {
                 mode: Mode::Abrupt,
                 ipv6: false
             },
+            Asked::DropPrivileges,
             Asked::Play,
             Asked::KernelRelease,
         ]

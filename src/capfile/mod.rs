@@ -124,6 +124,26 @@ impl FileKind {
     }
 }
 
+/// An input opened and not read yet: a file (or a pipe or device given by name), or standard input. Opening every
+/// input first lets a program give up its privileges before it reads a byte of any.
+#[derive(Debug)]
+pub enum Source {
+    Stdin,
+    File(File),
+}
+
+impl Source {
+    /// Open `path`; `-` is standard input.
+    pub fn open(path: &str) -> Result<Source, OpenError> {
+        if path == "-" {
+            return Ok(Source::Stdin);
+        }
+        File::open(path)
+            .map(Source::File)
+            .map_err(|e| OpenError(format!("cannot open: {}", io_text(&e))))
+    }
+}
+
 /// Reads frames out of one capture.
 pub struct CaptureReader {
     bytes: Input,
@@ -141,11 +161,15 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 impl CaptureReader {
     /// Open a file by path; `-` is standard input.
     pub fn open(path: &str) -> Result<CaptureReader, OpenError> {
-        if path == "-" {
-            return Self::from_reader(Box::new(io::stdin()), None, None);
-        }
-        let file =
-            File::open(path).map_err(|e| OpenError(format!("cannot open: {}", io_text(&e))))?;
+        Self::read_from(Source::open(path)?)
+    }
+
+    /// Read an input opened earlier (see [`Source`]).
+    pub fn read_from(source: Source) -> Result<CaptureReader, OpenError> {
+        let file = match source {
+            Source::Stdin => return Self::from_reader(Box::new(io::stdin()), None, None),
+            Source::File(file) => file,
+        };
         let meta = file
             .metadata()
             .map_err(|e| OpenError(format!("cannot read its metadata: {}", io_text(&e))))?;

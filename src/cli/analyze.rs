@@ -71,6 +71,7 @@ impl AnalyzeArgs {
             bpf,
             timeline: TimelinePrinter::new(format, style),
             rows: format.rows().map(|rows| RowsPrinter::new(rows, style)),
+            drop_privileges: true,
         })
     }
 }

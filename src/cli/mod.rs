@@ -2,11 +2,11 @@
 //! validated configuration of a `pipeline` command, and what the command says on the side goes to standard error.
 
 pub mod analyze;
+pub mod output;
 pub mod run;
 
 use std::fs::File;
 use std::io::{self, IsTerminal, StdoutLock, Write};
-use std::path::Path;
 
 use tcp_close_watch::pipeline::Feedback;
 use tcp_close_watch::render::{Style, TimelineFormat, escape};
@@ -76,13 +76,11 @@ pub enum Output {
 }
 
 impl Output {
-    /// The `-o` file (created now), or standard output.
-    pub fn open(path: Option<&Path>) -> Result<Output, Failure> {
-        match path {
-            Some(path) => File::create(path)
-                .map(Output::File)
-                .map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display()))),
-            None => Ok(Output::Stdout(io::stdout().lock())),
+    /// The `-o` file (see `output`), or standard output.
+    pub fn to(file: Option<File>) -> Output {
+        match file {
+            Some(f) => Output::File(f),
+            None => Output::Stdout(io::stdout().lock()),
         }
     }
 

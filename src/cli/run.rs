@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use tcp_close_watch::model::run::Mode;
 use tcp_close_watch::pipeline::live::Options;
-use tcp_close_watch::pipeline::run::{Config, Plan};
+use tcp_close_watch::pipeline::run::{Config, Error, Plan, Save};
 use tcp_close_watch::render::{RowsPrinter, TimelineFormat, TimelinePrinter};
 
 use crate::Failure;
@@ -57,6 +57,15 @@ impl RunArgs {
             ipv6: self.ipv6,
             capture: !self.no_capture,
         };
+        if self.no_capture
+            && self
+                .write
+                .as_ref()
+                .and_then(|w| w.extension())
+                .is_some_and(|e| e.eq_ignore_ascii_case("pcap"))
+        {
+            return Err(Failure::new(Error::NothingToSave.to_string()));
+        }
         let plan = if self.mode != "all" {
             let mode = Mode::from_name(&self.mode)
                 .ok_or_else(|| Failure::new(format!("unknown mode {}", self.mode)))?;
@@ -78,7 +87,8 @@ impl RunArgs {
         Ok(Config {
             plan,
             options,
-            write: self.write.clone(),
+            write: self.write.clone().map(|path| Save { path, file: None }),
+            drop_privileges: true,
         })
     }
 }

@@ -72,7 +72,7 @@ impl std::fmt::Display for CaptureError {
             CaptureError::NoPermission(detail) => write!(
                 f,
                 "capturing on the loopback device needs CAP_NET_RAW ({detail}): run it with sudo, or give the \
-                 binary the capability once with `sudo setcap cap_net_raw,cap_net_admin=eip \"$(command -v \
+                 binary the capability once with `sudo setcap cap_net_raw=eip \"$(command -v \
                  tcp-close-watch)\"`; or add --no-capture to see the socket calls alone"
             ),
             CaptureError::Pcap(e) => write!(f, "libpcap: {e}"),

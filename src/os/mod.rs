@@ -8,6 +8,7 @@
 //! for. Uses `model` and `wire` only; returns errors, never panics on what the kernel answers.
 
 pub mod capture;
+pub mod privilege;
 pub mod proc;
 pub mod sockdiag;
 pub mod socket;

@@ -4,14 +4,15 @@
 
 mod read;
 
-pub use read::{analyze, saved_timeline};
+pub use read::{BYTES_PER_CONNECTION, MANY_CONNECTIONS, analyze, analyze_with, saved_timeline};
 
 use std::collections::HashSet;
 use std::fmt;
 use std::io::{self, Write};
 
-use crate::capfile::CaptureReader;
+use crate::capfile::{CaptureReader, Source};
 use crate::explain::timeline::{self, Sides, States, Timeline};
+use crate::os::privilege::{self, PrivilegeError};
 use crate::pipeline::{Feedback, tell};
 use crate::render::printer::ConnView;
 use crate::render::run::RunView;
@@ -37,12 +38,17 @@ pub struct Config {
     pub timeline: TimelinePrinter,
     /// `None` when the format is a diagram, which summaries and comparisons are not drawn in.
     pub rows: Option<RowsPrinter>,
+    /// Give up root and every capability (`os::privilege`) once every input is open, before reading any: what the
+    /// command does. Tests that run in-process keep theirs.
+    pub drop_privileges: bool,
 }
 
 #[derive(Debug)]
 pub enum Error {
     /// The output could not be written.
     Output(io::Error),
+    /// Privileges could not be given up: nothing was read.
+    Privileges(PrivilegeError),
     /// A capture's summary was asked for in a diagram format (the format's name).
     DiagramOfSummary(&'static str),
     /// Several saved runs were to be compared in a diagram format.
@@ -57,6 +63,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Output(e) => write!(f, "cannot write output: {e}"),
+            Error::Privileges(e) => write!(f, "{e}; nothing was read"),
             Error::DiagramOfSummary(format) => write!(
                 f,
                 "--format {format} draws one connection: add --conn N (the summary's id column)"
@@ -112,14 +119,21 @@ pub fn run(
     let compare_runs = config.conns.is_empty() && files.len() > 1;
     let mut runs = Vec::new();
     let (mut unreadable, mut damaged) = (0, 0);
-    for name in &files {
+    // every input opened while the process may still read what its user may, then no privilege left to read with
+    let sources: Vec<_> = files.iter().map(|name| Source::open(name)).collect();
+    if config.drop_privileges {
+        privilege::drop_privileges().map_err(Error::Privileges)?;
+    }
+    for (name, source) in files.iter().zip(sources) {
         feedback.reading(name);
-        let report = analyze(
+        let report = analyze_with(
             name,
-            CaptureReader::open(name),
+            source.and_then(CaptureReader::read_from),
             &keep,
             config.bpf.as_mut(),
-            &mut |done, total| feedback.progress(done, total),
+            // --conn prints connections whatever the selection: then every one is kept
+            config.conns.is_empty().then_some(&config.selection),
+            feedback,
         );
         feedback.read();
         let health = check(&report, feedback);
@@ -320,6 +334,7 @@ mod tests {
             bpf: None,
             timeline: TimelinePrinter::new(format, Style::PLAIN),
             rows: format.rows().map(|r| RowsPrinter::new(r, Style::PLAIN)),
+            drop_privileges: false,
         }
     }
 

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use crate::explain::timeline::{self, Sides, States, Timeline};
 use crate::model::run::{Mode, PairRun};
 use crate::os::capture::{self, CaptureError, Captured, FinishError, LiveCapture};
+use crate::os::privilege::{self, PrivilegeError};
 use crate::scenario::{ScenarioError, Stage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,8 @@ pub enum RunError {
     Scenario(ScenarioError),
     /// The capture failed after it had started.
     CaptureRead(FinishError),
+    /// Root or a capability could not be given up once the captures were open: nothing was played.
+    Privileges(PrivilegeError),
 }
 
 impl fmt::Display for RunError {
@@ -89,6 +92,7 @@ impl fmt::Display for RunError {
             RunError::Capture(e) => write!(f, "{e}"),
             RunError::Scenario(e) => write!(f, "the scenario could not finish: {e}"),
             RunError::CaptureRead(e) => write!(f, "{e}"),
+            RunError::Privileges(e) => write!(f, "{e}; nothing was played"),
         }
     }
 }
@@ -102,6 +106,7 @@ impl std::error::Error for RunError {
             RunError::Scenario(e) => Some(e),
             RunError::Capture(e) => e.source(),
             RunError::CaptureRead(e) => e.source(),
+            RunError::Privileges(e) => Some(e),
         }
     }
 }
@@ -125,6 +130,10 @@ pub trait Door {
     /// Start capturing what goes to and from `b`; returns once nothing sent afterwards can be missed.
     fn start_capture(&mut self, b: SocketAddr) -> Result<Self::Capture, CaptureError>;
 
+    /// Give up root and every capability, once every port, capture and trace of the runs is open and before any
+    /// scenario is played (tcpdump's `-Z`): the one point of a live run where privileges end.
+    fn drop_privileges(&mut self) -> Result<(), PrivilegeError>;
+
     /// Play the scenario on the bound port: A's and B's socket calls, as the kernel answered them.
     fn play(&mut self, stage: Self::Stage) -> Result<PairRun, ScenarioError>;
 
@@ -135,9 +144,22 @@ pub trait Door {
     fn kernel_release(&mut self) -> String;
 }
 
-/// The real door: the demo pair's sockets on loopback, and libpcap on the loopback device.
+/// The real door: the demo pair's sockets on loopback, and libpcap on the loopback device. It gives up this
+/// process's privileges when asked only if made with [`Kernel::dropping_privileges`] (the `run` command);
+/// [`Kernel::default`] keeps them, for tests and programs that play runs in their own process.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Kernel;
+pub struct Kernel {
+    drop_privileges: bool,
+}
+
+impl Kernel {
+    /// The door of the `run` command: privileges end at [`Door::drop_privileges`].
+    pub fn dropping_privileges() -> Kernel {
+        Kernel {
+            drop_privileges: true,
+        }
+    }
+}
 
 impl Door for Kernel {
     type Stage = Stage;
@@ -153,6 +175,13 @@ impl Door for Kernel {
         capture::start(b)
     }
 
+    fn drop_privileges(&mut self) -> Result<(), PrivilegeError> {
+        if self.drop_privileges {
+            privilege::drop_privileges()?;
+        }
+        Ok(())
+    }
+
     fn play(&mut self, stage: Stage) -> Result<PairRun, ScenarioError> {
         stage.play()
     }
@@ -166,21 +195,51 @@ impl Door for Kernel {
     }
 }
 
-/// Play `mode` once on this kernel, capturing it unless told not to.
+/// Play `mode` once on this kernel, capturing it unless told not to; this process keeps its privileges.
 pub fn run(mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
-    run_with(&mut Kernel, mode, opts)
+    run_with(&mut Kernel::default(), mode, opts)
 }
 
 /// Play `mode` once through `door`, capturing it unless told not to.
 pub fn run_with<D: Door>(door: &mut D, mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
+    let mut runs = run_all_with(door, &[mode], opts)?;
+    Ok(runs.remove(0))
+}
+
+/// Play `modes` one after another through `door`: every port bound and every capture started first, then the
+/// door's privileges given up, then each mode played and its capture finished.
+pub fn run_all_with<D: Door>(
+    door: &mut D,
+    modes: &[Mode],
+    opts: Options,
+) -> Result<Vec<LiveRun>, RunError> {
+    let mut opened = Vec::with_capacity(modes.len());
+    for &mode in modes {
+        opened.push(open(door, mode, opts)?);
+    }
+    door.drop_privileges().map_err(RunError::Privileges)?;
+    opened.into_iter().map(|o| play(door, o)).collect()
+}
+
+/// A run made ready: B's port bound, its capture running; nothing sent yet.
+struct Opened<D: Door> {
+    stage: D::Stage,
+    capture: Option<D::Capture>,
+}
+
+fn open<D: Door>(door: &mut D, mode: Mode, opts: Options) -> Result<Opened<D>, RunError> {
     let (stage, b_addr) = door.bind(mode, opts.ipv6).map_err(RunError::Bind)?;
-    let live = if opts.capture {
+    let capture = if opts.capture {
         Some(door.start_capture(b_addr).map_err(RunError::Capture)?)
     } else {
         None
     };
-    let pair = door.play(stage).map_err(RunError::Scenario)?;
-    let captured = match live {
+    Ok(Opened { stage, capture })
+}
+
+fn play<D: Door>(door: &mut D, opened: Opened<D>) -> Result<LiveRun, RunError> {
+    let pair = door.play(opened.stage).map_err(RunError::Scenario)?;
+    let captured = match opened.capture {
         Some(live) => Some(door.finish_capture(live).map_err(RunError::CaptureRead)?),
         None => None,
     };

@@ -19,6 +19,7 @@ use crate::capfile::saved::{self, SavedRun};
 use crate::model::frame::RawFrame;
 use crate::model::run::{Mode, PairRun};
 use crate::os::capture::{CaptureError, Captured, FinishError};
+use crate::os::privilege::PrivilegeError;
 use crate::pipeline::live::Door;
 use crate::scenario::ScenarioError;
 use crate::wire::decode::{self, Skip};
@@ -28,6 +29,7 @@ use crate::wire::decode::{self, Skip};
 pub enum Asked {
     Bind { mode: Mode, ipv6: bool },
     StartCapture(SocketAddr),
+    DropPrivileges,
     Play,
     FinishCapture,
     KernelRelease,
@@ -207,6 +209,12 @@ impl Door for Replay {
     fn start_capture(&mut self, b: SocketAddr) -> Result<(), CaptureError> {
         self.asked.push(Asked::StartCapture(b));
         self.fail_capture.take().map_or(Ok(()), Err)
+    }
+
+    /// The replay holds no privilege: it notes the point where the live run gives them up.
+    fn drop_privileges(&mut self) -> Result<(), PrivilegeError> {
+        self.asked.push(Asked::DropPrivileges);
+        Ok(())
     }
 
     fn play(&mut self, (): ()) -> Result<PairRun, ScenarioError> {

@@ -3,11 +3,11 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::capfile::saved;
 use crate::model::run::Mode;
-use crate::pipeline::live::{self, LiveRun, Options, RunError};
+use crate::pipeline::live::{self, Kernel, LiveRun, Options, RunError};
 use crate::pipeline::{Feedback, tell};
 use crate::render::compare::Compared;
 use crate::render::run::RunView;
@@ -31,7 +31,16 @@ pub struct Config {
     pub plan: Plan,
     pub options: Options,
     /// Save the run (of `Plan::One`): FILE.pcap keeps its segments, any other name pcapng with its socket calls.
-    pub write: Option<PathBuf>,
+    pub write: Option<Save>,
+    /// Give up root and every capability once the captures are open, before playing (what the command does).
+    pub drop_privileges: bool,
+}
+
+/// Where `--write` saves the run: the name the user gave (its extension says the format) and, when the caller
+/// opened it already (before privileges were given up), the file to write; else the path is written at the end.
+pub struct Save {
+    pub path: PathBuf,
+    pub file: Option<Box<dyn Write>>,
 }
 
 #[derive(Debug)]
@@ -107,24 +116,28 @@ pub fn list_modes(out: &mut dyn Write) -> io::Result<()> {
 /// prints nothing. A run whose capture may be missing segments is printed with its warnings, and then the whole is
 /// [`Error::Incomplete`].
 pub fn run(config: Config, out: &mut dyn Write, feedback: &mut dyn Feedback) -> Result<(), Error> {
+    let mut door = if config.drop_privileges {
+        Kernel::dropping_privileges()
+    } else {
+        Kernel::default()
+    };
+    let modes: &[Mode] = match &config.plan {
+        Plan::One(mode, _) => &[*mode],
+        Plan::EachMode(_) | Plan::Compare(_) => &Mode::ALL,
+    };
+    // every mode's port and capture opened, privileges given up, then each one played
+    let runs = live::run_all_with(&mut door, modes, config.options).map_err(Error::Live)?;
     let mut incomplete = Vec::new();
-    let mut play = |mode: Mode, feedback: &mut dyn Feedback| -> Result<LiveRun, Error> {
-        let run = live::run(mode, config.options).map_err(Error::Live)?;
+    for run in &runs {
+        let mode = run.pair.mode;
         for w in run.warnings() {
             feedback.note(&format!("warning: mode {mode}: {w}"));
         }
         if run.incomplete() {
             incomplete.push(mode);
         }
-        Ok(run)
-    };
-    play_and_print(
-        config.plan,
-        config.write.as_deref(),
-        &mut play,
-        out,
-        feedback,
-    )?;
+    }
+    print_runs(config.plan, config.write, &runs, out, feedback)?;
     if incomplete.is_empty() {
         Ok(())
     } else {
@@ -132,41 +145,37 @@ pub fn run(config: Config, out: &mut dyn Write, feedback: &mut dyn Feedback) -> 
     }
 }
 
-type Play<'a> = dyn FnMut(Mode, &mut dyn Feedback) -> Result<LiveRun, Error> + 'a;
-
-fn play_and_print(
+fn print_runs(
     plan: Plan,
-    write: Option<&Path>,
-    play: &mut Play,
+    write: Option<Save>,
+    runs: &[LiveRun],
     out: &mut dyn Write,
     feedback: &mut dyn Feedback,
 ) -> Result<(), Error> {
     match plan {
-        Plan::One(mode, printer) => {
-            let run = play(mode, feedback)?;
-            if let Some(path) = write {
-                save(&run, path, feedback)?;
+        Plan::One(_, printer) => {
+            let run = &runs[0];
+            if let Some(to) = write {
+                save(run, to, feedback)?;
             }
-            print_run(&printer, &run, out).map_err(Error::Output)
+            print_run(&printer, run, out).map_err(Error::Output)
         }
         Plan::EachMode(printer) => {
             let mut text = Vec::new();
-            for mode in Mode::ALL {
-                let run = play(mode, feedback)?;
-                print_run(&printer, &run, &mut text).map_err(Error::Output)?;
+            for run in runs {
+                print_run(&printer, run, &mut text).map_err(Error::Output)?;
                 text.push(b'\n');
             }
             out.write_all(&text).map_err(Error::Output)
         }
         Plan::Compare(mut printer) => {
-            let mut rows = Vec::new();
-            for mode in Mode::ALL {
-                let run = play(mode, feedback)?;
-                rows.push(Compared {
+            let rows: Vec<Compared> = runs
+                .iter()
+                .map(|run| Compared {
                     outcome: tell(&run.pair, &run.timeline, &run.kernel).outcome,
                     warnings: run.warnings(),
-                });
-            }
+                })
+                .collect();
             printer
                 .comparison(out, &rows, ALL_HEADING)
                 .map_err(Error::Output)
@@ -191,7 +200,8 @@ fn print_run(printer: &TimelinePrinter, run: &LiveRun, out: &mut dyn Write) -> i
 }
 
 /// Save a run as pcapng (with its calls) or classic pcap (segments only), by the file's extension.
-fn save(run: &LiveRun, path: &Path, feedback: &mut dyn Feedback) -> Result<(), Error> {
+fn save(run: &LiveRun, to: Save, feedback: &mut dyn Feedback) -> Result<(), Error> {
+    let path = to.path.as_path();
     let (frames, linktype) = match &run.captured {
         Some(c) => (c.frames.as_slice(), c.linktype),
         None => (&[][..], 1),
@@ -207,7 +217,11 @@ fn save(run: &LiveRun, path: &Path, feedback: &mut dyn Feedback) -> Result<(), E
     } else {
         saved::pcapng(&run.pair, &run.kernel, frames, linktype)
     };
-    std::fs::write(path, bytes).map_err(|error| Error::Save {
+    let written = match to.file {
+        Some(mut file) => file.write_all(&bytes).and_then(|()| file.flush()),
+        None => std::fs::write(path, bytes),
+    };
+    written.map_err(|error| Error::Save {
         path: path.to_path_buf(),
         error,
     })?;

@@ -494,7 +494,7 @@ pub fn totals_json(shown: &Shown) -> Value {
         "syn_segments": r.counts.syn,
         "fin_segments": r.counts.fin,
         "rst_segments": r.counts.rst,
-        "connections": r.conns.len(),
+        "connections": r.connections(),
         "connections_shown": shown.conns.len(),
         "endings": endings,
         "skipped_frames": skipped_total,
@@ -530,10 +530,10 @@ pub fn totals_text(shown: &Shown) -> String {
     let mut out = format!(
         "{}: {} connection{}",
         escape::text(&r.name),
-        r.conns.len(),
-        if r.conns.len() == 1 { "" } else { "s" }
+        r.connections(),
+        if r.connections() == 1 { "" } else { "s" }
     );
-    if shown != r.conns.len() {
+    if shown != r.connections() {
         out.push_str(&format!(" ({shown} shown)"));
     }
     out.push_str(&format!(

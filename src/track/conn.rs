@@ -37,6 +37,29 @@ pub struct SideCounts {
     pub syns: u16,
 }
 
+impl SideCounts {
+    /// Count one packet of this direction: its SYN, and Wireshark's base sequence number.
+    #[inline]
+    pub(super) fn count(&mut self, p: &TcpPacket) {
+        let f = p.flags;
+        let first = self.packets == 0;
+        self.packets = self.packets.saturating_add(1);
+        if f.syn() {
+            self.syns = self.syns.saturating_add(1);
+        }
+        if first || (f.syn() && !f.ack() && self.syns == 1) {
+            self.base_seq = p.seq;
+        }
+    }
+
+    /// Wireshark: a pure SYN of this direction whose sequence number differs from its base starts a new stream.
+    #[inline]
+    pub(super) fn syn_starts_new_stream(&self, p: &TcpPacket) -> bool {
+        let pure_syn = p.flags.syn() && !p.flags.ack();
+        pure_syn && self.packets != 0 && self.base_seq != p.seq
+    }
+}
+
 /// One TCP connection: a small record that stays the same size however many packets it had.
 #[derive(Debug, Clone)]
 pub struct Conn {
@@ -167,9 +190,7 @@ impl Conn {
     /// the same 4-tuple.
     #[inline]
     pub(super) fn syn_starts_new_stream(&self, p: &TcpPacket) -> bool {
-        let pure_syn = p.flags.syn() && !p.flags.ack();
-        let n = &self.counts[self.side_of_packet(p).index()];
-        pure_syn && n.packets != 0 && n.base_seq != p.seq
+        self.counts[self.side_of_packet(p).index()].syn_starts_new_stream(p)
     }
 
     /// Account one packet of this connection.
@@ -179,15 +200,7 @@ impl Conn {
         let f = p.flags;
         self.end = self.end.max(p.ts);
         self.start = self.start.min(p.ts);
-        let n = &mut self.counts[side.index()];
-        let first = n.packets == 0;
-        n.packets = n.packets.saturating_add(1);
-        if f.syn() {
-            n.syns = n.syns.saturating_add(1);
-        }
-        if first || (f.syn() && !f.ack() && n.syns == 1) {
-            n.base_seq = p.seq;
-        }
+        self.counts[side.index()].count(p);
         if f.rst() && self.first_rst.is_none() {
             self.first_rst = Some(side);
             // FINs before this packet (Zeek counts this one's below); after both, the RST answers the other's.

@@ -27,7 +27,11 @@ pub struct FileReport {
     pub counts: Counts,
     /// Why frames gave no TCP segment: reason → frames.
     pub skipped: BTreeMap<String, u64>,
+    /// The connections tracked, in id order; with `--port`/`--host` only those the selection may show (ids stay
+    /// the whole file's: see `untracked`).
     pub conns: Vec<Conn>,
+    /// Connections numbered but not kept, since `--port`/`--host` could never show them.
+    pub untracked: usize,
     /// Segments of the connections named with `--conn`, in capture order.
     pub kept: HashMap<u32, Vec<Segment>>,
     /// The file could not be read at all: why.
@@ -41,6 +45,11 @@ pub struct FileReport {
 }
 
 impl FileReport {
+    /// Every connection of the file, kept or not.
+    pub fn connections(&self) -> usize {
+        self.conns.len() + self.untracked
+    }
+
     /// True when not a single frame could be read.
     pub fn unreadable(&self) -> bool {
         self.open_error.is_some()

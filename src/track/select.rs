@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use crate::track::conn::Conn;
-use crate::track::ends::Side;
+use crate::track::ends::{Endpoint, Side};
 
 /// `--only`: which connections to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -28,6 +28,19 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// True when `--port` or `--host` narrow the flows: a connection can then be ruled out by its 4-tuple alone.
+    pub fn narrows_flows(&self) -> bool {
+        !self.ports.is_empty() || !self.hosts.is_empty()
+    }
+
+    /// Whether a connection between `a` and `b` can pass `--port` and `--host` (the other choices need its
+    /// packets).
+    pub fn may_show_flow(&self, a: &Endpoint, b: &Endpoint) -> bool {
+        let port = self.ports.is_empty() || self.ports.iter().any(|&p| a.port == p || b.port == p);
+        let host = self.hosts.is_empty() || self.hosts.iter().any(|&h| a.ip == h || b.ip == h);
+        port && host
+    }
+
     pub fn shows(&self, c: &Conn) -> bool {
         let any_rst = c.first_rst.is_some();
         let any_fin = c.fins(Side::Client) + c.fins(Side::Server) > 0;

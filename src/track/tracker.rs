@@ -3,15 +3,18 @@
 //! connection on that 4-tuple (`FlowIndex`), and the [`Tracker`] that numbers connections the way Wireshark
 //! numbers `tcp.stream` and hands each packet to its [`Conn`].
 //!
-//! Memory: 16 to 32 bytes of index per connection, besides the connections themselves.
+//! Memory: 16 to 32 bytes of index per connection, besides the connections themselves. A flow that `--port` and
+//! `--host` can never show keeps a [`Ghost`] (68 bytes, and one per 4-tuple however many streams it carries)
+//! instead of a record: just what numbering its streams the way Wireshark does needs.
 
 use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::model::segment::Segment;
-use crate::track::conn::Conn;
+use crate::track::conn::{Conn, SideCounts};
 use crate::track::ends::{Endpoint, FlowKey};
 use crate::track::packet::TcpPacket;
+use crate::track::select::Selection;
 
 /// Hashes a 4-tuple the same way in both directions, with a seed chosen per run. `Clone` so another thread
 /// can hash packets before they reach the [`Tracker`] that made it.
@@ -125,8 +128,14 @@ impl FlowIndex {
         let _ = i;
     }
 
-    /// The slot and connection of the flow `key` with hash `h`, or the empty slot where it would go.
-    fn find(&self, conns: &[Conn], key: &FlowKey, h: u64) -> Result<(usize, u32), usize> {
+    /// The slot and place ([`Place`]) of the flow `key` with hash `h`, or the empty slot where it would go.
+    fn find(
+        &self,
+        conns: &[Conn],
+        ghosts: &[Ghost],
+        key: &FlowKey,
+        h: u64,
+    ) -> Result<(usize, u32), usize> {
         let tag = (h >> 32) as u32;
         let mask = self.slots.len() - 1;
         let mut i = self.home(tag);
@@ -136,18 +145,23 @@ impl FlowIndex {
                 return Err(i);
             }
             if (s >> 32) as u32 == tag {
-                let id = (s as u32).wrapping_sub(1);
-                if conns[id as usize].is_flow(key) {
-                    return Ok((i, id));
+                let place = (s as u32).wrapping_sub(1);
+                let mine = if place & GHOST == 0 {
+                    conns[place as usize].is_flow(key)
+                } else {
+                    ghosts[(place & !GHOST) as usize].is_flow(key)
+                };
+                if mine {
+                    return Ok((i, place));
                 }
             }
             i = (i + 1) & mask;
         }
     }
 
-    /// Point slot `i` (from [`FlowIndex::find`]) at connection `id`.
-    fn set(&mut self, i: usize, h: u64, id: u32, was_empty: bool) {
-        self.slots[i] = ((h >> 32) << 32) | u64::from(id.wrapping_add(1));
+    /// Point slot `i` (from [`FlowIndex::find`]) at `place`.
+    fn set(&mut self, i: usize, h: u64, place: u32, was_empty: bool) {
+        self.slots[i] = ((h >> 32) << 32) | u64::from(place.wrapping_add(1));
         if was_empty {
             self.used += 1;
             // at most half full: probes stay short
@@ -171,9 +185,54 @@ impl FlowIndex {
     }
 }
 
+/// A place in the index: an index into `conns`, or (with this bit) into `ghosts`.
+const GHOST: u32 = 1 << 31;
+
+/// A 4-tuple whose connections the selection can never show: what tells its packets apart from other flows'
+/// and a new stream from the current one, and the current stream's id.
+#[derive(Debug, Clone)]
+struct Ghost {
+    id: u32,
+    client: Endpoint,
+    server: Endpoint,
+    counts: [SideCounts; 2],
+}
+
+impl Ghost {
+    fn new(id: u32, p: &TcpPacket) -> Ghost {
+        // the client as Conn::new sees it
+        let (client, server) = if p.flags.syn() && p.flags.ack() {
+            (p.dst, p.src)
+        } else {
+            (p.src, p.dst)
+        };
+        Ghost {
+            id,
+            client,
+            server,
+            counts: [SideCounts::default(); 2],
+        }
+    }
+
+    fn is_flow(&self, key: &FlowKey) -> bool {
+        (self.client == key.0 && self.server == key.1)
+            || (self.client == key.1 && self.server == key.0)
+    }
+
+    fn side(&self, p: &TcpPacket) -> usize {
+        usize::from(p.src != self.client)
+    }
+}
+
 /// Groups segments into connections as they stream by.
 pub struct Tracker {
+    /// The connections kept, in id order (every one, unless [`Tracker::keeping`] narrowed them).
     pub conns: Vec<Conn>,
+    ghosts: Vec<Ghost>,
+    /// The next connection's id: connections numbered so far.
+    next_id: u32,
+    /// Keep only connections this may show (`--port`, `--host`).
+    keep: Option<Selection>,
     index: FlowIndex,
     hasher: FlowHasher,
 }
@@ -188,9 +247,26 @@ impl Tracker {
     pub fn new() -> Tracker {
         Tracker {
             conns: Vec::new(),
+            ghosts: Vec::new(),
+            next_id: 0,
+            keep: None,
             index: FlowIndex::new(),
             hasher: FlowHasher::new(),
         }
+    }
+
+    /// A tracker that keeps a record only of connections `sel` may show by their 4-tuple (when its `--port` or
+    /// `--host` narrow them); the others are numbered all the same, so ids stay Wireshark's.
+    pub fn keeping(sel: &Selection) -> Tracker {
+        Tracker {
+            keep: sel.narrows_flows().then(|| sel.clone()),
+            ..Tracker::new()
+        }
+    }
+
+    /// Connections numbered but not kept.
+    pub fn untracked(&self) -> usize {
+        self.next_id as usize - self.conns.len()
     }
 
     /// The hasher [`Tracker::add_packet`] expects its `hash` argument from.
@@ -222,25 +298,60 @@ impl Tracker {
     pub fn add_packet(&mut self, p: &TcpPacket, h: u64) -> u32 {
         // no canonical order needed: comparing endpoints costs more than matching both directions
         let key = FlowKey(p.src, p.dst);
-        let found = self.index.find(&self.conns, &key, h);
+        let found = self.index.find(&self.conns, &self.ghosts, &key, h);
+        if let Ok((_, place)) = found
+            && place & GHOST != 0
+        {
+            return self.ghost_packet(place & !GHOST, p);
+        }
         let existing = match found {
-            Ok((_, id)) => (!self.conns[id as usize].syn_starts_new_stream(p)).then_some(id),
+            Ok((_, place)) => {
+                (!self.conns[place as usize].syn_starts_new_stream(p)).then_some(place)
+            }
             Err(_) => None,
         };
-        let id = match existing {
-            Some(id) => id,
+        let place = match existing {
+            Some(place) => place,
             None => {
-                let id = u32::try_from(self.conns.len()).unwrap_or(u32::MAX);
-                self.conns.push(Conn::new(id, p));
+                let id = self.next_id;
+                self.next_id = self.next_id.saturating_add(1);
+                let place = if self
+                    .keep
+                    .as_ref()
+                    .is_none_or(|s| s.may_show_flow(&p.src, &p.dst))
+                {
+                    self.conns.push(Conn::new(id, p));
+                    (self.conns.len() - 1) as u32
+                } else {
+                    self.ghosts.push(Ghost::new(id, p));
+                    (self.ghosts.len() - 1) as u32 | GHOST
+                };
                 match found {
-                    Ok((slot, _)) => self.index.set(slot, h, id, false),
-                    Err(slot) => self.index.set(slot, h, id, true),
+                    Ok((slot, _)) => self.index.set(slot, h, place, false),
+                    Err(slot) => self.index.set(slot, h, place, true),
                 }
-                id
+                if place & GHOST != 0 {
+                    return self.ghost_packet(place & !GHOST, p);
+                }
+                place
             }
         };
-        self.conns[id as usize].account(p);
-        id
+        let c = &mut self.conns[place as usize];
+        c.account(p);
+        c.id
+    }
+
+    /// A packet of a flow kept as a ghost: a new stream on it takes the next id in the ghost's place.
+    fn ghost_packet(&mut self, at: u32, p: &TcpPacket) -> u32 {
+        let g = &mut self.ghosts[at as usize];
+        let side = g.side(p);
+        if g.counts[side].syn_starts_new_stream(p) {
+            *g = Ghost::new(self.next_id, p);
+            self.next_id = self.next_id.saturating_add(1);
+        }
+        let side = g.side(p);
+        g.counts[side].count(p);
+        g.id
     }
 }
 
@@ -350,6 +461,58 @@ mod tests {
         assert_eq!(t.conns.len(), 1);
         assert_eq!(t.conns[0].syns(Side::Client), 2);
         assert_eq!(t.conns[0].ending(), Ending::Unanswered);
+    }
+
+    /// Tracking with `--port`/`--host` keeps exactly the records tracking everything would show, under the same
+    /// ids: flows reused by new SYNs, SYN-ACK-first flows, IPv6, ports on either side.
+    #[test]
+    fn narrowed_tracking_keeps_the_same_records_under_the_same_ids() {
+        let sel = Selection {
+            ports: vec![80],
+            hosts: vec!["10.0.0.9".parse().unwrap()],
+            ..Selection::default()
+        };
+        let mut all = Tracker::new();
+        let mut narrowed = Tracker::keeping(&sel);
+        let mut ids = (Vec::new(), Vec::new());
+        let mut n = 0u32;
+        for round in 0..4u32 {
+            for (c, sv) in [
+                ("10.0.0.9:5000", "10.0.0.2:80"),
+                ("10.0.0.1:5000", "10.0.0.2:80"),
+                ("10.0.0.9:5001", "10.0.0.2:443"),
+                ("10.0.0.9:80", "10.0.0.3:6000"),
+                ("[::9]:5000", "[::2]:80"),
+                ("10.0.0.2:80", "10.0.0.9:5002"),
+            ] {
+                n += 1;
+                let isn = 1000 * round + n;
+                let steps = [
+                    seg(c, sv, S, isn, 0, 0),
+                    seg(sv, c, S | A, 77 + round, isn + 1, 0),
+                    seg(c, sv, A, isn + 1, 78 + round, 5),
+                    seg(c, sv, S, isn, 0, 0), // a retransmitted SYN: the same stream
+                    seg(sv, c, R | A, 78 + round, isn + 6, 0),
+                ];
+                // every other round starts with the SYN-ACK (the SYN was not captured)
+                for s in &steps[usize::from(round % 2 == 1)..] {
+                    ids.0.push(all.add(s));
+                    ids.1.push(narrowed.add(s));
+                }
+            }
+        }
+        assert_eq!(ids.0, ids.1, "the same ids for every packet");
+        let shown: Vec<String> = all
+            .conns
+            .iter()
+            .filter(|c| sel.may_show_flow(&c.client, &c.server))
+            .map(|c| format!("{c:?}"))
+            .collect();
+        let kept: Vec<String> = narrowed.conns.iter().map(|c| format!("{c:?}")).collect();
+        assert_eq!(kept, shown);
+        assert!(!kept.is_empty() && narrowed.untracked() > 0);
+        assert_eq!(narrowed.untracked() + kept.len(), all.conns.len());
+        assert_eq!(all.untracked(), 0);
     }
 
     #[test]

@@ -9,8 +9,10 @@ use crate::capfile::saved;
 use crate::capfile::{CaptureReader, Frame};
 use crate::explain::timeline::{self, Sides, States, Timeline};
 use crate::model::segment::Segment;
+use crate::pipeline::Feedback;
 use crate::track::packet::TcpPacket;
 use crate::track::report::{Counts, FileReport};
+use crate::track::select::Selection;
 use crate::track::tracker::{FlowHasher, Tracker};
 use crate::wire::bpf::Bpf;
 use crate::wire::decode;
@@ -28,6 +30,58 @@ pub fn saved_timeline(report: &FileReport) -> Option<Timeline> {
         &segments,
         States::Recorded,
     ))
+}
+
+/// Connections tracked past which the user is told, once, how much memory they take: each keeps a record of
+/// about [`BYTES_PER_CONNECTION`] (measured with examples/synth; see docs/analyze.md), so 5 M is about 1.1 GB, and
+/// nothing is freed before the file ends.
+pub const MANY_CONNECTIONS: usize = 5_000_000;
+/// What one tracked connection costs, record and index, as measured (maximum RSS over 0.1 M to 1 M connections).
+pub const BYTES_PER_CONNECTION: usize = 225;
+/// What a connection `--port`/`--host` can never show costs (numbered, no record), measured the same way.
+pub const BYTES_PER_UNTRACKED: usize = 85;
+
+/// What reading tells its user as it goes: progress, and once that tracking has passed [`MANY_CONNECTIONS`].
+struct Growth<'a> {
+    feedback: &'a mut dyn Feedback,
+    name: &'a str,
+    /// The count to tell at ([`MANY_CONNECTIONS`]).
+    at: usize,
+    told: bool,
+}
+
+impl Growth<'_> {
+    fn progress(&mut self, done: u64, total: u64) {
+        self.feedback.progress(done, total);
+    }
+
+    /// `kept` connections with a record so far, and `untracked` numbered without one.
+    fn check(&mut self, kept: usize, untracked: usize) {
+        let bytes = kept * BYTES_PER_CONNECTION + untracked * BYTES_PER_UNTRACKED;
+        if self.told || bytes < self.at * BYTES_PER_CONNECTION {
+            return;
+        }
+        self.told = true;
+        let conns = kept + untracked;
+        self.feedback.note(&format!(
+            "{}: warning: {conns} connections tracked so far, about {} MB ({BYTES_PER_CONNECTION} bytes each), and \
+             memory grows with each new one until the file ends; to keep fewer, name what you want with --port or \
+             --host (the others then cost ~85 bytes), or cut the capture first (tcpdump -r FILE -w - 'port 443' | \
+             tcp-close-watch analyze -)",
+            self.name,
+            bytes >> 20
+        ));
+    }
+}
+
+/// The plain progress callback of [`analyze`], as the [`Feedback`] the reading loops take (its notes are dropped).
+struct ProgressOnly<'a>(&'a mut dyn FnMut(u64, u64));
+
+impl Feedback for ProgressOnly<'_> {
+    fn note(&mut self, _: &str) {}
+    fn progress(&mut self, done: u64, total: u64) {
+        (self.0)(done, total);
+    }
 }
 
 /// How often to report progress, in frames: rarely enough to cost nothing.
@@ -104,8 +158,30 @@ pub fn analyze<E: fmt::Display>(
     bpf: Option<&mut Bpf>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> FileReport {
+    let mut feedback = ProgressOnly(progress);
+    analyze_with(name, opened, keep, bpf, None, &mut feedback)
+}
+
+/// [`analyze`], telling `feedback` the progress and, once, when the connections tracked take much memory. With
+/// `shown`, the summary's selection, connections its `--port`/`--host` can never show get no record (they are
+/// numbered all the same): the report's `conns` holds the others, `untracked` counts them.
+pub fn analyze_with<E: fmt::Display>(
+    name: &str,
+    opened: Result<CaptureReader, E>,
+    keep: &HashSet<u32>,
+    bpf: Option<&mut Bpf>,
+    shown: Option<&Selection>,
+    feedback: &mut dyn Feedback,
+) -> FileReport {
     // one copy of the reading code, whatever the error type (the hot loops are compiled once, in one place)
-    read(name, opened.map_err(|e| e.to_string()), keep, bpf, progress)
+    read(
+        name,
+        opened.map_err(|e| e.to_string()),
+        keep,
+        bpf,
+        shown,
+        feedback,
+    )
 }
 
 fn read(
@@ -113,8 +189,15 @@ fn read(
     opened: Result<CaptureReader, String>,
     keep: &HashSet<u32>,
     bpf: Option<&mut Bpf>,
-    progress: &mut dyn FnMut(u64, u64),
+    shown: Option<&Selection>,
+    progress: &mut dyn Feedback,
 ) -> FileReport {
+    let mut growth = Growth {
+        feedback: progress,
+        name,
+        at: MANY_CONNECTIONS,
+        told: false,
+    };
     let mut report = FileReport {
         name: name.to_string(),
         ..FileReport::default()
@@ -136,8 +219,10 @@ fn read(
     let keep_all = report.saved_run.is_some();
     let mut tracker = Tracker::new();
     let decoding = if bpf.is_none() && keep.is_empty() && !keep_all {
-        // Only the summary: read and decode on one core while the other tracks.
-        two_threads(&mut reader, &mut tracker, &mut report, progress)
+        // Only the summary: read and decode on one core while the other tracks, keeping no record of what it
+        // can never show.
+        tracker = shown.map_or_else(Tracker::new, Tracker::keeping);
+        two_threads(&mut reader, &mut tracker, &mut report, &mut growth)
     } else {
         // Frames themselves are needed (the filter, payloads): one thread.
         one_thread(
@@ -147,10 +232,11 @@ fn read(
             keep,
             keep_all,
             bpf,
-            progress,
+            &mut growth,
         )
     };
     decoding.finish(&mut report);
+    report.untracked = tracker.untracked();
     report.conns = tracker.conns;
     report
 }
@@ -162,7 +248,7 @@ fn one_thread(
     keep: &HashSet<u32>,
     keep_all: bool,
     mut bpf: Option<&mut Bpf>,
-    progress: &mut dyn FnMut(u64, u64),
+    growth: &mut Growth,
 ) -> Decoding {
     let hasher = tracker.hasher();
     let mut d = Decoding::default();
@@ -202,7 +288,10 @@ fn one_thread(
         if d.counts.frames.is_multiple_of(PROGRESS_EVERY)
             && let Some((done, total)) = reader.progress()
         {
-            progress(done, total);
+            growth.progress(done, total);
+        }
+        if d.counts.frames.is_multiple_of(PROGRESS_EVERY) {
+            growth.check(tracker.conns.len(), tracker.untracked());
         }
     }
     d
@@ -221,7 +310,7 @@ fn two_threads(
     reader: &mut CaptureReader,
     tracker: &mut Tracker,
     report: &mut FileReport,
-    progress: &mut dyn FnMut(u64, u64),
+    growth: &mut Growth,
 ) -> Decoding {
     let hasher = tracker.hasher();
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
@@ -277,8 +366,9 @@ fn two_threads(
             if batches.is_multiple_of(PROGRESS_EVERY / BATCH as u64)
                 && let Some((done, total)) = batch.progress
             {
-                progress(done, total);
+                growth.progress(done, total);
             }
+            growth.check(tracker.conns.len(), tracker.untracked());
             batch.packets.clear();
             let _ = empty_tx.send(batch.packets);
         }
@@ -295,6 +385,48 @@ fn two_threads(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Default)]
+    struct Notes(Vec<String>);
+
+    impl Feedback for Notes {
+        fn note(&mut self, line: &str) {
+            self.0.push(line.to_string());
+        }
+    }
+
+    #[test]
+    fn many_connections_are_told_once_with_what_to_do() {
+        let mut notes = Notes::default();
+        let mut growth = Growth {
+            feedback: &mut notes,
+            name: "big.pcap",
+            at: 4_000_000,
+            told: false,
+        };
+        growth.check(3_999_999, 0);
+        growth.check(4_000_000, 0);
+        growth.check(9_000_000, 0);
+        assert_eq!(notes.0.len(), 1, "{:?}", notes.0);
+        assert!(
+            notes.0[0]
+                .starts_with("big.pcap: warning: 4000000 connections tracked so far, about 858 MB")
+        );
+        assert!(notes.0[0].contains("--port or --host"), "{}", notes.0[0]);
+        // connections without a record weigh what they cost: 10 M of them are about 4 M records
+        let mut notes = Notes::default();
+        let mut growth = Growth {
+            feedback: &mut notes,
+            name: "big.pcap",
+            at: 4_000_000,
+            told: false,
+        };
+        growth.check(1, 10_000_000);
+        growth.check(1, 11_000_000);
+        assert_eq!(notes.0.len(), 1, "{:?}", notes.0);
+        assert!(notes.0[0].contains("11000001 connections"), "{:?}", notes.0);
+    }
+
     use crate::capfile::testfiles::pcap;
     use crate::pipeline::analyze::shown;
     use crate::track::select::Selection;
