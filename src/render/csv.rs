@@ -1,6 +1,7 @@
 //! CSV: one quoting rule for every table, and one shape for a timeline (the JSON rows, flattened).
 
 use crate::explain::timeline::{RowKind, Timeline};
+use crate::model::kernel::KernelEventKind;
 use crate::model::segment::preview;
 use crate::render::json::short_result;
 
@@ -87,6 +88,36 @@ pub fn timeline(t: &Timeline) -> String {
                 preview(&w.segment.payload, 64),
                 w.notes.join("; "),
             ],
+            RowKind::Kernel(k) => {
+                let (errno, state) = match &k.event {
+                    KernelEventKind::ErrorReport { errno, .. } => (
+                        crate::model::kernel::errno_name(*errno)
+                            .map_or_else(|| errno.to_string(), str::to_string),
+                        String::new(),
+                    ),
+                    KernelEventKind::StateChange { old, new, .. } => {
+                        (String::new(), format!("{old}→{new}"))
+                    }
+                    _ => (String::new(), String::new()),
+                };
+                [
+                    us(row.t),
+                    "kernel".into(),
+                    k.peer.to_string(),
+                    k.event.name().into(),
+                    String::new(),
+                    String::new(),
+                    errno,
+                    state,
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    k.reason().unwrap_or_default().to_string(),
+                    k.text(),
+                ]
+            }
         };
         out.push_str(&line(&cells));
     }

@@ -155,6 +155,26 @@ pub fn svg(t: &Timeline, title: &str) -> String {
                     y - 9,
                     xml(&segment_label(w))
                 );
+                if let Some(reason) = t.reset_reason(w) {
+                    let _ = writeln!(
+                        s,
+                        r#"<text class="reason" x="{}" y="{}" text-anchor="middle" fill="{colour}" font-size="10" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"#,
+                        (A_X + B_X) / 2,
+                        y + SLOPE + 6,
+                        xml(&format!("kernel's reason: {reason}"))
+                    );
+                }
+            }
+            RowKind::Kernel(k) => {
+                let error = matches!(
+                    k.event,
+                    crate::model::kernel::KernelEventKind::ErrorReport { errno, .. } if errno != 0
+                );
+                let _ = writeln!(
+                    s,
+                    "{}",
+                    call_text(k.peer, format!("⚙ {}", k.short()), error)
+                );
             }
         }
     }
