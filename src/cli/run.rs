@@ -27,6 +27,9 @@ pub struct RunArgs {
     /// Do not capture (no privileges needed): show the socket calls alone.
     #[arg(long)]
     pub no_capture: bool,
+    /// Do not read the kernel's own events (reset reasons, state changes, errors; needs root for tracefs).
+    #[arg(long)]
+    pub no_kernel: bool,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -59,11 +62,15 @@ fn play(mode: Mode, args: &RunArgs) -> Result<LiveRun, Failure> {
     let opts = Options {
         ipv6: args.ipv6,
         capture: !args.no_capture,
+        kernel: !args.no_kernel,
     };
     live::run(mode, opts).map_err(|e| Failure::new(e.to_string()))
 }
 
 fn warn(run: &LiveRun) {
+    if let Some(missing) = &run.kernel_missing {
+        eprintln!("tcp-close-watch: note: {missing}");
+    }
     for w in run.warnings() {
         eprintln!("tcp-close-watch: warning: {w}");
     }
@@ -154,7 +161,7 @@ fn save(run: &LiveRun, path: &std::path::Path) -> Result<(), Failure> {
         }
         saved::pcap(frames, linktype)
     } else {
-        saved::pcapng(&run.pair, &run.kernel, frames, linktype)
+        saved::pcapng_with_kernel(&run.pair, &run.kernel, run.trace.as_ref(), frames, linktype)
     };
     std::fs::write(path, bytes)
         .map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))?;

@@ -1,5 +1,5 @@
-//! A live run: bind B's port, open the capture on it, play the scenario, end the capture, and merge the socket
-//! calls and the segments into one timeline; the binary calls [`run`].
+//! A live run: bind B's port, start the kernel's trace and the capture on it, play the scenario, end both, and
+//! merge the socket calls, the segments and the kernel's own events into one timeline; the binary calls [`run`].
 //!
 //! Everything this asks of the operating system goes through one [`Door`], taken as a parameter by [`run_with`]:
 //! [`Kernel`] is the real one (sockets on loopback, libpcap on `lo`), and `pipeline::replay::Replay` plays a saved
@@ -10,8 +10,10 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::explain::timeline::{self, Sides, States, Timeline};
+use crate::model::kernel::KernelTrace;
 use crate::model::run::{Mode, PairRun};
 use crate::os::capture::{self, CaptureError, Captured, FinishError, LiveCapture};
+use crate::os::tracefs::{TraceError, Tracer};
 use crate::scenario::{ScenarioError, Stage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +21,9 @@ pub struct Options {
     pub ipv6: bool,
     /// Capture the wire (needs CAP_NET_RAW); false shows the socket calls alone.
     pub capture: bool,
+    /// Read the kernel's own events (reset reasons, state changes, errors; needs root for tracefs). When they
+    /// cannot be read, the run goes on without them and [`LiveRun::kernel_missing`] says why.
+    pub kernel: bool,
 }
 
 /// One finished run.
@@ -28,6 +33,10 @@ pub struct LiveRun {
     pub captured: Option<Captured>,
     pub timeline: Timeline,
     pub kernel: String,
+    /// What the kernel said through its tracepoints, when it was asked and could answer.
+    pub trace: Option<KernelTrace>,
+    /// Why the kernel's events were asked for and are missing: one line saying what is missing and what it costs.
+    pub kernel_missing: Option<String>,
 }
 
 impl LiveRun {
@@ -58,6 +67,21 @@ impl LiveRun {
                         c.undecoded.len()
                     ));
                 }
+            }
+        }
+        if let Some(trace) = &self.trace {
+            if trace.lost_events > 0 {
+                w.push(format!(
+                    "the kernel lost {} trace event(s) before they were read: its rows may be missing some",
+                    trace.lost_events
+                ));
+            }
+            if !trace.unreadable.is_empty() {
+                w.push(format!(
+                    "{} line(s) of the kernel's trace could not be read, e.g. {:?}",
+                    trace.unreadable.len(),
+                    trace.unreadable[0]
+                ));
             }
         }
         w
@@ -99,16 +123,19 @@ impl std::error::Error for RunError {
 }
 
 /// Everything a live run asks of the operating system, in the order [`run_with`] asks it: bind B's port, start
-/// the capture on it (unless told not to), play the scenario, finish the capture, name the kernel. Socket calls and
-/// captured frames are stamped by one clock (CLOCK_REALTIME for the real door), so they merge into one timeline.
+/// the kernel's trace and the capture on it (unless told not to), play the scenario, finish the capture, finish
+/// the trace, name the kernel. Socket calls, captured frames and kernel events are stamped on one clock
+/// (CLOCK_REALTIME for the real door), so they merge into one timeline.
 ///
-/// `Stage` and `Capture` are the door's own handles: what `bind` and `start_capture` opened, handed back when it is
-/// played or finished, so neither can happen twice or before it was opened.
+/// `Stage`, `Capture` and `Trace` are the door's own handles: what `bind`, `start_capture` and `start_trace`
+/// opened, handed back when it is played or finished, so none can happen twice or before it was opened.
 pub trait Door {
     /// B's port, bound and waiting for the scenario.
     type Stage;
     /// A capture running on B's port.
     type Capture;
+    /// A trace of the kernel's TCP events on B's port.
+    type Trace;
 
     /// Bind B's port for `mode` on 127.0.0.1 (::1 with `ipv6`); nothing is sent yet. B's address is what the
     /// capture filters on.
@@ -116,6 +143,13 @@ pub trait Door {
 
     /// Start capturing what goes to and from `b`; returns once nothing sent afterwards can be missed.
     fn start_capture(&mut self, b: SocketAddr) -> Result<Self::Capture, CaptureError>;
+
+    /// Start reading the kernel's TCP events of every connection with an end on `b`'s port (A's connection to B
+    /// has B's port as its peer port, so both sockets' events are seen).
+    fn start_trace(&mut self, b: SocketAddr) -> Result<Self::Trace, TraceError>;
+
+    /// End the trace and hand back the kernel's events in time order.
+    fn finish_trace(&mut self, trace: Self::Trace) -> Result<KernelTrace, TraceError>;
 
     /// Play the scenario on the bound port: A's and B's socket calls, as the kernel answered them.
     fn play(&mut self, stage: Self::Stage) -> Result<PairRun, ScenarioError>;
@@ -134,6 +168,7 @@ pub struct Kernel;
 impl Door for Kernel {
     type Stage = Stage;
     type Capture = LiveCapture;
+    type Trace = Tracer;
 
     fn bind(&mut self, mode: Mode, ipv6: bool) -> std::io::Result<(Stage, SocketAddr)> {
         let stage = Stage::bind(mode, ipv6)?;
@@ -153,6 +188,14 @@ impl Door for Kernel {
         capture.finish()
     }
 
+    fn start_trace(&mut self, b: SocketAddr) -> Result<Tracer, TraceError> {
+        Tracer::start(&[b.port()])
+    }
+
+    fn finish_trace(&mut self, trace: Tracer) -> Result<KernelTrace, TraceError> {
+        trace.finish()
+    }
+
     fn kernel_release(&mut self) -> String {
         crate::os::kernel_release()
     }
@@ -163,9 +206,18 @@ pub fn run(mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
     run_with(&mut Kernel, mode, opts)
 }
 
-/// Play `mode` once through `door`, capturing it unless told not to.
+/// Play `mode` once through `door`, capturing it and tracing the kernel unless told not to. A trace that cannot
+/// start or finish costs the kernel rows, not the run: [`LiveRun::kernel_missing`] says so.
 pub fn run_with<D: Door>(door: &mut D, mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
     let (stage, b_addr) = door.bind(mode, opts.ipv6).map_err(RunError::Bind)?;
+    let mut kernel_missing = None;
+    let tracer = if opts.kernel {
+        door.start_trace(b_addr)
+            .map_err(|e| kernel_missing = Some(e.to_string()))
+            .ok()
+    } else {
+        None
+    };
     let live = if opts.capture {
         Some(door.start_capture(b_addr).map_err(RunError::Capture)?)
     } else {
@@ -176,14 +228,21 @@ pub fn run_with<D: Door>(door: &mut D, mode: Mode, opts: Options) -> Result<Live
         Some(live) => Some(door.finish_capture(live).map_err(RunError::CaptureRead)?),
         None => None,
     };
+    let trace = tracer.and_then(|t| {
+        door.finish_trace(t)
+            .map_err(|e| kernel_missing = Some(e.to_string()))
+            .ok()
+    });
     let segments = captured
         .as_ref()
         .map(|c| c.segments.as_slice())
         .unwrap_or(&[]);
-    let timeline = timeline::build(
+    let events = trace.as_ref().map_or(&[][..], |t| t.events.as_slice());
+    let timeline = timeline::build_with_kernel(
         Sides::for_pair(&pair),
         &pair.calls,
         segments,
+        events,
         States::Recorded,
     );
     Ok(LiveRun {
@@ -191,5 +250,7 @@ pub fn run_with<D: Door>(door: &mut D, mode: Mode, opts: Options) -> Result<Live
         captured,
         timeline,
         kernel: door.kernel_release(),
+        trace,
+        kernel_missing,
     })
 }

@@ -4,6 +4,8 @@
 //! the warnings a capture brings (drops, a lost end marker, undecoded frames), and which [`RunError`] each failure
 //! becomes.
 //!
+//! The kernel's events come back as the file saved them (none for a run saved without them).
+//!
 //! The replay answers what the file holds unless told otherwise: the builder methods change the capture's report
 //! or make one step fail, once. It refuses (with an error from `bind`) to play a mode or address family other than
 //! the saved one, rather than hand back a run that is not what was asked.
@@ -17,8 +19,10 @@ use std::net::SocketAddr;
 use crate::capfile::CaptureReader;
 use crate::capfile::saved::{self, SavedRun};
 use crate::model::frame::RawFrame;
+use crate::model::kernel::KernelTrace;
 use crate::model::run::{Mode, PairRun};
 use crate::os::capture::{CaptureError, Captured, FinishError};
+use crate::os::tracefs::TraceError;
 use crate::pipeline::live::Door;
 use crate::scenario::ScenarioError;
 use crate::wire::decode::{self, Skip};
@@ -28,8 +32,10 @@ use crate::wire::decode::{self, Skip};
 pub enum Asked {
     Bind { mode: Mode, ipv6: bool },
     StartCapture(SocketAddr),
+    StartTrace(SocketAddr),
     Play,
     FinishCapture,
+    FinishTrace,
     KernelRelease,
 }
 
@@ -42,6 +48,8 @@ pub struct Replay {
     fail_capture: Option<CaptureError>,
     fail_scenario: Option<ScenarioError>,
     fail_finish: Option<FinishError>,
+    fail_trace: Option<TraceError>,
+    fail_trace_finish: Option<TraceError>,
     /// Everything asked so far, in order.
     pub asked: Vec<Asked>,
 }
@@ -127,6 +135,8 @@ impl Replay {
             fail_capture: None,
             fail_scenario: None,
             fail_finish: None,
+            fail_trace: None,
+            fail_trace_finish: None,
             asked: Vec::new(),
         }
     }
@@ -177,12 +187,31 @@ impl Replay {
         self.fail_finish = Some(e);
         self
     }
+
+    /// Starting the kernel's trace fails with `e` (no rights, no tracefs, an old kernel).
+    pub fn failing_trace(mut self, e: TraceError) -> Replay {
+        self.fail_trace = Some(e);
+        self
+    }
+
+    /// Finishing the kernel's trace fails with `e`.
+    pub fn failing_trace_finish(mut self, e: TraceError) -> Replay {
+        self.fail_trace_finish = Some(e);
+        self
+    }
+
+    /// The trace answers with these events instead of the saved ones.
+    pub fn with_trace(mut self, trace: Option<KernelTrace>) -> Replay {
+        self.saved.trace = trace;
+        self
+    }
 }
 
 impl Door for Replay {
     /// The replay holds everything itself: its handles carry nothing.
     type Stage = ();
     type Capture = ();
+    type Trace = ();
 
     fn bind(&mut self, mode: Mode, ipv6: bool) -> io::Result<((), SocketAddr)> {
         self.asked.push(Asked::Bind { mode, ipv6 });
@@ -222,6 +251,20 @@ impl Door for Replay {
         match self.fail_finish.take() {
             Some(e) => Err(e),
             None => Ok(self.captured.clone()),
+        }
+    }
+
+    fn start_trace(&mut self, b: SocketAddr) -> Result<(), TraceError> {
+        self.asked.push(Asked::StartTrace(b));
+        self.fail_trace.take().map_or(Ok(()), Err)
+    }
+
+    /// The saved run's kernel events; none for a run saved without them.
+    fn finish_trace(&mut self, (): ()) -> Result<KernelTrace, TraceError> {
+        self.asked.push(Asked::FinishTrace);
+        match self.fail_trace_finish.take() {
+            Some(e) => Err(e),
+            None => Ok(self.saved.trace.clone().unwrap_or_default()),
         }
     }
 
