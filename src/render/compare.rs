@@ -17,6 +17,33 @@ const HEADERS: [&str; 8] = [
     "B ends",
 ];
 
+/// The column the kernel's evidence adds, shown only when some row has it (runs without the kernel's events
+/// print as before).
+const REASON_HEADER: &str = "kernel's reason";
+
+fn traced(rows: &[ComparisonRow]) -> bool {
+    rows.iter().any(|r| r.kernel_reason.is_some())
+}
+
+fn headers(rows: &[ComparisonRow]) -> Vec<String> {
+    let mut h: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
+    if traced(rows) {
+        h.insert(3, REASON_HEADER.to_string());
+    }
+    h
+}
+
+fn row_cells(r: &ComparisonRow, with_reason: bool) -> Vec<String> {
+    let mut c = cells(r);
+    if with_reason {
+        c.insert(
+            3,
+            r.kernel_reason.clone().unwrap_or_else(|| "—".to_string()),
+        );
+    }
+    c
+}
+
 fn cells(r: &ComparisonRow) -> Vec<String> {
     vec![
         r.mode.clone(),
@@ -55,10 +82,12 @@ pub fn table(rows: &[ComparisonRow], style: Style) -> String {
     } else {
         t.force_no_tty();
     }
-    t.set_header(HEADERS.to_vec());
+    t.set_header(headers(rows));
     for r in rows {
-        let mut row: Vec<comfy_table::Cell> =
-            cells(r).into_iter().map(comfy_table::Cell::new).collect();
+        let mut row: Vec<comfy_table::Cell> = row_cells(r, traced(rows))
+            .into_iter()
+            .map(comfy_table::Cell::new)
+            .collect();
         if style.color && !r.rst_from.is_empty() {
             row[2] = comfy_table::Cell::new(peers_text(&r.rst_from)).fg(comfy_table::Color::Red);
         }
@@ -68,12 +97,11 @@ pub fn table(rows: &[ComparisonRow], style: Style) -> String {
 }
 
 pub fn markdown(rows: &[ComparisonRow], heading: &str) -> String {
-    let headers: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
-    let body: Vec<Vec<String>> = rows.iter().map(cells).collect();
+    let body: Vec<Vec<String>> = rows.iter().map(|r| row_cells(r, traced(rows))).collect();
     format!(
         "{}\n\n{}",
         kernels_line(rows, heading),
-        markdown_table(&headers, &body)
+        markdown_table(&headers(rows), &body)
     )
 }
 
@@ -90,9 +118,9 @@ pub fn json(rows: &[ComparisonRow]) -> String {
 
 /// CSV with a header line.
 pub fn csv(rows: &[ComparisonRow]) -> String {
-    let mut out = csv::line(&HEADERS);
+    let mut out = csv::line(&headers(rows));
     for r in rows {
-        out.push_str(&csv::line(&cells(r)));
+        out.push_str(&csv::line(&row_cells(r, traced(rows))));
     }
     out
 }
@@ -112,6 +140,7 @@ mod tests {
             discarded_unread: 33,
             end_a: None,
             end_b: Some(crate::model::tcp_state::TcpState::TimeWait),
+            kernel_reason: None,
         }
     }
 
