@@ -487,6 +487,71 @@ mod tests {
         assert_eq!(back.kernel, "Linux 6.1");
     }
 
+    fn trace() -> KernelTrace {
+        let (a, b) = (pair().a, pair().b);
+        KernelTrace {
+            events: vec![
+                KernelEvent {
+                    ts: 1_700_000_000_000_040_000,
+                    what: KernelEventKind::SendReset {
+                        reason: "TCP_ABORT_ON_CLOSE".into(),
+                        state: Some(TcpState::Closed),
+                        src: b,
+                        dst: a,
+                    },
+                },
+                KernelEvent {
+                    ts: 1_700_000_000_000_041_000,
+                    what: KernelEventKind::StateChange {
+                        old: TcpState::Established,
+                        new: TcpState::Closed,
+                        src: a,
+                        dst: b,
+                    },
+                },
+                KernelEvent {
+                    ts: 1_700_000_000_000_042_000,
+                    what: KernelEventKind::ErrorReport {
+                        errno: libc::ECONNRESET,
+                        src: a,
+                        dst: b,
+                    },
+                },
+                KernelEvent {
+                    ts: 1_700_000_000_000_043_000,
+                    what: KernelEventKind::ReceiveReset { src: a, dst: b },
+                },
+            ],
+            lost_events: 2,
+            unreadable: vec!["odd line".into()],
+        }
+    }
+
+    #[test]
+    fn the_kernels_events_round_trip_beside_the_run_and_old_runs_have_none() {
+        let frames = vec![RawFrame {
+            ts: 1_700_000_000_000_040_000,
+            data: vec![1, 2, 3, 4],
+            orig_len: 4,
+        }];
+        let bytes = pcapng_with_kernel(&pair(), "Linux 6.18", Some(&trace()), &frames, 1);
+        let back = run_in_bytes(bytes).unwrap();
+        assert_eq!(back.pair, pair());
+        assert_eq!(back.trace, Some(trace()));
+        let old = run_in_bytes(pcapng(&pair(), "Linux 6.1", &frames, 1)).unwrap();
+        assert_eq!(old.trace, None);
+        assert_eq!(
+            parse_kernel_comment("tcp-close-watch/kernel v1\n{}\n"),
+            None
+        );
+        let comment =
+            kernel_event_comment(&pair(), &trace().events[0], 1_700_000_000_000_000_000).unwrap();
+        assert!(
+            comment.starts_with("B's kernel sends RST — reason TCP_ABORT_ON_CLOSE"),
+            "{comment}"
+        );
+    }
+
     #[test]
     fn damaged_or_foreign_comments_are_not_runs() {
         assert_eq!(parse_run_comment("captured by dumpcap"), None);
