@@ -20,7 +20,7 @@ fn pages(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-fn main() -> Result<(), String> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let captures = root.join("captures");
     let docs_dir = root.join("docs");

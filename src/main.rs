@@ -1,11 +1,16 @@
-//! The command line: parse arguments, call the library, turn errors into one line and an exit code.
+//! The command line: arguments → a validated configuration → one call into the library; errors → one line on
+//! standard error and the exit code (a closed output pipe is not an error: it ends the program quietly, with 0).
 
 mod cli;
 
+use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tcp_close_watch::pipeline::{analyze, run};
+
+use crate::cli::{Output, Stderr};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +34,7 @@ enum Command {
 }
 
 /// An error for the user: one line, and the exit code to leave with.
+#[derive(Debug)]
 pub struct Failure {
     pub message: String,
     pub code: u8,
@@ -43,44 +49,66 @@ impl Failure {
     }
 }
 
-/// Where `emit` writes when `-o FILE` was given.
-static OUTPUT: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
-
-/// Send everything `emit` writes to `path` instead of standard output.
-pub fn set_output(path: &std::path::Path) -> Result<(), Failure> {
-    let file = std::fs::File::create(path)
-        .map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))?;
-    *OUTPUT.lock().unwrap_or_else(|p| p.into_inner()) = Some(file);
-    Ok(())
-}
-
-/// Write to standard output (or the `-o` file); a closed pipe (`| head`) ends the program quietly, as it should.
-pub fn emit(text: &str) -> Result<(), Failure> {
-    if let Some(file) = OUTPUT.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-        return file
-            .write_all(text.as_bytes())
-            .map_err(|e| Failure::new(format!("cannot write the output file: {e}")));
-    }
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
-        Err(e) => Err(Failure::new(format!("cannot write output: {e}"))),
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
     }
 }
+
+impl std::error::Error for Failure {}
+
+/// How a command ended: `Ok`, or a failure to tell — `None` when the output pipe was closed (`| head`).
+type Ended = Result<(), Option<Failure>>;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Run(args) => cli::run::main(args),
-        Command::Modes => cli::run::list_modes(),
-        Command::Analyze(args) => cli::analyze::main(args),
+    let ended = match Cli::parse().command {
+        Command::Run(args) => run_command(args),
+        Command::Modes => modes(),
+        Command::Analyze(args) => analyze_command(args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
+    match ended {
+        Ok(()) | Err(None) => ExitCode::SUCCESS,
+        Err(Some(f)) => {
             eprintln!("tcp-close-watch: {}", f.message);
             ExitCode::from(f.code)
         }
+    }
+}
+
+/// What failed writing `out`, for the user (`None` for a closed pipe).
+fn written(out: &mut Output, result: std::io::Result<()>) -> Ended {
+    result
+        .and_then(|()| out.flush())
+        .map_err(|e| out.failure(&e))
+}
+
+fn modes() -> Ended {
+    let mut out = Output::open(None)?;
+    let result = run::list_modes(&mut out);
+    written(&mut out, result)
+}
+
+fn run_command(args: cli::run::RunArgs) -> Ended {
+    let mut out = Output::open(args.output.as_deref())?;
+    let config = args.config()?;
+    match run::run(config, &mut out, &mut Stderr::new()) {
+        Ok(()) => written(&mut out, Ok(())),
+        Err(run::Error::Output(e)) => written(&mut out, Err(e)),
+        Err(e) => Err(Some(Failure::new(e.to_string()))),
+    }
+}
+
+fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
+    let output = args.output.clone();
+    let config = args.config()?;
+    let mut out = Output::open(output.as_deref())?;
+    match analyze::run(config, &mut out, &mut Stderr::new()) {
+        Ok(()) => written(&mut out, Ok(())),
+        Err(analyze::Error::Output(e)) => written(&mut out, Err(e)),
+        Err(e @ analyze::Error::Incomplete { .. }) => Err(Some(Failure {
+            message: e.to_string(),
+            code: 2,
+        })),
+        Err(e) => Err(Some(Failure::new(e.to_string()))),
     }
 }

@@ -419,3 +419,46 @@ fn without_tracefs_rights_one_line_says_what_the_kernel_rows_cost() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Output that cannot be written: a closed pipe (`| head`) ends the program quietly with 0, as it should; a full
+/// disk is one line and exit code 1, named for standard output or for the `-o` file.
+#[test]
+fn a_closed_pipe_is_quiet_and_a_full_disk_is_one_line() {
+    use std::process::Stdio;
+    let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/abrupt.pcapng");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args(["analyze", capture, "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+
+    let full = || std::fs::File::options().write(true).open("/dev/full");
+    let Ok(dev_full) = full() else {
+        tcp_close_watch::testing::skip("no /dev/full");
+        return;
+    };
+    let o = Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args(["analyze", capture])
+        .stdout(dev_full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("tcp-close-watch: cannot write output: "),
+        "{}",
+        stderr(&o)
+    );
+    let o = tcw(&["analyze", capture, "-o", "/dev/full"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("tcp-close-watch: cannot write the output file: "),
+        "{}",
+        stderr(&o)
+    );
+}

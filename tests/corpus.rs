@@ -264,11 +264,11 @@ fn frame_ids(path: &std::path::Path) -> HashMap<u64, u32> {
 
 /// The whole report of one file, in words: what the summary prints, the counts, and what was skipped and why.
 fn report_text(r: &FileReport) -> String {
-    let sel = Selection::default();
+    let shown = analyze::shown(r, &Selection::default());
     format!(
         "{}{}{:?} {:?} {:?}",
-        tcp_close_watch::render::summary::summary_json(r, &sel),
-        tcp_close_watch::render::summary::totals_text(r, &sel),
+        tcp_close_watch::render::summary::summary_json(&shown),
+        tcp_close_watch::render::summary::totals_text(&shown),
         r.counts,
         r.read_error,
         r.unknown_links

@@ -260,10 +260,15 @@ pub fn parse_run_comment(text: &str) -> Option<SavedRun> {
     })
 }
 
+/// The kernel's events among a file's section-header comments, if any comment holds them.
+pub fn parse_kernel_in(comments: &[String]) -> Option<KernelTrace> {
+    comments.iter().find_map(|c| parse_kernel_comment(c))
+}
+
 /// The run among a file's section-header comments, with the kernel's events when a comment holds them.
 pub fn run_in_comments(comments: &[String]) -> Option<SavedRun> {
     let mut run = comments.iter().find_map(|c| parse_run_comment(c))?;
-    run.trace = comments.iter().find_map(|c| parse_kernel_comment(c));
+    run.trace = parse_kernel_in(comments);
     Some(run)
 }
 

@@ -3,18 +3,52 @@
 //! `<!-- BEGIN GENERATED: timeline abrupt -->` … `<!-- END GENERATED -->` (or `comparison` for every mode);
 //! [`refresh`] rewrites what lies between, and the docs test fails when a committed page differs from it.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::capfile::CaptureReader;
 use crate::capfile::saved::SavedRun;
-use crate::explain::story;
+use crate::explain::story::ComparisonRow;
 use crate::explain::timeline::Timeline;
 use crate::model::run::Mode;
-use crate::pipeline::analyze;
-use crate::render::{Format, Style, compare, run, svg};
+use crate::pipeline::{analyze, tell};
+use crate::render::run::RunView;
+use crate::render::{RowsFormat, RowsPrinter, Style, TimelineFormat, TimelinePrinter};
 
 const BEGIN: &str = "<!-- BEGIN GENERATED: ";
 const END: &str = "<!-- END GENERATED -->";
+
+/// Why a page or a picture could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A capture could not be read: its name and why.
+    Capture(String, String),
+    /// A capture holds no saved run.
+    NotSaved(String),
+    UnknownMode(String),
+    UnknownBlock(String),
+    /// A `BEGIN GENERATED` marker without its `-->`.
+    Unterminated,
+    /// A block without its `END GENERATED` marker.
+    NoEnd(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Capture(name, e) => write!(f, "{name}: {e}"),
+            Error::NotSaved(name) => {
+                write!(f, "{name}: not a saved run (make it with `just captures`)")
+            }
+            Error::UnknownMode(mode) => write!(f, "unknown mode {mode} in a generated block"),
+            Error::UnknownBlock(spec) => write!(f, "unknown generated block `{spec}`"),
+            Error::Unterminated => f.write_str("unterminated BEGIN GENERATED marker"),
+            Error::NoEnd(spec) => write!(f, "no END GENERATED after `{spec}`"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
 
 /// The capture of `mode` in `captures`.
 pub fn capture_path(captures: &Path, mode: Mode) -> PathBuf {
@@ -22,52 +56,62 @@ pub fn capture_path(captures: &Path, mode: Mode) -> PathBuf {
 }
 
 /// Read a saved run and its timeline back from its capture, as `analyze` does.
-pub fn load(path: &Path) -> Result<(SavedRun, Timeline), String> {
+pub fn load(path: &Path) -> Result<(SavedRun, Timeline), Error> {
     let name = path.display().to_string();
     let report = analyze::analyze(
         &name,
-        CaptureReader::open(&name).map_err(|e| e.to_string()),
+        CaptureReader::open(&name),
         &Default::default(),
         None,
         &mut |_, _| {},
     );
     if let Some(e) = report.open_error.as_ref().or(report.read_error.as_ref()) {
-        return Err(format!("{name}: {e}"));
+        return Err(Error::Capture(name, e.clone()));
     }
-    let not_saved = || format!("{name}: not a saved run (make it with `just captures`)");
-    let t = crate::pipeline::analyze::saved_timeline(&report).ok_or_else(not_saved)?;
+    let not_saved = || Error::NotSaved(name.clone());
+    let t = analyze::saved_timeline(&report).ok_or_else(not_saved)?;
     Ok((report.saved_run.ok_or_else(not_saved)?, t))
+}
+
+/// A saved run as `analyze` prints it in `format` (plain: no colour, no terminal width).
+fn run_text(saved: &SavedRun, t: &Timeline, format: TimelineFormat) -> String {
+    let told = tell(&saved.pair, t, &saved.kernel);
+    let view = RunView {
+        pair: &saved.pair,
+        timeline: t,
+        kernel: &saved.kernel,
+        warnings: &[],
+        account: &told.account,
+        outcome: &told.outcome,
+        saved_in: None,
+    };
+    let mut out = Vec::new();
+    // writing to memory does not fail
+    let _ = TimelinePrinter::new(format, Style::PLAIN).run(&mut out, &view);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The comparison of `rows` as `format` writes it.
+fn comparison_text(rows: &[ComparisonRow], heading: &str, format: RowsFormat) -> String {
+    let mut out = Vec::new();
+    // writing to memory does not fail
+    let _ = RowsPrinter::new(format, Style::PLAIN).comparison(&mut out, rows, heading);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What a generated block holds: `timeline MODE` (the run as `analyze --format markdown` prints it),
 /// `comparison` (every mode, as `run --mode all --format markdown` prints it), or the JSON of one run:
 /// `json-summary MODE` (its summary line) and `json-comparison MODE` (its comparison row).
-pub fn block(spec: &str, captures: &Path) -> Result<String, String> {
+pub fn block(spec: &str, captures: &Path) -> Result<String, Error> {
     let words: Vec<&str> = spec.split_whitespace().collect();
     match words.as_slice() {
         ["timeline", mode] => {
-            let mode = Mode::from_name(mode)
-                .ok_or_else(|| format!("unknown mode {mode} in a generated block"))?;
-            let (saved, t) = load(&capture_path(captures, mode))?;
-            Ok(run::run_view(
-                &saved.pair,
-                &t,
-                &saved.kernel,
-                &[],
-                Format::Markdown,
-                Style::PLAIN,
-            ))
+            let (saved, t) = load(&capture_path(captures, mode_named(mode)?))?;
+            Ok(run_text(&saved, &t, TimelineFormat::Markdown))
         }
         ["json-summary", mode] => {
             let (saved, t) = load(&capture_path(captures, mode_named(mode)?))?;
-            let json = run::run_view(
-                &saved.pair,
-                &t,
-                &saved.kernel,
-                &[],
-                Format::Json,
-                Style::PLAIN,
-            );
+            let json = run_text(&saved, &t, TimelineFormat::Json);
             Ok(format!(
                 "```\n{}\n```",
                 json.lines().last().unwrap_or_default()
@@ -75,39 +119,36 @@ pub fn block(spec: &str, captures: &Path) -> Result<String, String> {
         }
         ["json-comparison", mode] => {
             let (saved, t) = load(&capture_path(captures, mode_named(mode)?))?;
-            let row = story::comparison_row(&saved.pair, &t, &saved.kernel);
-            Ok(format!("```\n{}```", compare::json(&[row])))
+            let row = tell(&saved.pair, &t, &saved.kernel).outcome;
+            let json = comparison_text(&[row], "", RowsFormat::Json);
+            Ok(format!("```\n{json}```"))
         }
         ["comparison"] => {
             let mut rows = Vec::new();
             for mode in Mode::ALL {
                 let (saved, t) = load(&capture_path(captures, mode))?;
-                rows.push(story::comparison_row(&saved.pair, &t, &saved.kernel));
+                rows.push(tell(&saved.pair, &t, &saved.kernel).outcome);
             }
-            Ok(compare::markdown(&rows, "Every mode"))
+            Ok(comparison_text(&rows, "Every mode", RowsFormat::Markdown))
         }
-        _ => Err(format!("unknown generated block `{spec}`")),
+        _ => Err(Error::UnknownBlock(spec.to_string())),
     }
 }
 
-fn mode_named(name: &str) -> Result<Mode, String> {
-    Mode::from_name(name).ok_or_else(|| format!("unknown mode {name} in a generated block"))
+fn mode_named(name: &str) -> Result<Mode, Error> {
+    Mode::from_name(name).ok_or_else(|| Error::UnknownMode(name.to_string()))
 }
 
 /// The page with every generated block made anew from `captures`.
-pub fn refresh(page: &str, captures: &Path) -> Result<String, String> {
+pub fn refresh(page: &str, captures: &Path) -> Result<String, Error> {
     let mut out = String::new();
     let mut rest = page;
     while let Some(start) = rest.find(BEGIN) {
-        let line_end = rest[start..]
-            .find("-->")
-            .ok_or("unterminated BEGIN GENERATED marker")?
-            + start
-            + 3;
+        let line_end = rest[start..].find("-->").ok_or(Error::Unterminated)? + start + 3;
         let spec = rest[start + BEGIN.len()..line_end - 3].trim();
         let end = rest[line_end..]
             .find(END)
-            .ok_or_else(|| format!("no END GENERATED after `{spec}`"))?
+            .ok_or_else(|| Error::NoEnd(spec.to_string()))?
             + line_end;
         out.push_str(&rest[..line_end]);
         out.push_str("\n\n");
@@ -120,9 +161,9 @@ pub fn refresh(page: &str, captures: &Path) -> Result<String, String> {
 }
 
 /// The SVG picture of `mode`'s run, as `analyze --format svg` draws it.
-pub fn picture(captures: &Path, mode: Mode) -> Result<String, String> {
+pub fn picture(captures: &Path, mode: Mode) -> Result<String, Error> {
     let (saved, t) = load(&capture_path(captures, mode))?;
-    Ok(svg::svg(&t, &run::title(&saved.pair, &saved.kernel)))
+    Ok(run_text(&saved, &t, TimelineFormat::Svg))
 }
 
 #[cfg(test)]

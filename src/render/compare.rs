@@ -1,4 +1,5 @@
-//! The `run --mode all` cheat sheet: one row per mode.
+//! The comparison of runs, one row each: the `run --mode all` cheat sheet, and `analyze` of several saved runs. Each
+//! format as a whole string; [`RowsPrinter::comparison`](crate::render::RowsPrinter::comparison) writes it out.
 
 use crate::explain::story::{ComparisonRow, end_state_text, peers_text};
 use crate::model::segment::preview;

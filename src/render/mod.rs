@@ -1,64 +1,72 @@
-//! Drawing: a family of printers over the same data (ripgrep's printer split). Nothing here computes what
-//! happened; it only shows values the earlier stages made.
+//! Drawing: a family of printers over values the earlier stages made (ripgrep's printer split). Each view has its
+//! own format enum — one connection's timeline draws in all seven formats ([`TimelineFormat`]); the comparison of
+//! runs and the analyze summary draw in four ([`RowsFormat`]) — and its printer writes to any `io::Write`.
+//!
+//! Printers do not decide what happened (the account and the comparison row come made, from `explain`) nor which
+//! connections to show (the pipeline picks them); they lay out, escape and write. The summary printer is built for a
+//! million rows: it measures column widths and formats rows on two threads, and streams them out in parts.
 
 pub mod compare;
 pub mod csv;
 pub mod json;
 pub mod ladder;
 pub mod mermaid;
+pub mod printer;
 pub mod run;
 pub mod summary;
 pub mod svg;
 pub mod text;
 
+pub use printer::{RowsPrinter, TimelinePrinter};
+
 use std::io::IsTerminal;
 
-/// The output formats a user can ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// A table for the terminal (fits its width).
+/// The formats one connection's timeline (a run, or a connection of a capture) is drawn in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimelineFormat {
     Table,
-    /// A Markdown table to paste into notes.
     Markdown,
-    /// JSON Lines: one object per row.
     Json,
-    /// Comma-separated values with a header line.
     Csv,
-    /// The textbook ladder diagram in plain text.
     Ladder,
-    /// A standalone SVG sequence diagram (use with -o FILE.svg).
     Svg,
-    /// A Mermaid sequenceDiagram for Markdown viewers.
     Mermaid,
 }
 
-impl Format {
-    /// True for the formats that draw one connection as a diagram.
-    pub fn is_diagram(self) -> bool {
-        matches!(self, Format::Ladder | Format::Svg | Format::Mermaid)
-    }
-}
-
-/// When to colour: `auto` colours only a terminal and honours `NO_COLOR`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
-
-impl ColorChoice {
-    /// Whether to colour standard output.
-    pub fn resolve(self) -> bool {
+impl TimelineFormat {
+    /// The format's name, as `--format` spells it.
+    pub fn name(self) -> &'static str {
         match self {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::io::stdout().is_terminal()
-            }
+            TimelineFormat::Table => "table",
+            TimelineFormat::Markdown => "markdown",
+            TimelineFormat::Json => "json",
+            TimelineFormat::Csv => "csv",
+            TimelineFormat::Ladder => "ladder",
+            TimelineFormat::Svg => "svg",
+            TimelineFormat::Mermaid => "mermaid",
         }
     }
+
+    /// The same format for a view of many rows (the comparison, the summary); `None` for the diagrams, which draw
+    /// one connection only.
+    pub fn rows(self) -> Option<RowsFormat> {
+        match self {
+            TimelineFormat::Table => Some(RowsFormat::Table),
+            TimelineFormat::Markdown => Some(RowsFormat::Markdown),
+            TimelineFormat::Json => Some(RowsFormat::Json),
+            TimelineFormat::Csv => Some(RowsFormat::Csv),
+            TimelineFormat::Ladder | TimelineFormat::Svg | TimelineFormat::Mermaid => None,
+        }
+    }
+}
+
+/// The formats of the views with a row per run or per connection: the comparison and the analyze summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowsFormat {
+    Table,
+    Markdown,
+    Json,
+    Csv,
 }
 
 /// How text output should look.
@@ -75,17 +83,14 @@ impl Style {
         width: None,
     };
 
-    /// Colour as chosen, and the terminal's width when standard output is one.
-    pub fn for_stdout(color: ColorChoice) -> Style {
+    /// Colour or not, and the terminal's width when standard output is one.
+    pub fn for_stdout(color: bool) -> Style {
         let width = if std::io::stdout().is_terminal() {
             terminal_width()
         } else {
             None
         };
-        Style {
-            color: color.resolve(),
-            width,
-        }
+        Style { color, width }
     }
 }
 

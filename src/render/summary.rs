@@ -1,7 +1,9 @@
-//! The analyze summary: one row per connection, then totals, as an aligned table, Markdown, CSV or JSON Lines.
-//! Written straight into a string without a table library, so a million rows cost a second, not a minute.
+//! The analyze summary: one row per shown connection, then totals, as an aligned table, Markdown, CSV or JSON
+//! Lines. Rows are formatted without a table library, in parts on two threads, and written out as they are made, so
+//! a million rows cost a second, not a minute, and never sit in memory whole.
 
 use std::fmt::Write as _;
+use std::io::{self, Write};
 use std::net::IpAddr;
 
 use serde_json::{Value, json};
@@ -10,9 +12,16 @@ use crate::model::time::{iso_time, push_iso_time, push_seconds, push_u64};
 use crate::render::csv;
 use crate::render::text::{markdown_table, md_cell};
 use crate::track::conn::first_close_words;
-use crate::track::conn::{CloseKind, Conn, Endpoint, Side};
+use crate::track::conn::{CloseKind, Conn, Ending, Endpoint, Side};
 use crate::track::report::FileReport;
-use crate::track::select::Selection;
+
+/// One file's summary as the pipeline picked it: the file's report, the connections to show (in id order), and
+/// their endings counted, most frequent first.
+pub struct Shown<'a> {
+    pub report: &'a FileReport,
+    pub conns: Vec<&'a Conn>,
+    pub endings: Vec<(Ending, u64)>,
+}
 
 pub const HEADERS: [&str; 13] = [
     "id",
@@ -187,8 +196,8 @@ const ROWS_PER_PART: usize = 8192;
 fn write_rows(
     conns: &[&Conn],
     row: &(dyn Fn(&mut String, &Conn) + Sync),
-    out: &mut dyn FnMut(&str) -> Result<(), String>,
-) -> Result<(), String> {
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let parts: Vec<&[&Conn]> = conns.chunks(ROWS_PER_PART).collect();
     let format = |part: &[&Conn], buf: &mut String| {
         buf.clear();
@@ -200,7 +209,7 @@ fn write_rows(
     if parts.len() < 2 {
         for part in &parts {
             format(part, &mut mine);
-            out(&mine)?;
+            out.write_all(mine.as_bytes())?;
         }
         return Ok(());
     }
@@ -220,12 +229,12 @@ fn write_rows(
         for (k, part) in parts.iter().enumerate() {
             if k % 2 == 0 {
                 format(part, &mut mine);
-                out(&mine)?;
+                out.write_all(mine.as_bytes())?;
             } else {
                 let buf = done_rx
                     .recv()
-                    .map_err(|_| "the formatting thread stopped".to_string())?;
-                out(&buf)?;
+                    .map_err(|_| io::Error::other("the formatting thread stopped"))?;
+                out.write_all(buf.as_bytes())?;
                 let _ = free_tx.send(buf);
             }
         }
@@ -235,13 +244,8 @@ fn write_rows(
 
 /// Plain aligned columns (two spaces apart). Rows go to `out` in chunks as they are formatted, so a million-row
 /// summary never sits in memory as a whole.
-pub fn write_summary_table(
-    r: &FileReport,
-    sel: &Selection,
-    out: &mut dyn FnMut(&str) -> Result<(), String>,
-) -> Result<(), String> {
-    let shown: Vec<&Conn> = r.conns.iter().filter(|c| sel.shows(c)).collect();
-    let width = widths(&shown);
+pub fn write_summary_table(shown: &[&Conn], out: &mut dyn Write) -> io::Result<()> {
+    let width = widths(shown);
     let mut head = String::new();
     for (i, h) in HEADERS.iter().enumerate() {
         if i > 0 {
@@ -253,7 +257,7 @@ pub fn write_summary_table(
         head.push_str(h);
     }
     head.push('\n');
-    out(&head)?;
+    out.write_all(head.as_bytes())?;
     let row = |buf: &mut String, c: &Conn| {
         let ending = c.ending().text();
         for (i, w) in width.iter().enumerate() {
@@ -271,38 +275,32 @@ pub fn write_summary_table(
         }
         buf.push('\n');
     };
-    write_rows(&shown, &row, out)
+    write_rows(shown, &row, out)
 }
 
-/// The aligned table as one string (small outputs and tests).
-pub fn summary_table(r: &FileReport, sel: &Selection) -> String {
-    let mut s = String::new();
-    let _ = write_summary_table(r, sel, &mut |chunk| {
-        s.push_str(chunk);
-        Ok(())
-    });
-    s
+/// What a writer of the summary wrote, as a string (small outputs and tests).
+fn written(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
+    let mut out = Vec::new();
+    // writing to memory does not fail
+    let _ = write(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
-pub fn summary_markdown(r: &FileReport, sel: &Selection) -> String {
-    let mut s = String::new();
-    let _ = write_summary_markdown(r, sel, &mut |chunk| {
-        s.push_str(chunk);
-        Ok(())
-    });
-    s
+/// The aligned table as one string.
+pub fn summary_table(shown: &Shown) -> String {
+    written(|out| write_summary_table(&shown.conns, out))
+}
+
+/// The Markdown table as one string.
+pub fn summary_markdown(shown: &Shown) -> String {
+    written(|out| write_summary_markdown(&shown.conns, out))
 }
 
 /// The summary as a Markdown table, written to `out` in parts as the rows are formatted (as
 /// [`markdown_table`] lays it out: cells escaped by [`md_cell`]).
-pub fn write_summary_markdown(
-    r: &FileReport,
-    sel: &Selection,
-    out: &mut dyn FnMut(&str) -> Result<(), String>,
-) -> Result<(), String> {
+pub fn write_summary_markdown(shown: &[&Conn], out: &mut dyn Write) -> io::Result<()> {
     let headers: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
-    out(&markdown_table(&headers, &[]))?;
-    let shown: Vec<&Conn> = r.conns.iter().filter(|c| sel.shows(c)).collect();
+    out.write_all(markdown_table(&headers, &[]).as_bytes())?;
     let row = |buf: &mut String, c: &Conn| {
         let ending = c.ending().text();
         buf.push_str("| ");
@@ -320,7 +318,7 @@ pub fn write_summary_markdown(
         }
         buf.push_str(" |\n");
     };
-    write_rows(&shown, &row, out)
+    write_rows(shown, &row, out)
 }
 
 /// CSV header for summaries (a `file` column first, so several files make one table).
@@ -339,13 +337,9 @@ fn quote_csv_from(buf: &mut String, start: usize) {
     }
 }
 
-pub fn write_summary_csv(
-    r: &FileReport,
-    sel: &Selection,
-    out: &mut dyn FnMut(&str) -> Result<(), String>,
-) -> Result<(), String> {
-    let file = csv::field(&r.name);
-    let shown: Vec<&Conn> = r.conns.iter().filter(|c| sel.shows(c)).collect();
+/// CSV rows of the shown connections (no header: see [`summary_csv_header`]), the file's name first.
+pub fn write_summary_csv(shown: &Shown, out: &mut dyn Write) -> io::Result<()> {
+    let file = csv::field(&shown.report.name);
     let row = |buf: &mut String, c: &Conn| {
         let ending = c.ending().text();
         buf.push_str(&file);
@@ -357,7 +351,7 @@ pub fn write_summary_csv(
         }
         buf.push('\n');
     };
-    write_rows(&shown, &row, out)
+    write_rows(&shown.conns, &row, out)
 }
 
 /// One JSON object per connection, with the stable keys of the issue.
@@ -482,10 +476,11 @@ fn push_conn_json(out: &mut String, file: &str, c: &Conn) {
 }
 
 /// The last line for a file: totals, and frames skipped and why.
-pub fn totals_json(r: &FileReport, sel: &Selection) -> Value {
-    let endings: serde_json::Map<String, Value> = r
-        .endings(sel)
-        .into_iter()
+pub fn totals_json(shown: &Shown) -> Value {
+    let r = shown.report;
+    let endings: serde_json::Map<String, Value> = shown
+        .endings
+        .iter()
         .map(|(e, n)| (e.describe(), json!(n)))
         .collect();
     let skipped_total: u64 = r.skipped.values().sum();
@@ -500,7 +495,7 @@ pub fn totals_json(r: &FileReport, sel: &Selection) -> Value {
         "fin_segments": r.counts.fin,
         "rst_segments": r.counts.rst,
         "connections": r.conns.len(),
-        "connections_shown": r.conns.iter().filter(|c| sel.shows(c)).count(),
+        "connections_shown": shown.conns.len(),
         "endings": endings,
         "skipped_frames": skipped_total,
         "skipped": r.skipped,
@@ -509,36 +504,29 @@ pub fn totals_json(r: &FileReport, sel: &Selection) -> Value {
 }
 
 /// JSON Lines, written to `out` in chunks: one object per shown connection, then the totals line.
-pub fn write_summary_json(
-    r: &FileReport,
-    sel: &Selection,
-    out: &mut dyn FnMut(&str) -> Result<(), String>,
-) -> Result<(), String> {
+pub fn write_summary_json(shown: &Shown, out: &mut dyn Write) -> io::Result<()> {
     let mut file = String::new();
-    push_json_str(&mut file, &r.name);
-    let shown: Vec<&Conn> = r.conns.iter().filter(|c| sel.shows(c)).collect();
+    push_json_str(&mut file, &shown.report.name);
     let row = |buf: &mut String, c: &Conn| {
         push_conn_json(buf, &file, c);
         buf.push('\n');
     };
-    write_rows(&shown, &row, out)?;
-    let mut last = totals_json(r, sel).to_string();
+    write_rows(&shown.conns, &row, out)?;
+    let mut last = totals_json(shown).to_string();
     last.push('\n');
-    out(&last)
+    out.write_all(last.as_bytes())
 }
 
-pub fn summary_json(r: &FileReport, sel: &Selection) -> String {
-    let mut s = String::new();
-    let _ = write_summary_json(r, sel, &mut |chunk| {
-        s.push_str(chunk);
-        Ok(())
-    });
-    s
+/// The JSON Lines as one string.
+pub fn summary_json(shown: &Shown) -> String {
+    written(|out| write_summary_json(shown, out))
 }
 
 /// The totals in words: "812 closed cleanly (client first), 37 reset by the server, …".
-pub fn totals_text(r: &FileReport, sel: &Selection) -> String {
-    let shown = r.conns.iter().filter(|c| sel.shows(c)).count();
+pub fn totals_text(shown: &Shown) -> String {
+    let r = shown.report;
+    let endings = &shown.endings;
+    let shown = shown.conns.len();
     let mut out = format!(
         "{}: {} connection{}",
         r.name,
@@ -552,7 +540,6 @@ pub fn totals_text(r: &FileReport, sel: &Selection) -> String {
         " in {} TCP segments of {} frames",
         r.counts.tcp_segments, r.counts.frames
     ));
-    let endings = r.endings(sel);
     if !endings.is_empty() {
         let words: Vec<String> = endings
             .iter()
@@ -583,6 +570,16 @@ mod tests {
     use crate::track::tracker::Tracker;
 
     use crate::testing::segment as seg;
+    use crate::track::select::Selection;
+
+    /// Every connection of `r` shown, as the pipeline picks them with no filter.
+    fn every(r: &FileReport) -> Shown<'_> {
+        Shown {
+            report: r,
+            conns: r.conns.iter().collect(),
+            endings: r.endings(&Selection::default()),
+        }
+    }
 
     /// Connections of every kind of ending, over IPv4 and IPv6, at odd times and durations.
     fn varied() -> Vec<Conn> {
@@ -664,14 +661,14 @@ mod tests {
             conns,
             ..FileReport::default()
         };
-        let sel = Selection::default();
-        let json = summary_json(&r, &sel);
+        let shown = every(&r);
+        let json = summary_json(&shown);
         let lines: Vec<&str> = json.lines().collect();
         assert_eq!(lines.len(), r.conns.len() + 1);
         for (line, c) in lines.iter().zip(&r.conns) {
             assert_eq!(*line, conn_json("many.pcap", c).to_string());
         }
-        let table = summary_table(&r, &sel);
+        let table = summary_table(&shown);
         let ids: Vec<u32> = table
             .lines()
             .skip(1)
@@ -690,7 +687,7 @@ mod tests {
         let headers: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
         let rows: Vec<Vec<String>> = r.conns.iter().map(|c| cells(c).to_vec()).collect();
         assert_eq!(
-            summary_markdown(&r, &Selection::default()),
+            summary_markdown(&every(&r)),
             markdown_table(&headers, &rows)
         );
     }

@@ -4,8 +4,9 @@
 
 use std::fmt::Write;
 
-use crate::explain::timeline::{RowKind, Timeline};
+use crate::explain::timeline::{RowKind, Timeline, WireRow};
 use crate::model::calls::Peer;
+use crate::model::kernel::KernelEventKind;
 use crate::render::ladder::{segment_label, short_call};
 use crate::render::time_text;
 
@@ -31,9 +32,51 @@ fn xml(s: &str) -> String {
 pub fn svg(t: &Timeline, title: &str) -> String {
     let t0 = t.t0();
     let unit_ms = t.rows.last().map_or(0, |r| r.t - t0) >= 10_000_000;
-    let rows = t.rows.len() as i32;
-    let height = TOP + rows * ROW + 50;
+    let height = TOP + t.rows.len() as i32 * ROW + 50;
     let mut s = String::new();
+    head(&mut s, t, title, height, unit_ms);
+    for (i, row) in t.rows.iter().enumerate() {
+        let y = TOP + i as i32 * ROW;
+        let _ = writeln!(
+            s,
+            r##"<text x="14" y="{}" fill="#666">{}</text>"##,
+            y + 4,
+            time_text(row.t - t0, unit_ms)
+        );
+        match &row.kind {
+            RowKind::Call {
+                call,
+                returns_later,
+            } => {
+                let error = !returns_later && call.errno().is_some();
+                let text = short_call(call, *returns_later, false);
+                let _ = writeln!(s, "{}", call_text(call.peer, y, &text, error));
+            }
+            RowKind::Return { call } => {
+                let text = format!("↳ {}", short_call(call, false, true));
+                let error = call.errno().is_some();
+                let _ = writeln!(s, "{}", call_text(call.peer, y, &text, error));
+            }
+            RowKind::Segment(w) => {
+                arrow(&mut s, w, y);
+                if let Some(reason) = t.reset_reason(w) {
+                    reason_label(&mut s, reason, y);
+                }
+            }
+            RowKind::Kernel(k) => {
+                let error =
+                    matches!(k.event, KernelEventKind::ErrorReport { errno, .. } if errno != 0);
+                let text = format!("⚙ {}", k.short());
+                let _ = writeln!(s, "{}", call_text(k.peer, y, &text, error));
+            }
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The picture's frame: arrow heads, background, title, both sides' headers and lifelines, the time unit.
+fn head(s: &mut String, t: &Timeline, title: &str, height: i32, unit_ms: bool) {
     let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="13">"#
@@ -79,105 +122,65 @@ pub fn svg(t: &Timeline, title: &str) -> String {
         r##"<text x="14" y="94" fill="#666">t ({})</text>"##,
         if unit_ms { "ms" } else { "µs" }
     );
-    for (i, row) in t.rows.iter().enumerate() {
-        let y = TOP + i as i32 * ROW;
-        let _ = writeln!(
-            s,
-            r##"<text x="14" y="{}" fill="#666">{}</text>"##,
+}
+
+/// A call's text beside its side's lifeline at height `y`; red when it failed.
+fn call_text(peer: Peer, y: i32, text: &str, error: bool) -> String {
+    let colour = if error { RST } else { "#222" };
+    match peer {
+        Peer::A => format!(
+            r#"<text class="call" x="{}" y="{}" text-anchor="end" fill="{colour}">{}</text>"#,
+            A_X - 10,
             y + 4,
-            time_text(row.t - t0, unit_ms)
-        );
-        let call_text = |peer: Peer, text: String, error: bool| {
-            let colour = if error { RST } else { "#222" };
-            match peer {
-                Peer::A => format!(
-                    r#"<text class="call" x="{}" y="{}" text-anchor="end" fill="{colour}">{}</text>"#,
-                    A_X - 10,
-                    y + 4,
-                    xml(&text)
-                ),
-                Peer::B => format!(
-                    r#"<text class="call" x="{}" y="{}" fill="{colour}">{}</text>"#,
-                    B_X + 10,
-                    y + 4,
-                    xml(&text)
-                ),
-            }
-        };
-        match &row.kind {
-            RowKind::Call {
-                call,
-                returns_later,
-            } => {
-                let error = !returns_later && call.errno().is_some();
-                let _ = writeln!(
-                    s,
-                    "{}",
-                    call_text(call.peer, short_call(call, *returns_later, false), error)
-                );
-            }
-            RowKind::Return { call } => {
-                let _ = writeln!(
-                    s,
-                    "{}",
-                    call_text(
-                        call.peer,
-                        format!("↳ {}", short_call(call, false, true)),
-                        call.errno().is_some()
-                    )
-                );
-            }
-            RowKind::Segment(w) => {
-                let (kind, colour) = if w.segment.flags.rst() {
-                    ("rst", RST)
-                } else if w.segment.flags.fin() {
-                    ("fin", FIN)
-                } else {
-                    ("plain", PLAIN)
-                };
-                let (x1, x2) = if w.from == Peer::A {
-                    (A_X, B_X)
-                } else {
-                    (B_X, A_X)
-                };
-                let width = if kind == "plain" { 1.5 } else { 2.5 };
-                let _ = writeln!(
-                    s,
-                    r#"<line class="segment {kind}" x1="{x1}" y1="{}" x2="{x2}" y2="{}" stroke="{colour}" stroke-width="{width}" marker-end="url(#head-{kind})"/>"#,
-                    y - 6,
-                    y - 6 + SLOPE
-                );
-                let weight = if kind == "plain" { "normal" } else { "bold" };
-                let _ = writeln!(
-                    s,
-                    r#"<text x="{}" y="{}" text-anchor="middle" fill="{colour}" font-weight="{weight}" font-family="DejaVu Sans Mono, monospace" font-size="12" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"#,
-                    (A_X + B_X) / 2,
-                    y - 9,
-                    xml(&segment_label(w))
-                );
-                if let Some(reason) = t.reset_reason(w) {
-                    let _ = writeln!(
-                        s,
-                        r#"<text class="reason" x="{}" y="{}" text-anchor="middle" fill="{colour}" font-size="10" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"#,
-                        (A_X + B_X) / 2,
-                        y + SLOPE + 6,
-                        xml(&format!("kernel's reason: {reason}"))
-                    );
-                }
-            }
-            RowKind::Kernel(k) => {
-                let error = matches!(
-                    k.event,
-                    crate::model::kernel::KernelEventKind::ErrorReport { errno, .. } if errno != 0
-                );
-                let _ = writeln!(
-                    s,
-                    "{}",
-                    call_text(k.peer, format!("⚙ {}", k.short()), error)
-                );
-            }
-        }
+            xml(text)
+        ),
+        Peer::B => format!(
+            r#"<text class="call" x="{}" y="{}" fill="{colour}">{}</text>"#,
+            B_X + 10,
+            y + 4,
+            xml(text)
+        ),
     }
-    s.push_str("</svg>\n");
-    s
+}
+
+/// The kernel's reason for a RST, small, under its arrow at height `y`.
+fn reason_label(s: &mut String, reason: &str, y: i32) {
+    let _ = writeln!(
+        s,
+        r#"<text class="reason" x="{}" y="{}" text-anchor="middle" fill="{RST}" font-size="10" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"#,
+        (A_X + B_X) / 2,
+        y + SLOPE + 6,
+        xml(&format!("kernel's reason: {reason}"))
+    );
+}
+
+/// A segment's arrow from its sender's lifeline to the other's, sloping down from `y`, and its label.
+fn arrow(s: &mut String, w: &WireRow, y: i32) {
+    let (kind, colour) = if w.segment.flags.rst() {
+        ("rst", RST)
+    } else if w.segment.flags.fin() {
+        ("fin", FIN)
+    } else {
+        ("plain", PLAIN)
+    };
+    let (x1, x2) = if w.from == Peer::A {
+        (A_X, B_X)
+    } else {
+        (B_X, A_X)
+    };
+    let width = if kind == "plain" { 1.5 } else { 2.5 };
+    let _ = writeln!(
+        s,
+        r#"<line class="segment {kind}" x1="{x1}" y1="{}" x2="{x2}" y2="{}" stroke="{colour}" stroke-width="{width}" marker-end="url(#head-{kind})"/>"#,
+        y - 6,
+        y - 6 + SLOPE
+    );
+    let weight = if kind == "plain" { "normal" } else { "bold" };
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle" fill="{colour}" font-weight="{weight}" font-family="DejaVu Sans Mono, monospace" font-size="12" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"#,
+        (A_X + B_X) / 2,
+        y - 9,
+        xml(&segment_label(w))
+    );
 }

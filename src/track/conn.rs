@@ -5,41 +5,11 @@
 //!
 //! Memory: one [`Conn`] (~200 bytes) per connection, whatever the number of packets.
 
-use std::net::{IpAddr, SocketAddr};
-
 use crate::model::segment::{Segment, SeqNumber, TimestampNs};
+use crate::track::ends::FlowKey;
+pub use crate::track::ends::{Endpoint, Side};
 use crate::track::packet::TcpPacket;
-use crate::track::tracker::FlowKey;
 use crate::track::zeek::{ConnState, ZeekConn};
-
-/// The two ends of a connection: the client opened it (sent the first SYN), the server answered. Zeek's
-/// originator and responder (`orig`/`resp`); every "which end" inside `track` is one of these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Side {
-    Client,
-    Server,
-}
-
-impl Side {
-    pub fn name(self) -> &'static str {
-        match self {
-            Side::Client => "client",
-            Side::Server => "server",
-        }
-    }
-    pub fn other(self) -> Side {
-        match self {
-            Side::Client => Side::Server,
-            Side::Server => Side::Client,
-        }
-    }
-    pub(super) fn index(self) -> usize {
-        match self {
-            Side::Client => 0,
-            Side::Server => 1,
-        }
-    }
-}
 
 /// How a side closed: FIN (orderly) or RST (abort).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,25 +24,6 @@ impl CloseKind {
             CloseKind::Fin => "FIN",
             CloseKind::Rst => "RST",
         }
-    }
-}
-
-/// An address and port in 20 bytes (a `SocketAddr` takes 32).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Endpoint {
-    pub ip: IpAddr,
-    pub port: u16,
-}
-
-impl Endpoint {
-    pub fn from_socket(a: SocketAddr) -> Endpoint {
-        Endpoint {
-            ip: a.ip(),
-            port: a.port(),
-        }
-    }
-    pub fn socket(self) -> SocketAddr {
-        SocketAddr::new(self.ip, self.port)
     }
 }
 

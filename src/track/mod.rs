@@ -5,6 +5,7 @@
 //! [`report`] are what the later stages read.
 
 pub mod conn;
+pub mod ends;
 pub mod packet;
 pub mod report;
 pub mod select;

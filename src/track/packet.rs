@@ -1,7 +1,7 @@
 //! The tracker's view of one TCP segment.
 
 use crate::model::segment::{Segment, SeqNumber, TcpFlags, TimestampNs};
-use crate::track::conn::Endpoint;
+use crate::track::ends::Endpoint;
 
 /// One decoded TCP segment as the tracker and Zeek's state machine read it: the fields of a [`Segment`] without
 /// its payload, in a small fixed-size `Copy` record (20-byte [`Endpoint`]s instead of 32-byte `SocketAddr`s, no

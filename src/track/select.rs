@@ -2,7 +2,8 @@
 
 use std::net::IpAddr;
 
-use crate::track::conn::{Conn, Side};
+use crate::track::conn::Conn;
+use crate::track::ends::Side;
 
 /// `--only`: which connections to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -9,12 +9,9 @@ use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::model::segment::Segment;
-use crate::track::conn::{Conn, Endpoint};
+use crate::track::conn::Conn;
+use crate::track::ends::{Endpoint, FlowKey};
 use crate::track::packet::TcpPacket;
-
-/// A 4-tuple. [`Conn::is_flow`] matches it in either direction; hashing puts it in a canonical order first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) struct FlowKey(pub(super) Endpoint, pub(super) Endpoint);
 
 /// Hashes a 4-tuple the same way in both directions, with a seed chosen per run. `Clone` so another thread
 /// can hash packets before they reach the [`Tracker`] that made it.

@@ -2,8 +2,8 @@
 //! connection, and `Size()`, the payload bytes it sent.
 
 use crate::model::segment::SeqNumber;
-use crate::track::conn::Side;
-use crate::track::zeek::history::History;
+use crate::track::ends::Side;
+use crate::track::zeek::history::{History, LastLogged};
 
 /// Zeek's endpoint states (`TCP_ENDPOINT_INACTIVE` … `TCP_ENDPOINT_RESET`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,10 +34,8 @@ pub struct TcpEndpoint {
     pub(super) start_seq: SeqNumber,
     pub(super) last_seq: SeqNumber,
     pub(super) ack_seq: SeqNumber,
-    /// Relative sequence numbers of the last SYN, FIN (its end) and RST logged in the history.
-    pub(super) hist_last_syn: u32,
-    pub(super) hist_last_fin: u32,
-    pub(super) hist_last_rst: u32,
+    /// The last SYN, FIN and RST logged in the history, so a repeat with a new sequence number is logged again.
+    pub(super) hist_last: LastLogged,
     /// Retransmitted data packets, and zero-window advertisements: letters 'T'/'W' are logged at 1, 10, 100 …
     rxmit: u32,
     zero_win: u32,

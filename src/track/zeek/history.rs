@@ -2,8 +2,7 @@
 //! `AddHistory` and `ScaledHistoryEntry` (Conn.cc). Originator letters are upper case, responder letters lower.
 
 use crate::model::segment::TcpFlags;
-use crate::track::conn::Side;
-use crate::track::zeek::endpoint::TcpEndpoint;
+use crate::track::ends::Side;
 
 /// Which history letters were already logged once (Zeek's `HistoryMasks`); the responder's sit 16 bits higher.
 const HIST_SYN_PKT: u32 = 0x1;
@@ -88,12 +87,21 @@ impl History {
     }
 }
 
+/// Relative sequence numbers of the last SYN, FIN (its end) and RST logged in the history (Zeek's endpoint keeps
+/// them as `hist_last_SYN`, `hist_last_FIN`, `hist_last_RST`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LastLogged {
+    pub(super) syn: u32,
+    pub(super) fin: u32,
+    pub(super) rst: u32,
+}
+
 /// Zeek's `update_history`: the letter of this packet's kind (`rel_seq` is its sequence number relative to the
 /// side's start). A SYN, FIN or RST is logged again when it comes with a new sequence number.
 pub(super) fn update_history(
     history: &mut History,
     side: Side,
-    endpoint: &mut TcpEndpoint,
+    last: &mut LastLogged,
     flags: TcpFlags,
     rel_seq: u32,
     len: u32,
@@ -108,24 +116,24 @@ pub(super) fn update_history(
     } else if bits_set == 1 {
         if flags.syn() {
             let code = if flags.ack() { b'H' } else { b'S' };
-            if history.check(side, HIST_SYN_PKT, code) && rel_seq != endpoint.hist_last_syn {
+            if history.check(side, HIST_SYN_PKT, code) && rel_seq != last.syn {
                 history.add(side, code);
             }
-            endpoint.hist_last_syn = rel_seq;
+            last.syn = rel_seq;
         }
         if flags.fin() {
             // A FIN's sequence number comes at the end of its data, not at the start as for SYNs and RSTs.
             let end = rel_seq.wrapping_add(len);
-            if history.check(side, HIST_FIN_PKT, b'F') && end != endpoint.hist_last_fin {
+            if history.check(side, HIST_FIN_PKT, b'F') && end != last.fin {
                 history.add(side, b'F');
             }
-            endpoint.hist_last_fin = end;
+            last.fin = end;
         }
         if flags.rst() {
-            if history.check(side, HIST_RST_PKT, b'R') && rel_seq != endpoint.hist_last_rst {
+            if history.check(side, HIST_RST_PKT, b'R') && rel_seq != last.rst {
                 history.add(side, b'R');
             }
-            endpoint.hist_last_rst = rel_seq;
+            last.rst = rel_seq;
         }
     } else if len > 0 {
         history.check(side, HIST_DATA_PKT, b'D');

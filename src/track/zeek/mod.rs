@@ -27,7 +27,7 @@ mod seq;
 mod state_machine;
 
 use crate::model::segment::{SeqNumber, TcpFlags};
-use crate::track::conn::Side;
+use crate::track::ends::Side;
 use crate::track::packet::TcpPacket;
 
 pub use conn_state::ConnState;
@@ -76,7 +76,14 @@ impl ZeekConn {
 
         init_endpoint(endpoint, flags, p.seq, seq_one_past_segment);
         let rel_seq = p.seq.since(endpoint.start_seq);
-        history::update_history(history, side, endpoint, flags, rel_seq, p.len);
+        history::update_history(
+            history,
+            side,
+            &mut endpoint.hist_last,
+            flags,
+            rel_seq,
+            p.len,
+        );
         update_window(history, side, endpoint, peer, p.window, flags);
 
         if flags.fin() {

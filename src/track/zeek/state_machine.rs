@@ -2,7 +2,7 @@
 //! function per state the sender was in. Each returns Zeek's `do_close` (report the sender as closing). Zeek's
 //! weirds, events and timers are left out; so is its role flip on a SYN/SYN-ACK reversal (we keep the roles).
 
-use crate::track::conn::Side;
+use crate::track::ends::Side;
 use crate::track::packet::TcpPacket;
 use crate::track::zeek::endpoint::EndpointState::{
     Closed, Established, Inactive, Partial, Reset, SynAckSent, SynSent,

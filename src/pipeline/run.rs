@@ -1,0 +1,187 @@
+//! `run` and `modes`: play one mode of the pair live (print it, and save it with `--write`), or play every mode and
+//! print each one's diagram or one comparison of them all.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::capfile::saved;
+use crate::model::run::Mode;
+use crate::pipeline::live::{self, LiveRun, Options, RunError};
+use crate::pipeline::{Feedback, tell};
+use crate::render::run::RunView;
+use crate::render::{RowsPrinter, TimelinePrinter};
+
+/// The line above the comparison of every mode.
+const ALL_HEADING: &str = "Every mode, as this kernel played it";
+
+/// What to play and how to show it.
+pub enum Plan {
+    /// One mode, its timeline and account.
+    One(Mode, TimelinePrinter),
+    /// Every mode, each drawn as a diagram, one after another.
+    EachMode(TimelinePrinter),
+    /// Every mode, a row each in one comparison.
+    Compare(RowsPrinter),
+}
+
+/// A validated `run`.
+pub struct Config {
+    pub plan: Plan,
+    pub options: Options,
+    /// Save the run (of `Plan::One`): FILE.pcap keeps its segments, any other name pcapng with its socket calls.
+    pub write: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub enum Error {
+    /// A run could not be played.
+    Live(RunError),
+    /// `--write FILE.pcap` of a run without a capture: nothing to save.
+    NothingToSave,
+    /// The run could not be saved.
+    Save { path: PathBuf, error: io::Error },
+    /// The output could not be written.
+    Output(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Live(e) => write!(f, "{e}"),
+            Error::NothingToSave => f.write_str(
+                "--write FILE.pcap holds captured segments, and --no-capture captured none: use FILE.pcapng to save \
+                 the socket calls",
+            ),
+            Error::Save { path, error } => write!(f, "cannot write {}: {error}", path.display()),
+            Error::Output(e) => write!(f, "cannot write output: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Save { error, .. } | Error::Output(error) => Some(error),
+            Error::Live(_) | Error::NothingToSave => None,
+        }
+    }
+}
+
+/// `modes`: each mode's name and what it does, a line each.
+pub fn list_modes(out: &mut dyn Write) -> io::Result<()> {
+    let width = Mode::ALL.iter().map(|m| m.name().len()).max().unwrap_or(0);
+    let mut text = String::new();
+    for m in Mode::ALL {
+        text.push_str(&format!("{:width$}  {}\n", m.name(), m.summary()));
+    }
+    text.push_str(&format!(
+        "{:width$}  every mode above, then one comparison table\n",
+        "all"
+    ));
+    out.write_all(text.as_bytes())
+}
+
+/// Play as `config` says and print to `out`. Every mode is played before anything is printed, so a failed run
+/// prints nothing.
+pub fn run(config: Config, out: &mut dyn Write, feedback: &mut dyn Feedback) -> Result<(), Error> {
+    // what the kernel's events cost when they cannot be read is said once, not once per mode
+    let mut missing_said = false;
+    let mut play = |mode: Mode, feedback: &mut dyn Feedback| -> Result<LiveRun, Error> {
+        let run = live::run(mode, config.options).map_err(Error::Live)?;
+        if let Some(missing) = run.kernel_missing.as_ref().filter(|_| !missing_said) {
+            feedback.note(&format!("note: {missing}"));
+            missing_said = true;
+        }
+        for w in run.warnings() {
+            feedback.note(&format!("warning: {w}"));
+        }
+        Ok(run)
+    };
+    match config.plan {
+        Plan::One(mode, printer) => {
+            let run = play(mode, feedback)?;
+            if let Some(path) = &config.write {
+                save(&run, path, feedback)?;
+            }
+            print_run(&printer, &run, out).map_err(Error::Output)
+        }
+        Plan::EachMode(printer) => {
+            let mut text = Vec::new();
+            for mode in Mode::ALL {
+                let run = play(mode, feedback)?;
+                print_run(&printer, &run, &mut text).map_err(Error::Output)?;
+                text.push(b'\n');
+            }
+            out.write_all(&text).map_err(Error::Output)
+        }
+        Plan::Compare(mut printer) => {
+            let mut rows = Vec::new();
+            for mode in Mode::ALL {
+                let run = play(mode, feedback)?;
+                rows.push(tell(&run.pair, &run.timeline, &run.kernel).outcome);
+            }
+            printer
+                .comparison(out, &rows, ALL_HEADING)
+                .map_err(Error::Output)
+        }
+    }
+}
+
+fn print_run(printer: &TimelinePrinter, run: &LiveRun, out: &mut dyn Write) -> io::Result<()> {
+    let told = tell(&run.pair, &run.timeline, &run.kernel);
+    printer.run(
+        out,
+        &RunView {
+            pair: &run.pair,
+            timeline: &run.timeline,
+            kernel: &run.kernel,
+            warnings: &run.warnings(),
+            account: &told.account,
+            outcome: &told.outcome,
+            saved_in: None,
+        },
+    )
+}
+
+/// Save a run as pcapng (with its calls) or classic pcap (segments only), by the file's extension.
+fn save(run: &LiveRun, path: &Path, feedback: &mut dyn Feedback) -> Result<(), Error> {
+    let (frames, linktype) = match &run.captured {
+        Some(c) => (c.frames.as_slice(), c.linktype),
+        None => (&[][..], 1),
+    };
+    let classic = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("pcap"));
+    let bytes = if classic {
+        if run.captured.is_none() {
+            return Err(Error::NothingToSave);
+        }
+        saved::pcap(frames, linktype)
+    } else {
+        saved::pcapng_with_kernel(&run.pair, &run.kernel, run.trace.as_ref(), frames, linktype)
+    };
+    std::fs::write(path, bytes).map_err(|error| Error::Save {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let what = if classic {
+        format!(
+            "{} segments (classic pcap holds no socket calls: use .pcapng to keep them)",
+            frames.len()
+        )
+    } else if run.captured.is_none() {
+        format!(
+            "{} socket calls and no segments (--no-capture)",
+            run.pair.calls.len()
+        )
+    } else {
+        format!(
+            "{} segments and {} socket calls",
+            frames.len(),
+            run.pair.calls.len()
+        )
+    };
+    feedback.note(&format!("wrote {what} to {}", path.display()));
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! The printers, one per kind of view, each chosen once from its format and writing to any `io::Write`:
+//! [`TimelinePrinter`] draws one connection's timeline (a run, or a connection of a capture) in any of the seven
+//! formats; [`RowsPrinter`] writes the views with a row per run or per connection (the comparison, the summary).
+
+use std::io::{self, Write};
+
+use crate::explain::story::ComparisonRow;
+use crate::explain::timeline::Timeline;
+use crate::render::run::{RunView, title};
+use crate::render::summary::{self, Shown};
+use crate::render::text;
+use crate::render::{RowsFormat, Style, TimelineFormat, compare, csv, json, ladder, mermaid, svg};
+use crate::track::conn::Conn;
+
+/// One connection of a capture with its timeline (`analyze --conn N`).
+pub struct ConnView<'a> {
+    /// The capture file's name.
+    pub file: &'a str,
+    pub conn: &'a Conn,
+    pub timeline: &'a Timeline,
+}
+
+/// Draws timelines in one format.
+#[derive(Debug, Clone, Copy)]
+pub struct TimelinePrinter {
+    format: TimelineFormat,
+    style: Style,
+}
+
+impl TimelinePrinter {
+    /// `style` colours and fits the terminal table.
+    pub fn new(format: TimelineFormat, style: Style) -> TimelinePrinter {
+        TimelinePrinter { format, style }
+    }
+
+    pub fn format(&self) -> TimelineFormat {
+        self.format
+    }
+
+    /// A run: its title, the timeline, and the account of what happened.
+    pub fn run(&self, out: &mut dyn Write, v: &RunView) -> io::Result<()> {
+        let t = v.timeline;
+        let title = title(v.pair, v.kernel);
+        let text = match self.format {
+            TimelineFormat::Table => {
+                let mut s = match v.saved_in {
+                    Some(file) => format!("{file}: a tcp-close-watch run, socket calls included\n"),
+                    None => String::new(),
+                };
+                s.push_str(&format!("{title}\n"));
+                s.push_str(&text::timeline_table(t, self.style));
+                s.push_str("\n\nWhat happened:\n");
+                let warnings = v.warnings.iter().map(|w| format!("WARNING: {w}"));
+                for l in warnings.chain(v.account.iter().cloned()) {
+                    s.push_str(&format!("  • {l}\n"));
+                }
+                s
+            }
+            TimelineFormat::Markdown => {
+                let mut s = format!("### {title}\n\n");
+                s.push_str(&text::timeline_markdown(t));
+                s.push('\n');
+                let warnings = v.warnings.iter().map(|w| format!("**Warning:** {w}"));
+                for l in warnings.chain(v.account.iter().cloned()) {
+                    s.push_str(&format!("- {l}\n"));
+                }
+                s
+            }
+            TimelineFormat::Ladder => format!("{title}\n\n{}", ladder::ladder(t)),
+            TimelineFormat::Mermaid => mermaid::mermaid(t),
+            TimelineFormat::Svg => svg::svg(t, &title),
+            TimelineFormat::Csv => csv::timeline(t),
+            TimelineFormat::Json => {
+                let mut summary = serde_json::to_value(v.outcome).expect("plain values serialise");
+                summary["kind"] = "summary".into();
+                summary["a"] = v.pair.a.to_string().into();
+                summary["b"] = v.pair.b.to_string().into();
+                summary["account"] = v.account.into();
+                summary["warnings"] = v.warnings.into();
+                format!("{}{summary}\n", json::timeline_json(t))
+            }
+        };
+        out.write_all(text.as_bytes())
+    }
+
+    /// A connection of a capture: a line naming it and how it ended, then its timeline.
+    pub fn connection(&self, out: &mut dyn Write, v: &ConnView) -> io::Result<()> {
+        let c = v.conn;
+        let t = v.timeline;
+        let head = format!(
+            "{} connection {}: {} → {}, {}, conn_state {} history {}\n",
+            v.file,
+            c.id,
+            c.client.socket(),
+            c.server.socket(),
+            c.ending().describe(),
+            c.conn_state(),
+            c.history()
+        );
+        let text = match self.format {
+            TimelineFormat::Table => format!("{head}{}\n", text::timeline_table(t, self.style)),
+            TimelineFormat::Markdown => format!("### {head}\n{}\n", text::timeline_markdown(t)),
+            TimelineFormat::Csv => csv::timeline(t),
+            TimelineFormat::Json => json::timeline_json(t),
+            TimelineFormat::Ladder => format!("{head}\n{}", ladder::ladder(t)),
+            TimelineFormat::Svg => svg::svg(t, head.trim_end()),
+            TimelineFormat::Mermaid => mermaid::mermaid(t),
+        };
+        out.write_all(text.as_bytes())
+    }
+}
+
+/// Writes the views with a row per run or per connection in one format. One per output: CSV summaries of several
+/// files share one header line (a `file` column tells their rows apart).
+#[derive(Debug)]
+pub struct RowsPrinter {
+    format: RowsFormat,
+    style: Style,
+    csv_header_written: bool,
+}
+
+impl RowsPrinter {
+    /// `style` colours and fits the comparison's terminal table.
+    pub fn new(format: RowsFormat, style: Style) -> RowsPrinter {
+        RowsPrinter {
+            format,
+            style,
+            csv_header_written: false,
+        }
+    }
+
+    /// Runs side by side, a row each, under `heading` (which names the kernels they were recorded on).
+    pub fn comparison(
+        &mut self,
+        out: &mut dyn Write,
+        rows: &[ComparisonRow],
+        heading: &str,
+    ) -> io::Result<()> {
+        let text = match self.format {
+            RowsFormat::Table => format!(
+                "{}\n{}\n",
+                compare::kernels_line(rows, heading),
+                compare::table(rows, self.style)
+            ),
+            RowsFormat::Markdown => compare::markdown(rows, heading),
+            RowsFormat::Json => compare::json(rows),
+            RowsFormat::Csv => compare::csv(rows),
+        };
+        out.write_all(text.as_bytes())
+    }
+
+    /// A capture file's connections, a row each, and its totals (CSV has no totals).
+    pub fn summary(&mut self, out: &mut dyn Write, shown: &Shown) -> io::Result<()> {
+        match self.format {
+            RowsFormat::Table => {
+                summary::write_summary_table(&shown.conns, out)?;
+                out.write_all(summary::totals_text(shown).as_bytes())
+            }
+            RowsFormat::Markdown => {
+                out.write_all(format!("### {}\n\n", shown.report.name).as_bytes())?;
+                summary::write_summary_markdown(&shown.conns, out)?;
+                out.write_all(b"\n")?;
+                out.write_all(summary::totals_text(shown).as_bytes())
+            }
+            RowsFormat::Csv => {
+                if !self.csv_header_written {
+                    self.csv_header_written = true;
+                    out.write_all(summary::summary_csv_header().as_bytes())?;
+                }
+                summary::write_summary_csv(shown, out)
+            }
+            RowsFormat::Json => summary::write_summary_json(shown, out),
+        }
+    }
+}
