@@ -192,8 +192,9 @@ impl Door for Kernel {
         Tracer::start(&[b.port()])
     }
 
+    /// The instance is removed by a detached process, so the run does not wait while the kernel frees it.
     fn finish_trace(&mut self, trace: Tracer) -> Result<KernelTrace, TraceError> {
-        trace.finish()
+        trace.finish_in_background()
     }
 
     fn kernel_release(&mut self) -> String {
