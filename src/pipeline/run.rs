@@ -85,22 +85,10 @@ pub fn list_modes(out: &mut dyn Write) -> io::Result<()> {
 /// Play as `config` says and print to `out`. Every mode is played before anything is printed, so a failed run
 /// prints nothing.
 pub fn run(config: Config, out: &mut dyn Write, feedback: &mut dyn Feedback) -> Result<(), Error> {
-    // what the kernel's events cost when they cannot be read is said once, not once per mode
-    let mut missing_said = false;
-    let mut play = |mode: Mode, feedback: &mut dyn Feedback| -> Result<LiveRun, Error> {
-        let run = live::run(mode, config.options).map_err(Error::Live)?;
-        if let Some(missing) = run.kernel_missing.as_ref().filter(|_| !missing_said) {
-            feedback.note(&format!("note: {missing}"));
-            missing_said = true;
-        }
-        for w in run.warnings() {
-            feedback.note(&format!("warning: {w}"));
-        }
-        Ok(run)
-    };
+    let options = config.options;
     match config.plan {
         Plan::One(mode, printer) => {
-            let run = play(mode, feedback)?;
+            let run = tell_notes(live::run(mode, options), &mut false, feedback)?;
             if let Some(path) = &config.write {
                 save(&run, path, feedback)?;
             }
@@ -108,24 +96,59 @@ pub fn run(config: Config, out: &mut dyn Write, feedback: &mut dyn Feedback) -> 
         }
         Plan::EachMode(printer) => {
             let mut text = Vec::new();
-            for mode in Mode::ALL {
-                let run = play(mode, feedback)?;
+            for run in play_every_mode(options, feedback)? {
                 print_run(&printer, &run, &mut text).map_err(Error::Output)?;
                 text.push(b'\n');
             }
             out.write_all(&text).map_err(Error::Output)
         }
         Plan::Compare(mut printer) => {
-            let mut rows = Vec::new();
-            for mode in Mode::ALL {
-                let run = play(mode, feedback)?;
-                rows.push(tell(&run.pair, &run.timeline, &run.kernel).outcome);
-            }
+            let rows: Vec<_> = play_every_mode(options, feedback)?
+                .iter()
+                .map(|run| tell(&run.pair, &run.timeline, &run.kernel).outcome)
+                .collect();
             printer
                 .comparison(out, &rows, ALL_HEADING)
                 .map_err(Error::Output)
         }
     }
+}
+
+/// A run's notes for the reader: what the kernel's events cost when they could not be read (said once, not once
+/// per mode: `missing_said`), then its warnings.
+fn tell_notes(
+    played: Result<LiveRun, RunError>,
+    missing_said: &mut bool,
+    feedback: &mut dyn Feedback,
+) -> Result<LiveRun, Error> {
+    let run = played.map_err(Error::Live)?;
+    if let Some(missing) = run.kernel_missing.as_ref().filter(|_| !*missing_said) {
+        feedback.note(&format!("note: {missing}"));
+        *missing_said = true;
+    }
+    for w in run.warnings() {
+        feedback.note(&format!("warning: {w}"));
+    }
+    Ok(run)
+}
+
+/// Every mode, played at once (each on a port of its own, its capture and trace filtered to it), in mode order.
+fn play_every_mode(options: Options, feedback: &mut dyn Feedback) -> Result<Vec<LiveRun>, Error> {
+    let played: Vec<Result<LiveRun, RunError>> = std::thread::scope(|s| {
+        let playing: Vec<_> = Mode::ALL
+            .iter()
+            .map(|&mode| s.spawn(move || live::run(mode, options)))
+            .collect();
+        playing
+            .into_iter()
+            .map(|p| p.join().expect("a run does not panic"))
+            .collect()
+    });
+    let mut missing_said = false;
+    played
+        .into_iter()
+        .map(|p| tell_notes(p, &mut missing_said, feedback))
+        .collect()
 }
 
 fn print_run(printer: &TimelinePrinter, run: &LiveRun, out: &mut dyn Write) -> io::Result<()> {
