@@ -82,6 +82,7 @@ fn the_capture_opens_on_bs_port_before_the_scenario_and_ends_after_it() {
             },
             Asked::StartTrace(b_of(&door)),
             Asked::StartCapture(b_of(&door)),
+            Asked::TraceReady,
             Asked::Play,
             Asked::FinishCapture,
             Asked::FinishTrace,

@@ -134,7 +134,9 @@ pub trait Door {
     type Stage;
     /// A capture running on B's port.
     type Capture;
-    /// A trace of the kernel's TCP events on B's port.
+    /// A trace of the kernel's TCP events on B's port, being set up.
+    type PendingTrace;
+    /// A trace of the kernel's TCP events on B's port, reading.
     type Trace;
 
     /// Bind B's port for `mode` on 127.0.0.1 (::1 with `ipv6`); nothing is sent yet. B's address is what the
@@ -144,9 +146,13 @@ pub trait Door {
     /// Start capturing what goes to and from `b`; returns once nothing sent afterwards can be missed.
     fn start_capture(&mut self, b: SocketAddr) -> Result<Self::Capture, CaptureError>;
 
-    /// Start reading the kernel's TCP events of every connection with an end on `b`'s port (A's connection to B
-    /// has B's port as its peer port, so both sockets' events are seen).
-    fn start_trace(&mut self, b: SocketAddr) -> Result<Self::Trace, TraceError>;
+    /// Start setting up a reading of the kernel's TCP events of every connection with an end on `b`'s port (A's
+    /// connection to B has B's port as its peer port, so both sockets' events are seen). The set-up may go on
+    /// while the capture starts; [`Door::trace_ready`] waits for it.
+    fn start_trace(&mut self, b: SocketAddr) -> Self::PendingTrace;
+
+    /// Wait until the trace reads: nothing the kernel does afterwards is missed.
+    fn trace_ready(&mut self, pending: Self::PendingTrace) -> Result<Self::Trace, TraceError>;
 
     /// End the trace and hand back the kernel's events in time order.
     fn finish_trace(&mut self, trace: Self::Trace) -> Result<KernelTrace, TraceError>;
@@ -168,6 +174,7 @@ pub struct Kernel;
 impl Door for Kernel {
     type Stage = Stage;
     type Capture = LiveCapture;
+    type PendingTrace = std::thread::JoinHandle<Result<Tracer, TraceError>>;
     type Trace = Tracer;
 
     fn bind(&mut self, mode: Mode, ipv6: bool) -> std::io::Result<(Stage, SocketAddr)> {
@@ -188,8 +195,19 @@ impl Door for Kernel {
         capture.finish()
     }
 
-    fn start_trace(&mut self, b: SocketAddr) -> Result<Tracer, TraceError> {
-        Tracer::start(&[b.port()])
+    /// The kernel takes tens of ms to make an instance and switch its clock: done on a thread of its own while
+    /// the capture opens.
+    fn start_trace(&mut self, b: SocketAddr) -> Self::PendingTrace {
+        let port = b.port();
+        std::thread::spawn(move || Tracer::start(&[port]))
+    }
+
+    fn trace_ready(&mut self, pending: Self::PendingTrace) -> Result<Tracer, TraceError> {
+        pending.join().unwrap_or_else(|_| {
+            Err(TraceError::NoTracefs {
+                detail: "the thread setting up the trace panicked".into(),
+            })
+        })
     }
 
     /// The instance is removed by a detached process, so the run does not wait while the kernel frees it.
@@ -212,18 +230,17 @@ pub fn run(mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
 pub fn run_with<D: Door>(door: &mut D, mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
     let (stage, b_addr) = door.bind(mode, opts.ipv6).map_err(RunError::Bind)?;
     let mut kernel_missing = None;
-    let tracer = if opts.kernel {
-        door.start_trace(b_addr)
-            .map_err(|e| kernel_missing = Some(e.to_string()))
-            .ok()
-    } else {
-        None
-    };
+    let pending = opts.kernel.then(|| door.start_trace(b_addr));
     let live = if opts.capture {
         Some(door.start_capture(b_addr).map_err(RunError::Capture)?)
     } else {
         None
     };
+    let tracer = pending.and_then(|p| {
+        door.trace_ready(p)
+            .map_err(|e| kernel_missing = Some(e.to_string()))
+            .ok()
+    });
     let pair = door.play(stage).map_err(RunError::Scenario)?;
     let captured = match live {
         Some(live) => Some(door.finish_capture(live).map_err(RunError::CaptureRead)?),

@@ -33,6 +33,7 @@ pub enum Asked {
     Bind { mode: Mode, ipv6: bool },
     StartCapture(SocketAddr),
     StartTrace(SocketAddr),
+    TraceReady,
     Play,
     FinishCapture,
     FinishTrace,
@@ -211,6 +212,7 @@ impl Door for Replay {
     /// The replay holds everything itself: its handles carry nothing.
     type Stage = ();
     type Capture = ();
+    type PendingTrace = ();
     type Trace = ();
 
     fn bind(&mut self, mode: Mode, ipv6: bool) -> io::Result<((), SocketAddr)> {
@@ -254,8 +256,12 @@ impl Door for Replay {
         }
     }
 
-    fn start_trace(&mut self, b: SocketAddr) -> Result<(), TraceError> {
+    fn start_trace(&mut self, b: SocketAddr) {
         self.asked.push(Asked::StartTrace(b));
+    }
+
+    fn trace_ready(&mut self, (): ()) -> Result<(), TraceError> {
+        self.asked.push(Asked::TraceReady);
         self.fail_trace.take().map_or(Ok(()), Err)
     }
 
