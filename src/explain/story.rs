@@ -552,12 +552,22 @@ pub fn state_disagreements(t: &Timeline) -> Vec<String> {
                 .map(|(_, _, s)| *s)
         };
         let Some(kernel) = at(c.t_end) else { continue };
-        if kernel != read && at(c.t_end + STATE_RACE_NS) != Some(read) {
-            out.push(format!(
-                "The kernel's trace and TCP_INFO disagree after {}'s {}: the trace says {kernel}, TCP_INFO read {read}.",
-                c.peer, c.call
-            ));
+        if kernel == read || at(c.t_end + STATE_RACE_NS) == Some(read) {
+            continue;
         }
+        let mut line = format!(
+            "The kernel's trace and the state read after {}'s {} disagree: the trace says {kernel}, the socket \
+             table read {read}",
+            c.peer, c.call
+        );
+        if (kernel, read) == (TcpState::Closed, TcpState::TimeWait) {
+            line.push_str(
+                " — Linux ends the full socket (traced as → CLOSE) and leaves a small TIME_WAIT socket in its \
+                 place, whose state no tracepoint reports",
+            );
+        }
+        line.push('.');
+        out.push(line);
     }
     out
 }
@@ -705,6 +715,105 @@ mod tests {
         assert!(
             text.contains("This kernel (Linux 9.9) sent the FIN at shutdown() and still an RST"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_kernels_reason_leads_and_a_time_wait_the_trace_cannot_see_is_explained() {
+        use crate::explain::timeline::build_with_kernel;
+        use crate::model::kernel::{KernelEvent, KernelEventKind};
+        let s = sides();
+        let segments = [seg(51_000, Peer::B, TcpFlags::RST | ACK, 0)];
+        let mut close_a = call(
+            Peer::A,
+            CallKind::Close,
+            (60_000, 61_000),
+            Outcome::Ok {
+                ret: 0,
+                data: vec![],
+            },
+            None,
+        );
+        close_a.state = Some(TcpState::TimeWait);
+        let setsockopt = SocketCall {
+            call: "setsockopt(SO_LINGER, {on, 0 s})".into(),
+            ..call(
+                Peer::B,
+                CallKind::SetSockOpt,
+                (40_000, 41_000),
+                Outcome::Ok {
+                    ret: 0,
+                    data: vec![],
+                },
+                None,
+            )
+        };
+        let close_b = call(
+            Peer::B,
+            CallKind::Close,
+            (50_000, 52_000),
+            Outcome::Ok {
+                ret: 0,
+                data: vec![],
+            },
+            Some(0),
+        );
+        let events = [
+            KernelEvent {
+                ts: 51_004,
+                what: KernelEventKind::SendReset {
+                    reason: "TCP_STATE".into(),
+                    state: Some(TcpState::Closed),
+                    src: s.b,
+                    dst: s.a,
+                },
+            },
+            KernelEvent {
+                ts: 60_500,
+                what: KernelEventKind::StateChange {
+                    old: TcpState::FinWait2,
+                    new: TcpState::Closed,
+                    src: s.a,
+                    dst: s.b,
+                },
+            },
+        ];
+        let t = build_with_kernel(
+            s,
+            &[setsockopt, close_b, close_a],
+            &segments,
+            &events,
+            States::Recorded,
+        );
+        let text = account(&t, None, "Linux 6.18").join("\n");
+        assert!(
+            text.contains("the kernel's own reason: TCP_STATE"),
+            "{text}"
+        );
+        assert!(text.contains("Why: SO_LINGER"), "{text}");
+        assert!(
+            text.contains("reason TCP_STATE (the abort of tcp_disconnect)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("socket table read TIME_WAIT — Linux ends the full socket"),
+            "{text}"
+        );
+        assert_eq!(
+            comparison_row(
+                &PairRun {
+                    mode: crate::model::run::Mode::Linger0,
+                    a: t.sides.a,
+                    b: t.sides.b,
+                    calls: vec![],
+                    end_states: crate::model::run::EndStates { a: None, b: None },
+                },
+                &t,
+                "x"
+            )
+            .kernel_reason
+            .as_deref(),
+            Some("TCP_STATE")
         );
     }
 }

@@ -43,12 +43,17 @@ impl Sides {
         }
     }
 
-    /// Whose socket a kernel event is about: A's when its own address is A's, B's when it is B's.
+    /// Whose socket a kernel event is about: A's when its own address is A's, B's when it is B's. A's socket
+    /// going CLOSE → SYN_SENT has no port yet (connect() picks it just after): it is A's when it has A's address
+    /// with port 0 and B as its peer.
     pub fn owner(&self, e: &KernelEventKind) -> Option<Peer> {
-        if e.src() == self.a {
+        let src = e.src();
+        if src == self.a {
             Some(Peer::A)
-        } else if e.src() == self.b {
+        } else if src == self.b {
             Some(Peer::B)
+        } else if src.port() == 0 && src.ip() == self.a.ip() && e.dst() == self.b {
+            Some(Peer::A)
         } else {
             None
         }
@@ -376,6 +381,7 @@ mod tests {
     use super::*;
     use crate::model::calls::{CallKind, Outcome};
     use crate::model::segment::TcpFlags;
+    use crate::model::tcp_state::TcpState;
 
     use crate::testing::{seg, sides};
 
@@ -504,6 +510,70 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn kernel_events_belong_to_a_or_b_by_their_sockets_address() {
+        let s = sides();
+        let addr = |t: &str| t.parse::<SocketAddr>().unwrap();
+        let state = |src: &str, dst: &str| KernelEvent {
+            ts: 5,
+            what: KernelEventKind::StateChange {
+                old: TcpState::Closed,
+                new: TcpState::SynSent,
+                src: addr(src),
+                dst: addr(dst),
+            },
+        };
+        let events = [
+            state("127.0.0.1:0", "127.0.0.1:8080"),
+            state("127.0.0.1:40000", "127.0.0.1:8080"),
+            state("127.0.0.1:8080", "127.0.0.1:40000"),
+            state("127.0.0.1:0", "127.0.0.1:9999"),
+            state("127.0.0.1:41000", "127.0.0.1:8080"),
+        ];
+        let t = build_with_kernel(s, &[], &[], &events, States::Recorded);
+        let owners: Vec<Peer> = t.kernel_rows().map(|k| k.peer).collect();
+        assert_eq!(owners, [Peer::A, Peer::A, Peer::B]);
+    }
+
+    #[test]
+    fn a_sent_reset_sits_at_its_segment_before_what_it_caused() {
+        let s = sides();
+        let rst = seg(1_000_000, Peer::B, TcpFlags::RST | ACK, 5001, 1003, b"");
+        let (a, b) = (s.a, s.b);
+        let events = [
+            // the receiver's reaction, stamped (to the µs) a little before the capture
+            KernelEvent {
+                ts: 999_000,
+                what: KernelEventKind::ReceiveReset { src: a, dst: b },
+            },
+            KernelEvent {
+                ts: 1_004_000,
+                what: KernelEventKind::SendReset {
+                    reason: "TCP_ABORT_ON_CLOSE".into(),
+                    state: Some(TcpState::Closed),
+                    src: b,
+                    dst: a,
+                },
+            },
+        ];
+        let t = build_with_kernel(s, &[], &[rst], &events, States::Recorded);
+        let shape: Vec<String> = t
+            .rows
+            .iter()
+            .map(|r| match &r.kind {
+                RowKind::Kernel(k) => format!("{} {}", k.peer, k.event.name()),
+                RowKind::Segment(w) => format!("{} {}", w.from, w.segment.flags.tcpdump()),
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(shape, ["B send_reset", "B R.", "A receive_reset"]);
+        assert_eq!(
+            t.reset_reason(t.segments().next().unwrap()),
+            Some("TCP_ABORT_ON_CLOSE")
+        );
+        assert!(t.rows.windows(2).all(|w| w[0].t <= w[1].t));
     }
 
     #[test]
