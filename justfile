@@ -35,6 +35,11 @@ lint:
 bench: build
     bash bench/run.sh
 
+# CONCURRENT `run --mode all` at once, ROUNDS times, quiet then with CPU hogs (as root): hangs and wrong stories
+# with exit 0 must be 0; also counts incomplete runs and drops
+stress concurrent="40" rounds="5": build
+    bash scripts/stress.sh {{concurrent}} {{rounds}}
+
 # let the binary capture without sudo (CAP_NET_RAW and CAP_NET_ADMIN on the file)
 setcap: build
     sudo setcap cap_net_raw,cap_net_admin=eip {{bin}}

@@ -47,6 +47,14 @@ impl Failure {
             code: 1,
         }
     }
+
+    /// Leave with `code`, saying nothing more: what failed was already told, a line per failure.
+    pub fn told(code: u8) -> Failure {
+        Failure {
+            message: String::new(),
+            code,
+        }
+    }
 }
 
 impl fmt::Display for Failure {
@@ -56,6 +64,10 @@ impl fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
+
+/// `run` printed everything, but a timeline may be missing segments (README, "Exit codes"). Not 1 (nothing or
+/// not all printed) nor 2 (clap's usage errors, and analyze's damaged input).
+const EXIT_INCOMPLETE: u8 = 3;
 
 /// How a command ended: `Ok`, or a failure to tell — `None` when the output pipe was closed (`| head`).
 type Ended = Result<(), Option<Failure>>;
@@ -69,7 +81,9 @@ fn main() -> ExitCode {
     match ended {
         Ok(()) | Err(None) => ExitCode::SUCCESS,
         Err(Some(f)) => {
-            eprintln!("tcp-close-watch: {}", f.message);
+            if !f.message.is_empty() {
+                eprintln!("tcp-close-watch: {}", f.message);
+            }
             ExitCode::from(f.code)
         }
     }
@@ -94,6 +108,13 @@ fn run_command(args: cli::run::RunArgs) -> Ended {
     match run::run(config, &mut out, &mut Stderr::new()) {
         Ok(()) => written(&mut out, Ok(())),
         Err(run::Error::Output(e)) => written(&mut out, Err(e)),
+        Err(e @ run::Error::Incomplete(_)) => {
+            written(&mut out, Ok(()))?;
+            Err(Some(Failure {
+                message: e.to_string(),
+                code: EXIT_INCOMPLETE,
+            }))
+        }
         Err(e) => Err(Some(Failure::new(e.to_string()))),
     }
 }
@@ -105,10 +126,20 @@ fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
     match analyze::run(config, &mut out, &mut Stderr::new()) {
         Ok(()) => written(&mut out, Ok(())),
         Err(analyze::Error::Output(e)) => written(&mut out, Err(e)),
-        Err(e @ analyze::Error::Incomplete { .. }) => Err(Some(Failure {
-            message: e.to_string(),
-            code: 2,
-        })),
-        Err(e) => Err(Some(Failure::new(e.to_string()))),
+        Err(e) => {
+            written(&mut out, Ok(()))?;
+            let code = match e {
+                analyze::Error::Incomplete { .. } => 2,
+                _ => 1,
+            };
+            if e.already_noted() {
+                Err(Some(Failure::told(code)))
+            } else {
+                Err(Some(Failure {
+                    message: e.to_string(),
+                    code,
+                }))
+            }
+        }
     }
 }

@@ -256,8 +256,53 @@ fn bad_input_gives_one_clear_line_and_exit_code() {
         assert_eq!(out.status.code(), Some(1), "{path}: {err}");
         assert!(err.contains(needle), "{path}: {err}");
         assert!(!err.contains("panicked"));
-        assert!(err.lines().count() <= 2, "{err}");
+        assert_eq!(err.lines().count(), 1, "one line per failure: {err}");
     }
+}
+
+#[test]
+fn one_line_per_failure_and_a_count_only_for_several_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = pcap(1, &two_connections());
+    bytes.truncate(bytes.len() - 20);
+    let cut = write(&dir, "cut.pcap", &bytes);
+    let out = run(&[&cut], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cut.pcap: file cut short"), "{err}");
+    let empty = write(&dir, "empty.pcap", b"");
+    let out = run(&[&cut, &empty, &cut], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(
+        err.lines().count(),
+        4,
+        "three failures and the count: {err}"
+    );
+    assert!(
+        err.lines().last().unwrap().contains("3 of 3 inputs"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_pcapng_block_with_a_different_trailing_length_is_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/captures/abrupt.pcapng"
+    ))
+    .unwrap();
+    let mut bytes = saved.clone();
+    let last = bytes.len() - 4;
+    bytes[last] ^= 4;
+    let f = write(&dir, "damaged.pcapng", &bytes);
+    let out = run(&[&f], None);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("ends with length"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
 
 #[test]

@@ -115,8 +115,9 @@ fn error_report_precedes_the_failure(t: &Timeline) {
     );
 }
 
-/// How far the kernel's stamp of a reset may lie from its captured segment: one clock, read two ways.
-const ALIGNED_NS: i64 = 500_000;
+/// How far the kernel's stamp of a reset may lie from its captured segment: one clock, read two ways, and the
+/// stamp taken only after loopback delivered the RST (a few µs on a quiet machine, 1–2 ms under this suite's load).
+const ALIGNED_NS: i64 = 3_000_000;
 
 /// Every RST on the wire has its sender's send_reset row placed at it, stamped within [`ALIGNED_NS`] of it.
 fn each_rst_has_its_reason(t: &Timeline) {
@@ -148,7 +149,16 @@ fn check(mode: Mode, reason: Option<&str>, a_errno: Option<i32>) {
             .map(|r| (Peer::B, r.to_string()))
             .into_iter()
             .collect();
-        assert_eq!(reasons(t), expected, "{mode}:\n{}", show(t));
+        assert_eq!(
+            reasons(t),
+            expected,
+            "{mode} (warnings {:?}, calls {:?}):\n{}",
+            run.warnings(),
+            t.calls()
+                .map(|c| (c.call.clone(), c.t_start, c.t_end))
+                .collect::<Vec<_>>(),
+            show(t)
+        );
         // (an error A's kernel finds by itself, like EPIPE after A's own shutdown, comes with no report)
         if let Some(errno) = a_errno {
             let (call, _) = a_failure(t).expect("A's call failed");

@@ -11,9 +11,11 @@ use tcp_close_watch::capfile::CaptureReader;
 use tcp_close_watch::model::run::Mode;
 use tcp_close_watch::os::capture::{CaptureError, FinishError};
 use tcp_close_watch::os::tracefs::TraceError;
-use tcp_close_watch::pipeline::analyze;
 use tcp_close_watch::pipeline::live::{self, LiveRun, Options, RunError};
 use tcp_close_watch::pipeline::replay::{Asked, Replay, ReplayError};
+use tcp_close_watch::pipeline::{analyze, tell};
+use tcp_close_watch::render::run::RunView;
+use tcp_close_watch::render::{Style, TimelineFormat, TimelinePrinter};
 use tcp_close_watch::scenario::ScenarioError;
 use tcp_close_watch::wire::decode::Skip;
 
@@ -141,6 +143,81 @@ fn a_lost_end_marker_marks_the_capture_incomplete() {
             "the end-of-capture marker never arrived: the wire column may be missing the last segments"
         ]
     );
+}
+
+#[test]
+fn a_run_is_incomplete_when_its_capture_dropped_or_lost_the_marker() {
+    assert!(
+        !run(&mut replay(Mode::Abrupt), CAPTURE)
+            .unwrap()
+            .incomplete()
+    );
+    assert!(
+        run(&mut replay(Mode::Abrupt).dropping(1), CAPTURE)
+            .unwrap()
+            .incomplete()
+    );
+    assert!(
+        run(&mut replay(Mode::Abrupt).losing_the_marker(), CAPTURE)
+            .unwrap()
+            .incomplete()
+    );
+    // a stranger's frame is counted, but loses nothing of ours
+    let mut door = replay(Mode::Abrupt).with_undecoded(vec![Skip::NotTcp]);
+    assert!(!run(&mut door, CAPTURE).unwrap().incomplete());
+    let no_capture = Options {
+        ipv6: false,
+        capture: false,
+        kernel: false,
+    };
+    assert!(
+        !run(&mut replay(Mode::Abrupt), no_capture)
+            .unwrap()
+            .incomplete()
+    );
+}
+
+/// The run printed as the binary prints it.
+fn printed(run: &LiveRun, format: TimelineFormat) -> String {
+    let told = tell(&run.pair, &run.timeline, &run.kernel);
+    let view = RunView {
+        pair: &run.pair,
+        timeline: &run.timeline,
+        kernel: &run.kernel,
+        warnings: &run.warnings(),
+        account: &told.account,
+        outcome: &told.outcome,
+        saved_in: None,
+    };
+    let mut out = Vec::new();
+    TimelinePrinter::new(format, Style::PLAIN)
+        .run(&mut out, &view)
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn an_incomplete_runs_warning_is_on_every_json_and_csv_row_and_in_the_table() {
+    let whole = run(&mut replay(Mode::Abrupt), CAPTURE).unwrap();
+    let dropped = run(&mut replay(Mode::Abrupt).dropping(2), CAPTURE).unwrap();
+    let warning = dropped.warnings()[0].clone();
+    assert!(warning.starts_with("libpcap reports 2 dropped"));
+    let json = printed(&dropped, TimelineFormat::Json);
+    for line in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["warnings"], serde_json::json!([warning]), "{line}");
+    }
+    let csv = printed(&dropped, TimelineFormat::Csv);
+    assert!(csv.lines().next().unwrap().ends_with(",warnings"));
+    assert!(csv.lines().count() > 5);
+    for line in csv.lines().skip(1) {
+        assert!(line.ends_with(&format!(",{warning}")), "{line}");
+    }
+    let table = printed(&dropped, TimelineFormat::Table);
+    assert!(table.contains(&format!("WARNING: {warning}")));
+    // a whole run's rows carry an empty list
+    let json = printed(&whole, TimelineFormat::Json);
+    assert!(json.lines().all(|l| l.contains("\"warnings\":[]")));
 }
 
 #[test]

@@ -159,17 +159,18 @@ impl CaptureReader {
         Self::from_reader(Box::new(file), None, None)
     }
 
-    /// A plain file of `len` bytes, compressed or not.
+    /// A plain file of `len` bytes, compressed or not. A size of 0 is not believed until a read says so: files in
+    /// procfs and sysfs say 0 and hold bytes.
     fn from_file(file: File, len: u64) -> Result<CaptureReader, OpenError> {
-        if len == 0 {
-            return Err(OpenError("empty file (0 bytes): no capture in it".into()));
-        }
         // Plain files are read in large blocks rather than mapped: a mapping makes the kernel fault pages in
         // one small batch at a time (costly on these machines) and counts every page read as ours.
         let mut head = [0u8; 2];
         let n = (&file)
             .read(&mut head)
             .map_err(|e| OpenError(format!("cannot read: {}", io_text(&e))))?;
+        if n == 0 {
+            return Err(OpenError("empty file (0 bytes): no capture in it".into()));
+        }
         let mut file = file;
         io::Seek::seek(&mut file, io::SeekFrom::Start(0))
             .map_err(|e| OpenError(format!("cannot read: {}", io_text(&e))))?;
@@ -185,7 +186,7 @@ impl CaptureReader {
             Self::from_stream(Box::new(counted), false)?
         };
         r.raw_read = Some(count);
-        r.raw_total = Some(len);
+        r.raw_total = (len > 0).then_some(len);
         Ok(r)
     }
 
@@ -406,6 +407,18 @@ mod tests {
         assert!(err.is_none());
         assert_eq!(frames.len(), 2);
         assert_eq!(frames[1].1, 6);
+    }
+
+    #[test]
+    fn a_file_whose_size_says_0_is_read_before_it_is_called_empty() {
+        // procfs says 0 bytes for files that hold text: it is read, and found to be no capture
+        let e = CaptureReader::open("/proc/self/status").err().unwrap();
+        assert!(e.to_string().contains("not a pcap or pcapng"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pcap");
+        std::fs::write(&empty, b"").unwrap();
+        let e = CaptureReader::open(&empty.to_string_lossy()).err().unwrap();
+        assert_eq!(e.to_string(), "empty file (0 bytes): no capture in it");
     }
 
     #[test]

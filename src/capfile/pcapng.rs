@@ -3,7 +3,7 @@
 //! that carries something we need; the rest (name resolution, statistics, custom, journal, unknown) are skipped.
 //!
 //! Contract: never panics. Every length is checked before it is used: a block's length against
-//! [`MAX_RECORD`](super::MAX_RECORD) and the bytes there, a packet's captured length against its block, an option
+//! [`MAX_RECORD`](super::MAX_RECORD), the bytes there and the copy of it that ends the block, a packet's captured length against its block, an option
 //! against the block it sits in. What fails is a [`ReadError`](super::ReadError) at the offset of its block.
 
 use std::ops::Range;
@@ -129,6 +129,18 @@ impl CaptureReader {
         }
         if !self.need(blen, "a pcapng block")? {
             return Ok(None);
+        }
+        // The length is written at both ends of a block; when they differ, one of them is damaged (tshark says
+        // so too), and every length after it is suspect.
+        let trailer = endian.u32(&self.bytes.peek(blen)[blen - 4..]) as usize;
+        if trailer != blen {
+            return Err(self.error(
+                format!(
+                    "pcapng block of type 0x{kind:x} ends with length {trailer}, not the {blen} it starts with: \
+                     the block is damaged"
+                ),
+                at,
+            ));
         }
         let start = self.bytes.pos;
         self.bytes.pos += blen;
@@ -379,5 +391,36 @@ mod tests {
         bytes[idb_opt_len] = 200;
         let (_, err) = all(bytes);
         assert!(err.unwrap().to_string().contains("longer than its block"));
+    }
+
+    #[test]
+    fn pcapng_trailing_length_must_match_the_leading_one() {
+        let good = pcapng_section(
+            false,
+            &[(1, None)],
+            &[(0, 1, eth_syn(1)), (0, 2, eth_syn(2))],
+        );
+        let mut bytes = good.clone();
+        let last = bytes.len() - 4;
+        bytes[last] ^= 4; // the second packet block's trailing length
+        let (frames, err) = all(bytes);
+        assert_eq!(
+            frames.len(),
+            1,
+            "the frame before the damaged block is kept"
+        );
+        let err = err.expect("a damaged block is an error");
+        let blen = u32::from_le_bytes(good[last..].try_into().unwrap()) as usize;
+        assert_eq!(err.frames_before, 1);
+        assert_eq!(
+            err.offset,
+            (good.len() - blen) as u64,
+            "located at its block"
+        );
+        assert!(
+            err.to_string()
+                .contains("pcapng block of type 0x6 ends with length"),
+            "{err}"
+        );
     }
 }

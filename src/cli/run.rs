@@ -16,7 +16,13 @@ fn mode_names() -> Vec<&'static str> {
     names
 }
 
+/// Shown after `run --help`; README's "Exit codes" says the same.
+const EXIT_CODES: &str = "Exit codes: 0 the timeline is whole; 3 it was printed, but the capture may be missing \
+segments (its end marker was lost, or packets were dropped: the warnings say which), so the story may be wrong: run \
+again; 1 an error, with nothing printed; 2 bad arguments.";
+
 #[derive(clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct RunArgs {
     /// The scenario to play (`tcp-close-watch modes` lists them); `all` plays every one and compares them.
     #[arg(long, short, default_value = "abrupt", value_parser = clap::builder::PossibleValuesParser::new(mode_names()))]

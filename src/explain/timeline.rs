@@ -239,7 +239,7 @@ pub fn build_with_kernel(
 }
 
 /// How long after its cause a reset's stamp may come, on loopback: what [`reset_placement`] looks back over.
-const RESET_STAMP_LAG_NS: TimestampNs = 2_000_000;
+const RESET_STAMP_LAG_NS: TimestampNs = 5_000_000;
 
 /// Where a kernel's `tcp_send_reset` goes: at its captured RST (the same two addresses, within
 /// [`RESET_STAMP_LAG_NS`]), else at the earliest event the RST caused on the other socket, else at its stamp.

@@ -1,15 +1,22 @@
 //! Live capture on the loopback device with libpcap: the one stage that needs capture rights.
 //!
 //! [`start`] opens `lo` filtered on B's port before the demo pair connects, and reads on its own thread;
-//! [`LiveCapture::finish`] sends the end-of-capture marker (one UDP datagram to B's port) after the scenario and
-//! stops once it is read: frames reach the packet socket in the order the kernel transmits them, so once the marker
-//! is in, every segment sent before it is in too. The marker's content, how it is sent and how it is recognised all
-//! live in this file. A marker that never comes ends the capture 2 s after `finish` (`complete: false`).
+//! [`LiveCapture::finish`] sends the end-of-capture marker (one UDP datagram to B's port, carrying a random token
+//! drawn for the run, so no other process's datagram can end the capture) after the scenario and stops once it is
+//! read: frames reach the packet socket in the order the kernel transmits them, so once the marker is in, every
+//! segment sent before it is in too. The marker's content, how it is sent and how it is recognised all live in this
+//! file.
+//!
+//! `finish` returns within [`MARKER_WAIT`] (plus a poll slice) whatever happens on the wire: libpcap is
+//! non-blocking and the thread waits in poll(2) with its deadline. A marker that never comes ends the capture
+//! incomplete (`complete: false`); packets the kernel dropped because the ring was full are counted for this run
+//! (`dropped`). Either way [`Captured::may_miss_segments`] says the timeline cannot be trusted to be whole.
 //!
 //! Errors are typed: [`CaptureError`] before the capture runs (the caller may retry without capture),
 //! [`FinishError`] once it ran. Nothing here panics on what the kernel or libpcap returns.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -29,12 +36,22 @@ pub struct Captured {
     pub linktype: u32,
     /// Frames that matched the filter but did not decode as TCP (other than the end marker), with the reason.
     pub undecoded: Vec<Skip>,
-    /// Packets libpcap says the kernel dropped (buffer full) or the interface dropped.
+    /// Packets the kernel dropped from this capture's ring (it was full) while the run played: segments may be
+    /// missing. (Drops before the filter applied were of other traffic and are not counted; neither are the
+    /// device's own receive drops, which lose no frame from the capture: it saw them sent.)
     pub dropped: u32,
     /// False when the end marker never arrived before the deadline: the capture may be missing segments.
     pub complete: bool,
     /// True when libpcap honoured our request for nanosecond timestamps.
     pub nanosecond: bool,
+}
+
+impl Captured {
+    /// True when segments may be missing from the capture: the end marker never came back, or the kernel dropped
+    /// packets. The timeline is then incomplete, and its story may be wrong.
+    pub fn may_miss_segments(&self) -> bool {
+        !self.complete || self.dropped > 0
+    }
 }
 
 #[derive(Debug)]
@@ -45,6 +62,8 @@ pub enum CaptureError {
     Pcap(String),
     /// The link type of the device is one we do not decode.
     UnsupportedLink(i32),
+    /// The end marker's socket or token could not be made.
+    Marker(String),
 }
 
 impl std::fmt::Display for CaptureError {
@@ -63,6 +82,9 @@ impl std::fmt::Display for CaptureError {
                     "the capture device has link type {n}, which tcp-close-watch cannot decode"
                 )
             }
+            CaptureError::Marker(e) => {
+                write!(f, "cannot prepare the end-of-capture marker: {e}")
+            }
         }
     }
 }
@@ -78,6 +100,8 @@ pub enum FinishError {
     Read(pcap::Error),
     /// libpcap could not say how many packets were dropped.
     Stats(pcap::Error),
+    /// Waiting for the capture's descriptor failed.
+    Wait(std::io::Error),
     /// The capture thread panicked.
     Panicked,
 }
@@ -88,6 +112,7 @@ impl std::fmt::Display for FinishError {
             FinishError::Marker(e) => write!(f, "could not send the end-of-capture marker: {e}"),
             FinishError::Read(e) => write!(f, "reading the capture failed: {e}"),
             FinishError::Stats(e) => write!(f, "libpcap statistics: {e}"),
+            FinishError::Wait(e) => write!(f, "waiting for captured packets failed: {e}"),
             FinishError::Panicked => f.write_str("the capture thread panicked"),
         }
     }
@@ -96,7 +121,7 @@ impl std::fmt::Display for FinishError {
 impl std::error::Error for FinishError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            FinishError::Marker(e) => Some(e),
+            FinishError::Marker(e) | FinishError::Wait(e) => Some(e),
             FinishError::Read(e) | FinishError::Stats(e) => Some(e),
             FinishError::Panicked => None,
         }
@@ -107,126 +132,276 @@ unsafe extern "C" {
     fn pcap_get_tstamp_precision(p: *mut std::ffi::c_void) -> std::ffi::c_int;
 }
 
-/// A capture running on its own thread.
+/// A capture running on its own thread. Dropping it without [`LiveCapture::finish`] (the scenario failed) tells
+/// the thread to stop; it ends within [`POLL_SLICE`].
 pub struct LiveCapture {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<Result<Captured, FinishError>>,
+    thread: Option<JoinHandle<Result<Captured, FinishError>>>,
+    marker: Marker,
     /// B's address: where the end marker goes.
     b: SocketAddr,
+}
+
+impl Drop for LiveCapture {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
 }
 
 /// The loopback device name on Linux.
 pub const LOOPBACK: &str = "lo";
 
-/// The BPF filter for one run: the TCP segments to and from `port`, and the UDP end marker sent to it.
-pub fn filter_for_port(port: u16) -> String {
-    format!("tcp port {port} or udp dst port {port}")
+/// The bytes kept of each frame. The demo pair's largest segment carries well under a hundred bytes and its
+/// headers at most 114 (Ethernet, IPv6, TCP with every option); `tests/capture.rs` checks the saved runs fit. A small
+/// snap length keeps ring slots small: libpcap sizes each slot by it (65535 gave a ring of 64 slots).
+pub const SNAPLEN: i32 = 512;
+
+/// The kernel ring libpcap maps: about 3,500 slots of [`SNAPLEN`] bytes, where one run puts a few dozen frames
+/// (loopback puts each frame in twice, sent and received) and the capture is open before its filter applies.
+const RING_BYTES: i32 = 2 << 20;
+
+/// How long the marker may take to come back once sent; past this the capture ends incomplete.
+pub const MARKER_WAIT: Duration = Duration::from_secs(2);
+
+/// How long the reading thread sleeps in poll(2) at most before it looks whether it was told to stop.
+const POLL_SLICE: Duration = Duration::from_millis(20);
+
+/// The BPF filter for one run: the TCP segments to and from `port`, and the end marker, a datagram sent from
+/// `marker_port` to it.
+pub fn filter_for(port: u16, marker_port: u16) -> String {
+    format!("tcp port {port} or (udp src port {marker_port} and dst port {port})")
 }
 
-/// The end-of-capture marker's payload.
-const MARKER: &[u8] = b"tcp-close-watch: end of capture";
+/// The end-of-capture marker: a socket bound before the capture opens (so the filter names its port) and a
+/// payload no other process can forge, a random token drawn for this run.
+struct Marker {
+    socket: UdpSocket,
+    payload: Vec<u8>,
+}
 
-/// Send the end marker to B's port, from a port of our own on the same loopback address.
-fn send_marker(b: SocketAddr) -> std::io::Result<()> {
-    let any = if b.is_ipv6() {
-        "[::1]:0"
-    } else {
-        "127.0.0.1:0"
-    };
-    UdpSocket::bind(any)?.send_to(MARKER, b).map(|_| ())
+/// What every marker's payload starts with, before the token.
+const MARKER_PREFIX: &[u8] = b"tcp-close-watch: end of capture ";
+
+impl Marker {
+    /// A socket on the loopback address of `b`'s family, and a fresh token.
+    fn new(b: SocketAddr) -> std::io::Result<Marker> {
+        let any = if b.is_ipv6() {
+            "[::1]:0"
+        } else {
+            "127.0.0.1:0"
+        };
+        let socket = UdpSocket::bind(any)?;
+        let mut payload = MARKER_PREFIX.to_vec();
+        payload.extend(
+            random_token()?
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .bytes(),
+        );
+        Ok(Marker { socket, payload })
+    }
+
+    fn port(&self) -> std::io::Result<u16> {
+        Ok(self.socket.local_addr()?.port())
+    }
+
+    fn send(&self, b: SocketAddr) -> std::io::Result<()> {
+        self.socket.send_to(&self.payload, b).map(|_| ())
+    }
+}
+
+/// Does this frame (one that is not TCP) carry `payload`? A datagram's payload ends its frame on loopback.
+fn is_marker(frame: &[u8], payload: &[u8]) -> bool {
+    frame.ends_with(payload)
+}
+
+/// 16 bytes from the kernel's random pool.
+fn random_token() -> std::io::Result<[u8; 16]> {
+    let mut token = [0u8; 16];
+    let mut got = 0;
+    while got < token.len() {
+        // SAFETY: the pointer and length describe the unfilled tail of a buffer we own.
+        let n = unsafe { libc::getrandom(token[got..].as_mut_ptr().cast(), token.len() - got, 0) };
+        match n {
+            n if n > 0 => got += n as usize,
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(token)
 }
 
 /// Capture what goes to and from B's port on the loopback device. Returns once the capture is live, so nothing
 /// sent afterwards is missed.
 pub fn start(b: SocketAddr) -> Result<LiveCapture, CaptureError> {
-    start_on(LOOPBACK, &filter_for_port(b.port()), b)
+    let marker = Marker::new(b).map_err(|e| CaptureError::Marker(e.to_string()))?;
+    let port = marker
+        .port()
+        .map_err(|e| CaptureError::Marker(e.to_string()))?;
+    start_on(LOOPBACK, &filter_for(b.port(), port), b, marker)
 }
 
-fn start_on(device: &str, filter: &str, b: SocketAddr) -> Result<LiveCapture, CaptureError> {
-    let map = |e: pcap::Error| {
-        let text = e.to_string();
-        if text.contains("ermission") || text.contains("EPERM") || text.contains("not permitted") {
-            CaptureError::NoPermission(text)
-        } else {
-            CaptureError::Pcap(text)
-        }
-    };
+fn open_error(e: pcap::Error) -> CaptureError {
+    let text = e.to_string();
+    if text.contains("ermission") || text.contains("EPERM") || text.contains("not permitted") {
+        CaptureError::NoPermission(text)
+    } else {
+        CaptureError::Pcap(text)
+    }
+}
+
+fn start_on(
+    device: &str,
+    filter: &str,
+    b: SocketAddr,
+    marker: Marker,
+) -> Result<LiveCapture, CaptureError> {
     let mut cap = pcap::Capture::from_device(device)
-        .map_err(map)?
+        .map_err(open_error)?
         .immediate_mode(true)
-        .timeout(5)
-        .snaplen(65535)
-        .buffer_size(4 << 20)
+        .snaplen(SNAPLEN)
+        .buffer_size(RING_BYTES)
         .precision(pcap::Precision::Nano)
         .open()
-        .map_err(map)?;
-    cap.filter(filter, true).map_err(map)?;
+        .map_err(open_error)?;
+    cap.filter(filter, true).map_err(open_error)?;
+    // Never block in libpcap: the thread waits in poll(2) with its own deadline (libpcap's read timeout does not
+    // fire in immediate mode until a packet arrives).
+    let mut cap = cap.setnonblock().map_err(open_error)?;
+    // Drops counted so far were of frames before the filter applied, none of this run's.
+    let dropped_before = cap.stats().map_err(open_error)?.dropped;
     let dlt = cap.get_datalink().0;
     let link = LinkType::from_number(dlt as u32).ok_or(CaptureError::UnsupportedLink(dlt))?;
     // SAFETY: the handle is open; libpcap only reads its own field.
     let nanosecond = unsafe { pcap_get_tstamp_precision(cap.as_ptr().cast()) } == 1;
     let stop = Arc::new(AtomicBool::new(false));
-    let stop_seen = Arc::clone(&stop);
-    let linktype = dlt as u32;
-    let thread =
-        std::thread::spawn(move || read_until_marker(cap, link, linktype, nanosecond, &stop_seen));
-    Ok(LiveCapture { stop, thread, b })
+    let reading = Reading {
+        link,
+        nanosecond,
+        marker: marker.payload.clone(),
+        dropped_before,
+        stop: Arc::clone(&stop),
+    };
+    let thread = std::thread::spawn(move || read_until_marker(cap, &reading));
+    Ok(LiveCapture {
+        stop,
+        thread: Some(thread),
+        marker,
+        b,
+    })
 }
 
+/// What the reading thread needs to know.
+struct Reading {
+    link: LinkType,
+    nanosecond: bool,
+    /// The marker's payload.
+    marker: Vec<u8>,
+    /// libpcap's drop count when the capture started.
+    dropped_before: u32,
+    /// Set once the marker is on its way (or the capture is abandoned).
+    stop: Arc<AtomicBool>,
+}
+
+/// Read until the marker is in, or [`MARKER_WAIT`] after being told to stop. libpcap is non-blocking; between
+/// reads the thread waits in poll(2) on the capture's descriptor for at most [`POLL_SLICE`], so no lost marker
+/// or silent device can keep it past its deadline.
 fn read_until_marker(
     mut cap: pcap::Capture<pcap::Active>,
-    link: LinkType,
-    linktype: u32,
-    nanosecond: bool,
-    stop: &AtomicBool,
+    r: &Reading,
 ) -> Result<Captured, FinishError> {
-    let mut segments = Vec::new();
-    let mut frames = Vec::new();
-    let mut undecoded = Vec::new();
-    let mut complete = false;
+    let mut got = Captured {
+        segments: Vec::new(),
+        frames: Vec::new(),
+        linktype: r.link.number(),
+        undecoded: Vec::new(),
+        dropped: 0,
+        complete: false,
+        nanosecond: r.nanosecond,
+    };
+    let fd = cap.as_raw_fd();
     let mut deadline: Option<Instant> = None;
-    loop {
-        if deadline.is_none() && stop.load(Ordering::Acquire) {
-            // the marker is on its way: it must arrive soon, or something is wrong
-            deadline = Some(Instant::now() + Duration::from_secs(2));
-        }
-        if deadline.is_some_and(|d| Instant::now() > d) {
-            break;
-        }
-        match cap.next_packet() {
-            Ok(p) => {
-                let ts = timestamp(p.header.ts, nanosecond);
-                match decode::decode(link, ts, p.data) {
-                    Ok(seg) => {
-                        segments.push(seg);
-                        frames.push(RawFrame {
-                            ts,
-                            data: p.data.to_vec(),
-                            orig_len: p.header.len,
-                        });
+    'reading: loop {
+        loop {
+            match cap.next_packet() {
+                Ok(p) => {
+                    let ts = timestamp(p.header.ts, r.nanosecond);
+                    if take_frame(&mut got, r, ts, p.data, p.header.len) {
+                        got.complete = true;
+                        break 'reading;
                     }
-                    Err(Skip::NotTcp) => {
-                        // the UDP end marker: everything sent before it has been read
-                        complete = true;
-                        break;
-                    }
-                    Err(other) => undecoded.push(other),
                 }
+                Err(pcap::Error::TimeoutExpired) => break,
+                Err(e) => return Err(FinishError::Read(e)),
             }
-            Err(pcap::Error::TimeoutExpired) => continue,
-            Err(e) => return Err(FinishError::Read(e)),
         }
+        if deadline.is_none() && r.stop.load(Ordering::Acquire) {
+            // the marker is on its way: it must arrive soon, or something is wrong
+            deadline = Some(Instant::now() + MARKER_WAIT);
+        }
+        let wait = match deadline {
+            None => POLL_SLICE,
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(POLL_SLICE),
+                _ => break,
+            },
+        };
+        wait_readable(fd, wait).map_err(FinishError::Wait)?;
     }
     let stats = cap.stats().map_err(FinishError::Stats)?;
-    Ok(Captured {
-        segments,
-        frames,
-        linktype,
-        undecoded,
-        dropped: stats.dropped + stats.if_dropped,
-        complete,
-        nanosecond,
-    })
+    got.dropped = stats.dropped.wrapping_sub(r.dropped_before);
+    Ok(got)
+}
+
+/// Keep one captured frame; true when it is the marker.
+fn take_frame(
+    got: &mut Captured,
+    r: &Reading,
+    ts: TimestampNs,
+    data: &[u8],
+    orig_len: u32,
+) -> bool {
+    match decode::decode(r.link, ts, data) {
+        Ok(seg) => {
+            got.segments.push(seg);
+            got.frames.push(RawFrame {
+                ts,
+                data: data.to_vec(),
+                orig_len,
+            });
+            false
+        }
+        // the end marker: everything sent before it has been read
+        Err(Skip::NotTcp) if is_marker(data, &r.marker) => true,
+        // a datagram that is not ours (another process's, or a forged marker) is not the end
+        Err(other) => {
+            got.undecoded.push(other);
+            false
+        }
+    }
+}
+
+/// Wait until `fd` is readable or `wait` has passed; an interrupted wait is a short one.
+fn wait_readable(fd: std::os::fd::RawFd, wait: Duration) -> std::io::Result<()> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    // SAFETY: one pollfd we own, for the duration of the call.
+    if unsafe { libc::poll(&mut pfd, 1, ms) } < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 fn timestamp(tv: libc::timeval, nanosecond: bool) -> TimestampNs {
@@ -235,11 +410,13 @@ fn timestamp(tv: libc::timeval, nanosecond: bool) -> TimestampNs {
 }
 
 impl LiveCapture {
-    /// Send the end marker, stop once it is read (or 2 s later), and hand back what was captured.
-    pub fn finish(self) -> Result<Captured, FinishError> {
+    /// Send the end marker, stop once it is read (or [`MARKER_WAIT`] later), and hand back what was captured.
+    /// Returns within [`MARKER_WAIT`] and a poll slice whatever the network does.
+    pub fn finish(mut self) -> Result<Captured, FinishError> {
         self.stop.store(true, Ordering::Release);
-        send_marker(self.b).map_err(FinishError::Marker)?;
-        self.thread.join().map_err(|_| FinishError::Panicked)?
+        self.marker.send(self.b).map_err(FinishError::Marker)?;
+        let thread = self.thread.take().ok_or(FinishError::Panicked)?;
+        thread.join().map_err(|_| FinishError::Panicked)?
     }
 }
 
@@ -277,7 +454,101 @@ mod tests {
     }
 
     #[test]
-    fn filter_names_the_port() {
-        assert_eq!(filter_for_port(8080), "tcp port 8080 or udp dst port 8080");
+    fn filter_names_bs_port_and_the_markers() {
+        assert_eq!(
+            filter_for(8080, 40000),
+            "tcp port 8080 or (udp src port 40000 and dst port 8080)"
+        );
+    }
+
+    #[test]
+    fn each_marker_carries_its_own_token() {
+        let b: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let (one, two) = (Marker::new(b).unwrap(), Marker::new(b).unwrap());
+        assert!(one.payload.starts_with(MARKER_PREFIX));
+        assert_eq!(one.payload.len(), MARKER_PREFIX.len() + 32);
+        assert_ne!(one.payload, two.payload);
+        assert_ne!(one.port().unwrap(), 0);
+    }
+
+    #[test]
+    fn only_a_frame_ending_in_the_token_is_the_marker() {
+        let b: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let marker = Marker::new(b).unwrap();
+        let mut frame = vec![0u8; 42];
+        frame.extend(&marker.payload);
+        assert!(is_marker(&frame, &marker.payload));
+        let mut forged = vec![0u8; 42];
+        forged.extend(MARKER_PREFIX);
+        forged.extend(b"00000000000000000000000000000000");
+        assert!(!is_marker(&forged, &marker.payload));
+        assert!(!is_marker(&frame[..frame.len() - 1], &marker.payload));
+    }
+
+    fn udp_frame(payload: &[u8]) -> Vec<u8> {
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+            .udp(40000, 9)
+            .write(&mut frame, payload)
+            .unwrap();
+        frame
+    }
+
+    fn empty() -> Captured {
+        Captured {
+            segments: vec![],
+            frames: vec![],
+            linktype: 1,
+            undecoded: vec![],
+            dropped: 0,
+            complete: false,
+            nanosecond: true,
+        }
+    }
+
+    #[test]
+    fn a_datagram_without_the_token_does_not_end_the_capture() {
+        let b: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let marker = Marker::new(b).unwrap();
+        let r = Reading {
+            link: LinkType::Ethernet,
+            nanosecond: true,
+            marker: marker.payload.clone(),
+            dropped_before: 0,
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let mut got = empty();
+        for forged in [
+            &b"hello"[..],
+            MARKER_PREFIX,
+            b"tcp-close-watch: end of capture",
+        ] {
+            let frame = udp_frame(forged);
+            assert!(!take_frame(&mut got, &r, 1, &frame, frame.len() as u32));
+        }
+        assert_eq!(got.undecoded, [Skip::NotTcp, Skip::NotTcp, Skip::NotTcp]);
+        let frame = udp_frame(&marker.payload);
+        assert!(take_frame(&mut got, &r, 2, &frame, frame.len() as u32));
+        assert_eq!(got.undecoded.len(), 3, "the marker itself is not counted");
+    }
+
+    #[test]
+    fn captured_says_when_segments_may_be_missing() {
+        let mut c = Captured {
+            segments: vec![],
+            frames: vec![],
+            linktype: 1,
+            undecoded: vec![],
+            dropped: 0,
+            complete: true,
+            nanosecond: true,
+        };
+        assert!(!c.may_miss_segments());
+        c.dropped = 1;
+        assert!(c.may_miss_segments());
+        c.dropped = 0;
+        c.complete = false;
+        assert!(c.may_miss_segments());
     }
 }

@@ -78,6 +78,17 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// True when the error adds nothing to the lines already noted: one input, whose failure was noted as it was
+    /// read. Several inputs end with the count of those that failed.
+    pub fn already_noted(&self) -> bool {
+        matches!(
+            self,
+            Error::NothingRead { inputs: 1 } | Error::Incomplete { inputs: 1, .. }
+        )
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -120,7 +131,7 @@ pub fn run(
         match (&report.saved_run, compare_runs) {
             (Some(saved), true) => {
                 let t = saved_timeline(&report).expect("the report carries a saved run");
-                runs.push(tell(&saved.pair, &t, &saved.kernel).outcome);
+                runs.push(tell(&saved.pair, &t, &saved.kernel).outcome.into());
             }
             _ => print_report(&report, &mut config, out, feedback)?,
         }

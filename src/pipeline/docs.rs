@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use crate::capfile::CaptureReader;
 use crate::capfile::saved::SavedRun;
-use crate::explain::story::ComparisonRow;
 use crate::explain::timeline::Timeline;
 use crate::model::run::Mode;
 use crate::pipeline::{analyze, tell};
+use crate::render::compare::Compared;
 use crate::render::run::RunView;
 use crate::render::{RowsFormat, RowsPrinter, Style, TimelineFormat, TimelinePrinter};
 
@@ -92,7 +92,7 @@ fn run_text(saved: &SavedRun, t: &Timeline, format: TimelineFormat) -> String {
 }
 
 /// The comparison of `rows` as `format` writes it.
-fn comparison_text(rows: &[ComparisonRow], heading: &str, format: RowsFormat) -> String {
+fn comparison_text(rows: &[Compared], heading: &str, format: RowsFormat) -> String {
     let mut out = Vec::new();
     // writing to memory does not fail
     let _ = RowsPrinter::new(format, Style::PLAIN).comparison(&mut out, rows, heading);
@@ -120,14 +120,14 @@ pub fn block(spec: &str, captures: &Path) -> Result<String, Error> {
         ["json-comparison", mode] => {
             let (saved, t) = load(&capture_path(captures, mode_named(mode)?))?;
             let row = tell(&saved.pair, &t, &saved.kernel).outcome;
-            let json = comparison_text(&[row], "", RowsFormat::Json);
+            let json = comparison_text(&[row.into()], "", RowsFormat::Json);
             Ok(format!("```\n{json}```"))
         }
         ["comparison"] => {
             let mut rows = Vec::new();
             for mode in Mode::ALL {
                 let (saved, t) = load(&capture_path(captures, mode))?;
-                rows.push(tell(&saved.pair, &t, &saved.kernel).outcome);
+                rows.push(tell(&saved.pair, &t, &saved.kernel).outcome.into());
             }
             Ok(comparison_text(&rows, "Every mode", RowsFormat::Markdown))
         }

@@ -40,6 +40,14 @@ pub struct LiveRun {
 }
 
 impl LiveRun {
+    /// True when the capture may be missing segments (its end marker was lost, or the kernel dropped packets):
+    /// the timeline is incomplete and its story may be wrong. Without a capture there is no wire to miss.
+    pub fn incomplete(&self) -> bool {
+        self.captured
+            .as_ref()
+            .is_some_and(Captured::may_miss_segments)
+    }
+
     /// Warnings a reader must see next to the table: a capture that may be incomplete, or none at all.
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();

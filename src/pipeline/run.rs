@@ -9,6 +9,7 @@ use crate::capfile::saved;
 use crate::model::run::Mode;
 use crate::pipeline::live::{self, LiveRun, Options, RunError};
 use crate::pipeline::{Feedback, tell};
+use crate::render::compare::Compared;
 use crate::render::run::RunView;
 use crate::render::{RowsPrinter, TimelinePrinter};
 
@@ -43,6 +44,9 @@ pub enum Error {
     Save { path: PathBuf, error: io::Error },
     /// The output could not be written.
     Output(io::Error),
+    /// Everything was printed, but the capture of these modes may be missing segments (its end marker was lost,
+    /// or the kernel dropped packets): their timelines are incomplete, and their stories may be wrong.
+    Incomplete(Vec<Mode>),
 }
 
 impl fmt::Display for Error {
@@ -55,6 +59,23 @@ impl fmt::Display for Error {
             ),
             Error::Save { path, error } => write!(f, "cannot write {}: {error}", path.display()),
             Error::Output(e) => write!(f, "cannot write output: {e}"),
+            Error::Incomplete(modes) => {
+                let names: Vec<&str> = modes.iter().map(|m| m.name()).collect();
+                let names = names.join(", ");
+                if modes.len() == 1 {
+                    write!(
+                        f,
+                        "the timeline of mode {names} is incomplete: the capture may be missing segments (warned \
+                         above), so its story may be wrong; run again"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the timelines of modes {names} are incomplete: their captures may be missing segments \
+                         (warned above), so their stories may be wrong; run again"
+                    )
+                }
+            }
         }
     }
 }
@@ -63,7 +84,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Save { error, .. } | Error::Output(error) => Some(error),
-            Error::Live(_) | Error::NothingToSave => None,
+            Error::Live(_) | Error::NothingToSave | Error::Incomplete(_) => None,
         }
     }
 }
@@ -83,30 +104,74 @@ pub fn list_modes(out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// Play as `config` says and print to `out`. Every mode is played before anything is printed, so a failed run
-/// prints nothing.
+/// prints nothing. A run whose capture may be missing segments is printed with its warnings, and then the whole is
+/// [`Error::Incomplete`].
 pub fn run(config: Config, out: &mut dyn Write, feedback: &mut dyn Feedback) -> Result<(), Error> {
+    let mut incomplete = Vec::new();
+    // what the kernel's events cost when they cannot be read is said once, not once per mode
+    let mut missing_said = false;
+    let mut take = |mode: Mode,
+                    played: Result<LiveRun, RunError>,
+                    feedback: &mut dyn Feedback|
+     -> Result<LiveRun, Error> {
+        let run = played.map_err(Error::Live)?;
+        if let Some(missing) = run.kernel_missing.as_ref().filter(|_| !missing_said) {
+            feedback.note(&format!("note: {missing}"));
+            missing_said = true;
+        }
+        for w in run.warnings() {
+            feedback.note(&format!("warning: mode {mode}: {w}"));
+        }
+        if run.incomplete() {
+            incomplete.push(mode);
+        }
+        Ok(run)
+    };
+    play_and_print(config, &mut take, out, feedback)?;
+    if incomplete.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Incomplete(incomplete))
+    }
+}
+
+/// What a played run becomes: its notes told, its completeness noted.
+type Take<'a> =
+    dyn FnMut(Mode, Result<LiveRun, RunError>, &mut dyn Feedback) -> Result<LiveRun, Error> + 'a;
+
+fn play_and_print(
+    config: Config,
+    take: &mut Take,
+    out: &mut dyn Write,
+    feedback: &mut dyn Feedback,
+) -> Result<(), Error> {
     let options = config.options;
     match config.plan {
         Plan::One(mode, printer) => {
-            let run = tell_notes(live::run(mode, options), &mut false, feedback)?;
-            if let Some(path) = &config.write {
+            let run = take(mode, live::run(mode, options), feedback)?;
+            if let Some(path) = config.write.as_deref() {
                 save(&run, path, feedback)?;
             }
             print_run(&printer, &run, out).map_err(Error::Output)
         }
         Plan::EachMode(printer) => {
             let mut text = Vec::new();
-            for run in play_every_mode(options, feedback)? {
+            for (mode, played) in play_every_mode(options) {
+                let run = take(mode, played, feedback)?;
                 print_run(&printer, &run, &mut text).map_err(Error::Output)?;
                 text.push(b'\n');
             }
             out.write_all(&text).map_err(Error::Output)
         }
         Plan::Compare(mut printer) => {
-            let rows: Vec<_> = play_every_mode(options, feedback)?
-                .iter()
-                .map(|run| tell(&run.pair, &run.timeline, &run.kernel).outcome)
-                .collect();
+            let mut rows = Vec::new();
+            for (mode, played) in play_every_mode(options) {
+                let run = take(mode, played, feedback)?;
+                rows.push(Compared {
+                    outcome: tell(&run.pair, &run.timeline, &run.kernel).outcome,
+                    warnings: run.warnings(),
+                });
+            }
             printer
                 .comparison(out, &rows, ALL_HEADING)
                 .map_err(Error::Output)
@@ -114,41 +179,18 @@ pub fn run(config: Config, out: &mut dyn Write, feedback: &mut dyn Feedback) -> 
     }
 }
 
-/// A run's notes for the reader: what the kernel's events cost when they could not be read (said once, not once
-/// per mode: `missing_said`), then its warnings.
-fn tell_notes(
-    played: Result<LiveRun, RunError>,
-    missing_said: &mut bool,
-    feedback: &mut dyn Feedback,
-) -> Result<LiveRun, Error> {
-    let run = played.map_err(Error::Live)?;
-    if let Some(missing) = run.kernel_missing.as_ref().filter(|_| !*missing_said) {
-        feedback.note(&format!("note: {missing}"));
-        *missing_said = true;
-    }
-    for w in run.warnings() {
-        feedback.note(&format!("warning: {w}"));
-    }
-    Ok(run)
-}
-
 /// Every mode, played at once (each on a port of its own, its capture and trace filtered to it), in mode order.
-fn play_every_mode(options: Options, feedback: &mut dyn Feedback) -> Result<Vec<LiveRun>, Error> {
-    let played: Vec<Result<LiveRun, RunError>> = std::thread::scope(|s| {
+fn play_every_mode(options: Options) -> Vec<(Mode, Result<LiveRun, RunError>)> {
+    std::thread::scope(|s| {
         let playing: Vec<_> = Mode::ALL
             .iter()
-            .map(|&mode| s.spawn(move || live::run(mode, options)))
+            .map(|&mode| (mode, s.spawn(move || live::run(mode, options))))
             .collect();
         playing
             .into_iter()
-            .map(|p| p.join().expect("a run does not panic"))
+            .map(|(mode, p)| (mode, p.join().expect("a run does not panic")))
             .collect()
-    });
-    let mut missing_said = false;
-    played
-        .into_iter()
-        .map(|p| tell_notes(p, &mut missing_said, feedback))
-        .collect()
+    })
 }
 
 fn print_run(printer: &TimelinePrinter, run: &LiveRun, out: &mut dyn Write) -> io::Result<()> {

@@ -1,11 +1,30 @@
 //! The comparison of runs, one row each: the `run --mode all` cheat sheet, and `analyze` of several saved runs. Each
 //! format as a whole string; [`RowsPrinter::comparison`](crate::render::RowsPrinter::comparison) writes it out.
+//! A run whose capture warned carries its warnings in every format: its mode is marked and the warnings follow the
+//! table (table, Markdown), or they are a field of its row (`warnings` in JSON and CSV, empty when there are none).
 
 use crate::explain::story::{ComparisonRow, end_state_text, peers_text};
 use crate::model::segment::preview;
 use crate::render::text::markdown_table;
 use crate::render::{Style, csv};
 use comfy_table::{ContentArrangement, Table, presets};
+
+/// A row of the comparison: a run's outcome, and the warnings of its capture (none for a whole capture, or a saved
+/// run).
+#[derive(Debug, Clone)]
+pub struct Compared {
+    pub outcome: ComparisonRow,
+    pub warnings: Vec<String>,
+}
+
+impl From<ComparisonRow> for Compared {
+    fn from(outcome: ComparisonRow) -> Compared {
+        Compared {
+            outcome,
+            warnings: Vec::new(),
+        }
+    }
+}
 
 const HEADERS: [&str; 8] = [
     "mode",
@@ -18,15 +37,15 @@ const HEADERS: [&str; 8] = [
     "B ends",
 ];
 
-/// The column the kernel's evidence adds, shown only when some row has it (runs without the kernel's events
-/// print as before).
+/// The column the kernel's evidence adds after "RST from", shown only when some row has it (runs without the
+/// kernel's events print as before).
 const REASON_HEADER: &str = "kernel's reason";
 
-fn traced(rows: &[ComparisonRow]) -> bool {
-    rows.iter().any(|r| r.kernel_reason.is_some())
+fn traced(rows: &[Compared]) -> bool {
+    rows.iter().any(|c| c.outcome.kernel_reason.is_some())
 }
 
-fn headers(rows: &[ComparisonRow]) -> Vec<String> {
+fn headers(rows: &[Compared]) -> Vec<String> {
     let mut h: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
     if traced(rows) {
         h.insert(3, REASON_HEADER.to_string());
@@ -34,15 +53,34 @@ fn headers(rows: &[ComparisonRow]) -> Vec<String> {
     h
 }
 
+/// A row's cells, with the kernel's reason when the table has that column.
 fn row_cells(r: &ComparisonRow, with_reason: bool) -> Vec<String> {
     let mut c = cells(r);
     if with_reason {
-        c.insert(
-            3,
-            r.kernel_reason.clone().unwrap_or_else(|| "—".to_string()),
-        );
+        let reason = r.kernel_reason.clone().unwrap_or_else(|| "—".to_string());
+        c.insert(3, reason);
     }
     c
+}
+
+/// The cells of the table and Markdown: the mode of a run with warnings is marked, the warnings follow the table.
+fn marked_cells(c: &Compared, with_reason: bool) -> Vec<String> {
+    let mut cells = row_cells(&c.outcome, with_reason);
+    if !c.warnings.is_empty() {
+        cells[0].push_str(" (warned)");
+    }
+    cells
+}
+
+/// The warnings of every row, a line each, after `prefix`, naming the mode.
+fn warning_lines(rows: &[Compared], prefix: &str) -> String {
+    let mut out = String::new();
+    for c in rows {
+        for w in &c.warnings {
+            out.push_str(&format!("{prefix}mode {}: {w}\n", c.outcome.mode));
+        }
+    }
+    out
 }
 
 fn cells(r: &ComparisonRow) -> Vec<String> {
@@ -61,9 +99,9 @@ fn cells(r: &ComparisonRow) -> Vec<String> {
 }
 
 /// The line above the table: `heading` and the kernels the rows were recorded on.
-pub fn kernels_line(rows: &[ComparisonRow], heading: &str) -> String {
+pub fn kernels_line(rows: &[Compared], heading: &str) -> String {
     let mut kernels: Vec<&str> = Vec::new();
-    for r in rows {
+    for r in rows.iter().map(|c| &c.outcome) {
         if !kernels.contains(&r.kernel.as_str()) {
             kernels.push(&r.kernel);
         }
@@ -71,7 +109,8 @@ pub fn kernels_line(rows: &[ComparisonRow], heading: &str) -> String {
     format!("{heading} (recorded on {}):", kernels.join(", "))
 }
 
-pub fn table(rows: &[ComparisonRow], style: Style) -> String {
+/// The table, then a line per warning.
+pub fn table(rows: &[Compared], style: Style) -> String {
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED);
     if let Some(w) = style.width {
@@ -84,8 +123,9 @@ pub fn table(rows: &[ComparisonRow], style: Style) -> String {
         t.force_no_tty();
     }
     t.set_header(headers(rows));
-    for r in rows {
-        let mut row: Vec<comfy_table::Cell> = row_cells(r, traced(rows))
+    for c in rows {
+        let r = &c.outcome;
+        let mut row: Vec<comfy_table::Cell> = marked_cells(c, traced(rows))
             .into_iter()
             .map(comfy_table::Cell::new)
             .collect();
@@ -94,34 +134,53 @@ pub fn table(rows: &[ComparisonRow], style: Style) -> String {
         }
         t.add_row(row);
     }
-    t.to_string()
+    let warnings = warning_lines(rows, "WARNING: ");
+    if warnings.is_empty() {
+        t.to_string()
+    } else {
+        format!("{t}\n{}", warnings.trim_end())
+    }
 }
 
-pub fn markdown(rows: &[ComparisonRow], heading: &str) -> String {
-    let body: Vec<Vec<String>> = rows.iter().map(|r| row_cells(r, traced(rows))).collect();
+pub fn markdown(rows: &[Compared], heading: &str) -> String {
+    let headers = headers(rows);
+    let body: Vec<Vec<String>> = rows.iter().map(|c| marked_cells(c, traced(rows))).collect();
+    let warnings = warning_lines(rows, "- **Warning:** ");
     format!(
-        "{}\n\n{}",
+        "{}\n\n{}{}",
         kernels_line(rows, heading),
-        markdown_table(&headers(rows), &body)
+        markdown_table(&headers, &body),
+        if warnings.is_empty() {
+            String::new()
+        } else {
+            format!("\n{warnings}")
+        }
     )
 }
 
-/// JSON Lines, an object per mode with `"kind": "comparison"`; peers as arrays, a socket that is gone as null.
-pub fn json(rows: &[ComparisonRow]) -> String {
+/// JSON Lines, an object per mode with `"kind": "comparison"`; peers as arrays, a socket that is gone as null, its
+/// capture's warnings as an array.
+pub fn json(rows: &[Compared]) -> String {
     rows.iter()
-        .map(|r| {
-            let mut v = serde_json::to_value(r).expect("plain strings and numbers serialise");
+        .map(|c| {
+            let mut v =
+                serde_json::to_value(&c.outcome).expect("plain strings and numbers serialise");
             v["kind"] = "comparison".into();
+            v["warnings"] = c.warnings.clone().into();
             v.to_string() + "\n"
         })
         .collect()
 }
 
-/// CSV with a header line.
-pub fn csv(rows: &[ComparisonRow]) -> String {
-    let mut out = csv::line(&headers(rows));
-    for r in rows {
-        out.push_str(&csv::line(&row_cells(r, traced(rows))));
+/// CSV with a header line; the last column holds the row's warnings, joined by "; ".
+pub fn csv(rows: &[Compared]) -> String {
+    let mut headers = headers(rows);
+    headers.push("warnings".to_string());
+    let mut out = csv::line(&headers);
+    for c in rows {
+        let mut cells = row_cells(&c.outcome, traced(rows));
+        cells.push(c.warnings.join("; "));
+        out.push_str(&csv::line(&cells));
     }
     out
 }
@@ -130,8 +189,8 @@ pub fn csv(rows: &[ComparisonRow]) -> String {
 mod tests {
     use super::*;
 
-    fn row() -> ComparisonRow {
-        ComparisonRow {
+    fn row() -> Compared {
+        Compared::from(ComparisonRow {
             mode: "abrupt".into(),
             kernel: "Linux 6.1".into(),
             fin_from: vec![],
@@ -142,7 +201,7 @@ mod tests {
             end_a: None,
             end_b: Some(crate::model::tcp_state::TcpState::TimeWait),
             kernel_reason: None,
-        }
+        })
     }
 
     #[test]
@@ -159,10 +218,44 @@ mod tests {
         assert_eq!(j["end_a"], serde_json::Value::Null);
         assert_eq!(j["end_b"], "TIME_WAIT");
         assert_eq!(j["kind"], "comparison");
+        assert_eq!(j["warnings"], serde_json::json!([]));
         assert_eq!(
             csv(&rows).lines().nth(1).unwrap(),
-            "abrupt,—,B,recv = -1 ECONNRESET,—,33,CLOSE (gone),TIME_WAIT"
+            "abrupt,—,B,recv = -1 ECONNRESET,—,33,CLOSE (gone),TIME_WAIT,"
         );
         assert!(table(&rows, Style::PLAIN).contains("ECONNRESET"));
+        assert!(!table(&rows, Style::PLAIN).contains("WARNING"));
+    }
+
+    #[test]
+    fn a_warned_row_carries_its_warnings_in_every_format() {
+        let mut warned = row();
+        warned.warnings = vec!["libpcap reports 2 dropped packet(s)".into()];
+        let rows = [row(), warned];
+        let table = table(&rows, Style::PLAIN);
+        assert!(table.contains("abrupt (warned)"), "{table}");
+        assert!(table.ends_with("WARNING: mode abrupt: libpcap reports 2 dropped packet(s)"));
+        let md = markdown(&rows, "Every mode");
+        assert!(md.contains("| abrupt (warned) |"));
+        assert!(md.ends_with("- **Warning:** mode abrupt: libpcap reports 2 dropped packet(s)\n"));
+        let json: Vec<serde_json::Value> = json(&rows)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(json[0]["warnings"], serde_json::json!([]));
+        assert_eq!(json[1]["mode"], "abrupt");
+        assert_eq!(
+            json[1]["warnings"],
+            serde_json::json!(["libpcap reports 2 dropped packet(s)"])
+        );
+        let csv = csv(&rows);
+        assert!(csv.lines().next().unwrap().ends_with(",B ends,warnings"));
+        assert!(csv.lines().nth(1).unwrap().ends_with(",TIME_WAIT,"));
+        assert!(
+            csv.lines()
+                .nth(2)
+                .unwrap()
+                .ends_with(",TIME_WAIT,libpcap reports 2 dropped packet(s)")
+        );
     }
 }

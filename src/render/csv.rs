@@ -1,6 +1,6 @@
 //! CSV: one quoting rule for every table, and one shape for a timeline (the JSON rows, flattened).
 
-use crate::explain::timeline::{RowKind, Timeline};
+use crate::explain::timeline::{KernelRow, RowKind, Timeline};
 use crate::model::kernel::KernelEventKind;
 use crate::model::segment::preview;
 use crate::render::json::short_result;
@@ -25,7 +25,7 @@ pub fn line<S: AsRef<str>>(cells: &[S]) -> String {
     out
 }
 
-const TIMELINE_HEADERS: [&str; 15] = [
+const TIMELINE_HEADERS: [&str; 16] = [
     "t_us",
     "kind",
     "side",
@@ -41,16 +41,19 @@ const TIMELINE_HEADERS: [&str; 15] = [
     "len",
     "data",
     "notes",
+    "warnings",
 ];
 
 /// A timeline as CSV: a line per call (with when it returned) and per segment, in time order. For segments,
-/// `state` holds the inferred states after it (`A|B`) when the timeline has them.
-pub fn timeline(t: &Timeline) -> String {
+/// `state` holds the inferred states after it (`A|B`) when the timeline has them. Every line's last field holds
+/// the capture's `warnings` (joined by "; "), so a line read alone still says the timeline may be incomplete.
+pub fn timeline(t: &Timeline, warnings: &[String]) -> String {
     let t0 = t.t0();
     let us = |ns: i64| ((ns - t0) / 1000).to_string();
+    let warned = warnings.join("; ");
     let mut out = line(&TIMELINE_HEADERS);
     for row in &t.rows {
-        let cells: [String; 15] = match &row.kind {
+        let cells: [String; 16] = match &row.kind {
             RowKind::Call { call: c, .. } => [
                 us(c.t_start),
                 "call".into(),
@@ -67,6 +70,7 @@ pub fn timeline(t: &Timeline) -> String {
                 String::new(),
                 preview(c.data(), 64),
                 String::new(),
+                warned.clone(),
             ],
             RowKind::Return { .. } => continue,
             RowKind::Segment(w) => [
@@ -87,41 +91,45 @@ pub fn timeline(t: &Timeline) -> String {
                 w.segment.len.to_string(),
                 preview(&w.segment.payload, 64),
                 w.notes.join("; "),
+                warned.clone(),
             ],
-            RowKind::Kernel(k) => {
-                let (errno, state) = match &k.event {
-                    KernelEventKind::ErrorReport { errno, .. } => (
-                        crate::model::kernel::errno_name(*errno)
-                            .map_or_else(|| errno.to_string(), str::to_string),
-                        String::new(),
-                    ),
-                    KernelEventKind::StateChange { old, new, .. } => {
-                        (String::new(), format!("{old}→{new}"))
-                    }
-                    _ => (String::new(), String::new()),
-                };
-                [
-                    us(row.t),
-                    "kernel".into(),
-                    k.peer.to_string(),
-                    k.event.name().into(),
-                    String::new(),
-                    String::new(),
-                    errno,
-                    state,
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    k.reason().unwrap_or_default().to_string(),
-                    k.text(),
-                ]
-            }
+            RowKind::Kernel(k) => kernel_cells(k, us(row.t), warned.clone()),
         };
         out.push_str(&line(&cells));
     }
     out
+}
+
+/// A kernel row's cells: the event's name in `call`, an error's name in `errno`, a change of state in `state`
+/// (`OLD→NEW`), a reset's reason in `data`, the row's words in `notes`.
+fn kernel_cells(k: &KernelRow, t_us: String, warned: String) -> [String; 16] {
+    let (errno, state) = match &k.event {
+        KernelEventKind::ErrorReport { errno, .. } => (
+            crate::model::kernel::errno_name(*errno)
+                .map_or_else(|| errno.to_string(), str::to_string),
+            String::new(),
+        ),
+        KernelEventKind::StateChange { old, new, .. } => (String::new(), format!("{old}→{new}")),
+        _ => (String::new(), String::new()),
+    };
+    [
+        t_us,
+        "kernel".into(),
+        k.peer.to_string(),
+        k.event.name().into(),
+        String::new(),
+        String::new(),
+        errno,
+        state,
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        k.reason().unwrap_or_default().to_string(),
+        k.text(),
+        warned,
+    ]
 }
 
 #[cfg(test)]

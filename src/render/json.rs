@@ -34,12 +34,14 @@ pub fn call_json(call: &SocketCall, t0: i64) -> Value {
     })
 }
 
-/// The timeline as JSON Lines. A blocked call is one object (it carries `t_end_us`), not two.
-pub fn timeline_json(t: &Timeline) -> String {
+/// The timeline as JSON Lines. A blocked call is one object (it carries `t_end_us`), not two. Every object carries
+/// the capture's `warnings` (an empty array when there are none), so a row read alone still says the timeline may
+/// be incomplete.
+pub fn timeline_json(t: &Timeline, warnings: &[String]) -> String {
     let t0 = t.t0();
     let mut out = String::new();
     for row in &t.rows {
-        let v = match &row.kind {
+        let mut v = match &row.kind {
             RowKind::Call { call, .. } => call_json(call, t0),
             RowKind::Return { .. } => continue,
             RowKind::Segment(w) => {
@@ -88,6 +90,7 @@ pub fn timeline_json(t: &Timeline) -> String {
                 v
             }
         };
+        v["warnings"] = warnings.into();
         out.push_str(&v.to_string());
         out.push('\n');
     }

@@ -4,8 +4,8 @@
 
 use std::io::{self, Write};
 
-use crate::explain::story::ComparisonRow;
 use crate::explain::timeline::Timeline;
+use crate::render::compare::Compared;
 use crate::render::run::{RunView, title};
 use crate::render::summary::{self, Shown};
 use crate::render::text;
@@ -69,7 +69,7 @@ impl TimelinePrinter {
             TimelineFormat::Ladder => format!("{title}\n\n{}", ladder::ladder(t)),
             TimelineFormat::Mermaid => mermaid::mermaid(t),
             TimelineFormat::Svg => svg::svg(t, &title),
-            TimelineFormat::Csv => csv::timeline(t),
+            TimelineFormat::Csv => csv::timeline(t, v.warnings),
             TimelineFormat::Json => {
                 let mut summary = serde_json::to_value(v.outcome).expect("plain values serialise");
                 summary["kind"] = "summary".into();
@@ -77,7 +77,7 @@ impl TimelinePrinter {
                 summary["b"] = v.pair.b.to_string().into();
                 summary["account"] = v.account.into();
                 summary["warnings"] = v.warnings.into();
-                format!("{}{summary}\n", json::timeline_json(t))
+                format!("{}{summary}\n", json::timeline_json(t, v.warnings))
             }
         };
         out.write_all(text.as_bytes())
@@ -100,8 +100,8 @@ impl TimelinePrinter {
         let text = match self.format {
             TimelineFormat::Table => format!("{head}{}\n", text::timeline_table(t, self.style)),
             TimelineFormat::Markdown => format!("### {head}\n{}\n", text::timeline_markdown(t)),
-            TimelineFormat::Csv => csv::timeline(t),
-            TimelineFormat::Json => json::timeline_json(t),
+            TimelineFormat::Csv => csv::timeline(t, &[]),
+            TimelineFormat::Json => json::timeline_json(t, &[]),
             TimelineFormat::Ladder => format!("{head}\n{}", ladder::ladder(t)),
             TimelineFormat::Svg => svg::svg(t, head.trim_end()),
             TimelineFormat::Mermaid => mermaid::mermaid(t),
@@ -133,7 +133,7 @@ impl RowsPrinter {
     pub fn comparison(
         &mut self,
         out: &mut dyn Write,
-        rows: &[ComparisonRow],
+        rows: &[Compared],
         heading: &str,
     ) -> io::Result<()> {
         let text = match self.format {

@@ -71,45 +71,31 @@ impl Instance {
 }
 
 impl Instance {
-    /// Hand the removal to a detached process and return at once: rmdir of an instance waits for the kernel to
-    /// free its ring buffers (tens of ms). The process, double-forked so nothing waits on it, only calls rmdir(2),
-    /// nanosleep(2) and _exit(2); if it dies, the next start's sweep removes the instance (its name holds our pid
-    /// once we are gone). The instance's pipe must be closed already.
+    /// Hand the removal to `rmdir(1)` and return at once: rmdir of an instance waits while the kernel frees its
+    /// ring buffers (tens of ms). The instance's pipe must be closed already. The helper is spawned, not forked:
+    /// a forked copy of this process would hold every socket it has open (the pair's among them) until it exits,
+    /// and a close() here would then neither send its FIN nor its RST; spawning execs at once, which closes them
+    /// (they are close-on-exec). A thread reaps the helper. If it cannot start, the removal is done here.
     pub fn remove_in_background(self) {
         let path = self.path.clone();
         lock_live().retain(|l| l.path != path);
         std::mem::forget(self);
-        let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
-            let _ = remove(&path, Duration::from_secs(1));
-            return;
-        };
-        // SAFETY: between fork and _exit the children call only async-signal-safe functions (fork, rmdir,
-        // nanosleep, _exit) on memory prepared before the fork; the parent reaps the first child at once.
-        unsafe {
-            let child = libc::fork();
-            if child == 0 {
-                if libc::fork() == 0 {
-                    let pause = libc::timespec {
-                        tv_sec: 0,
-                        tv_nsec: 10_000_000,
-                    };
-                    for _ in 0..300 {
-                        if libc::rmdir(c_path.as_ptr()) == 0
-                            || *libc::__errno_location() != libc::EBUSY
-                        {
-                            break;
-                        }
-                        libc::nanosleep(&pause, std::ptr::null_mut());
-                    }
-                }
-                libc::_exit(0);
+        let spawned = std::process::Command::new("rmdir")
+            .arg(&path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(mut helper) => {
+                // without a reaper it stays a zombie until this process ends: harmless
+                let _ = std::thread::Builder::new()
+                    .name("tracefs-rmdir".into())
+                    .spawn(move || helper.wait());
             }
-            if child < 0 {
+            Err(_) => {
                 let _ = remove(&path, Duration::from_secs(1));
-                return;
             }
-            let mut status = 0;
-            libc::waitpid(child, &mut status, 0);
         }
     }
 }

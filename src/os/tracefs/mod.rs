@@ -43,6 +43,7 @@ pub struct Tracer {
     reader: Option<Reader>,
     offset_ns: i64,
     path: PathBuf,
+    ports: Vec<u16>,
     /// Dropped last: the reader must close the pipe first. `None` once handed to a background removal.
     instance: Option<Instance>,
 }
@@ -67,6 +68,7 @@ impl Tracer {
             reader: Some(reader),
             offset_ns,
             path: instance.path.clone(),
+            ports: ports.to_vec(),
             instance: Some(instance),
         })
     }
@@ -92,7 +94,12 @@ impl Tracer {
         let Some(reader) = self.reader.take() else {
             return Ok(KernelTrace::default());
         };
-        let read = reader.finish();
+        let mut read = reader.finish();
+        // Under load, events can still sit in the buffer after the pipe said it was empty: the `trace` file shows
+        // what the pipe did not consume.
+        if let Ok(rest) = std::fs::read_to_string(self.path.join("trace")) {
+            reader::take_leftovers(&rest, &self.ports, &mut read);
+        }
         let lost_events = read.lost.max(overruns(&self.path));
         if background && let Some(instance) = self.instance.take() {
             instance.remove_in_background();

@@ -18,6 +18,9 @@ use crate::model::kernel::KernelEventKind;
 /// How long one wait for the kernel lasts before the stop flag is looked at again.
 pub const POLL_MS: i32 = 50;
 
+/// How long the final drain waits for stragglers before the pipe is closed.
+const FINAL_WAIT_MS: i32 = 2;
+
 /// What the thread read: events on the trace clock, lost-event counts, lines it could not read.
 #[derive(Debug, Default)]
 pub struct Harvest {
@@ -93,6 +96,12 @@ fn read_until_stopped(
             break;
         }
         if stopping {
+            // Once more after a moment: what another CPU wrote just before the stop request can reach the pipe
+            // a little after it, and the read above may have ended on an empty moment.
+            wait_readable(&pipe, None, FINAL_WAIT_MS);
+            if let Err(e) = drain(&mut pipe, &mut buf, &mut pending, ports, &mut out) {
+                out.error = Some(e);
+            }
             break;
         }
         wait_readable(&pipe, woken.as_ref(), POLL_MS);
@@ -122,6 +131,13 @@ fn drain(
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Lines of the instance's `trace` file (what is still in the buffer, unconsumed): `#` header lines skipped.
+pub fn take_leftovers(text: &str, ports: &[u16], out: &mut Harvest) {
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        take_line(line, ports, out);
     }
 }
 
