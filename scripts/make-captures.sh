@@ -12,7 +12,8 @@ readme=captures/README.md
   echo
   echo "One capture per mode of \`tcp-close-watch run\`, recorded with \`just captures\` (scripts/make-captures.sh)."
   echo "Each is pcapng with A's and B's socket calls inside: \`tcp-close-watch analyze captures/abrupt.pcapng\` prints"
-  echo "the same timeline as the live run, and Wireshark shows the calls as packet comments"
+  echo "the same timeline as the live run, and Wireshark shows the calls and the kernel's own events (reset reasons,"
+  echo "state changes, errors; recorded as root) as packet comments"
   echo "(\`tshark -r captures/abrupt.pcapng -T fields -e frame.comment\`). They are also the fixtures of the tests."
   echo
   echo "| file | mode | recorded on | what it shows |"

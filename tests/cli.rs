@@ -368,6 +368,58 @@ fn setcap_binary_captures_as_an_ordinary_user() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// With only the capture capability (`setcap cap_net_raw=eip`) and no root, tracefs is closed: one line says what
+/// is missing and what it costs, and the run goes on with the wire and the calls, without kernel rows.
+#[test]
+fn without_tracefs_rights_one_line_says_what_the_kernel_rows_cost() {
+    if !require_capture() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tcw-notrace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("tcp-close-watch");
+    std::fs::copy(env!("CARGO_BIN_EXE_tcp-close-watch"), &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let set = Command::new("setcap")
+        .arg("cap_net_raw=eip")
+        .arg(&bin)
+        .status()
+        .expect("setcap runs");
+    assert!(set.success());
+    let o = Command::new("timeout")
+        .args([
+            "30",
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ])
+        .arg(&bin)
+        .args(["run", "--mode", "abrupt", "--format", "json"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("tracefs") && err.contains("no kernel events") && err.contains("root"),
+        "{err}"
+    );
+    let rows: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(rows.iter().all(|r| r["kind"] != "kernel"));
+    assert!(
+        rows.iter()
+            .any(|r| r["kind"] == "segment" && r["flags"] == "R."),
+        "the wire is still there"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Output that cannot be written: a closed pipe (`| head`) ends the program quietly with 0, as it should; a full
 /// disk is one line and exit code 1, named for standard output or for the `-o` file.
 #[test]

@@ -20,13 +20,20 @@ fn repeat() -> usize {
         .unwrap_or(5)
 }
 
-/// Play `mode` once; `None` (after a loud message) when this process may not capture.
+/// Play `mode` once, with the kernel's events; `None` (after a loud message) when this process may not capture.
 fn play(mode: Mode, ipv6: bool) -> Option<LiveRun> {
+    play_with(mode, ipv6, true)
+}
+
+/// Play `mode` once, with the kernel's events or without; `None` (after a loud message) when this process may
+/// not capture.
+fn play_with(mode: Mode, ipv6: bool, kernel: bool) -> Option<LiveRun> {
     match live::run(
         mode,
         Options {
             ipv6,
             capture: true,
+            kernel,
         },
     ) {
         Ok(run) => {
@@ -395,6 +402,7 @@ fn without_capture_the_calls_still_tell_the_story() {
         Options {
             ipv6: false,
             capture: false,
+            kernel: false,
         },
     )
     .unwrap();
@@ -412,7 +420,7 @@ fn without_capture_the_calls_still_tell_the_story() {
 #[test]
 fn abrupt_table_snapshot() {
     for _ in 0..repeat() {
-        let Some(mut run) = play(Mode::Abrupt, false) else {
+        let Some(mut run) = play_with(Mode::Abrupt, false, false) else {
             return;
         };
         let rows = &mut run.timeline.rows;

@@ -10,6 +10,7 @@ use std::path::Path;
 use tcp_close_watch::capfile::CaptureReader;
 use tcp_close_watch::model::run::Mode;
 use tcp_close_watch::os::capture::{CaptureError, FinishError};
+use tcp_close_watch::os::tracefs::TraceError;
 use tcp_close_watch::pipeline::live::{self, LiveRun, Options, RunError};
 use tcp_close_watch::pipeline::replay::{Asked, Replay, ReplayError};
 use tcp_close_watch::pipeline::{analyze, tell};
@@ -33,6 +34,7 @@ fn replay(mode: Mode) -> Replay {
 const CAPTURE: Options = Options {
     ipv6: false,
     capture: true,
+    kernel: true,
 };
 
 fn run(door: &mut Replay, opts: Options) -> Result<LiveRun, RunError> {
@@ -81,10 +83,13 @@ fn the_capture_opens_on_bs_port_before_the_scenario_and_ends_after_it() {
                 mode: Mode::Abrupt,
                 ipv6: false
             },
+            Asked::StartTrace(b_of(&door)),
             Asked::StartCapture(b_of(&door)),
+            Asked::TraceReady,
             Asked::DropPrivileges,
             Asked::Play,
             Asked::FinishCapture,
+            Asked::FinishTrace,
             Asked::KernelRelease,
         ]
     );
@@ -98,6 +103,7 @@ fn without_capture_nothing_is_captured_and_the_reader_is_told() {
         Options {
             ipv6: false,
             capture: false,
+            kernel: false,
         },
     )
     .unwrap();
@@ -165,6 +171,7 @@ fn a_run_is_incomplete_when_its_capture_dropped_or_lost_the_marker() {
     let no_capture = Options {
         ipv6: false,
         capture: false,
+        kernel: false,
     };
     assert!(
         !run(&mut replay(Mode::Abrupt), no_capture)
@@ -339,8 +346,57 @@ fn a_replay_refuses_a_mode_it_does_not_hold() {
         Options {
             ipv6: true,
             capture: true,
+            kernel: true,
         },
     )
     .unwrap_err();
     assert!(err.to_string().contains("not mode abrupt on IPv6"), "{err}");
+}
+
+#[test]
+fn a_trace_that_cannot_start_costs_the_kernel_rows_not_the_run() {
+    let mut door = replay(Mode::Abrupt).failing_trace(TraceError::NotPermitted {
+        path: "/sys/kernel/tracing/instances".into(),
+    });
+    let run = run(&mut door, CAPTURE).unwrap();
+    let missing = run.kernel_missing.as_deref().unwrap();
+    assert!(missing.contains("root"), "{missing}");
+    assert!(missing.contains("no kernel events"), "{missing}");
+    assert!(run.trace.is_none());
+    assert_eq!(run.timeline.kernel_rows().count(), 0);
+    assert!(
+        run.timeline.segments().next().is_some(),
+        "the wire is still there"
+    );
+    assert!(
+        run.warnings().is_empty(),
+        "the note is not a warning of the output"
+    );
+    assert!(!door.asked.contains(&Asked::FinishTrace));
+    assert!(door.asked.contains(&Asked::Play));
+}
+
+#[test]
+fn a_trace_that_cannot_finish_costs_the_kernel_rows_not_the_run() {
+    let mut door = replay(Mode::Abrupt).failing_trace_finish(TraceError::NoResetReason {
+        kernel: "Linux 6.1".into(),
+    });
+    let run = run(&mut door, CAPTURE).unwrap();
+    assert!(run.kernel_missing.as_deref().unwrap().contains("6.10"));
+    assert_eq!(run.timeline.kernel_rows().count(), 0);
+}
+
+#[test]
+fn without_the_kernel_nothing_is_traced_and_nothing_is_said() {
+    let mut door = replay(Mode::Abrupt);
+    let run = run(
+        &mut door,
+        Options {
+            kernel: false,
+            ..CAPTURE
+        },
+    )
+    .unwrap();
+    assert!(!door.asked.contains(&Asked::StartTrace(b_of(&door))));
+    assert!(run.kernel_missing.is_none() && run.trace.is_none());
 }

@@ -82,9 +82,17 @@ fn tshark_shows_the_calls_as_packet_comments() {
         libpcap_frames(&file),
         "tshark reads every packet and nothing else"
     );
-    let rst = rows.iter().find(|r| r.contains('R')).expect("an RST frame");
+    // the flags column, not the comments (which now name states such as SYN_RECV)
+    let rst = rows
+        .iter()
+        .find(|r| r.split('|').nth(1).is_some_and(|f| f.contains('R')))
+        .expect("an RST frame");
     assert!(rst.contains("B: close() with 33 bytes unread"), "{rst}");
     assert!(rst.contains("ECONNRESET"), "{rst}");
+    assert!(
+        rst.contains("B's kernel sends RST — reason TCP_ABORT_ON_CLOSE"),
+        "the kernel's reason beside its RST: {rst}"
+    );
     // the section header says what was recorded, on which kernel, when
     let info = Command::new("capinfos").arg(&file).output().unwrap();
     let info = String::from_utf8_lossy(&info.stdout);

@@ -6,6 +6,11 @@
 //! header, which is what `analyze` reads back. Readers that know nothing of us skip comments and see every packet.
 //! Classic pcap has no place for comments: it holds the frames alone.
 //!
+//! The kernel's own events, when the run traced them, go the same two ways: a packet comment each on the frame
+//! they belong with, and a third section-header comment ([`KERNEL_MARKER`], an event per line). A separate comment
+//! keeps the run's own readable by versions that know nothing of kernel events; a run saved before them has none,
+//! and reads back with `trace: None`.
+//!
 //! Contract: never panics. Reading back (`read_run`, `run_in_bytes`, `parse_run_comment`) gives `None` for a file or
 //! comment that is not ours or is damaged in any way, never a partial run. The bytes are written by `write`; a
 //! comment longer than a pcapng option can hold (65,532 bytes) is cut there.
@@ -19,6 +24,7 @@ use crate::capfile::pcapng::{IF_NAME, IF_TSRESOL, SHB_OS, SHB_USERAPPL};
 use crate::capfile::write::{Opt, PcapWriter, PcapngWriter};
 use crate::model::calls::{CallKind, Outcome, Peer, SocketCall};
 use crate::model::frame::RawFrame;
+use crate::model::kernel::{KernelEvent, KernelEventKind, KernelTrace};
 use crate::model::run::{EndStates, Mode, PairRun};
 use crate::model::segment::TimestampNs;
 use crate::model::tcp_state::TcpState;
@@ -26,11 +32,16 @@ use crate::model::tcp_state::TcpState;
 /// The first line of the section-header comment that carries a run.
 pub const MARKER: &str = "tcp-close-watch/run v1";
 
+/// The first line of the section-header comment that carries the kernel's events of a run.
+pub const KERNEL_MARKER: &str = "tcp-close-watch/kernel v1";
+
 /// A run as read back from a file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SavedRun {
     pub pair: PairRun,
     pub kernel: String,
+    /// The kernel's events, when the run traced them.
+    pub trace: Option<KernelTrace>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -97,6 +108,103 @@ fn call_from_json(v: &Value) -> Option<SocketCall> {
     })
 }
 
+fn event_json(e: &KernelEvent) -> Value {
+    let mut v = json!({
+        "t": e.ts,
+        "event": e.what.name(),
+        "src": e.what.src().to_string(),
+        "dst": e.what.dst().to_string(),
+    });
+    match &e.what {
+        KernelEventKind::SendReset { reason, state, .. } => {
+            v["reason"] = reason.as_str().into();
+            v["state"] = state.map(|s| s.linux_name()).into();
+        }
+        KernelEventKind::ReceiveReset { .. } => {}
+        KernelEventKind::StateChange { old, new, .. } => {
+            v["old"] = old.linux_name().into();
+            v["new"] = new.linux_name().into();
+        }
+        KernelEventKind::ErrorReport { errno, .. } => v["errno"] = (*errno).into(),
+    }
+    v
+}
+
+fn event_from_json(v: &Value) -> Option<KernelEvent> {
+    let src: SocketAddr = v["src"].as_str()?.parse().ok()?;
+    let dst: SocketAddr = v["dst"].as_str()?.parse().ok()?;
+    let state = |k: &str| TcpState::from_linux_name(v[k].as_str()?);
+    let what = match v["event"].as_str()? {
+        "send_reset" => KernelEventKind::SendReset {
+            reason: v["reason"].as_str()?.to_string(),
+            state: match &v["state"] {
+                Value::Null => None,
+                _ => Some(state("state")?),
+            },
+            src,
+            dst,
+        },
+        "receive_reset" => KernelEventKind::ReceiveReset { src, dst },
+        "state" => KernelEventKind::StateChange {
+            old: state("old")?,
+            new: state("new")?,
+            src,
+            dst,
+        },
+        "error_report" => KernelEventKind::ErrorReport {
+            errno: i32::try_from(v["errno"].as_i64()?).ok()?,
+            src,
+            dst,
+        },
+        _ => return None,
+    };
+    Some(KernelEvent {
+        ts: v["t"].as_i64()?,
+        what,
+    })
+}
+
+/// The kernel's events as a section-header comment: the marker line, a header object, then an event per line.
+pub fn kernel_comment(trace: &KernelTrace) -> String {
+    let header = json!({
+        "lost_events": trace.lost_events,
+        "unreadable": trace.unreadable,
+    });
+    let mut out = format!("{KERNEL_MARKER}\n{header}\n");
+    for e in &trace.events {
+        out.push_str(&event_json(e).to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// Read the kernel's events back from a section-header comment; `None` when it is not ours or is damaged.
+pub fn parse_kernel_comment(text: &str) -> Option<KernelTrace> {
+    let mut lines = text.lines();
+    if lines.next()? != KERNEL_MARKER {
+        return None;
+    }
+    let header: Value = serde_json::from_str(lines.next()?).ok()?;
+    let events = lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l)
+                .ok()
+                .and_then(|v: Value| event_from_json(&v))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let unreadable = header["unreadable"]
+        .as_array()?
+        .iter()
+        .map(|l| l.as_str().map(str::to_string))
+        .collect::<Option<Vec<_>>>()?;
+    Some(KernelTrace {
+        events,
+        lost_events: header["lost_events"].as_u64()?,
+        unreadable,
+    })
+}
+
 /// The machine-readable section-header comment: the marker line, a header object, then a call per line.
 pub fn run_comment(pair: &PairRun, kernel: &str) -> String {
     let state = |s: Option<TcpState>| s.map(|s| s.linux_name());
@@ -148,25 +256,32 @@ pub fn parse_run_comment(text: &str) -> Option<SavedRun> {
     Some(SavedRun {
         pair,
         kernel: header["kernel"].as_str()?.to_string(),
+        trace: None,
     })
+}
+
+/// The kernel's events among a file's section-header comments, if any comment holds them.
+pub fn parse_kernel_in(comments: &[String]) -> Option<KernelTrace> {
+    comments.iter().find_map(|c| parse_kernel_comment(c))
+}
+
+/// The run among a file's section-header comments, with the kernel's events when a comment holds them.
+pub fn run_in_comments(comments: &[String]) -> Option<SavedRun> {
+    let mut run = comments.iter().find_map(|c| parse_run_comment(c))?;
+    run.trace = parse_kernel_in(comments);
+    Some(run)
 }
 
 /// The run carried by a capture file written by [`pcapng`] (plain or gzip), or `None`.
 pub fn read_run(path: &str) -> Option<SavedRun> {
     let mut reader = crate::capfile::CaptureReader::open(path).ok()?;
-    reader
-        .leading_comments()
-        .iter()
-        .find_map(|c| parse_run_comment(c))
+    run_in_comments(&reader.leading_comments())
 }
 
 /// The run carried by capture bytes written by [`pcapng`], or `None`.
 pub fn run_in_bytes(bytes: Vec<u8>) -> Option<SavedRun> {
     let mut reader = crate::capfile::CaptureReader::from_bytes(bytes).ok()?;
-    reader
-        .leading_comments()
-        .iter()
-        .find_map(|c| parse_run_comment(c))
+    run_in_comments(&reader.leading_comments())
 }
 
 /// The human-readable comment of a call, as Wireshark shows it next to its frame.
@@ -207,9 +322,46 @@ pub fn frame_of_calls(calls: &[SocketCall], frames: &[RawFrame]) -> Vec<Option<u
         .collect()
 }
 
+/// The human-readable comment of a kernel event of the run, or `None` for a socket that is neither A's nor B's.
+pub fn kernel_event_comment(pair: &PairRun, e: &KernelEvent, t0: TimestampNs) -> Option<String> {
+    let src = e.what.src();
+    let who = if src == pair.a {
+        "A"
+    } else if src == pair.b {
+        "B"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{} (kernel, +{} µs)",
+        e.what.describe(who),
+        (e.ts - t0) / 1000
+    ))
+}
+
+/// For each kernel event, the index of the frame nearest to it in time (a reset's stamp falls just after the RST it
+/// sent, a state change or error just after the segment that caused it). `None` when there are no frames.
+pub fn frame_of_events(events: &[KernelEvent], frames: &[RawFrame]) -> Vec<Option<usize>> {
+    events
+        .iter()
+        .map(|e| (0..frames.len()).min_by_key(|&i| (frames[i].ts - e.ts).unsigned_abs()))
+        .collect()
+}
+
 /// The run as pcapng bytes: section header (with its comments), one interface, a block per frame with its calls
 /// as comments.
 pub fn pcapng(pair: &PairRun, kernel: &str, frames: &[RawFrame], linktype: u32) -> Vec<u8> {
+    pcapng_with_kernel(pair, kernel, None, frames, linktype)
+}
+
+/// [`pcapng`], with the kernel's events of the run (when it traced them) as packet comments and a section comment.
+pub fn pcapng_with_kernel(
+    pair: &PairRun,
+    kernel: &str,
+    trace: Option<&KernelTrace>,
+    frames: &[RawFrame],
+    linktype: u32,
+) -> Vec<u8> {
     let t0 = pair
         .calls
         .first()
@@ -227,16 +379,16 @@ pub fn pcapng(pair: &PairRun, kernel: &str, frames: &[RawFrame], linktype: u32) 
         pair.b
     );
     let run = run_comment(pair, kernel);
+    let traced = trace.map(kernel_comment);
     let mut w = PcapngWriter::new(Endian::Little);
-    w.section(&[
-        Opt::comment(&summary),
-        Opt::comment(&run),
-        Opt::text(SHB_OS, kernel),
-        Opt::text(
-            SHB_USERAPPL,
-            concat!("tcp-close-watch ", env!("CARGO_PKG_VERSION")),
-        ),
-    ]);
+    let mut section = vec![Opt::comment(&summary), Opt::comment(&run)];
+    section.extend(traced.as_deref().map(Opt::comment));
+    section.push(Opt::text(SHB_OS, kernel));
+    section.push(Opt::text(
+        SHB_USERAPPL,
+        concat!("tcp-close-watch ", env!("CARGO_PKG_VERSION")),
+    ));
+    w.section(&section);
     // interface: loopback, nanosecond timestamps
     w.interface(
         linktype as u16,
@@ -244,14 +396,23 @@ pub fn pcapng(pair: &PairRun, kernel: &str, frames: &[RawFrame], linktype: u32) 
         &[Opt::text(IF_NAME, "lo"), Opt::new(IF_TSRESOL, &[9])],
     );
     let owners = frame_of_calls(&pair.calls, frames);
+    let events = trace.map_or(&[][..], |t| t.events.as_slice());
+    let event_owners = frame_of_events(events, frames);
     for (i, f) in frames.iter().enumerate() {
-        let comments: Vec<String> = pair
+        let mut comments: Vec<String> = pair
             .calls
             .iter()
             .zip(&owners)
             .filter(|(_, owner)| **owner == Some(i))
             .map(|(c, _)| call_comment(c, t0))
             .collect();
+        comments.extend(
+            events
+                .iter()
+                .zip(&event_owners)
+                .filter(|(_, owner)| **owner == Some(i))
+                .filter_map(|(e, _)| kernel_event_comment(pair, e, t0)),
+        );
         let options: Vec<Opt> = comments.iter().map(|c| Opt::comment(c)).collect();
         w.packet(0, f.ts as u64, &f.data, f.orig_len, &options);
     }
@@ -329,6 +490,71 @@ mod tests {
         let back = parse_run_comment(&run_comment(&p, "Linux 6.1")).unwrap();
         assert_eq!(back.pair, p);
         assert_eq!(back.kernel, "Linux 6.1");
+    }
+
+    fn trace() -> KernelTrace {
+        let (a, b) = (pair().a, pair().b);
+        KernelTrace {
+            events: vec![
+                KernelEvent {
+                    ts: 1_700_000_000_000_040_000,
+                    what: KernelEventKind::SendReset {
+                        reason: "TCP_ABORT_ON_CLOSE".into(),
+                        state: Some(TcpState::Closed),
+                        src: b,
+                        dst: a,
+                    },
+                },
+                KernelEvent {
+                    ts: 1_700_000_000_000_041_000,
+                    what: KernelEventKind::StateChange {
+                        old: TcpState::Established,
+                        new: TcpState::Closed,
+                        src: a,
+                        dst: b,
+                    },
+                },
+                KernelEvent {
+                    ts: 1_700_000_000_000_042_000,
+                    what: KernelEventKind::ErrorReport {
+                        errno: libc::ECONNRESET,
+                        src: a,
+                        dst: b,
+                    },
+                },
+                KernelEvent {
+                    ts: 1_700_000_000_000_043_000,
+                    what: KernelEventKind::ReceiveReset { src: a, dst: b },
+                },
+            ],
+            lost_events: 2,
+            unreadable: vec!["odd line".into()],
+        }
+    }
+
+    #[test]
+    fn the_kernels_events_round_trip_beside_the_run_and_old_runs_have_none() {
+        let frames = vec![RawFrame {
+            ts: 1_700_000_000_000_040_000,
+            data: vec![1, 2, 3, 4],
+            orig_len: 4,
+        }];
+        let bytes = pcapng_with_kernel(&pair(), "Linux 6.18", Some(&trace()), &frames, 1);
+        let back = run_in_bytes(bytes).unwrap();
+        assert_eq!(back.pair, pair());
+        assert_eq!(back.trace, Some(trace()));
+        let old = run_in_bytes(pcapng(&pair(), "Linux 6.1", &frames, 1)).unwrap();
+        assert_eq!(old.trace, None);
+        assert_eq!(
+            parse_kernel_comment("tcp-close-watch/kernel v1\n{}\n"),
+            None
+        );
+        let comment =
+            kernel_event_comment(&pair(), &trace().events[0], 1_700_000_000_000_000_000).unwrap();
+        assert!(
+            comment.starts_with("B's kernel sends RST — reason TCP_ABORT_ON_CLOSE"),
+            "{comment}"
+        );
     }
 
     #[test]

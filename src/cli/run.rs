@@ -33,6 +33,9 @@ pub struct RunArgs {
     /// Do not capture (no privileges needed): show the socket calls alone.
     #[arg(long)]
     pub no_capture: bool,
+    /// Do not read the kernel's own events (reset reasons, state changes, errors; needs root for tracefs).
+    #[arg(long)]
+    pub no_kernel: bool,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -56,6 +59,7 @@ impl RunArgs {
         let options = Options {
             ipv6: self.ipv6,
             capture: !self.no_capture,
+            kernel: !self.no_kernel,
         };
         if self.no_capture
             && self

@@ -9,8 +9,9 @@
 
 use serde::Serialize;
 
-use crate::explain::timeline::{Timeline, WireRow};
+use crate::explain::timeline::{RowKind, Timeline, WireRow};
 use crate::model::calls::{CallKind, Peer, SocketCall};
+use crate::model::kernel::{KernelEventKind, reset_reason_meaning};
 use crate::model::run::PairRun;
 use crate::model::segment::TimestampNs;
 use crate::model::tcp_state::TcpState;
@@ -147,6 +148,7 @@ pub fn account(
         lines.extend(why_reset(t, &v, peer, kernel));
     }
     lines.extend(answer_despite_reset(t));
+    lines.extend(state_disagreements(t));
     if v.rst_from.is_empty() && v.fin_from.len() == 2 {
         lines.push(
             "No RST: each side sent FIN after it had finished; nothing was lost.".to_string(),
@@ -185,8 +187,14 @@ fn wire_lines(t: &Timeline, v: &Verdict) -> Vec<String> {
     for &peer in &v.rst_from {
         let w = first_sent(t, peer, is_rst).expect("peer sent an RST");
         let cause = cause_text(peer, cause_of(t, w));
+        let reason = kernel_reason(t, peer).map_or(String::new(), |r| {
+            format!(
+                "; the kernel's own reason: {r}{}",
+                reset_reason_meaning(r).map_or(String::new(), |m| format!(" ({m})"))
+            )
+        });
         lines.push(format!(
-            "{peer}'s kernel sent RST [{}] at {}{cause}.",
+            "{peer}'s kernel sent RST [{}] at {}{cause}{reason}.",
             w.segment.flags.tcpdump(),
             us(t, w.segment.ts)
         ));
@@ -244,16 +252,65 @@ fn set_linger(t: &Timeline, peer: Peer) -> bool {
         .any(|c| c.peer == peer && c.kind == CallKind::SetSockOpt && c.call.contains("SO_LINGER"))
 }
 
-/// Why `peer` sent its RST, and the fix: closing with unread data, SO_LINGER 0, data for a closed socket, or a
-/// SYN to a port nobody listens on. Nothing when the timeline shows none of these.
-fn why_reset(t: &Timeline, v: &Verdict, peer: Peer, kernel: &str) -> Vec<String> {
-    let w = first_sent(t, peer, is_rst).expect("peer sent an RST");
+/// The reason `peer`'s kernel gave for its first RST, when the timeline holds the kernel's word.
+pub fn kernel_reason(t: &Timeline, peer: Peer) -> Option<&str> {
+    t.kernel_rows()
+        .filter(|k| k.peer == peer)
+        .find_map(|k| k.reason())
+}
+
+/// Which explanation fits a RST: the kernel's own reason when it gave one, else what the timeline implies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResetWhy {
+    UnreadAtClose,
+    Linger,
+    DataAfterClose,
+    NoListener,
+    Unknown,
+}
+
+fn reset_why(t: &Timeline, v: &Verdict, peer: Peer, w: &WireRow) -> ResetWhy {
+    match kernel_reason(t, peer) {
+        Some("TCP_ABORT_ON_CLOSE") => return ResetWhy::UnreadAtClose,
+        Some("TCP_STATE") if set_linger(t, peer) => return ResetWhy::Linger,
+        Some("TCP_ABORT_ON_DATA") => return ResetWhy::DataAfterClose,
+        Some("NO_SOCKET") => return ResetWhy::NoListener,
+        _ => {}
+    }
     let cause = cause_of(t, w);
     let from_close = matches!(cause, Cause::Call(c) if c.kind == CallKind::Close);
     if from_close && closed_with_unread(t, peer) {
-        unread_at_close(t, peer, w, kernel)
+        ResetWhy::UnreadAtClose
     } else if from_close && set_linger(t, peer) {
-        vec![
+        ResetWhy::Linger
+    } else if matches!(cause, Cause::Answer(x) if x.segment.len > 0) && v.fin_from.contains(&peer) {
+        ResetWhy::DataAfterClose
+    } else if matches!(cause, Cause::Answer(x) if x.segment.flags.syn())
+        && t.segments()
+            .all(|x| x.from != peer || !x.segment.flags.syn())
+    {
+        ResetWhy::NoListener
+    } else {
+        ResetWhy::Unknown
+    }
+}
+
+/// Why `peer` sent its RST, and the fix: closing with unread data, SO_LINGER 0, data for a closed socket, or a
+/// SYN to a port nobody listens on — as the kernel named it, else as the timeline shows it. Nothing when neither
+/// says.
+fn why_reset(t: &Timeline, v: &Verdict, peer: Peer, kernel: &str) -> Vec<String> {
+    let w = first_sent(t, peer, is_rst).expect("peer sent an RST");
+    match reset_why(t, v, peer, w) {
+        ResetWhy::UnreadAtClose => unread_at_close(t, peer, w, kernel),
+        ResetWhy::Linger => linger_zero(t, peer, kernel),
+        ResetWhy::DataAfterClose => data_after_close(peer),
+        ResetWhy::NoListener => no_listener(t),
+        ResetWhy::Unknown => Vec::new(),
+    }
+}
+
+fn linger_zero(t: &Timeline, peer: Peer, kernel: &str) -> Vec<String> {
+    let mut lines = vec![
             format!(
                 "Why: SO_LINGER {{on, 0 s}} makes close() abort the connection: RST instead of FIN, even with \
                  nothing unread, and no TIME_WAIT on {peer}'s side."
@@ -261,9 +318,22 @@ fn why_reset(t: &Timeline, v: &Verdict, peer: Peer, kernel: &str) -> Vec<String>
             "Fix: keep the default linger unless aborting is really what you mean; TIME_WAIT is how TCP keeps \
              old segments out of a new connection."
                 .to_string(),
-        ]
-    } else if matches!(cause, Cause::Answer(x) if x.segment.len > 0) && v.fin_from.contains(&peer) {
-        vec![
+    ];
+    if kernel_reason(t, peer) == Some("TCP_STATE") {
+        lines.insert(
+            1,
+            format!(
+                "Textbook vs this kernel: SO_LINGER {{on, 0}} is taught as \"close with RST\", as if it were the \
+                 unread-data abort. This kernel ({kernel}) names it differently: reason TCP_STATE (the abort of \
+                 tcp_disconnect), not TCP_ABORT_ON_CLOSE — nothing was unread."
+            ),
+        );
+    }
+    lines
+}
+
+fn data_after_close(peer: Peer) -> Vec<String> {
+    vec![
             format!(
                 "Why: {peer}'s application had closed; data arriving for a closed socket is answered with RST. \
                  The sender's first send() had already succeeded (it only queued the bytes); after the RST, send() \
@@ -272,22 +342,18 @@ fn why_reset(t: &Timeline, v: &Verdict, peer: Peer, kernel: &str) -> Vec<String>
             "Fix: when recv() returns 0 the peer has finished; stop sending, or agree in the protocol who \
              closes first."
                 .to_string(),
-        ]
-    } else if matches!(cause, Cause::Answer(x) if x.segment.flags.syn())
-        && t.segments()
-            .all(|x| x.from != peer || !x.segment.flags.syn())
-    {
-        vec![
-            format!(
-                "Why: nothing listens on {}: the kernel refuses the SYN with RST/ACK and connect() fails with \
+    ]
+}
+
+fn no_listener(t: &Timeline) -> Vec<String> {
+    vec![
+        format!(
+            "Why: nothing listens on {}: the kernel refuses the SYN with RST/ACK and connect() fails with \
                  ECONNREFUSED.",
-                t.sides.b
-            ),
-            "Fix: start the server first, or check the address and port.".to_string(),
-        ]
-    } else {
-        Vec::new()
-    }
+            t.sides.b
+        ),
+        "Fix: start the server first, or check the address and port.".to_string(),
+    ]
 }
 
 /// `peer` closed with received data unread, so its kernel sent RST (`rst`) instead of FIN: what the other side
@@ -315,10 +381,12 @@ fn unread_at_close(t: &Timeline, peer: Peer, rst: &WireRow, kernel: &str) -> Vec
     if t.calls()
         .any(|c| c.peer == peer && c.kind == CallKind::Shutdown)
     {
+        let named =
+            kernel_reason(t, peer).map_or(String::new(), |r| format!(" (its own reason: {r})"));
         lines.push(format!(
             "Textbook vs this kernel: shutdown(SHUT_WR) before close() is said to close gracefully. This \
              kernel ({kernel}) sent the FIN at shutdown() and still an RST at close(), because bytes were \
-             unread."
+             unread{named}."
         ));
     }
     lines.push(format!(
@@ -372,6 +440,9 @@ pub struct ComparisonRow {
     pub end_a: Option<TcpState>,
     #[serde(serialize_with = "state_or_null")]
     pub end_b: Option<TcpState>,
+    /// The reason the kernel gave for the first RST, when the run traced the kernel and it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_reason: Option<String>,
 }
 
 fn state_or_null<S: serde::Serializer>(s: &Option<TcpState>, ser: S) -> Result<S::Ok, S::Error> {
@@ -440,8 +511,69 @@ pub fn comparison_row(pair: &PairRun, t: &Timeline, kernel: &str) -> ComparisonR
         discarded_unread: v.discarded_a + v.discarded_b,
         end_a: pair.end_states.a,
         end_b: pair.end_states.b,
+        kernel_reason: first_kernel_reason(t),
     }
 }
+
+/// The reason the kernel gave for the first RST of the run, by whichever side sent it.
+fn first_kernel_reason(t: &Timeline) -> Option<String> {
+    t.rows.iter().find_map(|r| match &r.kind {
+        RowKind::Kernel(k) => k.reason().map(str::to_string),
+        _ => None,
+    })
+}
+
+/// Where the kernel's traced state changes and the state TCP_INFO gave after a call disagree: one line each.
+/// A change traced within [`STATE_RACE_NS`] after the call returned is the same state reached a moment later, not
+/// a disagreement.
+pub fn state_disagreements(t: &Timeline) -> Vec<String> {
+    let traced: Vec<(TimestampNs, Peer, TcpState)> = t
+        .kernel_rows()
+        .filter_map(|k| match &k.event {
+            KernelEventKind::StateChange { old, new, .. }
+                if *old != TcpState::Listen || *new != TcpState::Closed =>
+            {
+                Some((k.stamped, k.peer, *new))
+            }
+            _ => None,
+        })
+        .collect();
+    if traced.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for c in t.calls() {
+        let Some(read) = c.state else { continue };
+        let at = |ts: TimestampNs| {
+            traced
+                .iter()
+                .rev()
+                .find(|(when, p, _)| *p == c.peer && *when <= ts)
+                .map(|(_, _, s)| *s)
+        };
+        let Some(kernel) = at(c.t_end) else { continue };
+        if kernel == read || at(c.t_end + STATE_RACE_NS) == Some(read) {
+            continue;
+        }
+        let mut line = format!(
+            "The kernel's trace and the state read after {}'s {} disagree: the trace says {kernel}, the socket \
+             table read {read}",
+            c.peer, c.call
+        );
+        if (kernel, read) == (TcpState::Closed, TcpState::TimeWait) {
+            line.push_str(
+                " — Linux ends the full socket (traced as → CLOSE) and leaves a small TIME_WAIT socket in its \
+                 place, whose state no tracepoint reports",
+            );
+        }
+        line.push('.');
+        out.push(line);
+    }
+    out
+}
+
+/// How long after a call a traced state change still counts as the state the call's TCP_INFO saw.
+const STATE_RACE_NS: TimestampNs = 500_000;
 
 /// The peer names as the comparison table writes them.
 pub fn peers_text(peers: &[Peer]) -> String {
@@ -583,6 +715,105 @@ mod tests {
         assert!(
             text.contains("This kernel (Linux 9.9) sent the FIN at shutdown() and still an RST"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_kernels_reason_leads_and_a_time_wait_the_trace_cannot_see_is_explained() {
+        use crate::explain::timeline::build_with_kernel;
+        use crate::model::kernel::{KernelEvent, KernelEventKind};
+        let s = sides();
+        let segments = [seg(51_000, Peer::B, TcpFlags::RST | ACK, 0)];
+        let mut close_a = call(
+            Peer::A,
+            CallKind::Close,
+            (60_000, 61_000),
+            Outcome::Ok {
+                ret: 0,
+                data: vec![],
+            },
+            None,
+        );
+        close_a.state = Some(TcpState::TimeWait);
+        let setsockopt = SocketCall {
+            call: "setsockopt(SO_LINGER, {on, 0 s})".into(),
+            ..call(
+                Peer::B,
+                CallKind::SetSockOpt,
+                (40_000, 41_000),
+                Outcome::Ok {
+                    ret: 0,
+                    data: vec![],
+                },
+                None,
+            )
+        };
+        let close_b = call(
+            Peer::B,
+            CallKind::Close,
+            (50_000, 52_000),
+            Outcome::Ok {
+                ret: 0,
+                data: vec![],
+            },
+            Some(0),
+        );
+        let events = [
+            KernelEvent {
+                ts: 51_004,
+                what: KernelEventKind::SendReset {
+                    reason: "TCP_STATE".into(),
+                    state: Some(TcpState::Closed),
+                    src: s.b,
+                    dst: s.a,
+                },
+            },
+            KernelEvent {
+                ts: 60_500,
+                what: KernelEventKind::StateChange {
+                    old: TcpState::FinWait2,
+                    new: TcpState::Closed,
+                    src: s.a,
+                    dst: s.b,
+                },
+            },
+        ];
+        let t = build_with_kernel(
+            s,
+            &[setsockopt, close_b, close_a],
+            &segments,
+            &events,
+            States::Recorded,
+        );
+        let text = account(&t, None, "Linux 6.18").join("\n");
+        assert!(
+            text.contains("the kernel's own reason: TCP_STATE"),
+            "{text}"
+        );
+        assert!(text.contains("Why: SO_LINGER"), "{text}");
+        assert!(
+            text.contains("reason TCP_STATE (the abort of tcp_disconnect)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("socket table read TIME_WAIT — Linux ends the full socket"),
+            "{text}"
+        );
+        assert_eq!(
+            comparison_row(
+                &PairRun {
+                    mode: crate::model::run::Mode::Linger0,
+                    a: t.sides.a,
+                    b: t.sides.b,
+                    calls: vec![],
+                    end_states: crate::model::run::EndStates { a: None, b: None },
+                },
+                &t,
+                "x"
+            )
+            .kernel_reason
+            .as_deref(),
+            Some("TCP_STATE")
         );
     }
 }

@@ -1,16 +1,23 @@
-//! Socket calls and captured segments merged into one time-ordered list of rows.
+//! Socket calls, captured segments and the kernel's own events merged into one time-ordered list of rows.
 //!
-//! Pure: takes recorded calls and decoded segments, knows nothing of how rows are drawn. A call that stayed
+//! Pure: takes recorded calls, decoded segments and traced kernel events, knows nothing of how rows are drawn. A call that stayed
 //! blocked while other rows happened (A's `recv()` waiting for B) becomes two rows: the call when it was made, and
 //! its return when it came back, so the causal order reads top to bottom.
 //!
 //! [`build`] is the one way to make a timeline, for a live run, a saved run and `analyze --conn` alike; its
 //! [`States`] argument says whether segment rows carry states inferred from the wire, so that rule sits here and
 //! not at each caller.
+//!
+//! Kernel events belong to A or B by their socket's own address (never by the task that happened to run when the
+//! tracepoint fired). On loopback the kernel stamps its `tcp_send_reset` only after the RST was delivered, so the
+//! receiver's reset, state change and error report carry earlier stamps than the send that caused them: a send is
+//! placed at its RST's captured segment (or, with no capture, just before the first thing it caused), keeping its
+//! own stamp in [`KernelRow::stamped`].
 
 use std::net::SocketAddr;
 
 use crate::model::calls::{Peer, SocketCall};
+use crate::model::kernel::{KernelEvent, KernelEventKind};
 use crate::model::run::PairRun;
 use crate::model::segment::{Segment, SeqNumber, TimestampNs};
 use crate::model::tcp_state::TcpState;
@@ -33,6 +40,22 @@ impl Sides {
             b: pair.b,
             a_label: format!("A (client {})", pair.a),
             b_label: format!("B (server {})", pair.b),
+        }
+    }
+
+    /// Whose socket a kernel event is about: A's when its own address is A's, B's when it is B's. A's socket
+    /// going CLOSE → SYN_SENT has no port yet (connect() picks it just after): it is A's when it has A's address
+    /// with port 0 and B as its peer.
+    pub fn owner(&self, e: &KernelEventKind) -> Option<Peer> {
+        let src = e.src();
+        if src == self.a {
+            Some(Peer::A)
+        } else if src == self.b {
+            Some(Peer::B)
+        } else if src.port() == 0 && src.ip() == self.a.ip() && e.dst() == self.b {
+            Some(Peer::A)
+        } else {
+            None
         }
     }
 
@@ -63,6 +86,44 @@ pub struct WireRow {
     pub notes: Vec<String>,
 }
 
+/// A kernel event as a timeline row: what the kernel did or said about `peer`'s socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelRow {
+    pub peer: Peer,
+    pub event: KernelEventKind,
+    /// The kernel's own stamp; the row's time differs only for a reset placed at the segment it sent.
+    pub stamped: TimestampNs,
+}
+
+impl KernelRow {
+    /// The row in words: `B's kernel sends RST — reason TCP_ABORT_ON_CLOSE (closed with unread data)`.
+    pub fn text(&self) -> String {
+        self.event.describe(&self.peer.to_string())
+    }
+
+    /// The row in a few words, for diagrams: `kernel: RST, TCP_ABORT_ON_CLOSE`, `ESTABLISHED → CLOSE`.
+    pub fn short(&self) -> String {
+        match &self.event {
+            KernelEventKind::SendReset { reason, .. } => format!("kernel: RST, {reason}"),
+            KernelEventKind::ReceiveReset { .. } => "kernel: reset by RST".to_string(),
+            KernelEventKind::StateChange { old, new, .. } => format!("{old} → {new}"),
+            KernelEventKind::ErrorReport { errno, .. } => format!(
+                "kernel: {}",
+                crate::model::kernel::errno_name(*errno)
+                    .map_or_else(|| format!("errno {errno}"), str::to_string)
+            ),
+        }
+    }
+
+    /// The reset reason, for a reset the kernel sent.
+    pub fn reason(&self) -> Option<&str> {
+        match &self.event {
+            KernelEventKind::SendReset { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowKind {
     /// A call was made. `returns_later` is true when other rows happened before it returned.
@@ -75,6 +136,8 @@ pub enum RowKind {
         call: SocketCall,
     },
     Segment(WireRow),
+    /// What the kernel itself said (tracefs): a reset it sent or received, a state change, an error reported.
+    Kernel(KernelRow),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +163,27 @@ impl Timeline {
             RowKind::Segment(w) => Some(w),
             _ => None,
         })
+    }
+
+    pub fn kernel_rows(&self) -> impl Iterator<Item = &KernelRow> {
+        self.rows.iter().filter_map(|r| match &r.kind {
+            RowKind::Kernel(k) => Some(k),
+            _ => None,
+        })
+    }
+
+    /// The reason the kernel gave for this RST segment: its sender's `tcp_send_reset` placed at it.
+    pub fn reset_reason(&self, w: &WireRow) -> Option<&str> {
+        if !w.segment.flags.rst() {
+            return None;
+        }
+        self.rows
+            .iter()
+            .filter(|r| r.t == w.segment.ts)
+            .find_map(|r| match &r.kind {
+                RowKind::Kernel(k) if k.peer == w.from => k.reason(),
+                _ => None,
+            })
     }
 
     /// Each call once (the row where it was made).
@@ -135,18 +219,100 @@ pub enum States {
 /// Merge calls and segments into one timeline, with the [`States`] its view shows. Segments that are not between
 /// `sides.a` and `sides.b` are left out.
 pub fn build(sides: Sides, calls: &[SocketCall], segments: &[Segment], states: States) -> Timeline {
-    let mut t = merge(sides, calls, segments);
+    build_with_kernel(sides, calls, segments, &[], states)
+}
+
+/// [`build`], with the kernel's own events as rows of their own. Events about sockets other than A's and B's
+/// are left out.
+pub fn build_with_kernel(
+    sides: Sides,
+    calls: &[SocketCall],
+    segments: &[Segment],
+    kernel: &[KernelEvent],
+    states: States,
+) -> Timeline {
+    let mut t = merge(sides, calls, segments, kernel);
     if states == States::Inferred {
         crate::explain::infer::annotate(&mut t);
     }
     t
 }
 
-fn merge(sides: Sides, calls: &[SocketCall], segments: &[Segment]) -> Timeline {
+/// How long after its cause a reset's stamp may come, on loopback: what [`reset_placement`] looks back over.
+const RESET_STAMP_LAG_NS: TimestampNs = 5_000_000;
+
+/// Where a kernel's `tcp_send_reset` goes: at its captured RST (the same two addresses, within
+/// [`RESET_STAMP_LAG_NS`]), else at the earliest event the RST caused on the other socket, else at its stamp.
+fn reset_placement(e: &KernelEvent, segments: &[Segment], kernel: &[KernelEvent]) -> TimestampNs {
+    let near =
+        |t: TimestampNs| (e.ts - RESET_STAMP_LAG_NS..=e.ts + RESET_STAMP_LAG_NS).contains(&t);
+    let (src, dst) = (e.what.src(), e.what.dst());
+    if let Some(seg) = segments
+        .iter()
+        .filter(|s| s.flags.rst() && s.src == src && s.dst == dst && near(s.ts))
+        .min_by_key(|s| (s.ts - e.ts).abs())
+    {
+        return seg.ts;
+    }
+    kernel
+        .iter()
+        .filter(|x| x.what.src() == dst && x.ts <= e.ts && near(x.ts))
+        .filter(|x| !matches!(x.what, KernelEventKind::SendReset { .. }))
+        .map(|x| x.ts)
+        .min()
+        .unwrap_or(e.ts)
+}
+
+/// How much earlier than the segment that caused it the kernel's stamp of an event may fall: trace_pipe prints
+/// whole µs, truncated, and the clocks are matched to about a µs.
+const STAMP_SLACK_NS: TimestampNs = 3_000;
+
+/// Where any other kernel event goes: at its stamp, or just after a segment to its socket captured within
+/// [`STAMP_SLACK_NS`] after it (what the event reacts to, stamped a little early by the µs the trace prints).
+fn event_placement(e: &KernelEvent, segments: &[Segment]) -> TimestampNs {
+    let own = e.what.src();
+    segments
+        .iter()
+        .filter(|s| s.dst == own && s.ts > e.ts && s.ts <= e.ts + STAMP_SLACK_NS)
+        .map(|s| s.ts)
+        .max()
+        .unwrap_or(e.ts)
+}
+
+/// A row before sorting: (time, order among equal times, index in its source, row).
+type Unsorted = (TimestampNs, u8, usize, RowKind);
+
+/// The kernel's events of A's and B's sockets, placed: a reset it sent at its segment (before it), the rest of the
+/// kernel's word after the segment that caused it.
+fn kernel_rows(sides: &Sides, segments: &[Segment], kernel: &[KernelEvent]) -> Vec<Unsorted> {
+    kernel
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let peer = sides.owner(&e.what)?;
+            let (t, order) = match e.what {
+                KernelEventKind::SendReset { .. } => (reset_placement(e, segments, kernel), 1),
+                _ => (event_placement(e, segments), 3),
+            };
+            let row = KernelRow {
+                peer,
+                event: e.what.clone(),
+                stamped: e.ts,
+            };
+            Some((t, order, i, RowKind::Kernel(row)))
+        })
+        .collect()
+}
+
+fn merge(
+    sides: Sides,
+    calls: &[SocketCall],
+    segments: &[Segment],
+    kernel: &[KernelEvent],
+) -> Timeline {
     let bases = relative_bases(&sides, segments);
-    // (time, order among equal times, row): calls sort before segments at the same instant, since the call
-    // caused what the kernel did.
-    let mut rows: Vec<(TimestampNs, u8, usize, RowKind)> = Vec::new();
+    // Calls sort before what the kernel did at the same instant, since the call caused it.
+    let mut rows: Vec<Unsorted> = kernel_rows(&sides, segments, kernel);
     for (i, seg) in segments.iter().enumerate() {
         let Some(from) = sides.sender(seg) else {
             continue;
@@ -154,7 +320,7 @@ fn merge(sides: Sides, calls: &[SocketCall], segments: &[Segment]) -> Timeline {
         let rel = |n: SeqNumber, peer: Peer| bases[peer as usize].map_or(n.0, |b| n.since(b));
         rows.push((
             seg.ts,
-            1,
+            2,
             i,
             RowKind::Segment(WireRow {
                 from,
@@ -215,6 +381,7 @@ mod tests {
     use super::*;
     use crate::model::calls::{CallKind, Outcome};
     use crate::model::segment::TcpFlags;
+    use crate::model::tcp_state::TcpState;
 
     use crate::testing::{seg, sides};
 
@@ -294,6 +461,7 @@ mod tests {
                 RowKind::Segment(w) => {
                     format!("{}>{} {}", w.from, w.rel_seq, w.segment.flags.tcpdump())
                 }
+                RowKind::Kernel(k) => format!("{} kernel {}", k.peer, k.event),
             })
             .collect();
         assert_eq!(
@@ -342,6 +510,70 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn kernel_events_belong_to_a_or_b_by_their_sockets_address() {
+        let s = sides();
+        let addr = |t: &str| t.parse::<SocketAddr>().unwrap();
+        let state = |src: &str, dst: &str| KernelEvent {
+            ts: 5,
+            what: KernelEventKind::StateChange {
+                old: TcpState::Closed,
+                new: TcpState::SynSent,
+                src: addr(src),
+                dst: addr(dst),
+            },
+        };
+        let events = [
+            state("127.0.0.1:0", "127.0.0.1:8080"),
+            state("127.0.0.1:40000", "127.0.0.1:8080"),
+            state("127.0.0.1:8080", "127.0.0.1:40000"),
+            state("127.0.0.1:0", "127.0.0.1:9999"),
+            state("127.0.0.1:41000", "127.0.0.1:8080"),
+        ];
+        let t = build_with_kernel(s, &[], &[], &events, States::Recorded);
+        let owners: Vec<Peer> = t.kernel_rows().map(|k| k.peer).collect();
+        assert_eq!(owners, [Peer::A, Peer::A, Peer::B]);
+    }
+
+    #[test]
+    fn a_sent_reset_sits_at_its_segment_before_what_it_caused() {
+        let s = sides();
+        let rst = seg(1_000_000, Peer::B, TcpFlags::RST | ACK, 5001, 1003, b"");
+        let (a, b) = (s.a, s.b);
+        let events = [
+            // the receiver's reaction, stamped (to the µs) a little before the capture
+            KernelEvent {
+                ts: 999_000,
+                what: KernelEventKind::ReceiveReset { src: a, dst: b },
+            },
+            KernelEvent {
+                ts: 1_004_000,
+                what: KernelEventKind::SendReset {
+                    reason: "TCP_ABORT_ON_CLOSE".into(),
+                    state: Some(TcpState::Closed),
+                    src: b,
+                    dst: a,
+                },
+            },
+        ];
+        let t = build_with_kernel(s, &[], &[rst], &events, States::Recorded);
+        let shape: Vec<String> = t
+            .rows
+            .iter()
+            .map(|r| match &r.kind {
+                RowKind::Kernel(k) => format!("{} {}", k.peer, k.event.name()),
+                RowKind::Segment(w) => format!("{} {}", w.from, w.segment.flags.tcpdump()),
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(shape, ["B send_reset", "B R.", "A receive_reset"]);
+        assert_eq!(
+            t.reset_reason(t.segments().next().unwrap()),
+            Some("TCP_ABORT_ON_CLOSE")
+        );
+        assert!(t.rows.windows(2).all(|w| w[0].t <= w[1].t));
     }
 
     #[test]

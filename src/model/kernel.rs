@@ -70,6 +70,45 @@ impl KernelEventKind {
         }
     }
 
+    /// The event's name in JSON and saved runs: `send_reset`, `receive_reset`, `state`, `error_report`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            KernelEventKind::SendReset { .. } => "send_reset",
+            KernelEventKind::ReceiveReset { .. } => "receive_reset",
+            KernelEventKind::StateChange { .. } => "state",
+            KernelEventKind::ErrorReport { .. } => "error_report",
+        }
+    }
+
+    /// The event in words, for `who`'s socket (`A`, `B`): `B's kernel sends RST — reason TCP_ABORT_ON_CLOSE (closed
+    /// with unread data)`, `A's socket: ESTABLISHED → CLOSE`, `kernel reports ECONNRESET to A's socket`.
+    pub fn describe(&self, who: &str) -> String {
+        match self {
+            KernelEventKind::SendReset { reason, .. } => match reset_reason_short(reason) {
+                Some(short) => format!("{who}'s kernel sends RST — reason {reason} ({short})"),
+                None => format!("{who}'s kernel sends RST — reason {reason}"),
+            },
+            KernelEventKind::ReceiveReset { .. } => {
+                format!("{who}'s kernel receives the RST: the connection is reset")
+            }
+            KernelEventKind::StateChange {
+                old: TcpState::Listen,
+                new: TcpState::Closed,
+                ..
+            } => format!("{who}'s listening socket: LISTEN → CLOSE"),
+            KernelEventKind::StateChange { old, new, .. } => {
+                format!("{who}'s socket: {old} → {new}")
+            }
+            KernelEventKind::ErrorReport { errno: 0, .. } => {
+                format!("kernel reports no error left pending to {who}'s socket (0)")
+            }
+            KernelEventKind::ErrorReport { errno, .. } => format!(
+                "kernel reports {} to {who}'s socket",
+                errno_name(*errno).map_or_else(|| format!("errno {errno}"), str::to_string)
+            ),
+        }
+    }
+
     /// Whether either end of the event uses `port`.
     pub fn touches_port(&self, port: u16) -> bool {
         self.src().port() == port || self.dst().port() == port
@@ -160,6 +199,21 @@ pub fn reset_reason_meaning(reason: &str) -> Option<&'static str> {
         "MPTCP_RST_EMIDDLEBOX" => "MPTCP: middlebox interference",
         "ERROR" => "unexpected error happens",
         _ => return None,
+    })
+}
+
+/// A reset reason in a few words, for a timeline cell (`closed with unread data`); [`reset_reason_meaning`] is the
+/// full line. Falls back to the full line, then to nothing, for the reasons a close rarely shows.
+pub fn reset_reason_short(reason: &str) -> Option<&'static str> {
+    Some(match reason {
+        "NO_SOCKET" => "nothing listens on that port",
+        "TCP_ABORT_ON_DATA" => "data for a socket its application closed",
+        "TCP_ABORT_ON_CLOSE" => "closed with unread data",
+        "TCP_ABORT_ON_LINGER" => "FIN-WAIT-2 linger time ran out",
+        "TCP_STATE" => "aborted in its state, e.g. SO_LINGER {1, 0}",
+        "TCP_KEEPALIVE_TIMEOUT" => "keepalive timed out",
+        "TCP_DISCONNECT_WITH_DATA" => "disconnected with unsent data",
+        _ => return reset_reason_meaning(reason),
     })
 }
 

@@ -1,5 +1,5 @@
-//! A live run: bind B's port, open the capture on it, play the scenario, end the capture, and merge the socket
-//! calls and the segments into one timeline; the binary calls [`run`].
+//! A live run: bind B's port, start the kernel's trace and the capture on it, play the scenario, end both, and
+//! merge the socket calls, the segments and the kernel's own events into one timeline; the binary calls [`run`].
 //!
 //! Everything this asks of the operating system goes through one [`Door`], taken as a parameter by [`run_with`]:
 //! [`Kernel`] is the real one (sockets on loopback, libpcap on `lo`), and `pipeline::replay::Replay` plays a saved
@@ -10,9 +10,11 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::explain::timeline::{self, Sides, States, Timeline};
+use crate::model::kernel::KernelTrace;
 use crate::model::run::{Mode, PairRun};
 use crate::os::capture::{self, CaptureError, Captured, FinishError, LiveCapture};
 use crate::os::privilege::{self, PrivilegeError};
+use crate::os::tracefs::{TraceError, Tracer};
 use crate::scenario::{ScenarioError, Stage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +22,9 @@ pub struct Options {
     pub ipv6: bool,
     /// Capture the wire (needs CAP_NET_RAW); false shows the socket calls alone.
     pub capture: bool,
+    /// Read the kernel's own events (reset reasons, state changes, errors; needs root for tracefs). When they
+    /// cannot be read, the run goes on without them and [`LiveRun::kernel_missing`] says why.
+    pub kernel: bool,
 }
 
 /// One finished run.
@@ -29,6 +34,10 @@ pub struct LiveRun {
     pub captured: Option<Captured>,
     pub timeline: Timeline,
     pub kernel: String,
+    /// What the kernel said through its tracepoints, when it was asked and could answer.
+    pub trace: Option<KernelTrace>,
+    /// Why the kernel's events were asked for and are missing: one line saying what is missing and what it costs.
+    pub kernel_missing: Option<String>,
 }
 
 impl LiveRun {
@@ -67,6 +76,21 @@ impl LiveRun {
                         c.undecoded.len()
                     ));
                 }
+            }
+        }
+        if let Some(trace) = &self.trace {
+            if trace.lost_events > 0 {
+                w.push(format!(
+                    "the kernel lost {} trace event(s) before they were read: its rows may be missing some",
+                    trace.lost_events
+                ));
+            }
+            if !trace.unreadable.is_empty() {
+                w.push(format!(
+                    "{} line(s) of the kernel's trace could not be read, e.g. {:?}",
+                    trace.unreadable.len(),
+                    trace.unreadable[0]
+                ));
             }
         }
         w
@@ -112,16 +136,21 @@ impl std::error::Error for RunError {
 }
 
 /// Everything a live run asks of the operating system, in the order [`run_with`] asks it: bind B's port, start
-/// the capture on it (unless told not to), play the scenario, finish the capture, name the kernel. Socket calls and
-/// captured frames are stamped by one clock (CLOCK_REALTIME for the real door), so they merge into one timeline.
+/// the kernel's trace and the capture on it (unless told not to), play the scenario, finish the capture, finish
+/// the trace, name the kernel. Socket calls, captured frames and kernel events are stamped on one clock
+/// (CLOCK_REALTIME for the real door), so they merge into one timeline.
 ///
-/// `Stage` and `Capture` are the door's own handles: what `bind` and `start_capture` opened, handed back when it is
-/// played or finished, so neither can happen twice or before it was opened.
+/// `Stage`, `Capture` and `Trace` are the door's own handles: what `bind`, `start_capture` and `start_trace`
+/// opened, handed back when it is played or finished, so none can happen twice or before it was opened.
 pub trait Door {
     /// B's port, bound and waiting for the scenario.
     type Stage;
     /// A capture running on B's port.
     type Capture;
+    /// A trace of the kernel's TCP events on B's port, being set up.
+    type PendingTrace;
+    /// A trace of the kernel's TCP events on B's port, reading.
+    type Trace;
 
     /// Bind B's port for `mode` on 127.0.0.1 (::1 with `ipv6`); nothing is sent yet. B's address is what the
     /// capture filters on.
@@ -133,6 +162,17 @@ pub trait Door {
     /// Give up root and every capability, once every port, capture and trace of the runs is open and before any
     /// scenario is played (tcpdump's `-Z`): the one point of a live run where privileges end.
     fn drop_privileges(&mut self) -> Result<(), PrivilegeError>;
+
+    /// Start setting up a reading of the kernel's TCP events of every connection with an end on `b`'s port (A's
+    /// connection to B has B's port as its peer port, so both sockets' events are seen). The set-up may go on
+    /// while the capture starts; [`Door::trace_ready`] waits for it.
+    fn start_trace(&mut self, b: SocketAddr) -> Self::PendingTrace;
+
+    /// Wait until the trace reads: nothing the kernel does afterwards is missed.
+    fn trace_ready(&mut self, pending: Self::PendingTrace) -> Result<Self::Trace, TraceError>;
+
+    /// End the trace and hand back the kernel's events in time order.
+    fn finish_trace(&mut self, trace: Self::Trace) -> Result<KernelTrace, TraceError>;
 
     /// Play the scenario on the bound port: A's and B's socket calls, as the kernel answered them.
     fn play(&mut self, stage: Self::Stage) -> Result<PairRun, ScenarioError>;
@@ -164,6 +204,8 @@ impl Kernel {
 impl Door for Kernel {
     type Stage = Stage;
     type Capture = LiveCapture;
+    type PendingTrace = std::thread::JoinHandle<Result<Tracer, TraceError>>;
+    type Trace = Tracer;
 
     fn bind(&mut self, mode: Mode, ipv6: bool) -> std::io::Result<(Stage, SocketAddr)> {
         let stage = Stage::bind(mode, ipv6)?;
@@ -190,6 +232,26 @@ impl Door for Kernel {
         capture.finish()
     }
 
+    /// The kernel takes tens of ms to make an instance and switch its clock: done on a thread of its own while
+    /// the capture opens.
+    fn start_trace(&mut self, b: SocketAddr) -> Self::PendingTrace {
+        let port = b.port();
+        std::thread::spawn(move || Tracer::start(&[port]))
+    }
+
+    fn trace_ready(&mut self, pending: Self::PendingTrace) -> Result<Tracer, TraceError> {
+        pending.join().unwrap_or_else(|_| {
+            Err(TraceError::NoTracefs {
+                detail: "the thread setting up the trace panicked".into(),
+            })
+        })
+    }
+
+    /// The instance is removed by a detached process, so the run does not wait while the kernel frees it.
+    fn finish_trace(&mut self, trace: Tracer) -> Result<KernelTrace, TraceError> {
+        trace.finish_in_background()
+    }
+
     fn kernel_release(&mut self) -> String {
         crate::os::kernel_release()
     }
@@ -200,7 +262,8 @@ pub fn run(mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
     run_with(&mut Kernel::default(), mode, opts)
 }
 
-/// Play `mode` once through `door`, capturing it unless told not to.
+/// Play `mode` once through `door`, capturing it and tracing the kernel unless told not to. A trace that cannot
+/// start or finish costs the kernel rows, not the run: [`LiveRun::kernel_missing`] says so.
 pub fn run_with<D: Door>(door: &mut D, mode: Mode, opts: Options) -> Result<LiveRun, RunError> {
     let mut runs = run_all_with(door, &[mode], opts)?;
     Ok(runs.remove(0))
@@ -213,44 +276,85 @@ pub fn run_all_with<D: Door>(
     modes: &[Mode],
     opts: Options,
 ) -> Result<Vec<LiveRun>, RunError> {
-    let mut opened = Vec::with_capacity(modes.len());
+    // every trace's set-up goes on while the ports are bound and the captures start; then each is waited for
+    let mut starting = Vec::with_capacity(modes.len());
     for &mode in modes {
-        opened.push(open(door, mode, opts)?);
+        starting.push(start(door, mode, opts)?);
     }
+    let opened: Vec<Opened<D>> = starting.into_iter().map(|s| ready(door, s)).collect();
     door.drop_privileges().map_err(RunError::Privileges)?;
     opened.into_iter().map(|o| play(door, o)).collect()
 }
 
-/// A run made ready: B's port bound, its capture running; nothing sent yet.
+/// A run made ready: B's port bound, its capture and the kernel's trace running; nothing sent yet.
 struct Opened<D: Door> {
     stage: D::Stage,
     capture: Option<D::Capture>,
+    trace: Option<D::Trace>,
+    /// Why the kernel's trace could not start, when it could not.
+    kernel_missing: Option<String>,
 }
 
-fn open<D: Door>(door: &mut D, mode: Mode, opts: Options) -> Result<Opened<D>, RunError> {
+/// A run being made ready: B's port bound, its capture running, the kernel's trace being set up.
+struct Starting<D: Door> {
+    stage: D::Stage,
+    capture: Option<D::Capture>,
+    pending: Option<D::PendingTrace>,
+}
+
+fn start<D: Door>(door: &mut D, mode: Mode, opts: Options) -> Result<Starting<D>, RunError> {
     let (stage, b_addr) = door.bind(mode, opts.ipv6).map_err(RunError::Bind)?;
+    let pending = opts.kernel.then(|| door.start_trace(b_addr));
     let capture = if opts.capture {
         Some(door.start_capture(b_addr).map_err(RunError::Capture)?)
     } else {
         None
     };
-    Ok(Opened { stage, capture })
+    Ok(Starting {
+        stage,
+        capture,
+        pending,
+    })
+}
+
+/// Wait for the trace; one that cannot start costs its rows, not the run.
+fn ready<D: Door>(door: &mut D, s: Starting<D>) -> Opened<D> {
+    let (trace, kernel_missing) = match s.pending.map(|p| door.trace_ready(p)) {
+        Some(Ok(t)) => (Some(t), None),
+        Some(Err(e)) => (None, Some(e.to_string())),
+        None => (None, None),
+    };
+    Opened {
+        stage: s.stage,
+        capture: s.capture,
+        trace,
+        kernel_missing,
+    }
 }
 
 fn play<D: Door>(door: &mut D, opened: Opened<D>) -> Result<LiveRun, RunError> {
+    let mut kernel_missing = opened.kernel_missing;
+    let tracer = opened.trace;
     let pair = door.play(opened.stage).map_err(RunError::Scenario)?;
     let captured = match opened.capture {
         Some(live) => Some(door.finish_capture(live).map_err(RunError::CaptureRead)?),
         None => None,
     };
+    let trace = tracer.and_then(|t| {
+        door.finish_trace(t)
+            .map_err(|e| kernel_missing = Some(e.to_string()))
+            .ok()
+    });
     let segments = captured
         .as_ref()
         .map(|c| c.segments.as_slice())
         .unwrap_or(&[]);
-    let timeline = timeline::build(
+    let events = trace.as_ref().map_or(&[][..], |t| t.events.as_slice());
+    let timeline = timeline::build_with_kernel(
         Sides::for_pair(&pair),
         &pair.calls,
         segments,
+        events,
         States::Recorded,
     );
     Ok(LiveRun {
@@ -258,5 +362,7 @@ fn play<D: Door>(door: &mut D, opened: Opened<D>) -> Result<LiveRun, RunError> {
         captured,
         timeline,
         kernel: door.kernel_release(),
+        trace,
+        kernel_missing,
     })
 }

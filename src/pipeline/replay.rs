@@ -4,6 +4,8 @@
 //! the warnings a capture brings (drops, a lost end marker, undecoded frames), and which [`RunError`] each failure
 //! becomes.
 //!
+//! The kernel's events come back as the file saved them (none for a run saved without them).
+//!
 //! The replay answers what the file holds unless told otherwise: the builder methods change the capture's report
 //! or make one step fail, once. It refuses (with an error from `bind`) to play a mode or address family other than
 //! the saved one, rather than hand back a run that is not what was asked.
@@ -17,9 +19,11 @@ use std::net::SocketAddr;
 use crate::capfile::CaptureReader;
 use crate::capfile::saved::{self, SavedRun};
 use crate::model::frame::RawFrame;
+use crate::model::kernel::KernelTrace;
 use crate::model::run::{Mode, PairRun};
 use crate::os::capture::{CaptureError, Captured, FinishError};
 use crate::os::privilege::PrivilegeError;
+use crate::os::tracefs::TraceError;
 use crate::pipeline::live::Door;
 use crate::scenario::ScenarioError;
 use crate::wire::decode::{self, Skip};
@@ -30,8 +34,11 @@ pub enum Asked {
     Bind { mode: Mode, ipv6: bool },
     StartCapture(SocketAddr),
     DropPrivileges,
+    StartTrace(SocketAddr),
+    TraceReady,
     Play,
     FinishCapture,
+    FinishTrace,
     KernelRelease,
 }
 
@@ -44,6 +51,8 @@ pub struct Replay {
     fail_capture: Option<CaptureError>,
     fail_scenario: Option<ScenarioError>,
     fail_finish: Option<FinishError>,
+    fail_trace: Option<TraceError>,
+    fail_trace_finish: Option<TraceError>,
     /// Everything asked so far, in order.
     pub asked: Vec<Asked>,
 }
@@ -129,6 +138,8 @@ impl Replay {
             fail_capture: None,
             fail_scenario: None,
             fail_finish: None,
+            fail_trace: None,
+            fail_trace_finish: None,
             asked: Vec::new(),
         }
     }
@@ -179,12 +190,32 @@ impl Replay {
         self.fail_finish = Some(e);
         self
     }
+
+    /// Starting the kernel's trace fails with `e` (no rights, no tracefs, an old kernel).
+    pub fn failing_trace(mut self, e: TraceError) -> Replay {
+        self.fail_trace = Some(e);
+        self
+    }
+
+    /// Finishing the kernel's trace fails with `e`.
+    pub fn failing_trace_finish(mut self, e: TraceError) -> Replay {
+        self.fail_trace_finish = Some(e);
+        self
+    }
+
+    /// The trace answers with these events instead of the saved ones.
+    pub fn with_trace(mut self, trace: Option<KernelTrace>) -> Replay {
+        self.saved.trace = trace;
+        self
+    }
 }
 
 impl Door for Replay {
     /// The replay holds everything itself: its handles carry nothing.
     type Stage = ();
     type Capture = ();
+    type PendingTrace = ();
+    type Trace = ();
 
     fn bind(&mut self, mode: Mode, ipv6: bool) -> io::Result<((), SocketAddr)> {
         self.asked.push(Asked::Bind { mode, ipv6 });
@@ -230,6 +261,24 @@ impl Door for Replay {
         match self.fail_finish.take() {
             Some(e) => Err(e),
             None => Ok(self.captured.clone()),
+        }
+    }
+
+    fn start_trace(&mut self, b: SocketAddr) {
+        self.asked.push(Asked::StartTrace(b));
+    }
+
+    fn trace_ready(&mut self, (): ()) -> Result<(), TraceError> {
+        self.asked.push(Asked::TraceReady);
+        self.fail_trace.take().map_or(Ok(()), Err)
+    }
+
+    /// The saved run's kernel events; none for a run saved without them.
+    fn finish_trace(&mut self, (): ()) -> Result<KernelTrace, TraceError> {
+        self.asked.push(Asked::FinishTrace);
+        match self.fail_trace_finish.take() {
+            Some(e) => Err(e),
+            None => Ok(self.saved.trace.clone().unwrap_or_default()),
         }
     }
 

@@ -128,6 +128,10 @@ pub fn run(config: Config, out: &mut dyn Write, feedback: &mut dyn Feedback) -> 
     // every mode's port and capture opened, privileges given up, then each one played
     let runs = live::run_all_with(&mut door, modes, config.options).map_err(Error::Live)?;
     let mut incomplete = Vec::new();
+    // what the kernel's events cost when they cannot be read is said once, not once per mode
+    if let Some(missing) = runs.iter().find_map(|r| r.kernel_missing.as_ref()) {
+        feedback.note(&format!("note: {missing}"));
+    }
     for run in &runs {
         let mode = run.pair.mode;
         for w in run.warnings() {
@@ -215,7 +219,7 @@ fn save(run: &LiveRun, to: Save, feedback: &mut dyn Feedback) -> Result<(), Erro
         }
         saved::pcap(frames, linktype)
     } else {
-        saved::pcapng(&run.pair, &run.kernel, frames, linktype)
+        saved::pcapng_with_kernel(&run.pair, &run.kernel, run.trace.as_ref(), frames, linktype)
     };
     let written = match to.file {
         Some(mut file) => file.write_all(&bytes).and_then(|()| file.flush()),

@@ -37,9 +37,35 @@ const HEADERS: [&str; 8] = [
     "B ends",
 ];
 
+/// The column the kernel's evidence adds after "RST from", shown only when some row has it (runs without the
+/// kernel's events print as before).
+const REASON_HEADER: &str = "kernel's reason";
+
+fn traced(rows: &[Compared]) -> bool {
+    rows.iter().any(|c| c.outcome.kernel_reason.is_some())
+}
+
+fn headers(rows: &[Compared]) -> Vec<String> {
+    let mut h: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
+    if traced(rows) {
+        h.insert(3, REASON_HEADER.to_string());
+    }
+    h
+}
+
+/// A row's cells, with the kernel's reason when the table has that column.
+fn row_cells(r: &ComparisonRow, with_reason: bool) -> Vec<String> {
+    let mut c = cells(r);
+    if with_reason {
+        let reason = r.kernel_reason.clone().unwrap_or_else(|| "—".to_string());
+        c.insert(3, reason);
+    }
+    c
+}
+
 /// The cells of the table and Markdown: the mode of a run with warnings is marked, the warnings follow the table.
-fn marked_cells(c: &Compared) -> Vec<String> {
-    let mut cells = cells(&c.outcome);
+fn marked_cells(c: &Compared, with_reason: bool) -> Vec<String> {
+    let mut cells = row_cells(&c.outcome, with_reason);
     if !c.warnings.is_empty() {
         cells[0].push_str(" (warned)");
     }
@@ -96,10 +122,10 @@ pub fn table(rows: &[Compared], style: Style) -> String {
     } else {
         t.force_no_tty();
     }
-    t.set_header(HEADERS.to_vec());
+    t.set_header(headers(rows));
     for c in rows {
         let r = &c.outcome;
-        let mut row: Vec<comfy_table::Cell> = marked_cells(c)
+        let mut row: Vec<comfy_table::Cell> = marked_cells(c, traced(rows))
             .into_iter()
             .map(|c| comfy_table::Cell::new(escape::text(&c)))
             .collect();
@@ -117,8 +143,8 @@ pub fn table(rows: &[Compared], style: Style) -> String {
 }
 
 pub fn markdown(rows: &[Compared], heading: &str) -> String {
-    let headers: Vec<String> = HEADERS.iter().map(|h| h.to_string()).collect();
-    let body: Vec<Vec<String>> = rows.iter().map(marked_cells).collect();
+    let headers = headers(rows);
+    let body: Vec<Vec<String>> = rows.iter().map(|c| marked_cells(c, traced(rows))).collect();
     let warnings = warning_lines(rows, "- **Warning:** ");
     format!(
         "{}\n\n{}{}",
@@ -148,11 +174,11 @@ pub fn json(rows: &[Compared]) -> String {
 
 /// CSV with a header line; the last column holds the row's warnings, joined by "; ".
 pub fn csv(rows: &[Compared]) -> String {
-    let mut headers = HEADERS.to_vec();
-    headers.push("warnings");
+    let mut headers = headers(rows);
+    headers.push("warnings".to_string());
     let mut out = csv::line(&headers);
     for c in rows {
-        let mut cells = cells(&c.outcome);
+        let mut cells = row_cells(&c.outcome, traced(rows));
         cells.push(c.warnings.join("; "));
         out.push_str(&csv::line(&cells));
     }
@@ -174,6 +200,7 @@ mod tests {
             discarded_unread: 33,
             end_a: None,
             end_b: Some(crate::model::tcp_state::TcpState::TimeWait),
+            kernel_reason: None,
         })
     }
 

@@ -1,6 +1,7 @@
 //! CSV: one quoting rule for every table, and one shape for a timeline (the JSON rows, flattened).
 
-use crate::explain::timeline::{RowKind, Timeline};
+use crate::explain::timeline::{KernelRow, RowKind, Timeline};
+use crate::model::kernel::KernelEventKind;
 use crate::model::segment::preview;
 use crate::render::escape;
 use crate::render::json::short_result;
@@ -95,10 +96,43 @@ pub fn timeline(t: &Timeline, warnings: &[String]) -> String {
                 w.notes.join("; "),
                 warned.clone(),
             ],
+            RowKind::Kernel(k) => kernel_cells(k, us(row.t), warned.clone()),
         };
         out.push_str(&line(&cells));
     }
     out
+}
+
+/// A kernel row's cells: the event's name in `call`, an error's name in `errno`, a change of state in `state`
+/// (`OLD→NEW`), a reset's reason in `data`, the row's words in `notes`.
+fn kernel_cells(k: &KernelRow, t_us: String, warned: String) -> [String; 16] {
+    let (errno, state) = match &k.event {
+        KernelEventKind::ErrorReport { errno, .. } => (
+            crate::model::kernel::errno_name(*errno)
+                .map_or_else(|| errno.to_string(), str::to_string),
+            String::new(),
+        ),
+        KernelEventKind::StateChange { old, new, .. } => (String::new(), format!("{old}→{new}")),
+        _ => (String::new(), String::new()),
+    };
+    [
+        t_us,
+        "kernel".into(),
+        k.peer.to_string(),
+        k.event.name().into(),
+        String::new(),
+        String::new(),
+        errno,
+        state,
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        k.reason().unwrap_or_default().to_string(),
+        k.text(),
+        warned,
+    ]
 }
 
 #[cfg(test)]

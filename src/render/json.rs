@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use crate::explain::timeline::{RowKind, Timeline};
 use crate::model::calls::SocketCall;
 use crate::model::calls::errno_name;
+use crate::model::kernel::{KernelEventKind, reset_reason_meaning};
 use crate::model::segment::preview;
 
 fn us(ns: i64) -> i64 {
@@ -60,6 +61,33 @@ pub fn timeline_json(t: &Timeline, warnings: &[String]) -> String {
                     "states_after": w.states_after.map(|(a, b)| [a.to_string(), b.to_string()]),
                     "notes": w.notes,
                 })
+            }
+            RowKind::Kernel(k) => {
+                let mut v = json!({
+                    "t_us": us(row.t - t0),
+                    "kind": "kernel",
+                    "peer": k.peer.to_string(),
+                    "event": k.event.name(),
+                    "text": k.text(),
+                });
+                match &k.event {
+                    KernelEventKind::SendReset { reason, state, .. } => {
+                        v["reason"] = reason.as_str().into();
+                        v["meaning"] = reset_reason_meaning(reason).into();
+                        v["state"] = state.map(|s| s.to_string()).into();
+                    }
+                    KernelEventKind::ReceiveReset { .. } => {}
+                    KernelEventKind::StateChange { old, new, .. } => {
+                        v["old"] = old.to_string().into();
+                        v["new"] = new.to_string().into();
+                    }
+                    KernelEventKind::ErrorReport { errno, .. } => {
+                        v["errno"] = crate::model::kernel::errno_name(*errno)
+                            .map_or_else(|| errno.to_string(), str::to_string)
+                            .into();
+                    }
+                }
+                v
             }
         };
         v["warnings"] = warnings.into();

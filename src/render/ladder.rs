@@ -159,6 +159,13 @@ pub fn ladder(t: &Timeline) -> String {
                 out.push_str(&line(&time, "", &l1, ""));
                 out.push_str(&line("", "", &l2, ""));
             }
+            RowKind::Kernel(k) => {
+                let text = format!("* {}", k.short());
+                out.push_str(&match k.peer {
+                    Peer::A => line(&time, &fit(&text, CALL_W), "", ""),
+                    Peer::B => line(&time, "", "", &text),
+                });
+            }
         }
     }
     out

@@ -61,6 +61,7 @@ pub fn mermaid(t: &Timeline) -> String {
                     out.push_str(&format!("    {from}->>{to}: {label}\n"));
                 }
             }
+            RowKind::Kernel(k) => out.push_str(&note(k.peer, format!("⚙ {}", k.short()))),
         }
     }
     out

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use crate::explain::timeline::{RowKind, Timeline, WireRow};
 use crate::model::calls::Peer;
+use crate::model::kernel::KernelEventKind;
 use crate::render::ladder::{segment_label, short_call};
 use crate::render::{escape, time_text};
 
@@ -53,7 +54,18 @@ pub fn svg(t: &Timeline, title: &str) -> String {
                 let error = call.errno().is_some();
                 let _ = writeln!(s, "{}", call_text(call.peer, y, &text, error));
             }
-            RowKind::Segment(w) => arrow(&mut s, w, y),
+            RowKind::Segment(w) => {
+                arrow(&mut s, w, y);
+                if let Some(reason) = t.reset_reason(w) {
+                    reason_label(&mut s, reason, y);
+                }
+            }
+            RowKind::Kernel(k) => {
+                let error =
+                    matches!(k.event, KernelEventKind::ErrorReport { errno, .. } if errno != 0);
+                let text = format!("⚙ {}", k.short());
+                let _ = writeln!(s, "{}", call_text(k.peer, y, &text, error));
+            }
         }
     }
     s.push_str("</svg>\n");
@@ -126,6 +138,17 @@ fn call_text(peer: Peer, y: i32, text: &str, error: bool) -> String {
             xml(text)
         ),
     }
+}
+
+/// The kernel's reason for a RST, small, under its arrow at height `y`.
+fn reason_label(s: &mut String, reason: &str, y: i32) {
+    let _ = writeln!(
+        s,
+        r#"<text class="reason" x="{}" y="{}" text-anchor="middle" fill="{RST}" font-size="10" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"#,
+        (A_X + B_X) / 2,
+        y + SLOPE + 6,
+        xml(&format!("kernel's reason: {reason}"))
+    );
 }
 
 /// A segment's arrow from its sender's lifeline to the other's, sloping down from `y`, and its label.

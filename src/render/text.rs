@@ -2,8 +2,9 @@
 
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 
-use crate::explain::timeline::{RowKind, Timeline, WireRow};
+use crate::explain::timeline::{KernelRow, RowKind, Timeline, WireRow};
 use crate::model::calls::{CallKind, Peer, SocketCall};
+use crate::model::kernel::KernelEventKind;
 use crate::model::segment::preview;
 use crate::render::{Style, escape, time_text};
 
@@ -99,6 +100,19 @@ fn tone_of_call(call: &SocketCall) -> Tone {
     }
 }
 
+/// The text of a kernel row: `⚙ B's kernel sends RST — reason TCP_ABORT_ON_CLOSE (closed with unread data)`.
+pub fn kernel_text(k: &KernelRow) -> String {
+    format!("⚙ {}", k.text())
+}
+
+fn tone_of_kernel(k: &KernelRow) -> Tone {
+    match k.event {
+        KernelEventKind::SendReset { .. } => Tone::Reset,
+        KernelEventKind::ErrorReport { errno, .. } if errno != 0 => Tone::Error,
+        _ => Tone::Plain,
+    }
+}
+
 /// The four cells of each row, with its tone.
 fn rows(t: &Timeline) -> (bool, Vec<([String; 4], Tone)>) {
     let t0 = t.t0();
@@ -126,6 +140,7 @@ fn rows(t: &Timeline) -> (bool, Vec<([String; 4], Tone)>) {
                     (Some(call.peer), return_text(call), tone_of_call(call))
                 }
                 RowKind::Segment(w) => (None, segment_text(w), tone_of_segment(w)),
+                RowKind::Kernel(k) => (Some(k.peer), kernel_text(k), tone_of_kernel(k)),
             };
             let cells = match peer {
                 Some(Peer::A) => [time, text, String::new(), String::new()],

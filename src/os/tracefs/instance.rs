@@ -38,6 +38,33 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 #[derive(Debug)]
 pub struct Instance {
     pub path: PathBuf,
+    /// The write end of the remover's standard input (see [`spawn_remover`]): closing it, or this process ending
+    /// in any way, has the instance removed by a process that keeps the rights this one may give up.
+    remover: Option<std::process::ChildStdin>,
+}
+
+/// Start a small process that waits for its standard input to close, then removes `path`. It is started while this
+/// process still has the rights to remove the instance (a run gives up root once everything is open), and it
+/// outlives a crash or SIGKILL of this process: the pipe closes with it. It is spawned, so it holds none of this
+/// process's sockets (they are close-on-exec), only the pipe.
+fn spawn_remover(path: &Path) -> Option<std::process::ChildStdin> {
+    const SCRIPT: &str = "read -r _; i=0; while [ $i -lt 100 ]; do rmdir \"$0\" 2>/dev/null && exit 0; \
+        [ -d \"$0\" ] || exit 0; sleep 0.02; i=$((i+1)); done; exit 1";
+    let mut child = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let stdin = child.stdin.take();
+    // reaped by a thread of its own; without one it stays a zombie until this process ends: harmless
+    let _ = std::thread::Builder::new()
+        .name("tracefs-remover".into())
+        .spawn(move || child.wait());
+    stdin
 }
 
 impl Instance {
@@ -61,7 +88,8 @@ impl Instance {
             path: path.clone(),
             stop: Arc::clone(stop),
         });
-        Ok(Instance { path })
+        let remover = spawn_remover(&path);
+        Ok(Instance { path, remover })
     }
 
     /// Write `value` to the instance's file `rel` (`trace_clock`, `events/tcp/tcp_send_reset/enable`).
@@ -70,10 +98,26 @@ impl Instance {
     }
 }
 
+impl Instance {
+    /// Hand the removal to the remover and return at once: rmdir of an instance waits while the kernel frees its
+    /// ring buffers (tens of ms). The instance's pipe must be closed already.
+    pub fn remove_in_background(mut self) {
+        lock_live().retain(|l| l.path != self.path);
+        // closing the remover's input hands it the removal; without a remover, it is done here
+        if self.remover.take().is_none() {
+            let _ = remove(&self.path, Duration::from_secs(1));
+        }
+        std::mem::forget(self);
+    }
+}
+
 impl Drop for Instance {
     fn drop(&mut self) {
         lock_live().retain(|l| l.path != self.path);
+        // this process may have given up the right to remove it: then the remover, woken by the closed pipe, does
+        // (and when it is gone already, the remover finds so and ends)
         let _ = remove(&self.path, Duration::from_secs(1));
+        drop(self.remover.take());
     }
 }
 

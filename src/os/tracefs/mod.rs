@@ -42,8 +42,10 @@ use reader::Reader;
 pub struct Tracer {
     reader: Option<Reader>,
     offset_ns: i64,
-    /// Dropped last: the reader must close the pipe first.
-    instance: Instance,
+    path: PathBuf,
+    ports: Vec<u16>,
+    /// Dropped last: the reader must close the pipe first. `None` once handed to a background removal.
+    instance: Option<Instance>,
 }
 
 impl Tracer {
@@ -65,23 +67,45 @@ impl Tracer {
         Ok(Tracer {
             reader: Some(reader),
             offset_ns,
-            instance,
+            path: instance.path.clone(),
+            ports: ports.to_vec(),
+            instance: Some(instance),
         })
     }
 
     /// The instance's directory under tracefs.
     pub fn instance_path(&self) -> &Path {
-        &self.instance.path
+        &self.path
     }
 
     /// Stop, read what is left, remove the instance, and return the events in time order.
-    pub fn finish(mut self) -> Result<KernelTrace, TraceError> {
+    pub fn finish(self) -> Result<KernelTrace, TraceError> {
+        self.finish_with(false)
+    }
+
+    /// [`Tracer::finish`], leaving the instance's removal (tens of ms while the kernel frees its buffers) to a
+    /// detached process: see [`Instance::remove_in_background`]. For a program that has its answer and should not
+    /// wait; the instance is gone shortly after.
+    pub fn finish_in_background(self) -> Result<KernelTrace, TraceError> {
+        self.finish_with(true)
+    }
+
+    fn finish_with(mut self, background: bool) -> Result<KernelTrace, TraceError> {
         let Some(reader) = self.reader.take() else {
             return Ok(KernelTrace::default());
         };
-        let read = reader.finish();
+        let mut read = reader.finish();
+        // Under load, events can still sit in the buffer after the pipe said it was empty: the `trace` file shows
+        // what the pipe did not consume.
+        if let Ok(rest) = std::fs::read_to_string(self.path.join("trace")) {
+            reader::take_leftovers(&rest, &self.ports, &mut read);
+        }
+        let lost_events = read.lost.max(overruns(&self.path));
+        if background && let Some(instance) = self.instance.take() {
+            instance.remove_in_background();
+        }
         if let Some(e) = read.error {
-            return Err(io_error("read", &self.instance.path.join("trace_pipe"), e));
+            return Err(io_error("read", &self.path.join("trace_pipe"), e));
         }
         let mut events: Vec<KernelEvent> = read
             .events
@@ -94,7 +118,7 @@ impl Tracer {
         events.sort_by_key(|e| e.ts);
         Ok(KernelTrace {
             events,
-            lost_events: read.lost.max(overruns(&self.instance.path)),
+            lost_events,
             unreadable: read.unreadable,
         })
     }

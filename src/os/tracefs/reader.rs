@@ -18,6 +18,9 @@ use crate::model::kernel::KernelEventKind;
 /// How long one wait for the kernel lasts before the stop flag is looked at again.
 pub const POLL_MS: i32 = 50;
 
+/// How long the final drain waits for stragglers before the pipe is closed.
+const FINAL_WAIT_MS: i32 = 2;
+
 /// What the thread read: events on the trace clock, lost-event counts, lines it could not read.
 #[derive(Debug, Default)]
 pub struct Harvest {
@@ -32,6 +35,8 @@ pub struct Harvest {
 pub struct Reader {
     pub stop: Arc<AtomicBool>,
     handle: JoinHandle<Harvest>,
+    /// Written to on finish, so the thread's wait ends at once instead of at its timeout.
+    wake: Option<File>,
 }
 
 impl Reader {
@@ -39,15 +44,23 @@ impl Reader {
     /// them when `ports` is empty).
     pub fn spawn(pipe: File, ports: Vec<u16>, stop: Arc<AtomicBool>) -> std::io::Result<Reader> {
         let flag = Arc::clone(&stop);
+        let (woken, wake) = match wake_pipe() {
+            Some((r, w)) => (Some(r), Some(w)),
+            None => (None, None),
+        };
         let handle = std::thread::Builder::new()
             .name("tracefs-reader".into())
-            .spawn(move || read_until_stopped(pipe, &ports, &flag))?;
-        Ok(Reader { stop, handle })
+            .spawn(move || read_until_stopped(pipe, woken, &ports, &flag))?;
+        Ok(Reader { stop, handle, wake })
     }
 
     /// Stop, drain, close the pipe, and hand back what was read.
     pub fn finish(self) -> Harvest {
         self.stop.store(true, Ordering::SeqCst);
+        if let Some(mut wake) = self.wake.as_ref() {
+            use std::io::Write;
+            let _ = wake.write(&[1]);
+        }
         self.handle.join().unwrap_or_else(|_| Harvest {
             error: Some(std::io::Error::other("the trace reader panicked")),
             ..Harvest::default()
@@ -55,7 +68,23 @@ impl Reader {
     }
 }
 
-fn read_until_stopped(mut pipe: File, ports: &[u16], stop: &AtomicBool) -> Harvest {
+/// A pipe whose write end wakes the reader's wait; `None` if the kernel gives none (the wait then times out).
+fn wake_pipe() -> Option<(File, File)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two-int array we own; each fd is then owned by exactly one File.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return None;
+    }
+    Some(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
+}
+
+fn read_until_stopped(
+    mut pipe: File,
+    woken: Option<File>,
+    ports: &[u16],
+    stop: &AtomicBool,
+) -> Harvest {
     let mut out = Harvest::default();
     let mut pending = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -67,9 +96,15 @@ fn read_until_stopped(mut pipe: File, ports: &[u16], stop: &AtomicBool) -> Harve
             break;
         }
         if stopping {
+            // Once more after a moment: what another CPU wrote just before the stop request can reach the pipe
+            // a little after it, and the read above may have ended on an empty moment.
+            wait_readable(&pipe, None, FINAL_WAIT_MS);
+            if let Err(e) = drain(&mut pipe, &mut buf, &mut pending, ports, &mut out) {
+                out.error = Some(e);
+            }
             break;
         }
-        wait_readable(&pipe, POLL_MS);
+        wait_readable(&pipe, woken.as_ref(), POLL_MS);
     }
     out
 }
@@ -99,6 +134,13 @@ fn drain(
     }
 }
 
+/// Lines of the instance's `trace` file (what is still in the buffer, unconsumed): `#` header lines skipped.
+pub fn take_leftovers(text: &str, ports: &[u16], out: &mut Harvest) {
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        take_line(line, ports, out);
+    }
+}
+
 fn take_line(line: &str, ports: &[u16], out: &mut Harvest) {
     match parse_line(line) {
         Line::Event { clock_ns, kind } => {
@@ -113,14 +155,17 @@ fn take_line(line: &str, ports: &[u16], out: &mut Harvest) {
     }
 }
 
-fn wait_readable(pipe: &File, timeout_ms: i32) {
-    let mut pfd = libc::pollfd {
-        fd: pipe.as_raw_fd(),
+/// Wait until the kernel has something, `woken` is written to, or `timeout_ms` passed.
+fn wait_readable(pipe: &File, woken: Option<&File>, timeout_ms: i32) {
+    let fd = |f: &File| libc::pollfd {
+        fd: f.as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
     };
-    // SAFETY: one pollfd we own, for an fd that stays open for the call. A failure or timeout just means read again.
-    unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    let mut pfds = [fd(pipe), woken.map_or(fd(pipe), fd)];
+    let n = if woken.is_some() { 2 } else { 1 };
+    // SAFETY: pollfds we own, for fds that stay open for the call. A failure or timeout just means read again.
+    unsafe { libc::poll(pfds.as_mut_ptr(), n, timeout_ms) };
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i64 {

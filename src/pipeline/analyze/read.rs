@@ -24,10 +24,15 @@ pub fn saved_timeline(report: &FileReport) -> Option<Timeline> {
     let saved = report.saved_run.as_ref()?;
     let mut segments: Vec<Segment> = report.kept.values().flatten().cloned().collect();
     segments.sort_by_key(|s| s.ts);
-    Some(timeline::build(
+    let kernel = saved
+        .trace
+        .as_ref()
+        .map_or(&[][..], |t| t.events.as_slice());
+    Some(timeline::build_with_kernel(
         Sides::for_pair(&saved.pair),
         &saved.pair.calls,
         &segments,
+        kernel,
         States::Recorded,
     ))
 }
@@ -211,10 +216,7 @@ fn read(
     };
     report.kind = Some(reader.kind());
     report.gzip = reader.is_gzip();
-    report.saved_run = reader
-        .leading_comments()
-        .iter()
-        .find_map(|c| saved::parse_run_comment(c));
+    report.saved_run = saved::run_in_comments(&reader.leading_comments());
     // a saved run is one small connection (and a refused attempt): keep its segments for its timeline
     let keep_all = report.saved_run.is_some();
     let mut tracker = Tracker::new();
