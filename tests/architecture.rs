@@ -122,6 +122,99 @@ fn every_folder_of_src_is_a_known_stage() {
     }
 }
 
+/// The file a `crate::a::b::c` path names: the longest prefix that is a file of `src/` (`a/b.rs` or `a/b/mod.rs`).
+fn file_of(path: &[&str]) -> Option<PathBuf> {
+    (1..=path.len()).rev().find_map(|n| {
+        let dir = path[..n].iter().collect::<PathBuf>();
+        let file = src().join(&dir).with_extension("rs");
+        let module = src().join(&dir).join("mod.rs");
+        [file, module].into_iter().find(|f| f.is_file())
+    })
+}
+
+/// Every file a file names by a `crate::` path, outside its tests.
+fn file_arrows(code: &str) -> Vec<PathBuf> {
+    let mut to = Vec::new();
+    for line in code.lines() {
+        let line = line.split("//").next().unwrap_or("");
+        let mut rest = line;
+        while let Some(i) = rest.find("crate::") {
+            let after = &rest[i + "crate::".len()..];
+            let path: Vec<&str> = after
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .next()
+                .unwrap_or("")
+                .split("::")
+                .filter(|s| !s.is_empty())
+                .collect();
+            to.extend(file_of(&path));
+            rest = after;
+        }
+    }
+    to
+}
+
+#[test]
+fn no_file_imports_itself_back_through_others() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let arrows: Vec<(PathBuf, Vec<PathBuf>)> = files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            let mut to = file_arrows(non_test_code(&text));
+            to.retain(|t| t != f);
+            (f.clone(), to)
+        })
+        .collect();
+    // depth-first search for a path back to where it started
+    fn back<'a>(
+        from: &'a PathBuf,
+        start: &PathBuf,
+        arrows: &'a [(PathBuf, Vec<PathBuf>)],
+        seen: &mut Vec<&'a PathBuf>,
+    ) -> bool {
+        let Some((_, to)) = arrows.iter().find(|(f, _)| f == from) else {
+            return false;
+        };
+        for t in to {
+            if t == start {
+                return true;
+            }
+            if !seen.contains(&t) {
+                seen.push(t);
+                if back(t, start, arrows, seen) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    let circles: Vec<String> = files
+        .iter()
+        .filter(|f| back(f, f, &arrows, &mut Vec::new()))
+        .map(|f| f.strip_prefix(src()).unwrap().display().to_string())
+        .collect();
+    assert!(
+        circles.is_empty(),
+        "these files import themselves back through others: {circles:?}"
+    );
+}
+
+#[test]
+fn the_circle_finder_reads_paths_to_files() {
+    assert_eq!(
+        file_of(&["explain", "rows", "Timeline"]),
+        Some(src().join("explain/rows.rs"))
+    );
+    assert_eq!(
+        file_of(&["track", "zeek", "ConnState"]),
+        Some(src().join("track/zeek/mod.rs"))
+    );
+    let to = file_arrows("use crate::explain::rows::{RowKind, Timeline};\n");
+    assert_eq!(to, [src().join("explain/rows.rs")]);
+}
+
 /// Lines of code in a file before its tests: not blank, not a comment.
 fn code_lines(code: &str) -> usize {
     code.lines()

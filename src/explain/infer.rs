@@ -11,7 +11,7 @@
 //! Nothing here panics or fails: any sequence of segments gives states, however odd (200,000 random ones were
 //! checked against the earlier one-function version when it was split).
 
-use crate::explain::timeline::{RowKind, Timeline, WireRow};
+use crate::explain::rows::{RowKind, Timeline, WireRow};
 use crate::model::calls::Peer;
 use crate::model::segment::{Control, Segment, SeqNumber, TcpFlags};
 use crate::model::tcp_state::TcpState;

@@ -9,5 +9,6 @@
 //! - [`story`]: the verdict, the account in words ("what happened") and the `--mode all` comparison row.
 
 pub mod infer;
+pub mod rows;
 pub mod story;
 pub mod timeline;

@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use crate::explain::timeline::{RowKind, Timeline, WireRow};
+use crate::explain::rows::{RowKind, Timeline, WireRow};
 use crate::model::calls::{CallKind, Peer, SocketCall};
 use crate::model::kernel::{KernelEventKind, reset_reason_meaning};
 use crate::model::run::PairRun;

@@ -14,186 +14,11 @@
 //! placed at its RST's captured segment (or, with no capture, just before the first thing it caused), keeping its
 //! own stamp in [`KernelRow::stamped`].
 
-use std::net::SocketAddr;
-
+use crate::explain::infer;
+pub use crate::explain::rows::{KernelRow, Row, RowKind, Sides, Timeline, WireRow};
 use crate::model::calls::{Peer, SocketCall};
 use crate::model::kernel::{KernelEvent, KernelEventKind};
-use crate::model::run::PairRun;
 use crate::model::segment::{Segment, SeqNumber, TimestampNs};
-use crate::model::tcp_state::TcpState;
-
-/// Who is who in a timeline: A on the left, B on the right.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sides {
-    pub a: SocketAddr,
-    pub b: SocketAddr,
-    /// Column titles, e.g. `A (client)` / `B (server)`.
-    pub a_label: String,
-    pub b_label: String,
-}
-
-impl Sides {
-    /// Column titles for a run of the demo pair, live or saved.
-    pub fn for_pair(pair: &PairRun) -> Sides {
-        Sides {
-            a: pair.a,
-            b: pair.b,
-            a_label: format!("A (client {})", pair.a),
-            b_label: format!("B (server {})", pair.b),
-        }
-    }
-
-    /// Whose socket a kernel event is about: A's when its own address is A's, B's when it is B's. A's socket
-    /// going CLOSE → SYN_SENT has no port yet (connect() picks it just after): it is A's when it has A's address
-    /// with port 0 and B as its peer.
-    pub fn owner(&self, e: &KernelEventKind) -> Option<Peer> {
-        let src = e.src();
-        if src == self.a {
-            Some(Peer::A)
-        } else if src == self.b {
-            Some(Peer::B)
-        } else if src.port() == 0 && src.ip() == self.a.ip() && e.dst() == self.b {
-            Some(Peer::A)
-        } else {
-            None
-        }
-    }
-
-    /// Which side sent this segment, or `None` if it is not between A and B.
-    pub fn sender(&self, seg: &Segment) -> Option<Peer> {
-        if seg.src == self.a && seg.dst == self.b {
-            Some(Peer::A)
-        } else if seg.src == self.b && seg.dst == self.a {
-            Some(Peer::B)
-        } else {
-            None
-        }
-    }
-}
-
-/// A segment as a timeline row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WireRow {
-    pub from: Peer,
-    pub segment: Segment,
-    /// Sequence number relative to the sender's initial sequence number (0 for its SYN).
-    pub rel_seq: u32,
-    /// Acknowledgment number relative to the receiver's initial sequence number, when ACK is set.
-    pub rel_ack: Option<u32>,
-    /// The TCP state each side must be in after this segment (A, B), when inferred from the capture.
-    pub states_after: Option<(TcpState, TcpState)>,
-    /// Short remarks worth a reader's attention ("data after FIN", "retransmitted FIN").
-    pub notes: Vec<String>,
-}
-
-/// A kernel event as a timeline row: what the kernel did or said about `peer`'s socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KernelRow {
-    pub peer: Peer,
-    pub event: KernelEventKind,
-    /// The kernel's own stamp; the row's time differs only for a reset placed at the segment it sent.
-    pub stamped: TimestampNs,
-}
-
-impl KernelRow {
-    /// The row in words: `B's kernel sends RST — reason TCP_ABORT_ON_CLOSE (closed with unread data)`.
-    pub fn text(&self) -> String {
-        self.event.describe(&self.peer.to_string())
-    }
-
-    /// The row in a few words, for diagrams: `kernel: RST, TCP_ABORT_ON_CLOSE`, `ESTABLISHED → CLOSE`.
-    pub fn short(&self) -> String {
-        match &self.event {
-            KernelEventKind::SendReset { reason, .. } => format!("kernel: RST, {reason}"),
-            KernelEventKind::ReceiveReset { .. } => "kernel: reset by RST".to_string(),
-            KernelEventKind::StateChange { old, new, .. } => format!("{old} → {new}"),
-            KernelEventKind::ErrorReport { errno, .. } => format!(
-                "kernel: {}",
-                crate::model::kernel::errno_name(*errno)
-                    .map_or_else(|| format!("errno {errno}"), str::to_string)
-            ),
-        }
-    }
-
-    /// The reset reason, for a reset the kernel sent.
-    pub fn reason(&self) -> Option<&str> {
-        match &self.event {
-            KernelEventKind::SendReset { reason, .. } => Some(reason),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RowKind {
-    /// A call was made. `returns_later` is true when other rows happened before it returned.
-    Call {
-        call: SocketCall,
-        returns_later: bool,
-    },
-    /// A call that had been blocked came back.
-    Return {
-        call: SocketCall,
-    },
-    Segment(WireRow),
-    /// What the kernel itself said (tracefs): a reset it sent or received, a state change, an error reported.
-    Kernel(KernelRow),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
-    pub t: TimestampNs,
-    pub kind: RowKind,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Timeline {
-    pub sides: Sides,
-    pub rows: Vec<Row>,
-}
-
-impl Timeline {
-    /// Time of the first row: the zero of the time column.
-    pub fn t0(&self) -> TimestampNs {
-        self.rows.first().map(|r| r.t).unwrap_or(0)
-    }
-
-    pub fn segments(&self) -> impl Iterator<Item = &WireRow> {
-        self.rows.iter().filter_map(|r| match &r.kind {
-            RowKind::Segment(w) => Some(w),
-            _ => None,
-        })
-    }
-
-    pub fn kernel_rows(&self) -> impl Iterator<Item = &KernelRow> {
-        self.rows.iter().filter_map(|r| match &r.kind {
-            RowKind::Kernel(k) => Some(k),
-            _ => None,
-        })
-    }
-
-    /// The reason the kernel gave for this RST segment: its sender's `tcp_send_reset` placed at it.
-    pub fn reset_reason(&self, w: &WireRow) -> Option<&str> {
-        if !w.segment.flags.rst() {
-            return None;
-        }
-        self.rows
-            .iter()
-            .filter(|r| r.t == w.segment.ts)
-            .find_map(|r| match &r.kind {
-                RowKind::Kernel(k) if k.peer == w.from => k.reason(),
-                _ => None,
-            })
-    }
-
-    /// Each call once (the row where it was made).
-    pub fn calls(&self) -> impl Iterator<Item = &SocketCall> {
-        self.rows.iter().filter_map(|r| match &r.kind {
-            RowKind::Call { call, .. } => Some(call),
-            _ => None,
-        })
-    }
-}
 
 /// Relative sequence numbers, per direction: relative to the SYN when one was seen, else to the first segment.
 fn relative_bases(sides: &Sides, segments: &[Segment]) -> [Option<SeqNumber>; 2] {
@@ -233,7 +58,7 @@ pub fn build_with_kernel(
 ) -> Timeline {
     let mut t = merge(sides, calls, segments, kernel);
     if states == States::Inferred {
-        crate::explain::infer::annotate(&mut t);
+        infer::annotate(&mut t);
     }
     t
 }
@@ -382,6 +207,7 @@ mod tests {
     use crate::model::calls::{CallKind, Outcome};
     use crate::model::segment::TcpFlags;
     use crate::model::tcp_state::TcpState;
+    use std::net::SocketAddr;
 
     use crate::testing::{seg, sides};
 
