@@ -19,7 +19,7 @@
 use std::ffi::CString;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -150,6 +150,9 @@ enum Step {
 static STEP: AtomicU32 = AtomicU32::new(0);
 static LAST_CAP: AtomicU32 = AtomicU32::new(63);
 static ANSWERED: AtomicUsize = AtomicUsize::new(0);
+/// Which threads answered, by id, in the order they did (the first [`MAX_ANSWERS`]).
+static ANSWERED_BY: [AtomicI32; MAX_ANSWERS] = [const { AtomicI32::new(0) }; MAX_ANSWERS];
+const MAX_ANSWERS: usize = 1024;
 /// The errno of the first thread that failed its step, 0 when none did.
 static FAILED: AtomicI32 = AtomicI32::new(0);
 
@@ -230,7 +233,10 @@ extern "C" fn on_signal(_: libc::c_int) {
         if r != 0 {
             let _ = FAILED.compare_exchange(0, r, Ordering::SeqCst, Ordering::SeqCst);
         }
-        ANSWERED.fetch_add(1, Ordering::SeqCst);
+        let i = ANSWERED.fetch_add(1, Ordering::SeqCst);
+        if i < MAX_ANSWERS {
+            ANSWERED_BY[i].store(libc::gettid(), Ordering::SeqCst);
+        }
         *libc::__errno_location() = saved;
     }
 }
@@ -245,6 +251,9 @@ fn signal() -> libc::c_int {
 fn every_thread(step: Step) -> Result<(), PrivilegeError> {
     STEP.store(step as u32, Ordering::SeqCst);
     ANSWERED.store(0, Ordering::SeqCst);
+    for slot in &ANSWERED_BY {
+        slot.store(0, Ordering::SeqCst);
+    }
     FAILED.store(0, Ordering::SeqCst);
     let sig = signal();
     // SAFETY: sigaction with structs we own; the handler makes raw system calls and touches atomics only. It stays
@@ -270,14 +279,14 @@ fn every_thread(step: Step) -> Result<(), PrivilegeError> {
     }
     // SAFETY: getpid and gettid have no preconditions.
     let (pid, me) = unsafe { (libc::getpid(), libc::gettid()) };
-    let mut asked = 0;
+    let mut asked = Vec::new();
     for tid in threads() {
         if tid == me {
             continue;
         }
         // SAFETY: tgkill to a thread of our own process.
         if unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, sig) } == 0 {
-            asked += 1;
+            asked.push(tid);
         } else if std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH) {
             return Err(os_error(&format!("signal thread {tid}")));
         }
@@ -289,16 +298,7 @@ fn every_thread(step: Step) -> Result<(), PrivilegeError> {
             std::io::Error::from_raw_os_error(r)
         )));
     }
-    let start = Instant::now();
-    while ANSWERED.load(Ordering::SeqCst) < asked {
-        if start.elapsed() > Duration::from_secs(5) {
-            return Err(PrivilegeError(format!(
-                "{} of {asked} threads did not answer",
-                asked - ANSWERED.load(Ordering::SeqCst)
-            )));
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    }
+    wait_for_answers(&asked)?;
     match FAILED.load(Ordering::SeqCst) {
         0 => Ok(()),
         e => Err(PrivilegeError(format!(
@@ -306,6 +306,35 @@ fn every_thread(step: Step) -> Result<(), PrivilegeError> {
             std::io::Error::from_raw_os_error(e)
         ))),
     }
+}
+
+/// Wait (a bounded time) until every thread in `asked` has answered or is gone: one that ended before its handler
+/// ran (a helper thread finishing its work just then) holds no privileges any more.
+fn wait_for_answers(asked: &[i32]) -> Result<(), PrivilegeError> {
+    let start = Instant::now();
+    loop {
+        let answered = ANSWERED.load(Ordering::SeqCst).min(MAX_ANSWERS);
+        let by: Vec<i32> = ANSWERED_BY[..answered]
+            .iter()
+            .map(|t| t.load(Ordering::SeqCst))
+            .collect();
+        let waiting = asked
+            .iter()
+            .filter(|tid| !by.contains(tid))
+            .filter(|tid| Path::new(&format!("/proc/self/task/{tid}")).exists())
+            .count();
+        if waiting == 0 {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            return Err(PrivilegeError(format!(
+                "{waiting} of {} threads did not answer",
+                asked.len()
+            )));
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    Ok(())
 }
 
 /// The ids of this process's threads.
