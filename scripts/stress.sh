@@ -4,7 +4,9 @@
 #
 # Each run's comparison (CSV, without its warnings column) is held against one played first, alone. A run is
 #   a hang              if it is still going after TCW_STRESS_BOUND seconds (default 120) and is killed;
-#   a wrong story       if its comparison differs from the reference and it still exited 0;
+#   a wrong story       if its comparison differs from the reference and it still exited 0 (the kernel's reset
+#                       reasons aside: a run that differs only in them is counted apart, as "another kernel's
+#                       reason" — the kernel's own word under load, shown, not failed);
 #   incomplete, said so if it exited 3 (the timeline may be missing segments: README, "Exit codes");
 #   failed, said so     if it exited with another code (a scenario that gave up under load, …);
 #   dropping            if libpcap dropped packets of its capture (counted whatever it exited with).
@@ -32,7 +34,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-story() { # the comparison without its last column (the warnings), which says nothing of what happened
+story() { # the comparison without its last column (the warnings), which says nothing of what happened, and
+  # without the names of the kernel's reset reasons (counted apart below: see "reasons")
+  sed -e 's/,[^,"]*$//' -e 's/\b\(TCP_[A-Z0-9_]*\|NO_SOCKET\|NOT_SPECIFIED\|INVALID_SYN\|MPTCP_RST_[A-Z0-9_]*\|ERROR\)\b/REASON/g' "$1"
+}
+
+reasons() { # the comparison as it is, but for the warnings
   sed 's/,[^,"]*$//' "$1"
 }
 
@@ -40,6 +47,7 @@ play() { # OUT_PREFIX: one run, bounded; writes .csv (the story), .err, .rc
   local rc=0
   timeout -k 5 "$bound" "$bin" run --mode all --format csv --color never >"$1.out" 2>"$1.err" || rc=$?
   story "$1.out" >"$1.csv"
+  reasons "$1.out" >"$1.reasons"
   echo "$rc" >"$1.rc"
 }
 
@@ -49,6 +57,7 @@ if ! "$bin" run --mode all --format csv --color never >"$work/reference.out" 2>"
   exit 1
 fi
 story "$work/reference.out" >"$work/reference.csv"
+reasons "$work/reference.out" >"$work/reference.reasons"
 if [ -s "$work/reference.err" ]; then
   echo "stress: the reference run was not clean (played alone, it must be):" >&2
   cat "$work/reference.err" >&2
@@ -76,6 +85,7 @@ phase() { # NAME HOGS
   local took=$((SECONDS - began))
   stop_hogs
   local runs=0 hangs=0 wrong=0 incomplete=0 failed=0 dropping=0 dropped=0 first_wrong="" first_failed=""
+  local other_reason=0 first_reason=""
   for rcfile in "$dir"/*.rc; do
     local run=${rcfile%.rc} rc
     rc=$(cat "$rcfile")
@@ -88,6 +98,9 @@ phase() { # NAME HOGS
         if ! cmp -s "$run.csv" "$work/reference.csv"; then
           wrong=$((wrong + 1))
           [ -n "$first_wrong" ] || first_wrong=$run
+        elif ! cmp -s "$run.reasons" "$work/reference.reasons"; then
+          other_reason=$((other_reason + 1))
+          [ -n "$first_reason" ] || first_reason=$run
         fi
         ;;
       124 | 137) hangs=$((hangs + 1)) ;;
@@ -104,9 +117,14 @@ phase() { # NAME HOGS
   printf '  %-44s %5d\n' "incomplete, said so (exit 3)" "$incomplete"
   printf '  %-44s %5d\n' "failed, said so (other exit codes)" "$failed"
   printf '  %-44s %5d  (%d packets)\n' "runs whose capture dropped packets" "$dropping" "$dropped"
+  printf '  %-44s %5d  (what the kernel said; not counted as wrong)\n' "same story, another kernel's reason" "$other_reason"
   if [ -n "$first_wrong" ]; then
     echo "  first wrong story ($first_wrong), against the reference:"
     diff "$work/reference.csv" "$first_wrong.csv" | sed 's/^/    /' || true
+  fi
+  if [ -n "$first_reason" ]; then
+    echo "  first other reason ($first_reason), against the reference:"
+    diff "$work/reference.reasons" "$first_reason.reasons" | sed 's/^/    /' || true
   fi
   if [ -n "$first_failed" ]; then
     echo "  first failure: exit $(cat "$first_failed.rc"): $(tail -n 1 "$first_failed.err")"
