@@ -138,6 +138,36 @@ fn written(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A [`crate::pipeline::Feedback`] that keeps the notes a command made, for tests to read.
+#[derive(Debug, Default)]
+pub struct Notes(pub Vec<String>);
+
+impl crate::pipeline::Feedback for Notes {
+    fn note(&mut self, line: &str) {
+        self.0.push(line.to_string());
+    }
+}
+
+/// A copy of `bin` in `dir` carrying only `cap_net_raw` in its file capabilities (the README's `setcap
+/// cap_net_raw=eip` route), runnable by any user: `dir` is made world-readable. Needs root and `setcap`.
+pub fn setcap_copy(bin: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).expect("the copy's folder can be made");
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .expect("chmod the folder");
+    let copy = dir.join("tcp-close-watch");
+    std::fs::copy(bin, &copy).expect("the binary can be copied");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))
+        .expect("chmod the copy");
+    let set = std::process::Command::new("setcap")
+        .arg("cap_net_raw=eip")
+        .arg(&copy)
+        .status()
+        .expect("setcap runs");
+    assert!(set.success(), "setcap cap_net_raw=eip {}", copy.display());
+    copy
+}
+
 /// Every view `analyze` prints of capture `bytes` named `name`, made in memory the way the command makes them:
 /// the saved run (or the summary), the comparison of the run with itself, connections 0 and 1, in every format,
 /// and the terminal tables in colour too. For the printers' fuzzing (tests/fuzz_printers.rs, fuzz/).

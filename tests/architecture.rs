@@ -37,10 +37,11 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The file's text before its test module: what the program itself is made of.
 fn non_test_code(text: &str) -> &str {
-    match text.find("#[cfg(test)]\nmod ") {
-        Some(i) => &text[..i],
-        None => text,
-    }
+    ["#[cfg(test)]\nmod ", "#[cfg(test)]\npub(crate) mod "]
+        .iter()
+        .filter_map(|m| text.find(m))
+        .min()
+        .map_or(text, |i| &text[..i])
 }
 
 /// Every `crate::<folder>` a file names, with its line number.

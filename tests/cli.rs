@@ -329,18 +329,8 @@ fn setcap_binary_captures_as_an_ordinary_user() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("tcw-setcap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bin = dir.join("tcp-close-watch");
-    std::fs::copy(env!("CARGO_BIN_EXE_tcp-close-watch"), &bin).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let set = Command::new("setcap")
-        .arg("cap_net_raw=eip")
-        .arg(&bin)
-        .status()
-        .expect("setcap runs");
-    assert!(set.success());
+    let bin =
+        tcp_close_watch::testing::setcap_copy(env!("CARGO_BIN_EXE_tcp-close-watch").as_ref(), &dir);
     for mode in ["abrupt", "primes-six", "refused"] {
         let o = Command::new("timeout")
             .args([
@@ -376,18 +366,8 @@ fn without_tracefs_rights_one_line_says_what_the_kernel_rows_cost() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("tcw-notrace-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bin = dir.join("tcp-close-watch");
-    std::fs::copy(env!("CARGO_BIN_EXE_tcp-close-watch"), &bin).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let set = Command::new("setcap")
-        .arg("cap_net_raw=eip")
-        .arg(&bin)
-        .status()
-        .expect("setcap runs");
-    assert!(set.success());
+    let bin =
+        tcp_close_watch::testing::setcap_copy(env!("CARGO_BIN_EXE_tcp-close-watch").as_ref(), &dir);
     let o = Command::new("timeout")
         .args([
             "30",

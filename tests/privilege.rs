@@ -196,15 +196,7 @@ fn a_setcap_binary_gives_up_its_capability() {
         return tcp_close_watch::testing::skip("privilege test needs root (to setcap a copy)");
     }
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = dir.path().join("tcp-close-watch");
-    std::fs::copy(BIN, &bin).unwrap();
-    let set = Command::new("setcap")
-        .arg("cap_net_raw=eip")
-        .arg(&bin)
-        .status()
-        .expect("setcap runs");
-    assert!(set.success());
+    let bin = tcp_close_watch::testing::setcap_copy(BIN.as_ref(), dir.path());
     let abrupt = capture("abrupt");
     let commands: [&[&str]; 2] = [
         &["run", "--mode", "abrupt", "--format", "json"],

@@ -11,10 +11,9 @@ use tcp_close_watch::capfile::CaptureReader;
 use tcp_close_watch::model::run::Mode;
 use tcp_close_watch::os::capture::{CaptureError, FinishError};
 use tcp_close_watch::os::tracefs::TraceError;
+use tcp_close_watch::pipeline::analyze;
 use tcp_close_watch::pipeline::live::{self, LiveRun, Options, RunError};
 use tcp_close_watch::pipeline::replay::{Asked, Replay, ReplayError};
-use tcp_close_watch::pipeline::{analyze, tell};
-use tcp_close_watch::render::run::RunView;
 use tcp_close_watch::render::{Style, TimelineFormat, TimelinePrinter};
 use tcp_close_watch::scenario::ScenarioError;
 use tcp_close_watch::wire::decode::Skip;
@@ -182,20 +181,13 @@ fn a_run_is_incomplete_when_its_capture_dropped_or_lost_the_marker() {
 
 /// The run printed as the binary prints it.
 fn printed(run: &LiveRun, format: TimelineFormat) -> String {
-    let told = tell(&run.pair, &run.timeline, &run.kernel);
-    let view = RunView {
-        pair: &run.pair,
-        timeline: &run.timeline,
-        kernel: &run.kernel,
-        warnings: &run.warnings(),
-        account: &told.account,
-        outcome: &told.outcome,
-        saved_in: None,
-    };
     let mut out = Vec::new();
-    TimelinePrinter::new(format, Style::PLAIN)
-        .run(&mut out, &view)
-        .unwrap();
+    tcp_close_watch::pipeline::run::print_run(
+        &TimelinePrinter::new(format, Style::PLAIN),
+        run,
+        &mut out,
+    )
+    .unwrap();
     String::from_utf8(out).unwrap()
 }
 

@@ -316,15 +316,7 @@ mod tests {
     use super::*;
     use crate::render::{Style, TimelineFormat};
 
-    /// The notes a command made, kept.
-    #[derive(Default)]
-    struct Notes(Vec<String>);
-
-    impl Feedback for Notes {
-        fn note(&mut self, line: &str) {
-            self.0.push(line.to_string());
-        }
-    }
+    use crate::testing::Notes;
 
     fn config(files: &[&str], format: TimelineFormat) -> Config {
         Config {

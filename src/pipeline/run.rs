@@ -187,7 +187,8 @@ fn print_runs(
     }
 }
 
-fn print_run(printer: &TimelinePrinter, run: &LiveRun, out: &mut dyn Write) -> io::Result<()> {
+/// One run, its account told, as `printer` draws it.
+pub fn print_run(printer: &TimelinePrinter, run: &LiveRun, out: &mut dyn Write) -> io::Result<()> {
     let told = tell(&run.pair, &run.timeline, &run.kernel);
     printer.run(
         out,

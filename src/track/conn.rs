@@ -304,21 +304,23 @@ pub fn first_close_text(c: &Conn) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::segment::TcpFlags;
     use crate::track::tracker::Tracker;
 
+    /// A segment between two `ip:port`s at time 0, for the track tests.
     pub(crate) fn seg(src: &str, dst: &str, flags: u16, seq: u32, ack: u32, len: u32) -> Segment {
         crate::testing::segment(0, src, dst, flags, seq, ack, len)
     }
 
-    const S: u16 = TcpFlags::SYN;
-    const A: u16 = TcpFlags::ACK;
-    const F: u16 = TcpFlags::FIN;
-    const R: u16 = TcpFlags::RST;
-    const C: &str = "10.0.0.1:5555";
-    const SV: &str = "10.0.0.2:80";
+    pub(crate) const S: u16 = TcpFlags::SYN;
+    pub(crate) const A: u16 = TcpFlags::ACK;
+    pub(crate) const F: u16 = TcpFlags::FIN;
+    pub(crate) const R: u16 = TcpFlags::RST;
+    /// The client and the server of the track tests.
+    pub(crate) const C: &str = "10.0.0.1:5555";
+    pub(crate) const SV: &str = "10.0.0.2:80";
 
     #[test]
     fn record_stays_small() {

@@ -358,20 +358,9 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::segment::TcpFlags;
+    use crate::track::conn::tests::{A, C, F, R, S, SV, seg};
     use crate::track::conn::{Ending, Side};
     use crate::track::zeek::ConnState;
-
-    pub(crate) fn seg(src: &str, dst: &str, flags: u16, seq: u32, ack: u32, len: u32) -> Segment {
-        crate::testing::segment(0, src, dst, flags, seq, ack, len)
-    }
-
-    const S: u16 = TcpFlags::SYN;
-    const A: u16 = TcpFlags::ACK;
-    const F: u16 = TcpFlags::FIN;
-    const R: u16 = TcpFlags::RST;
-    const C: &str = "10.0.0.1:5555";
-    const SV: &str = "10.0.0.2:80";
 
     fn full_close(t: &mut Tracker, isn: u32) -> Vec<u32> {
         [

@@ -388,14 +388,7 @@ fn two_threads(
 mod tests {
     use super::*;
 
-    #[derive(Default)]
-    struct Notes(Vec<String>);
-
-    impl Feedback for Notes {
-        fn note(&mut self, line: &str) {
-            self.0.push(line.to_string());
-        }
-    }
+    use crate::testing::Notes;
 
     #[test]
     fn many_connections_are_told_once_with_what_to_do() {
