@@ -142,15 +142,22 @@ fn each_rst_has_its_reason(t: &Timeline) {
 }
 
 fn check(mode: Mode, reason: Option<&str>, a_errno: Option<i32>) {
+    check_one_of(mode, reason.as_slice(), a_errno)
+}
+
+/// As [`check`], where the kernel may give B's RST any one of `reasons` (none at all when it is empty).
+fn check_one_of(mode: Mode, reasons_allowed: &[&str], a_errno: Option<i32>) {
     for _ in 0..3 {
         let Some(run) = play(mode) else { return };
         let t = &run.timeline;
-        let expected: Vec<(Peer, String)> = reason
-            .map(|r| (Peer::B, r.to_string()))
-            .into_iter()
-            .collect();
+        let seen = reasons(t);
+        let expected: Vec<(Peer, String)> = match (reasons_allowed, seen.as_slice()) {
+            ([], _) => vec![],
+            (_, [(Peer::B, r)]) if reasons_allowed.contains(&r.as_str()) => seen.clone(),
+            _ => vec![(Peer::B, reasons_allowed.join(" or "))],
+        };
         assert_eq!(
-            reasons(t),
+            seen,
             expected,
             "{mode} (warnings {:?}, calls {:?}):\n{}",
             run.warnings(),
@@ -226,9 +233,12 @@ fn linger0_is_tcp_state() {
 
 #[test]
 fn write_after_close_is_abort_on_data_and_epipe() {
-    check(
+    // Which of the two depends on a race the kernel runs, not on us: while B's closed socket is still a full
+    // socket in FIN_WAIT2, A's data aborts it (TCP_ABORT_ON_DATA); once it has become a timewait socket, the
+    // timewait socket answers (TCP_TIMEWAIT_SOCKET). Both were seen here, the second in about 1 run of 10.
+    check_one_of(
         Mode::WriteAfterClose,
-        Some("TCP_ABORT_ON_DATA"),
+        &["TCP_ABORT_ON_DATA", "TCP_TIMEWAIT_SOCKET"],
         Some(libc::EPIPE),
     );
 }
