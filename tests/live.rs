@@ -417,12 +417,25 @@ fn without_capture_the_calls_still_tell_the_story() {
 /// The rendered table of `abrupt`, with times replaced by row numbers and ports by fixed ones, is stable.
 /// A's recv() and B's close() return on two threads at nearly the same instant, in either order; that order is
 /// masked too (adjacent return rows are put A first), as the causal checks above cover it.
+///
+/// Under heavy load the RST's capture stamp can fall after B's close() returned (libpcap stamps loopback's copy in
+/// softirq), and the table then draws close() on one row: a different picture of the same events. Such a run is
+/// played again (at most twice in a row); the causal tests above judge those runs, this one judges the drawing.
 #[test]
 fn abrupt_table_snapshot() {
+    let mut replayed = 0;
     for _ in 0..repeat() {
         let Some(mut run) = play_with(Mode::Abrupt, false, false) else {
             return;
         };
+        let close_split = run.timeline.rows.iter().any(|r| {
+            matches!(&r.kind, RowKind::Return { call } if call.peer == Peer::B && call.kind == CallKind::Close)
+        });
+        if !close_split && replayed < 2 {
+            replayed += 1;
+            continue;
+        }
+        replayed = 0;
         let rows = &mut run.timeline.rows;
         for i in 1..rows.len() {
             if let (RowKind::Return { call: first }, RowKind::Return { call: second }) =
