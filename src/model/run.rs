@@ -19,9 +19,30 @@ pub enum Mode {
     PrimesBad,
     PrimesSix,
     Refused,
+    /// A scenario read from a file (`run --scenario`, or a saved run of one): its own name, summary and text.
+    File(&'static ScenarioFile),
+}
+
+/// A scenario from a file, kept whole so that a saved run of it can be analysed without the file.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ScenarioFile {
+    pub name: String,
+    pub summary: String,
+    /// The file's text, as it was read.
+    pub text: String,
 }
 
 impl Mode {
+    /// The mode of a scenario file. Its strings live as long as the program (a handful per run): `Mode` stays
+    /// `Copy` like the shipped modes.
+    pub fn file(name: String, summary: String, text: String) -> Mode {
+        Mode::File(Box::leak(Box::new(ScenarioFile {
+            name,
+            summary,
+            text,
+        })))
+    }
+
     pub const ALL: [Mode; 10] = [
         Mode::Abrupt,
         Mode::Shutdown,
@@ -47,6 +68,7 @@ impl Mode {
             Mode::PrimesBad => "primes-bad",
             Mode::PrimesSix => "primes-six",
             Mode::Refused => "refused",
+            Mode::File(f) => &f.name,
         }
     }
 
@@ -83,6 +105,7 @@ impl Mode {
             Mode::Refused => {
                 "A connects to a port with no listener: RST/ACK, connect() fails with ECONNREFUSED"
             }
+            Mode::File(f) => &f.summary,
         }
     }
 

@@ -200,6 +200,106 @@ impl Listener {
     }
 }
 
+impl Listener {
+    /// True when a connection waits in the accept queue (poll(2) for POLLIN, not waiting): accept() will not block.
+    pub fn has_pending(&self) -> bool {
+        poll_now(self.fd, libc::POLLIN)
+    }
+}
+
+/// poll(2) one fd for `events` without waiting: true when any of them (or an error, or a hang-up) is ready.
+fn poll_now(fd: RawFd, events: libc::c_short) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: one pollfd we own, no timeout.
+    let rc = unsafe { libc::poll(&mut p, 1, 0) };
+    rc > 0 && p.revents != 0
+}
+
+/// The `how` of shutdown(2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shut {
+    Read,
+    Write,
+    Both,
+}
+
+impl Shut {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shut::Read => "SHUT_RD",
+            Shut::Write => "SHUT_WR",
+            Shut::Both => "SHUT_RDWR",
+        }
+    }
+
+    fn raw(self) -> libc::c_int {
+        match self {
+            Shut::Read => libc::SHUT_RD,
+            Shut::Write => libc::SHUT_WR,
+            Shut::Both => libc::SHUT_RDWR,
+        }
+    }
+}
+
+/// A socket option the scenarios set: the ones whose effect shows at the end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SockOpt {
+    /// SO_LINGER: `None` off, `Some(s)` on with a linger time of s seconds (0: close() resets).
+    Linger(Option<u16>),
+    /// TCP_LINGER2: seconds an orphan stays in FIN_WAIT2; -1 resets at close() instead.
+    Linger2(i32),
+    KeepAlive(bool),
+    KeepIdle(i32),
+    KeepIntvl(i32),
+    KeepCnt(i32),
+    /// TCP_USER_TIMEOUT in ms.
+    UserTimeout(i32),
+    RcvBuf(i32),
+    NoDelay(bool),
+}
+
+impl SockOpt {
+    /// (level, name, its name in text) of the option.
+    fn key(self) -> (libc::c_int, libc::c_int, &'static str) {
+        match self {
+            SockOpt::Linger(_) => (libc::SOL_SOCKET, libc::SO_LINGER, "SO_LINGER"),
+            SockOpt::Linger2(_) => (libc::IPPROTO_TCP, libc::TCP_LINGER2, "TCP_LINGER2"),
+            SockOpt::KeepAlive(_) => (libc::SOL_SOCKET, libc::SO_KEEPALIVE, "SO_KEEPALIVE"),
+            SockOpt::KeepIdle(_) => (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, "TCP_KEEPIDLE"),
+            SockOpt::KeepIntvl(_) => (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, "TCP_KEEPINTVL"),
+            SockOpt::KeepCnt(_) => (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, "TCP_KEEPCNT"),
+            SockOpt::UserTimeout(_) => (
+                libc::IPPROTO_TCP,
+                libc::TCP_USER_TIMEOUT,
+                "TCP_USER_TIMEOUT",
+            ),
+            SockOpt::RcvBuf(_) => (libc::SOL_SOCKET, libc::SO_RCVBUF, "SO_RCVBUF"),
+            SockOpt::NoDelay(_) => (libc::IPPROTO_TCP, libc::TCP_NODELAY, "TCP_NODELAY"),
+        }
+    }
+
+    /// The call as written in the timeline: `setsockopt(SO_LINGER, {on, 0 s})`, `setsockopt(TCP_LINGER2, -1)`.
+    pub fn call_text(self) -> String {
+        let (_, _, name) = self.key();
+        let value = match self {
+            SockOpt::Linger(None) => "{off}".to_string(),
+            SockOpt::Linger(Some(s)) => format!("{{on, {s} s}}"),
+            SockOpt::KeepAlive(on) | SockOpt::NoDelay(on) => i32::from(on).to_string(),
+            SockOpt::Linger2(v)
+            | SockOpt::KeepIdle(v)
+            | SockOpt::KeepIntvl(v)
+            | SockOpt::KeepCnt(v)
+            | SockOpt::UserTimeout(v)
+            | SockOpt::RcvBuf(v) => v.to_string(),
+        };
+        format!("setsockopt({name}, {value})")
+    }
+}
+
 impl Drop for Listener {
     fn drop(&mut self) {
         // SAFETY: we own the fd.
@@ -436,6 +536,69 @@ impl Sock {
         )
     }
 
+    /// True when recv() would not block: bytes queued, end of stream, or an error pending (poll(2), no waiting).
+    pub fn readable(&self) -> bool {
+        self.open && poll_now(self.fd, libc::POLLIN | libc::POLLRDHUP)
+    }
+
+    /// shutdown(2) with any `how`.
+    pub fn shutdown(&self, how: Shut) -> SocketCall {
+        let t_start = now();
+        // SAFETY: shutdown on our fd.
+        let rc = unsafe { libc::shutdown(self.fd, how.raw()) };
+        let t_end = now();
+        self.record(
+            CallKind::Shutdown,
+            format!("shutdown({})", how.name()),
+            t_start,
+            t_end,
+            Self::outcome(rc as isize, vec![]),
+            None,
+        )
+    }
+
+    /// setsockopt(2) of one of the options in [`SockOpt`], recorded.
+    pub fn set_option(&self, opt: SockOpt) -> SocketCall {
+        let (level, name, _) = opt.key();
+        let t_start = now();
+        let rc = match opt {
+            SockOpt::Linger(l) => {
+                let linger = libc::linger {
+                    l_onoff: i32::from(l.is_some()),
+                    l_linger: l.map_or(0, i32::from),
+                };
+                // SAFETY: setsockopt with a linger struct of the right size.
+                unsafe {
+                    libc::setsockopt(
+                        self.fd,
+                        level,
+                        name,
+                        (&linger as *const libc::linger).cast(),
+                        std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                    )
+                }
+            }
+            SockOpt::KeepAlive(on) | SockOpt::NoDelay(on) => {
+                set_int(self.fd, level, name, i32::from(on))
+            }
+            SockOpt::Linger2(v)
+            | SockOpt::KeepIdle(v)
+            | SockOpt::KeepIntvl(v)
+            | SockOpt::KeepCnt(v)
+            | SockOpt::UserTimeout(v)
+            | SockOpt::RcvBuf(v) => set_int(self.fd, level, name, v),
+        };
+        let t_end = now();
+        self.record(
+            CallKind::SetSockOpt,
+            opt.call_text(),
+            t_start,
+            t_end,
+            Self::outcome(rc as isize, vec![]),
+            None,
+        )
+    }
+
     /// close(2), recording the unread bytes it throws away.
     pub fn close(&mut self) -> SocketCall {
         let unread = self.unread();
@@ -461,6 +624,19 @@ impl Sock {
             // SAFETY: shutdown on our own fd.
             unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
         }
+    }
+}
+
+fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: i32) -> libc::c_int {
+    // SAFETY: setsockopt with one int we own.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
     }
 }
 
