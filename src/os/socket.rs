@@ -4,12 +4,15 @@
 
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::model::calls::{CallKind, Outcome, Peer, SocketCall};
 use crate::model::segment::TimestampNs;
 use crate::model::tcp_state::TcpState;
 use crate::os::sockdiag;
+use crate::os::sockopt::set_int;
+pub use crate::os::sockopt::{Shut, SockOpt};
 
 /// CLOCK_REALTIME in ns: the clock libpcap stamps frames with, so calls and segments share one time line.
 pub fn now() -> TimestampNs {
@@ -130,7 +133,8 @@ fn new_tcp_socket(v6: bool) -> std::io::Result<RawFd> {
 
 /// B's listening socket, or (for `refused`) a port that is bound but not listening, so no one else takes it.
 pub struct Listener {
-    fd: RawFd,
+    /// -1 once `close_listener` closed it.
+    fd: AtomicI32,
     pub addr: SocketAddr,
 }
 
@@ -140,7 +144,7 @@ impl Listener {
         let fd = new_tcp_socket(ip.is_ipv6())?;
         let (sa, len) = to_sockaddr(SocketAddr::new(ip, 0));
         let mut guard = Listener {
-            fd,
+            fd: AtomicI32::new(fd),
             addr: SocketAddr::new(ip, 0),
         };
         // SAFETY: bind/listen on our own fd with a valid sockaddr.
@@ -160,7 +164,7 @@ impl Listener {
         // SAFETY: accept4 with null address arguments.
         let fd = unsafe {
             libc::accept4(
-                self.fd,
+                self.fd.load(Ordering::Relaxed),
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
                 libc::SOCK_CLOEXEC,
@@ -203,7 +207,33 @@ impl Listener {
 impl Listener {
     /// True when a connection waits in the accept queue (poll(2) for POLLIN, not waiting): accept() will not block.
     pub fn has_pending(&self) -> bool {
-        poll_now(self.fd, libc::POLLIN)
+        poll_now(self.fd.load(Ordering::Relaxed), libc::POLLIN)
+    }
+
+    /// close(2) of the listening socket, recorded as B's `close(listener)`: connections still in its accept queue
+    /// go with it.
+    pub fn close(&self, rec: &Recorder) -> SocketCall {
+        let fd = self.fd.swap(-1, Ordering::Relaxed);
+        let t_start = now();
+        // SAFETY: we owned the fd, and no one uses it after the swap.
+        let rc = if fd >= 0 {
+            unsafe { libc::close(fd) }
+        } else {
+            -1
+        };
+        let t_end = now();
+        let call = SocketCall {
+            peer: Peer::B,
+            kind: CallKind::Close,
+            call: "close(listener)".into(),
+            t_start,
+            t_end,
+            outcome: Sock::outcome(rc as isize, vec![]),
+            state: None,
+            unread_before: None,
+        };
+        rec.push(call.clone());
+        call
     }
 }
 
@@ -219,91 +249,13 @@ fn poll_now(fd: RawFd, events: libc::c_short) -> bool {
     rc > 0 && p.revents != 0
 }
 
-/// The `how` of shutdown(2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shut {
-    Read,
-    Write,
-    Both,
-}
-
-impl Shut {
-    pub fn name(self) -> &'static str {
-        match self {
-            Shut::Read => "SHUT_RD",
-            Shut::Write => "SHUT_WR",
-            Shut::Both => "SHUT_RDWR",
-        }
-    }
-
-    fn raw(self) -> libc::c_int {
-        match self {
-            Shut::Read => libc::SHUT_RD,
-            Shut::Write => libc::SHUT_WR,
-            Shut::Both => libc::SHUT_RDWR,
-        }
-    }
-}
-
-/// A socket option the scenarios set: the ones whose effect shows at the end of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SockOpt {
-    /// SO_LINGER: `None` off, `Some(s)` on with a linger time of s seconds (0: close() resets).
-    Linger(Option<u16>),
-    /// TCP_LINGER2: seconds an orphan stays in FIN_WAIT2; -1 resets at close() instead.
-    Linger2(i32),
-    KeepAlive(bool),
-    KeepIdle(i32),
-    KeepIntvl(i32),
-    KeepCnt(i32),
-    /// TCP_USER_TIMEOUT in ms.
-    UserTimeout(i32),
-    RcvBuf(i32),
-    NoDelay(bool),
-}
-
-impl SockOpt {
-    /// (level, name, its name in text) of the option.
-    fn key(self) -> (libc::c_int, libc::c_int, &'static str) {
-        match self {
-            SockOpt::Linger(_) => (libc::SOL_SOCKET, libc::SO_LINGER, "SO_LINGER"),
-            SockOpt::Linger2(_) => (libc::IPPROTO_TCP, libc::TCP_LINGER2, "TCP_LINGER2"),
-            SockOpt::KeepAlive(_) => (libc::SOL_SOCKET, libc::SO_KEEPALIVE, "SO_KEEPALIVE"),
-            SockOpt::KeepIdle(_) => (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, "TCP_KEEPIDLE"),
-            SockOpt::KeepIntvl(_) => (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, "TCP_KEEPINTVL"),
-            SockOpt::KeepCnt(_) => (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, "TCP_KEEPCNT"),
-            SockOpt::UserTimeout(_) => (
-                libc::IPPROTO_TCP,
-                libc::TCP_USER_TIMEOUT,
-                "TCP_USER_TIMEOUT",
-            ),
-            SockOpt::RcvBuf(_) => (libc::SOL_SOCKET, libc::SO_RCVBUF, "SO_RCVBUF"),
-            SockOpt::NoDelay(_) => (libc::IPPROTO_TCP, libc::TCP_NODELAY, "TCP_NODELAY"),
-        }
-    }
-
-    /// The call as written in the timeline: `setsockopt(SO_LINGER, {on, 0 s})`, `setsockopt(TCP_LINGER2, -1)`.
-    pub fn call_text(self) -> String {
-        let (_, _, name) = self.key();
-        let value = match self {
-            SockOpt::Linger(None) => "{off}".to_string(),
-            SockOpt::Linger(Some(s)) => format!("{{on, {s} s}}"),
-            SockOpt::KeepAlive(on) | SockOpt::NoDelay(on) => i32::from(on).to_string(),
-            SockOpt::Linger2(v)
-            | SockOpt::KeepIdle(v)
-            | SockOpt::KeepIntvl(v)
-            | SockOpt::KeepCnt(v)
-            | SockOpt::UserTimeout(v)
-            | SockOpt::RcvBuf(v) => v.to_string(),
-        };
-        format!("setsockopt({name}, {value})")
-    }
-}
-
 impl Drop for Listener {
     fn drop(&mut self) {
-        // SAFETY: we own the fd.
-        unsafe { libc::close(self.fd) };
+        let fd = *self.fd.get_mut();
+        if fd >= 0 {
+            // SAFETY: we own the fd.
+            unsafe { libc::close(fd) };
+        }
     }
 }
 
@@ -536,6 +488,17 @@ impl Sock {
         )
     }
 
+    /// Bytes sent and not yet acknowledged by the peer, with those not sent yet (SIOCOUTQ).
+    pub fn unacked(&self) -> Option<u32> {
+        if !self.open {
+            return None;
+        }
+        let mut n: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int.
+        let rc = unsafe { libc::ioctl(self.fd, libc::TIOCOUTQ, &mut n) };
+        (rc == 0).then_some(n as u32)
+    }
+
     /// True when recv() would not block: bytes queued, end of stream, or an error pending (poll(2), no waiting).
     pub fn readable(&self) -> bool {
         self.open && poll_now(self.fd, libc::POLLIN | libc::POLLRDHUP)
@@ -624,19 +587,6 @@ impl Sock {
             // SAFETY: shutdown on our own fd.
             unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
         }
-    }
-}
-
-fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: i32) -> libc::c_int {
-    // SAFETY: setsockopt with one int we own.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&value as *const i32).cast(),
-            std::mem::size_of::<i32>() as libc::socklen_t,
-        )
     }
 }
 

@@ -307,7 +307,18 @@ fn call(line: &mut Line, peer: Peer) -> Res<Call> {
                 _ => return Err(line.err(t.col, "RD, WR or RDWR", found(&t))),
             })
         }
-        "close" => Call::Close,
+        "close" => {
+            let listener = line
+                .peek()
+                .is_some_and(|t| t.text == "listener" && !t.quoted);
+            if listener {
+                only(Peer::B, "the listener")?;
+                line.next += 1;
+                Call::CloseListener
+            } else {
+                Call::Close
+            }
+        }
         "setsockopt" => Call::SetSockOpt(option(line)?),
         _ => return Err(line.err(verb.col, VERBS, found(&verb))),
     })
@@ -347,7 +358,7 @@ const STATES: &str =
 
 fn wait(line: &mut Line) -> Res<Wait> {
     let (peer, _) = line.peer()?;
-    let what = line.take("unread, state or returns")?;
+    let what = line.take("unread, acked, state or returns")?;
     Ok(match what.text.as_str() {
         "unread" => Wait::Unread {
             peer,
@@ -372,7 +383,8 @@ fn wait(line: &mut Line) -> Res<Wait> {
             }
         }
         "returns" => Wait::Returns(peer),
-        _ => return Err(line.err(what.col, "unread, state or returns", found(&what))),
+        "acked" => Wait::Acked { peer },
+        _ => return Err(line.err(what.col, "unread, acked, state or returns", found(&what))),
     })
 }
 

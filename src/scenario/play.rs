@@ -160,6 +160,9 @@ fn call(stage: &Stage, ends: &mut Ends, peer: Peer, call: &Call) -> Done {
         Call::Close => {
             ends.sock(peer)?.close();
         }
+        Call::CloseListener => {
+            stage.listener.close(&stage.rec);
+        }
         Call::SetSockOpt(opt) => {
             ends.sock(peer)?.set_option(*opt);
         }
@@ -218,6 +221,18 @@ fn wait(ends: &mut Ends, w: &Wait) -> Done {
                     )
                 },
                 || sock.kernel_state().is_some_and(|s| states.contains(&s)),
+            )
+        }
+        Wait::Acked { peer } => {
+            let sock = ends.sock(*peer)?;
+            wait::until(
+                || {
+                    format!(
+                        "{peer}'s bytes to be acknowledged (unacknowledged: {:?})",
+                        sock.unacked()
+                    )
+                },
+                || sock.unacked() == Some(0),
             )
         }
         Wait::Returns(p) => Err(ScenarioError(format!(

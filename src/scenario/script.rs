@@ -57,6 +57,8 @@ pub enum Call {
     },
     Shutdown(Shut),
     Close,
+    /// B closes its listening socket (`B close listener`), with whatever waits in its accept queue.
+    CloseListener,
     SetSockOpt(SockOpt),
 }
 
@@ -70,6 +72,8 @@ pub enum Wait {
         states: Vec<TcpState>,
         only_if: Option<(Peer, Vec<TcpState>)>,
     },
+    /// Until everything `peer` sent has been acknowledged by the other side (nothing left in its send queue).
+    Acked { peer: Peer },
     /// Until `peer`'s call running in the background has returned.
     Returns(Peer),
 }
