@@ -19,6 +19,9 @@ pub enum Mode {
     PrimesBad,
     PrimesSix,
     Refused,
+    Linger2Abort,
+    ShutdownRead,
+    AcceptQueueReset,
     /// A scenario read from a file (`run --scenario`, or a saved run of one): its own name, summary and text.
     File(&'static ScenarioFile),
 }
@@ -43,7 +46,7 @@ impl Mode {
         })))
     }
 
-    pub const ALL: [Mode; 10] = [
+    pub const ALL: [Mode; 13] = [
         Mode::Abrupt,
         Mode::Shutdown,
         Mode::Drain,
@@ -54,6 +57,9 @@ impl Mode {
         Mode::PrimesBad,
         Mode::PrimesSix,
         Mode::Refused,
+        Mode::Linger2Abort,
+        Mode::ShutdownRead,
+        Mode::AcceptQueueReset,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +74,9 @@ impl Mode {
             Mode::PrimesBad => "primes-bad",
             Mode::PrimesSix => "primes-six",
             Mode::Refused => "refused",
+            Mode::Linger2Abort => "linger2-abort",
+            Mode::ShutdownRead => "shutdown-read",
+            Mode::AcceptQueueReset => "accept-queue-reset",
             Mode::File(f) => &f.name,
         }
     }
@@ -104,6 +113,15 @@ impl Mode {
             }
             Mode::Refused => {
                 "A connects to a port with no listener: RST/ACK, connect() fails with ECONNREFUSED"
+            }
+            Mode::Linger2Abort => {
+                "B half-closes, sets TCP_LINGER2 = -1 and close()s in FIN_WAIT2: RST at once instead of waiting for A's FIN"
+            }
+            Mode::ShutdownRead => {
+                "B calls shutdown(SHUT_RD): its recv() returns 0, yet Linux still queues A's bytes — and close() resets"
+            }
+            Mode::AcceptQueueReset => {
+                "A connects and sends; B never accept()s and closes its listener: the queued connection is reset"
             }
             Mode::File(f) => &f.summary,
         }

@@ -264,26 +264,7 @@ fn call(line: &mut Line, peer: Peer) -> Res<Call> {
             only(Peer::B, "accept")?;
             Call::Accept
         }
-        "send" => {
-            let t = line.take("a \"string\" or a number of bytes")?;
-            if t.quoted {
-                Call::Send(t.text.into_bytes())
-            } else {
-                let n: usize = t
-                    .text
-                    .parse()
-                    .map_err(|_| line.err(t.col, "a \"string\" or a number of bytes", found(&t)))?;
-                if !line.eat("bytes") {
-                    let col = line.peek().map_or(line.end, |t| t.col);
-                    return Err(line.err(
-                        col,
-                        "`bytes`",
-                        line.peek().map_or("the end of the line".into(), found),
-                    ));
-                }
-                Call::Send(vec![b'x'; n])
-            }
-        }
+        "send" => send(line)?,
         "recv" => {
             let max = match line.peek() {
                 Some(t) if t.text.chars().all(|c| c.is_ascii_digit()) => {
@@ -321,6 +302,28 @@ fn call(line: &mut Line, peer: Peer) -> Res<Call> {
         }
         "setsockopt" => Call::SetSockOpt(option(line)?),
         _ => return Err(line.err(verb.col, VERBS, found(&verb))),
+    })
+}
+
+/// `send "text"` or `send N bytes`.
+fn send(line: &mut Line) -> Res<Call> {
+    let t = line.take("a \"string\" or a number of bytes")?;
+    Ok(if t.quoted {
+        Call::Send(t.text.into_bytes())
+    } else {
+        let n: usize = t
+            .text
+            .parse()
+            .map_err(|_| line.err(t.col, "a \"string\" or a number of bytes", found(&t)))?;
+        if !line.eat("bytes") {
+            let col = line.peek().map_or(line.end, |t| t.col);
+            return Err(line.err(
+                col,
+                "`bytes`",
+                line.peek().map_or("the end of the line".into(), found),
+            ));
+        }
+        Call::Send(vec![b'x'; n])
     })
 }
 

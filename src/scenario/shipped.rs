@@ -15,6 +15,9 @@ pub fn text(mode: Mode) -> &'static str {
         Mode::PrimesBad => include_str!("../../scenarios/primes-bad.scenario"),
         Mode::PrimesSix => include_str!("../../scenarios/primes-six.scenario"),
         Mode::Refused => include_str!("../../scenarios/refused.scenario"),
+        Mode::Linger2Abort => include_str!("../../scenarios/linger2-abort.scenario"),
+        Mode::ShutdownRead => include_str!("../../scenarios/shutdown-read.scenario"),
+        Mode::AcceptQueueReset => include_str!("../../scenarios/accept-queue-reset.scenario"),
         Mode::File(f) => &f.text,
     }
 }
