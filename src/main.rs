@@ -121,6 +121,9 @@ fn modes() -> Ended {
 
 fn run_command(args: cli::run::RunArgs) -> Ended {
     let mut config = args.config()?;
+    if args.predict {
+        cli::run::ask(&mut config)?;
+    }
     let mut outputs = Outputs::default();
     let file = match &args.output {
         Some(path) => Some(outputs.create(path, "-o", &[])?),

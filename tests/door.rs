@@ -25,6 +25,7 @@ const BEHIND_THE_DOOR: &[&str] = &[
     "src/scenario/lex.rs",
     "src/scenario/parse.rs",
     "src/scenario/play.rs",
+    "src/scenario/predict.rs",
     "src/scenario/script.rs",
     "src/scenario/shipped.rs",
     "src/scenario/wait.rs",

@@ -327,3 +327,52 @@ fn every_mode_meets_its_expectations_on_this_kernel() {
         }
     }
 }
+
+/// `--predict` with answers piped in, as a class would: each answer is set against what the run showed.
+#[test]
+fn predictions_are_set_against_the_run() {
+    let dir = std::env::temp_dir().join(format!("tcw-scn-predict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("lab.scenario");
+    std::fs::write(
+        &file,
+        "scenario lab\nsummary B closes with bytes unread\nA connect\nB accept\nA send \"12345\"\n\
+         wait B unread 5\nB recv 2\nA recv &\nB close\nwait A returns\nA close\n\
+         expect B sends RST\nexpect A recv = ECONNRESET\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args([
+            "run",
+            "--no-capture",
+            "--no-kernel",
+            "--predict",
+            "--scenario",
+        ])
+        .arg(&file)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"B\n-1 econnreset\n0\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("question 2: What does A's last recv() return"),
+        "{err}"
+    );
+    // no capture: who resets cannot be told; the recv was predicted; 3 bytes were thrown away, not 0
+    assert!(err.contains("the run cannot tell"), "{err}");
+    assert!(err.contains("observed ECONNRESET: right"), "{err}");
+    assert!(err.contains("observed 3: not what you said"), "{err}");
+    assert!(err.contains("predict: 1 of 3 predictions right"), "{err}");
+}

@@ -33,6 +33,10 @@ pub struct RunArgs {
     /// Judge the run against the scenario's `expect` lines; exit 4 naming each one the kernel did not meet.
     #[arg(long)]
     pub check: bool,
+    /// Before playing, ask two or three questions drawn from the scenario's expectations (answers a line each on
+    /// standard input, so they can be piped), then show each prediction against what the run showed.
+    #[arg(long)]
+    pub predict: bool,
     /// Use ::1 instead of 127.0.0.1.
     #[arg(long)]
     pub ipv6: bool,
@@ -76,6 +80,11 @@ impl RunArgs {
         {
             return Err(Failure::new(Error::NothingToSave.to_string()));
         }
+        if self.predict && self.scenario.is_none() && self.mode == "all" {
+            return Err(Failure::new(
+                "--predict asks about one scenario: pick a mode or --scenario FILE",
+            ));
+        }
         let plan = if let Some(path) = &self.scenario {
             Plan::One(load(path)?, TimelinePrinter::new(format, style))
         } else if self.mode != "all" {
@@ -102,6 +111,7 @@ impl RunArgs {
             write: self.write.clone().map(|path| Save { path, file: None }),
             drop_privileges: true,
             check: self.check,
+            predict: None,
         })
     }
 }
@@ -121,4 +131,36 @@ fn load(path: &std::path::Path) -> Result<Mode, Failure> {
             e.found
         ))
     })
+}
+
+/// `--predict`: ask the questions of the scenario `plan` plays on standard error, and read an answer a line each
+/// from standard input (piped answers work; a missing line is no answer).
+pub fn ask(config: &mut Config) -> Result<(), Failure> {
+    let Plan::One(mode, _) = &config.plan else {
+        return Ok(());
+    };
+    let script = tcp_close_watch::scenario::script(*mode)
+        .map_err(|e| Failure::new(format!("scenario {mode}: {e}")))?;
+    let questions = tcp_close_watch::scenario::questions(&script);
+    if questions.is_empty() {
+        return Err(Failure::new(format!(
+            "--predict: scenario {mode} has no expectation to ask about"
+        )));
+    }
+    let mut answers = Vec::new();
+    let stdin = std::io::stdin();
+    // piped answers are not echoed by a terminal: say them after each question, so the record reads whole
+    let piped = !std::io::IsTerminal::is_terminal(&stdin);
+    for (i, q) in questions.iter().enumerate() {
+        eprint!("question {}: {} ", i + 1, q.text());
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut stdin.lock(), &mut line);
+        let answer = line.trim().to_string();
+        if piped {
+            eprintln!("{answer}");
+        }
+        answers.push(answer);
+    }
+    config.predict = Some(answers);
+    Ok(())
 }

@@ -37,6 +37,9 @@ pub struct Config {
     pub drop_privileges: bool,
     /// Judge every run against its scenario's expectations (`--check`): one not met is [`Error::Unmet`].
     pub check: bool,
+    /// `--predict`: the student's answers to the scenario's questions (`scenario::questions`), in their order,
+    /// to be set against what the run showed.
+    pub predict: Option<Vec<String>>,
 }
 
 /// Where `--write` saves the run: the name the user gave (its extension says the format) and, when the caller
@@ -153,6 +156,9 @@ pub fn run(config: Config, out: &mut dyn Write, feedback: &mut dyn Feedback) -> 
         }
     }
     print_runs(config.plan, config.write, &runs, out, feedback)?;
+    if let (Some(answers), [run]) = (&config.predict, runs.as_slice()) {
+        compare_predictions(run, answers, feedback);
+    }
     let unmet: Vec<String> = if config.check {
         runs.iter().flat_map(|r| check(r, feedback)).collect()
     } else {
@@ -218,12 +224,7 @@ fn check(run: &LiveRun, feedback: &mut dyn Feedback) -> Vec<String> {
             return vec![format!("mode {mode}")];
         }
     };
-    let evidence = Evidence {
-        pair: &run.pair,
-        segments: run.captured.as_ref().map(|c| c.segments.as_slice()),
-        events: run.trace.as_ref().map(|t| t.events.as_slice()),
-    };
-    let verdicts = scenario::check(&script, &evidence);
+    let verdicts = scenario::check(&script, &evidence(run));
     let mut unmet = Vec::new();
     for v in verdicts.iter().filter(|v| !v.met) {
         feedback.note(&format!(
@@ -238,6 +239,45 @@ fn check(run: &LiveRun, feedback: &mut dyn Feedback) -> Vec<String> {
         verdicts.len()
     ));
     unmet
+}
+
+fn evidence(run: &LiveRun) -> Evidence<'_> {
+    Evidence {
+        pair: &run.pair,
+        segments: run.captured.as_ref().map(|c| c.segments.as_slice()),
+        events: run.trace.as_ref().map(|t| t.events.as_slice()),
+    }
+}
+
+/// `--predict`: each question, the answer given before the run, and what the run showed.
+fn compare_predictions(run: &LiveRun, answers: &[String], feedback: &mut dyn Feedback) {
+    let Ok(script) = scenario::script(run.pair.mode) else {
+        return;
+    };
+    let ev = evidence(run);
+    let questions = scenario::questions(&script);
+    let mut right = 0;
+    for (i, q) in questions.iter().enumerate() {
+        let answer = answers.get(i).map(String::as_str).unwrap_or("").trim();
+        let verdict = match q.observed(&ev) {
+            Some(seen) if scenario::agrees(answer, &seen) => {
+                right += 1;
+                format!("observed {seen}: right")
+            }
+            Some(seen) => format!("observed {seen}: not what you said"),
+            None => "the run cannot tell (nothing captured)".to_string(),
+        };
+        let said = if answer.is_empty() {
+            "(no answer)"
+        } else {
+            answer
+        };
+        feedback.note(&format!("predict: {} you said {said}; {verdict}", q.text()));
+    }
+    feedback.note(&format!(
+        "predict: {right} of {} predictions right",
+        questions.len()
+    ));
 }
 
 /// One run, its account told, as `printer` draws it.

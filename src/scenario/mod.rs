@@ -13,6 +13,7 @@ mod expect;
 mod lex;
 mod parse;
 mod play;
+mod predict;
 mod script;
 mod shipped;
 mod wait;
@@ -24,6 +25,7 @@ use crate::os::socket;
 
 pub use expect::{Evidence, Verdict, check};
 pub use parse::{ParseError, errno_named, parse};
+pub use predict::{Question, agrees, questions};
 pub use script::{At, Call, Expect, Flag, Script, Step, Wait, Want};
 pub use wait::ScenarioError;
 
