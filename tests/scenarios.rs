@@ -376,3 +376,9 @@ fn predictions_are_set_against_the_run() {
     assert!(err.contains("observed 3: not what you said"), "{err}");
     assert!(err.contains("predict: 1 of 3 predictions right"), "{err}");
 }
+
+#[test]
+fn a_pause_is_bounded() {
+    assert_error("sleep 31 s\n", 3, 7, "at most 30 s");
+    assert_error("sleep 2 minutes\n", 3, 9, "ms or s");
+}

@@ -203,6 +203,14 @@ fn step(line: &mut Line) -> Res<Step> {
                 "s" => Duration::from_secs(n),
                 _ => return Err(line.err(unit.col, "ms or s", found(&unit))),
             };
+            // a run must end: a pause is bounded like every wait
+            if d > MAX_SLEEP {
+                return Err(line.err(
+                    line.tokens[line.next - 2].col,
+                    format!("a pause of at most {} s", MAX_SLEEP.as_secs()),
+                    format!("{n} {}", unit.text),
+                ));
+            }
             line.done()?;
             Ok(Step::Sleep(d))
         }
@@ -239,6 +247,9 @@ fn step(line: &mut Line) -> Res<Step> {
         )),
     }
 }
+
+/// The longest `sleep` a scenario may ask for.
+const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 const VERBS: &str = "connect, accept, send, recv, shutdown, close or setsockopt";
 
