@@ -138,3 +138,138 @@ fn sends(ev: &Evidence, peer: Peer, flag: Flag, none: bool, reasons: &[String]) 
     };
     (met, format!("{on_wire}, {said}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::calls::{CallKind, Outcome};
+    use crate::model::kernel::KernelEvent;
+    use crate::model::run::{EndStates, Mode};
+    use crate::model::segment::TcpFlags;
+    use crate::testing::{call, ok, seg, sides};
+
+    fn pair(calls: Vec<SocketCall>) -> PairRun {
+        let s = sides();
+        PairRun {
+            mode: Mode::Abrupt,
+            a: s.a,
+            b: s.b,
+            calls,
+            end_states: EndStates { a: None, b: None },
+        }
+    }
+
+    fn script(expects: &str) -> Script {
+        crate::scenario::parse(&format!("scenario t\nsummary s\nA connect\n{expects}")).unwrap()
+    }
+
+    fn reset_by_b(reason: &str) -> KernelEvent {
+        let s = sides();
+        KernelEvent {
+            ts: 5,
+            what: KernelEventKind::SendReset {
+                reason: reason.into(),
+                state: None,
+                src: s.b,
+                dst: s.a,
+            },
+        }
+    }
+
+    fn met(v: &[Verdict]) -> Vec<bool> {
+        v.iter().map(|v| v.met).collect()
+    }
+
+    #[test]
+    fn who_sends_what_is_read_from_the_wire_and_the_reason_from_the_kernel() {
+        let p = pair(vec![]);
+        let wire = [
+            seg(1, Peer::A, TcpFlags::FIN | TcpFlags::ACK, 1, 1, b""),
+            seg(2, Peer::B, TcpFlags::RST | TcpFlags::ACK, 1, 2, b""),
+        ];
+        let events = [reset_by_b("TCP_ABORT_ON_DATA")];
+        let s = script(
+            "expect A sends FIN\nexpect B sends no FIN\nexpect B sends RST\nexpect A sends RST\n\
+             expect B sends RST reason TCP_ABORT_ON_CLOSE\n\
+             expect B sends RST reason TCP_ABORT_ON_CLOSE|TCP_ABORT_ON_DATA\n",
+        );
+        let ev = Evidence {
+            pair: &p,
+            segments: Some(&wire),
+            events: Some(&events),
+        };
+        let v = check(&s, &ev);
+        assert_eq!(met(&v), [true, true, true, false, false, true]);
+        assert_eq!(v[3].seen, "A sent 0 RST segment(s)");
+        assert_eq!(
+            v[4].seen,
+            "B sent 1 RST segment(s), reason TCP_ABORT_ON_DATA"
+        );
+        assert_eq!(v[4].line, 8);
+        assert_eq!(v[4].expected, "B sends RST reason TCP_ABORT_ON_CLOSE");
+    }
+
+    #[test]
+    fn missing_evidence_is_never_a_pass() {
+        let p = pair(vec![]);
+        let s = script("expect B sends no RST\nexpect B sends RST reason TCP_STATE\n");
+        let none = check(
+            &s,
+            &Evidence {
+                pair: &p,
+                segments: None,
+                events: None,
+            },
+        );
+        assert_eq!(met(&none), [false, false]);
+        let wire = [seg(2, Peer::B, TcpFlags::RST, 1, 0, b"")];
+        let no_kernel = check(
+            &s,
+            &Evidence {
+                pair: &p,
+                segments: Some(&wire),
+                events: None,
+            },
+        );
+        assert_eq!(met(&no_kernel), [false, false]);
+        assert!(no_kernel[1].seen.contains("reason is unknown"));
+    }
+
+    #[test]
+    fn a_named_call_is_the_nth_or_the_last_of_its_kind() {
+        let got = |n: i64| Outcome::Ok {
+            ret: n,
+            data: vec![b'x'; n as usize],
+        };
+        let reset = Outcome::Err {
+            errno: libc::ECONNRESET,
+        };
+        let p = pair(vec![
+            call(Peer::A, CallKind::Recv, (1, 2), got(3)),
+            call(Peer::A, CallKind::Recv, (3, 4), reset),
+            call(Peer::B, CallKind::Close, (5, 6), ok()),
+        ]);
+        let s = script(
+            "expect A recv#1 = 3\nexpect A recv#1 > 0\nexpect A recv = ECONNRESET|EPIPE\n\
+             expect A recv = EPIPE\nexpect A recv#3 ok\nexpect B close ok\nexpect B close = 0\n\
+             expect A send ok\nexpect A recv ok\n",
+        );
+        let v = check(
+            &s,
+            &Evidence {
+                pair: &p,
+                segments: None,
+                events: None,
+            },
+        );
+        assert_eq!(
+            met(&v),
+            [true, true, true, false, false, true, true, false, false]
+        );
+        assert_eq!(v[4].seen, "A made 2 recv call(s)");
+        assert_eq!(
+            v[3].seen,
+            "A's recv() = -1 ECONNRESET (Connection reset by peer)"
+        );
+    }
+}
