@@ -197,6 +197,12 @@ fn each_capture_tells_its_modes_story() {
                 assert!(seg("B", 'R') && !seg("B", 'F'));
                 assert_eq!(a_recv_errno, Some("ECONNRESET".into()));
             }
+            Mode::SelfConnect => {
+                // one socket: every segment is A's, and its own SYN is answered by itself
+                assert!(!seg("B", 'S') && !seg("A", 'R') && seg("A", 'F'));
+                assert_eq!(calls("A", "connect")[0]["ret"], 0);
+                assert_eq!(calls("A", "recv")[0]["ret"], 9);
+            }
             Mode::File(_) => unreachable!("the captures are of shipped modes"),
         }
     }

@@ -129,7 +129,7 @@ fn an_unknown_escape_points_at_it() {
 
 #[test]
 fn an_unknown_socket_option_is_named() {
-    assert_error("A setsockopt SO_REUSEADDR 1\n", 3, 14, "SO_LINGER");
+    assert_error("A setsockopt SO_REUSEPORT 1\n", 3, 14, "SO_LINGER");
 }
 
 #[test]

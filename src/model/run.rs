@@ -22,6 +22,7 @@ pub enum Mode {
     Linger2Abort,
     ShutdownRead,
     AcceptQueueReset,
+    SelfConnect,
     /// A scenario read from a file (`run --scenario`, or a saved run of one): its own name, summary and text.
     File(&'static ScenarioFile),
 }
@@ -46,7 +47,7 @@ impl Mode {
         })))
     }
 
-    pub const ALL: [Mode; 13] = [
+    pub const ALL: [Mode; 14] = [
         Mode::Abrupt,
         Mode::Shutdown,
         Mode::Drain,
@@ -60,6 +61,7 @@ impl Mode {
         Mode::Linger2Abort,
         Mode::ShutdownRead,
         Mode::AcceptQueueReset,
+        Mode::SelfConnect,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +79,7 @@ impl Mode {
             Mode::Linger2Abort => "linger2-abort",
             Mode::ShutdownRead => "shutdown-read",
             Mode::AcceptQueueReset => "accept-queue-reset",
+            Mode::SelfConnect => "self-connect",
             Mode::File(f) => &f.name,
         }
     }
@@ -122,6 +125,9 @@ impl Mode {
             }
             Mode::AcceptQueueReset => {
                 "A connects and sends; B never accept()s and closes its listener: the queued connection is reset"
+            }
+            Mode::SelfConnect => {
+                "A's socket connects to its own address and port: a simultaneous open with itself, then talks to itself"
             }
             Mode::File(f) => &f.summary,
         }

@@ -147,6 +147,10 @@ impl Listener {
             fd: AtomicI32::new(fd),
             addr: SocketAddr::new(ip, 0),
         };
+        // a port held but not listened on may be shared with A's own socket (self-connect): both ask SO_REUSEADDR
+        if !listen {
+            set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
+        }
         // SAFETY: bind/listen on our own fd with a valid sockaddr.
         if unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_storage).cast(), len) } != 0 {
             return Err(std::io::Error::last_os_error());
@@ -372,6 +376,17 @@ impl Sock {
         }
     }
 
+    /// bind(2) to `addr` (not recorded: the model has no bind call; the address shows in every row after).
+    pub fn bind(&mut self, addr: SocketAddr) -> std::io::Result<()> {
+        let (sa, len) = to_sockaddr(addr);
+        // SAFETY: bind on our fd with a valid sockaddr of `len` bytes.
+        if unsafe { libc::bind(self.fd, (&sa as *const libc::sockaddr_storage).cast(), len) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        self.local = local_addr(self.fd);
+        Ok(())
+    }
+
     pub fn connect(&mut self, to: SocketAddr) -> SocketCall {
         let (sa, len) = to_sockaddr(to);
         let t_start = now();
@@ -541,7 +556,7 @@ impl Sock {
                     )
                 }
             }
-            SockOpt::KeepAlive(on) | SockOpt::NoDelay(on) => {
+            SockOpt::KeepAlive(on) | SockOpt::NoDelay(on) | SockOpt::ReuseAddr(on) => {
                 set_int(self.fd, level, name, i32::from(on))
             }
             SockOpt::Linger2(v)

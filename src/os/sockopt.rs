@@ -44,6 +44,8 @@ pub enum SockOpt {
     UserTimeout(i32),
     RcvBuf(i32),
     NoDelay(bool),
+    /// SO_REUSEADDR: here, so that A can bind the port B's placeholder holds (self-connect).
+    ReuseAddr(bool),
 }
 
 impl SockOpt {
@@ -63,6 +65,7 @@ impl SockOpt {
             ),
             SockOpt::RcvBuf(_) => (libc::SOL_SOCKET, libc::SO_RCVBUF, "SO_RCVBUF"),
             SockOpt::NoDelay(_) => (libc::IPPROTO_TCP, libc::TCP_NODELAY, "TCP_NODELAY"),
+            SockOpt::ReuseAddr(_) => (libc::SOL_SOCKET, libc::SO_REUSEADDR, "SO_REUSEADDR"),
         }
     }
 
@@ -72,7 +75,9 @@ impl SockOpt {
         let value = match self {
             SockOpt::Linger(None) => "{off}".to_string(),
             SockOpt::Linger(Some(s)) => format!("{{on, {s} s}}"),
-            SockOpt::KeepAlive(on) | SockOpt::NoDelay(on) => i32::from(on).to_string(),
+            SockOpt::KeepAlive(on) | SockOpt::NoDelay(on) | SockOpt::ReuseAddr(on) => {
+                i32::from(on).to_string()
+            }
             SockOpt::Linger2(v)
             | SockOpt::KeepIdle(v)
             | SockOpt::KeepIntvl(v)

@@ -269,7 +269,11 @@ fn call(line: &mut Line, peer: Peer) -> Res<Call> {
     Ok(match verb.text.as_str() {
         "connect" => {
             only(Peer::A, "connect")?;
-            Call::Connect
+            if line.eat("self") {
+                Call::ConnectSelf
+            } else {
+                Call::Connect
+            }
         }
         "accept" => {
             only(Peer::B, "accept")?;
@@ -339,7 +343,7 @@ fn send(line: &mut Line) -> Res<Call> {
 }
 
 const OPTIONS: &str = "SO_LINGER, TCP_LINGER2, SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, \
-                       TCP_USER_TIMEOUT, SO_RCVBUF or TCP_NODELAY";
+                       TCP_USER_TIMEOUT, SO_RCVBUF, TCP_NODELAY or SO_REUSEADDR";
 
 fn option(line: &mut Line) -> Res<SockOpt> {
     let t = line.take(OPTIONS)?;
@@ -359,6 +363,7 @@ fn option(line: &mut Line) -> Res<SockOpt> {
         "TCP_USER_TIMEOUT" => SockOpt::UserTimeout(line.number("milliseconds")?),
         "SO_RCVBUF" => SockOpt::RcvBuf(line.number("bytes")?),
         "TCP_NODELAY" => SockOpt::NoDelay(line.on_off()?),
+        "SO_REUSEADDR" => SockOpt::ReuseAddr(line.on_off()?),
         _ => return Err(line.err(t.col, OPTIONS, found(&t))),
     })
 }

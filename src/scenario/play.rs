@@ -126,6 +126,17 @@ fn call(stage: &Stage, ends: &mut Ends, peer: Peer, call: &Call) -> Done {
             let to = stage.listener.addr;
             ends.sock(peer)?.connect(to);
         }
+        Call::ConnectSelf => {
+            let to = stage.listener.addr;
+            let a = ends.sock(peer)?;
+            a.set_option(crate::os::socket::SockOpt::ReuseAddr(true));
+            a.bind(to).map_err(|e| {
+                ScenarioError(format!(
+                    "A cannot bind B's port {to} (is the scenario `port closed`?): {e}"
+                ))
+            })?;
+            a.connect(to);
+        }
         Call::Accept => {
             wait::until(
                 || "a connection in B's accept queue".into(),

@@ -47,6 +47,8 @@ pub enum Step {
 pub enum Call {
     /// A connects to B's port.
     Connect,
+    /// A binds B's port itself (SO_REUSEADDR; B's port must be `port closed`) and connects to it: to itself.
+    ConnectSelf,
     /// B accepts the connection waiting in its queue.
     Accept,
     Send(Vec<u8>),

@@ -18,6 +18,7 @@ pub fn text(mode: Mode) -> &'static str {
         Mode::Linger2Abort => include_str!("../../scenarios/linger2-abort.scenario"),
         Mode::ShutdownRead => include_str!("../../scenarios/shutdown-read.scenario"),
         Mode::AcceptQueueReset => include_str!("../../scenarios/accept-queue-reset.scenario"),
+        Mode::SelfConnect => include_str!("../../scenarios/self-connect.scenario"),
         Mode::File(f) => &f.text,
     }
 }
