@@ -83,6 +83,9 @@ impl std::error::Error for Failure {}
 /// not all printed) nor 2 (clap's usage errors, and analyze's damaged input).
 const EXIT_INCOMPLETE: u8 = 3;
 
+/// `run --check` printed everything, but the kernel did not meet an expectation of the scenario (README).
+const EXIT_UNMET: u8 = 4;
+
 /// How a command ended: `Ok`, or a failure to tell — `None` when the output pipe was closed (`| head`).
 type Ended = Result<(), Option<Failure>>;
 
@@ -118,6 +121,9 @@ fn modes() -> Ended {
 
 fn run_command(args: cli::run::RunArgs) -> Ended {
     let mut config = args.config()?;
+    if args.predict {
+        cli::run::ask(&mut config)?;
+    }
     let mut outputs = Outputs::default();
     let file = match &args.output {
         Some(path) => Some(outputs.create(path, "-o", &[])?),
@@ -137,6 +143,13 @@ fn run_command(args: cli::run::RunArgs) -> Ended {
             return finish(outputs, Ok(())).and(Err(Some(Failure {
                 message: e.to_string(),
                 code: EXIT_INCOMPLETE,
+            })));
+        }
+        Err(e @ run::Error::Unmet(_)) => {
+            written(&mut out, Ok(()))?;
+            return finish(outputs, Ok(())).and(Err(Some(Failure {
+                message: e.to_string(),
+                code: EXIT_UNMET,
             })));
         }
         Err(e) => Err(Some(Failure::new(e.to_string()))),

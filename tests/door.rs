@@ -21,7 +21,13 @@ const KERNEL_CONTACT: &[&str] = &[
 /// Files that must reach the kernel only through `os`.
 const BEHIND_THE_DOOR: &[&str] = &[
     "src/scenario/mod.rs",
-    "src/scenario/modes.rs",
+    "src/scenario/expect.rs",
+    "src/scenario/lex.rs",
+    "src/scenario/parse.rs",
+    "src/scenario/play.rs",
+    "src/scenario/predict.rs",
+    "src/scenario/script.rs",
+    "src/scenario/shipped.rs",
     "src/scenario/wait.rs",
     "src/pipeline/live.rs",
     "src/pipeline/replay.rs",

@@ -208,7 +208,7 @@ pub fn parse_kernel_comment(text: &str) -> Option<KernelTrace> {
 /// The machine-readable section-header comment: the marker line, a header object, then a call per line.
 pub fn run_comment(pair: &PairRun, kernel: &str) -> String {
     let state = |s: Option<TcpState>| s.map(|s| s.linux_name());
-    let header = json!({
+    let mut header = json!({
         "mode": pair.mode.name(),
         "kernel": kernel,
         "a": pair.a.to_string(),
@@ -216,6 +216,10 @@ pub fn run_comment(pair: &PairRun, kernel: &str) -> String {
         "end_a": state(pair.end_states.a),
         "end_b": state(pair.end_states.b),
     });
+    // a scenario from a file travels with its run, so the run is read back without the file
+    if let Mode::File(f) = pair.mode {
+        header["scenario"] = json!({ "summary": f.summary, "text": f.text });
+    }
     let mut out = format!("{MARKER}\n{header}\n");
     for c in &pair.calls {
         out.push_str(&call_json(c).to_string());
@@ -243,8 +247,17 @@ pub fn parse_run_comment(text: &str) -> Option<SavedRun> {
                 .and_then(|v: Value| call_from_json(&v))
         })
         .collect::<Option<Vec<_>>>()?;
+    let name = header["mode"].as_str()?;
+    let mode = match &header["scenario"] {
+        Value::Null => Mode::from_name(name)?,
+        s => Mode::file(
+            name.to_string(),
+            s["summary"].as_str()?.to_string(),
+            s["text"].as_str()?.to_string(),
+        ),
+    };
     let pair = PairRun {
-        mode: Mode::from_name(header["mode"].as_str()?)?,
+        mode,
         a: header["a"].as_str()?.parse::<SocketAddr>().ok()?,
         b: header["b"].as_str()?.parse::<SocketAddr>().ok()?,
         calls,
@@ -370,8 +383,12 @@ pub fn pcapng_with_kernel(
         .chain(frames.first().map(|f| f.ts))
         .min()
         .unwrap_or(0);
+    let how = match pair.mode {
+        Mode::File(_) => "--scenario",
+        _ => "--mode",
+    };
     let summary = format!(
-        "tcp-close-watch run --mode {} — {}. Recorded on {kernel} at {}. A (client) {}, B (server) {}.",
+        "tcp-close-watch run {how} {} — {}. Recorded on {kernel} at {}. A (client) {}, B (server) {}.",
         pair.mode,
         pair.mode.summary(),
         crate::model::time::iso_time(t0),

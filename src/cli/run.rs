@@ -19,7 +19,7 @@ fn mode_names() -> Vec<&'static str> {
 /// Shown after `run --help`; README's "Exit codes" says the same.
 const EXIT_CODES: &str = "Exit codes: 0 the timeline is whole; 3 it was printed, but the capture may be missing \
 segments (its end marker was lost, or packets were dropped: the warnings say which), so the story may be wrong: run \
-again; 1 an error, with nothing printed; 2 bad arguments.";
+again; 4 with --check, the run was printed but the kernel did not meet an expectation of the scenario (each one named on standard error); 1 an error, with nothing printed; 2 bad arguments.";
 
 #[derive(clap::Args)]
 #[command(after_help = EXIT_CODES)]
@@ -27,6 +27,16 @@ pub struct RunArgs {
     /// The scenario to play (`tcp-close-watch modes` lists them); `all` plays every one and compares them.
     #[arg(long, short, default_value = "abrupt", value_parser = clap::builder::PossibleValuesParser::new(mode_names()))]
     pub mode: String,
+    /// Play a scenario file of your own instead of a shipped mode (the format: docs/scenarios.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "mode")]
+    pub scenario: Option<PathBuf>,
+    /// Judge the run against the scenario's `expect` lines; exit 4 naming each one the kernel did not meet.
+    #[arg(long)]
+    pub check: bool,
+    /// Before playing, ask two or three questions drawn from the scenario's expectations (answers a line each on
+    /// standard input, so they can be piped), then show each prediction against what the run showed.
+    #[arg(long)]
+    pub predict: bool,
     /// Use ::1 instead of 127.0.0.1.
     #[arg(long)]
     pub ipv6: bool,
@@ -70,7 +80,14 @@ impl RunArgs {
         {
             return Err(Failure::new(Error::NothingToSave.to_string()));
         }
-        let plan = if self.mode != "all" {
+        if self.predict && self.scenario.is_none() && self.mode == "all" {
+            return Err(Failure::new(
+                "--predict asks about one scenario: pick a mode or --scenario FILE",
+            ));
+        }
+        let plan = if let Some(path) = &self.scenario {
+            Plan::One(load(path)?, TimelinePrinter::new(format, style))
+        } else if self.mode != "all" {
             let mode = Mode::from_name(&self.mode)
                 .ok_or_else(|| Failure::new(format!("unknown mode {}", self.mode)))?;
             Plan::One(mode, TimelinePrinter::new(format, style))
@@ -93,6 +110,57 @@ impl RunArgs {
             options,
             write: self.write.clone().map(|path| Save { path, file: None }),
             drop_privileges: true,
+            check: self.check,
+            predict: None,
         })
     }
+}
+
+/// A scenario file, read and parsed before anything is opened: a mistake is one line naming the file, line and
+/// column.
+fn load(path: &std::path::Path) -> Result<Mode, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::new(format!("cannot read scenario {}: {e}", path.display())))?;
+    tcp_close_watch::scenario::load(&text).map_err(|e| {
+        Failure::new(format!(
+            "{}:{}:{}: expected {}, found {}",
+            path.display(),
+            e.line,
+            e.col,
+            e.expected,
+            e.found
+        ))
+    })
+}
+
+/// `--predict`: ask the questions of the scenario `plan` plays on standard error, and read an answer a line each
+/// from standard input (piped answers work; a missing line is no answer).
+pub fn ask(config: &mut Config) -> Result<(), Failure> {
+    let Plan::One(mode, _) = &config.plan else {
+        return Ok(());
+    };
+    let script = tcp_close_watch::scenario::script(*mode)
+        .map_err(|e| Failure::new(format!("scenario {mode}: {e}")))?;
+    let questions = tcp_close_watch::scenario::questions(&script);
+    if questions.is_empty() {
+        return Err(Failure::new(format!(
+            "--predict: scenario {mode} has no expectation to ask about"
+        )));
+    }
+    let mut answers = Vec::new();
+    let stdin = std::io::stdin();
+    // piped answers are not echoed by a terminal: say them after each question, so the record reads whole
+    let piped = !std::io::IsTerminal::is_terminal(&stdin);
+    for (i, q) in questions.iter().enumerate() {
+        eprint!("question {}: {} ", i + 1, q.text());
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut stdin.lock(), &mut line);
+        let answer = line.trim().to_string();
+        if piped {
+            eprintln!("{answer}");
+        }
+        answers.push(answer);
+    }
+    config.predict = Some(answers);
+    Ok(())
 }

@@ -19,10 +19,35 @@ pub enum Mode {
     PrimesBad,
     PrimesSix,
     Refused,
+    Linger2Abort,
+    ShutdownRead,
+    AcceptQueueReset,
+    SelfConnect,
+    /// A scenario read from a file (`run --scenario`, or a saved run of one): its own name, summary and text.
+    File(&'static ScenarioFile),
+}
+
+/// A scenario from a file, kept whole so that a saved run of it can be analysed without the file.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ScenarioFile {
+    pub name: String,
+    pub summary: String,
+    /// The file's text, as it was read.
+    pub text: String,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 10] = [
+    /// The mode of a scenario file. Its strings live as long as the program (a handful per run): `Mode` stays
+    /// `Copy` like the shipped modes.
+    pub fn file(name: String, summary: String, text: String) -> Mode {
+        Mode::File(Box::leak(Box::new(ScenarioFile {
+            name,
+            summary,
+            text,
+        })))
+    }
+
+    pub const ALL: [Mode; 14] = [
         Mode::Abrupt,
         Mode::Shutdown,
         Mode::Drain,
@@ -33,6 +58,10 @@ impl Mode {
         Mode::PrimesBad,
         Mode::PrimesSix,
         Mode::Refused,
+        Mode::Linger2Abort,
+        Mode::ShutdownRead,
+        Mode::AcceptQueueReset,
+        Mode::SelfConnect,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +76,11 @@ impl Mode {
             Mode::PrimesBad => "primes-bad",
             Mode::PrimesSix => "primes-six",
             Mode::Refused => "refused",
+            Mode::Linger2Abort => "linger2-abort",
+            Mode::ShutdownRead => "shutdown-read",
+            Mode::AcceptQueueReset => "accept-queue-reset",
+            Mode::SelfConnect => "self-connect",
+            Mode::File(f) => &f.name,
         }
     }
 
@@ -83,6 +117,19 @@ impl Mode {
             Mode::Refused => {
                 "A connects to a port with no listener: RST/ACK, connect() fails with ECONNREFUSED"
             }
+            Mode::Linger2Abort => {
+                "B half-closes, sets TCP_LINGER2 = -1 and close()s in FIN_WAIT2: RST at once instead of waiting for A's FIN"
+            }
+            Mode::ShutdownRead => {
+                "B calls shutdown(SHUT_RD): its recv() returns 0, yet Linux still queues A's bytes — and close() resets"
+            }
+            Mode::AcceptQueueReset => {
+                "A connects and sends; B never accept()s and closes its listener: the queued connection is reset"
+            }
+            Mode::SelfConnect => {
+                "A's socket connects to its own address and port: a simultaneous open with itself, then talks to itself"
+            }
+            Mode::File(f) => &f.summary,
         }
     }
 

@@ -2,7 +2,8 @@
 //! so every stage behind it can be tested without privileges.
 //!
 //! `capture` (libpcap on `lo`, ended by a marker datagram), `socket` (the pair's recorded socket calls, stamped by
-//! the clock libpcap uses), `sockdiag` (the socket table: the state of a closed socket), `proc` (this process's
+//! the clock libpcap uses), `sockdiag` (the socket table: the state of a closed socket), `sockopt` (the options and shutdown directions a
+//! scenario sets), `proc` (this process's
 //! threads: is one asleep in recv()?), and the kernel's release below. The scenario plays the pair with them; the
 //! live run reaches them only through its one door (`Door` in pipeline's live run), which a replay can stand in
 //! for. Uses `model` and `wire` only; returns errors, never panics on what the kernel answers.
@@ -12,6 +13,7 @@ pub mod privilege;
 pub mod proc;
 pub mod sockdiag;
 pub mod socket;
+pub mod sockopt;
 pub mod tracefs;
 
 /// The running kernel's release (`uname -r`), for saying what this kernel did.

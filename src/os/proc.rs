@@ -52,6 +52,11 @@ pub fn back_off(attempt: u32) {
     }
 }
 
+/// Sleep this thread for `d`: a scenario's `sleep` step, where time itself is the lesson.
+pub fn pause(d: Duration) {
+    std::thread::sleep(d);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,12 +4,15 @@
 
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::model::calls::{CallKind, Outcome, Peer, SocketCall};
 use crate::model::segment::TimestampNs;
 use crate::model::tcp_state::TcpState;
 use crate::os::sockdiag;
+use crate::os::sockopt::set_int;
+pub use crate::os::sockopt::{Shut, SockOpt};
 
 /// CLOCK_REALTIME in ns: the clock libpcap stamps frames with, so calls and segments share one time line.
 pub fn now() -> TimestampNs {
@@ -130,7 +133,8 @@ fn new_tcp_socket(v6: bool) -> std::io::Result<RawFd> {
 
 /// B's listening socket, or (for `refused`) a port that is bound but not listening, so no one else takes it.
 pub struct Listener {
-    fd: RawFd,
+    /// -1 once `close_listener` closed it.
+    fd: AtomicI32,
     pub addr: SocketAddr,
 }
 
@@ -140,9 +144,13 @@ impl Listener {
         let fd = new_tcp_socket(ip.is_ipv6())?;
         let (sa, len) = to_sockaddr(SocketAddr::new(ip, 0));
         let mut guard = Listener {
-            fd,
+            fd: AtomicI32::new(fd),
             addr: SocketAddr::new(ip, 0),
         };
+        // a port held but not listened on may be shared with A's own socket (self-connect): both ask SO_REUSEADDR
+        if !listen {
+            set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
+        }
         // SAFETY: bind/listen on our own fd with a valid sockaddr.
         if unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_storage).cast(), len) } != 0 {
             return Err(std::io::Error::last_os_error());
@@ -160,7 +168,7 @@ impl Listener {
         // SAFETY: accept4 with null address arguments.
         let fd = unsafe {
             libc::accept4(
-                self.fd,
+                self.fd.load(Ordering::Relaxed),
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
                 libc::SOCK_CLOEXEC,
@@ -200,10 +208,58 @@ impl Listener {
     }
 }
 
+impl Listener {
+    /// True when a connection waits in the accept queue (poll(2) for POLLIN, not waiting): accept() will not block.
+    pub fn has_pending(&self) -> bool {
+        poll_now(self.fd.load(Ordering::Relaxed), libc::POLLIN)
+    }
+
+    /// close(2) of the listening socket, recorded as B's `close(listener)`: connections still in its accept queue
+    /// go with it.
+    pub fn close(&self, rec: &Recorder) -> SocketCall {
+        let fd = self.fd.swap(-1, Ordering::Relaxed);
+        let t_start = now();
+        // SAFETY: we owned the fd, and no one uses it after the swap.
+        let rc = if fd >= 0 {
+            unsafe { libc::close(fd) }
+        } else {
+            -1
+        };
+        let t_end = now();
+        let call = SocketCall {
+            peer: Peer::B,
+            kind: CallKind::Close,
+            call: "close(listener)".into(),
+            t_start,
+            t_end,
+            outcome: Sock::outcome(rc as isize, vec![]),
+            state: None,
+            unread_before: None,
+        };
+        rec.push(call.clone());
+        call
+    }
+}
+
+/// poll(2) one fd for `events` without waiting: true when any of them (or an error, or a hang-up) is ready.
+fn poll_now(fd: RawFd, events: libc::c_short) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: one pollfd we own, no timeout.
+    let rc = unsafe { libc::poll(&mut p, 1, 0) };
+    rc > 0 && p.revents != 0
+}
+
 impl Drop for Listener {
     fn drop(&mut self) {
-        // SAFETY: we own the fd.
-        unsafe { libc::close(self.fd) };
+        let fd = *self.fd.get_mut();
+        if fd >= 0 {
+            // SAFETY: we own the fd.
+            unsafe { libc::close(fd) };
+        }
     }
 }
 
@@ -320,6 +376,17 @@ impl Sock {
         }
     }
 
+    /// bind(2) to `addr` (not recorded: the model has no bind call; the address shows in every row after).
+    pub fn bind(&mut self, addr: SocketAddr) -> std::io::Result<()> {
+        let (sa, len) = to_sockaddr(addr);
+        // SAFETY: bind on our fd with a valid sockaddr of `len` bytes.
+        if unsafe { libc::bind(self.fd, (&sa as *const libc::sockaddr_storage).cast(), len) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        self.local = local_addr(self.fd);
+        Ok(())
+    }
+
     pub fn connect(&mut self, to: SocketAddr) -> SocketCall {
         let (sa, len) = to_sockaddr(to);
         let t_start = now();
@@ -429,6 +496,80 @@ impl Sock {
         self.record(
             CallKind::SetSockOpt,
             "setsockopt(SO_LINGER, {on, 0 s})".into(),
+            t_start,
+            t_end,
+            Self::outcome(rc as isize, vec![]),
+            None,
+        )
+    }
+
+    /// Bytes sent and not yet acknowledged by the peer, with those not sent yet (SIOCOUTQ).
+    pub fn unacked(&self) -> Option<u32> {
+        if !self.open {
+            return None;
+        }
+        let mut n: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int.
+        let rc = unsafe { libc::ioctl(self.fd, libc::TIOCOUTQ, &mut n) };
+        (rc == 0).then_some(n as u32)
+    }
+
+    /// True when recv() would not block: bytes queued, end of stream, or an error pending (poll(2), no waiting).
+    pub fn readable(&self) -> bool {
+        self.open && poll_now(self.fd, libc::POLLIN | libc::POLLRDHUP)
+    }
+
+    /// shutdown(2) with any `how`.
+    pub fn shutdown(&self, how: Shut) -> SocketCall {
+        let t_start = now();
+        // SAFETY: shutdown on our fd.
+        let rc = unsafe { libc::shutdown(self.fd, how.raw()) };
+        let t_end = now();
+        self.record(
+            CallKind::Shutdown,
+            format!("shutdown({})", how.name()),
+            t_start,
+            t_end,
+            Self::outcome(rc as isize, vec![]),
+            None,
+        )
+    }
+
+    /// setsockopt(2) of one of the options in [`SockOpt`], recorded.
+    pub fn set_option(&self, opt: SockOpt) -> SocketCall {
+        let (level, name, _) = opt.key();
+        let t_start = now();
+        let rc = match opt {
+            SockOpt::Linger(l) => {
+                let linger = libc::linger {
+                    l_onoff: i32::from(l.is_some()),
+                    l_linger: l.map_or(0, i32::from),
+                };
+                // SAFETY: setsockopt with a linger struct of the right size.
+                unsafe {
+                    libc::setsockopt(
+                        self.fd,
+                        level,
+                        name,
+                        (&linger as *const libc::linger).cast(),
+                        std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                    )
+                }
+            }
+            SockOpt::KeepAlive(on) | SockOpt::NoDelay(on) | SockOpt::ReuseAddr(on) => {
+                set_int(self.fd, level, name, i32::from(on))
+            }
+            SockOpt::Linger2(v)
+            | SockOpt::KeepIdle(v)
+            | SockOpt::KeepIntvl(v)
+            | SockOpt::KeepCnt(v)
+            | SockOpt::UserTimeout(v)
+            | SockOpt::RcvBuf(v) => set_int(self.fd, level, name, v),
+        };
+        let t_end = now();
+        self.record(
+            CallKind::SetSockOpt,
+            opt.call_text(),
             t_start,
             t_end,
             Self::outcome(rc as isize, vec![]),

@@ -12,6 +12,7 @@ use crate::pipeline::{Feedback, tell};
 use crate::render::compare::Compared;
 use crate::render::run::RunView;
 use crate::render::{RowsPrinter, TimelinePrinter};
+use crate::scenario::{self, Evidence};
 
 /// The line above the comparison of every mode.
 const ALL_HEADING: &str = "Every mode, as this kernel played it";
@@ -34,6 +35,11 @@ pub struct Config {
     pub write: Option<Save>,
     /// Give up root and every capability once the captures are open, before playing (what the command does).
     pub drop_privileges: bool,
+    /// Judge every run against its scenario's expectations (`--check`): one not met is [`Error::Unmet`].
+    pub check: bool,
+    /// `--predict`: the student's answers to the scenario's questions (`scenario::questions`), in their order,
+    /// to be set against what the run showed.
+    pub predict: Option<Vec<String>>,
 }
 
 /// Where `--write` saves the run: the name the user gave (its extension says the format) and, when the caller
@@ -56,6 +62,8 @@ pub enum Error {
     /// Everything was printed, but the capture of these modes may be missing segments (its end marker was lost,
     /// or the kernel dropped packets): their timelines are incomplete, and their stories may be wrong.
     Incomplete(Vec<Mode>),
+    /// Everything was printed, and these expectations of `--check` were not met (each told above, a line each).
+    Unmet(Vec<String>),
 }
 
 impl fmt::Display for Error {
@@ -68,6 +76,12 @@ impl fmt::Display for Error {
             ),
             Error::Save { path, error } => write!(f, "cannot write {}: {error}", path.display()),
             Error::Output(e) => write!(f, "cannot write output: {e}"),
+            Error::Unmet(which) => write!(
+                f,
+                "{} expectation(s) not met (said above): {}",
+                which.len(),
+                which.join(", ")
+            ),
             Error::Incomplete(modes) => {
                 let names: Vec<&str> = modes.iter().map(|m| m.name()).collect();
                 let names = names.join(", ");
@@ -93,7 +107,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Save { error, .. } | Error::Output(error) => Some(error),
-            Error::Live(_) | Error::NothingToSave | Error::Incomplete(_) => None,
+            Error::Live(_) | Error::NothingToSave | Error::Incomplete(_) | Error::Unmet(_) => None,
         }
     }
 }
@@ -142,7 +156,17 @@ pub fn run(config: Config, out: &mut dyn Write, feedback: &mut dyn Feedback) -> 
         }
     }
     print_runs(config.plan, config.write, &runs, out, feedback)?;
-    if incomplete.is_empty() {
+    if let (Some(answers), [run]) = (&config.predict, runs.as_slice()) {
+        compare_predictions(run, answers, feedback);
+    }
+    let unmet: Vec<String> = if config.check {
+        runs.iter().flat_map(|r| check(r, feedback)).collect()
+    } else {
+        Vec::new()
+    };
+    if !unmet.is_empty() {
+        Err(Error::Unmet(unmet))
+    } else if incomplete.is_empty() {
         Ok(())
     } else {
         Err(Error::Incomplete(incomplete))
@@ -185,6 +209,75 @@ fn print_runs(
                 .map_err(Error::Output)
         }
     }
+}
+
+/// `--check`: judge `run` against its scenario's expectations; tell each one not met (and the count met) on
+/// `feedback`, and return where each unmet one is written (`mode abrupt line 16`).
+fn check(run: &LiveRun, feedback: &mut dyn Feedback) -> Vec<String> {
+    let mode = run.pair.mode;
+    let script = match scenario::script(mode) {
+        Ok(s) => s,
+        Err(e) => {
+            feedback.note(&format!(
+                "warning: mode {mode}: its scenario cannot be read: {e}"
+            ));
+            return vec![format!("mode {mode}")];
+        }
+    };
+    let verdicts = scenario::check(&script, &evidence(run));
+    let mut unmet = Vec::new();
+    for v in verdicts.iter().filter(|v| !v.met) {
+        feedback.note(&format!(
+            "not met: mode {mode}, line {}: expected {}; seen: {}",
+            v.line, v.expected, v.seen
+        ));
+        unmet.push(format!("mode {mode} line {}", v.line));
+    }
+    feedback.note(&format!(
+        "check: mode {mode}: {} of {} expectation(s) met",
+        verdicts.len() - unmet.len(),
+        verdicts.len()
+    ));
+    unmet
+}
+
+fn evidence(run: &LiveRun) -> Evidence<'_> {
+    Evidence {
+        pair: &run.pair,
+        segments: run.captured.as_ref().map(|c| c.segments.as_slice()),
+        events: run.trace.as_ref().map(|t| t.events.as_slice()),
+    }
+}
+
+/// `--predict`: each question, the answer given before the run, and what the run showed.
+fn compare_predictions(run: &LiveRun, answers: &[String], feedback: &mut dyn Feedback) {
+    let Ok(script) = scenario::script(run.pair.mode) else {
+        return;
+    };
+    let ev = evidence(run);
+    let questions = scenario::questions(&script);
+    let mut right = 0;
+    for (i, q) in questions.iter().enumerate() {
+        let answer = answers.get(i).map(String::as_str).unwrap_or("").trim();
+        let verdict = match q.observed(&ev) {
+            Some(seen) if scenario::agrees(answer, &seen) => {
+                right += 1;
+                format!("observed {seen}: right")
+            }
+            Some(seen) => format!("observed {seen}: not what you said"),
+            None => "the run cannot tell (nothing captured)".to_string(),
+        };
+        let said = if answer.is_empty() {
+            "(no answer)"
+        } else {
+            answer
+        };
+        feedback.note(&format!("predict: {} you said {said}; {verdict}", q.text()));
+    }
+    feedback.note(&format!(
+        "predict: {right} of {} predictions right",
+        questions.len()
+    ));
 }
 
 /// One run, its account told, as `printer` draws it.

@@ -1,13 +1,21 @@
-//! The embedded pair: A (client) and B (server) on loopback, real sockets in this process, playing one scenario
-//! per mode. Produces socket calls; knows nothing of capture or drawing.
+//! The embedded pair: A (client) and B (server) on loopback, real sockets in this process, playing a scenario.
+//! Produces socket calls; knows nothing of capture or drawing.
+//!
+//! A scenario is a file in a small line-per-step language (`parse.rs`, docs/scenarios.md): the shipped ones are
+//! scenarios/*.scenario built into the binary (`shipped.rs`), a teacher's own is read by `run --scenario`. The
+//! player (`play.rs`) turns its steps into calls through `os`; `expect.rs` judges a run against its expectations.
 //!
 //! Steps wait for real conditions (bytes queued, a thread blocked in recv(), a state reached), never for fixed
-//! sleeps, and every wait is bounded, so a run is fast, gives the same story each time, and cannot hang.
-//!
-//! Makes no system call of its own: sockets, socket states and threads' states are asked of `os`. A step that
-//! cannot go on ends the run with a [`ScenarioError`] saying what it waited for, never a panic.
+//! sleeps unless the file asks for one, and every wait is bounded, so a run is fast, gives the same story each
+//! time, and cannot hang. A step that cannot go on ends the run with a [`ScenarioError`] naming its line.
 
-mod modes;
+mod expect;
+mod lex;
+mod parse;
+mod play;
+mod predict;
+mod script;
+mod shipped;
 mod wait;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -15,25 +23,56 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use crate::model::run::{Mode, PairRun};
 use crate::os::socket;
 
+pub use expect::{Evidence, Verdict, check};
+pub use parse::{ParseError, errno_named, parse};
+pub use predict::{Question, agrees, questions};
+pub use script::{At, Call, Expect, Flag, Script, Step, Wait, Want};
 pub use wait::ScenarioError;
+
+/// A's message in the single-message modes: long enough that reading one byte leaves plenty unread.
+pub const MESSAGE: &[u8] = b"Hello B! Please read all of this.\n";
+
+/// The scenario `mode` plays, read from its file.
+pub fn script(mode: Mode) -> Result<Script, ParseError> {
+    parse(shipped::text(mode))
+}
+
+/// The text of `mode`'s scenario file (shipped, or the one a file-mode carries).
+pub fn text(mode: Mode) -> &'static str {
+    shipped::text(mode)
+}
+
+/// A teacher's scenario file as a mode to play: parsed (so that a mistake is told before anything is opened) and
+/// kept whole, so a saved run of it carries its text.
+pub fn load(text: &str) -> Result<Mode, ParseError> {
+    let s = parse(text)?;
+    Ok(Mode::file(s.name, s.summary, text.to_string()))
+}
 
 /// A scenario ready to play: B's port is bound (so a capture can filter on it) and nothing has been sent yet.
 pub struct Stage {
     mode: Mode,
+    script: Script,
     listener: socket::Listener,
 }
 
 impl Stage {
     /// Bind B's port on 127.0.0.1 (or ::1), a port the kernel picks so that several runs can go on at once.
     pub fn bind(mode: Mode, ipv6: bool) -> std::io::Result<Stage> {
+        let script =
+            script(mode).map_err(|e| std::io::Error::other(format!("scenario {mode}: {e}")))?;
         let ip = if ipv6 {
             IpAddr::V6(Ipv6Addr::LOCALHOST)
         } else {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         };
-        // `refused` needs a port nobody listens on: bound but not listening, so no one else takes it meanwhile.
-        let listener = socket::Listener::bind(ip, mode != Mode::Refused)?;
-        Ok(Stage { mode, listener })
+        // `port closed` (refused) needs a port nobody listens on: bound but not listening, so no one else takes it.
+        let listener = socket::Listener::bind(ip, !script.port_closed)?;
+        Ok(Stage {
+            mode,
+            script,
+            listener,
+        })
     }
 
     /// B's address.
@@ -43,6 +82,6 @@ impl Stage {
 
     /// Play the scenario.
     pub fn play(self) -> Result<PairRun, ScenarioError> {
-        modes::play(self.mode, self.listener)
+        play::play(self.mode, &self.script, self.listener)
     }
 }
