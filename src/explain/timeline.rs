@@ -154,6 +154,7 @@ fn merge(
                 rel_ack: seg.flags.ack().then(|| rel(seg.ack, from.other())),
                 states_after: None,
                 notes: Vec::new(),
+                rst_fate: None,
             }),
         ));
     }

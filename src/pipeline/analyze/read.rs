@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc;
 
 use crate::capfile::saved;
@@ -11,7 +12,7 @@ use crate::explain::timeline::{self, Sides, States, Timeline};
 use crate::model::segment::Segment;
 use crate::pipeline::Feedback;
 use crate::track::packet::TcpPacket;
-use crate::track::report::{Counts, FileReport};
+use crate::track::report::{Counts, FileReport, IpFacts};
 use crate::track::select::Selection;
 use crate::track::tracker::{FlowHasher, Tracker};
 use crate::wire::bpf::Bpf;
@@ -284,6 +285,11 @@ fn one_thread(
                     len: p.len,
                     payload: payload[..payload.len().min(64)].to_vec(),
                 };
+                report
+                    .kept_ip
+                    .entry(id)
+                    .or_default()
+                    .push(ip_facts(frame.data, kept.src, kept.dst));
                 report.kept.entry(id).or_default().push(kept);
             }
         }
@@ -382,6 +388,35 @@ fn two_threads(
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })
+}
+
+/// The TTL (hop limit) and IP ID of a frame's IP header: found as the IPv4 or IPv6 header, near the frame's
+/// start, that carries TCP between the segment's two addresses (whatever the link header before it).
+fn ip_facts(data: &[u8], src: SocketAddr, dst: SocketAddr) -> Option<IpFacts> {
+    let within = |i: usize, n: usize| data.get(i..i + n);
+    match (src.ip(), dst.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => (0..data.len().min(128)).find_map(|i| {
+            let h = within(i, 20)?;
+            let found = h[0] >> 4 == 4
+                && h[0] & 0xf >= 5
+                && h[9] == 6
+                && h[12..16] == s.octets()
+                && h[16..20] == d.octets();
+            found.then(|| IpFacts {
+                ttl: h[8],
+                ip_id: Some(u16::from_be_bytes([h[4], h[5]])),
+            })
+        }),
+        (IpAddr::V6(s), IpAddr::V6(d)) => (0..data.len().min(128)).find_map(|i| {
+            let h = within(i, 40)?;
+            let found = h[0] >> 4 == 6 && h[8..24] == s.octets() && h[24..40] == d.octets();
+            found.then(|| IpFacts {
+                ttl: h[7],
+                ip_id: None,
+            })
+        }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,153 @@
+//! The states and notes `analyze --conn N` infers from a capture, on public corpus files and on captures recorded
+//! from the real kernel (captures/analyze/): what the packets prove, one test per class of ending. Each test reads
+//! the segment objects of `--format json` (`states_after`, `notes`) and asserts what RFC 9293 says the receiver
+//! must do with them.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+use tcp_close_watch::testing::skip;
+
+fn corpus_file(name: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus/pcaps")
+        .join(name);
+    if path.is_file() {
+        Some(path)
+    } else {
+        skip(&format!("infer: {} is missing", path.display()));
+        None
+    }
+}
+
+pub fn recorded(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/analyze")
+        .join(name)
+}
+
+/// One segment row of a timeline: who sent it, its flags, the states after it, its notes.
+#[derive(Debug)]
+struct Row {
+    from: String,
+    flags: String,
+    states: (String, String),
+    notes: Vec<String>,
+}
+
+/// The segment rows of connection `conn`, and the JSON lines that are not segments (the account).
+fn timeline(file: &std::path::Path, conn: &str) -> (Vec<Row>, Vec<Value>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args(["analyze", "--format", "json", "--conn", conn])
+        .arg(file)
+        .output()
+        .expect("the binary runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rows = Vec::new();
+    let mut other = Vec::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["kind"] != "segment" {
+            other.push(v);
+            continue;
+        }
+        let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        rows.push(Row {
+            from: s(&v["from"]),
+            flags: s(&v["flags"]),
+            states: (s(&v["states_after"][0]), s(&v["states_after"][1])),
+            notes: v["notes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(s)
+                .collect(),
+        });
+    }
+    (rows, other)
+}
+
+fn st(r: &Row) -> (&str, &str) {
+    (r.states.0.as_str(), r.states.1.as_str())
+}
+
+/// rst-inject-rae.pcap: a RST whose ACK is the SYN's own number answered the SYN 234 ms before the real SYN-ACK.
+/// It was read as "connection refused" and the client drawn CLOSE while it went on sending. In SYN-SENT a RST
+/// counts only when SEG.ACK > ISS: the client keeps waiting and the handshake completes.
+#[test]
+fn rst_with_the_syns_own_number_as_ack_is_dropped_in_syn_sent() {
+    let Some(file) = corpus_file("rst-inject-rae.pcap") else {
+        return;
+    };
+    let (rows, _) = timeline(&file, "0");
+    assert_eq!(rows[1].flags, "R.e");
+    assert_eq!(st(&rows[1]).0, "SYN_SENT", "{rows:#?}");
+    assert!(
+        rows[1].notes[0].starts_with("RST dropped: in SYN_SENT"),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| !r.notes.iter().any(|n| n.contains("refused")))
+    );
+    // the handshake completes after it
+    assert_eq!(st(&rows[3]), ("ESTABLISHED", "ESTABLISHED"));
+    // the client's data after the server's real RST shows that RST had not reached it: never CLOSE while sending
+    for r in rows
+        .iter()
+        .filter(|r| r.from == "A" && !r.flags.contains('R'))
+    {
+        assert_ne!(st(r).0, "CLOSE", "{r:?}");
+    }
+    for (i, r) in rows.iter().enumerate().filter(|(_, r)| r.from == "A") {
+        if i > 0 {
+            assert_ne!(
+                st(&rows[i - 1]).0,
+                "CLOSE",
+                "shown closed before sending: {r:?}"
+            );
+        }
+    }
+}
+
+/// syn-then-rst.pcap: the client's RST after its SYN was called "RST ignored … (RFC 5961: challenge ACK)". A
+/// listener ignores RST, and an out-of-window RST is dropped silently: no challenge ACK either way.
+#[test]
+fn rst_to_a_listener_is_ignored_without_a_challenge_ack() {
+    let Some(file) = corpus_file("syn-then-rst.pcap") else {
+        return;
+    };
+    let (rows, _) = timeline(&file, "0");
+    assert_eq!(st(&rows[1]), ("CLOSE", "LISTEN"));
+    let note = &rows[1].notes[0];
+    assert!(note.contains("LISTEN, which ignores RST"), "{note}");
+    assert!(!note.contains("challenge ACK and"), "{note}");
+    assert!(note.contains("no challenge ACK"), "{note}");
+}
+
+/// kerberos_tso.pcapng: a RST after the server had answered every request was explained as "RST with N bytes of
+/// the client's data acknowledged but no FIN: a close() with unread data": N was every byte of the connection,
+/// and the server had read and answered them.
+#[test]
+fn a_reset_after_answered_requests_is_not_called_a_close_with_unread_data() {
+    let Some(file) = corpus_file("kerberos_tso.pcapng") else {
+        return;
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args(["analyze", "--conn", "all", "--format", "json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("bytes of the client's data acknowledged"),
+        "{text}"
+    );
+    assert!(!text.contains("close() with unread data (or SO_LINGER 0) aborts like this"));
+}
