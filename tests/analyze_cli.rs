@@ -196,10 +196,14 @@ fn conn_timeline_has_client_and_server_columns_and_states() {
     assert!(s.contains("server 10.0.0.2:80"), "{s}");
     assert!(s.contains("ESTABLISHED"), "{s}");
     assert!(s.contains("the server resets the connection"), "{s}");
+    // the account names the server's reset and the client's data it never answered
+    assert!(s.contains("What happened:"), "{s}");
+    assert!(s.contains("Reset by the server"), "{s}");
     let out = run(&[&f, "--conn", "0", "--format", "json"], None);
     let rows: Vec<serde_json::Value> = text(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["kind"] == "segment")
         .collect();
     assert_eq!(rows.len(), 6);
     assert_eq!(rows.last().unwrap()["states_after"][0], "TIME_WAIT");

@@ -164,6 +164,12 @@ pub(crate) fn annotate(t: &mut Timeline) {
 fn step(conn: &mut Conn, w: &WireRow) -> (Conn, Seen) {
     let s = &w.segment;
     let (x, y) = (w.from as usize, w.from.other() as usize);
+    // a side that sends was not reset yet: the RST it was shown taking had not reached it
+    if !s.flags.rst()
+        && let Some(before) = conn.reset_from[x].take()
+    {
+        conn.state[x] = before;
+    }
     if s.flags.ack() && !s.flags.rst() {
         if conn.syn_in_flight[x].is_some_and(|n| s.ack.acknowledges(n)) {
             syn_arrives(conn, x);
@@ -175,11 +181,6 @@ fn step(conn: &mut Conn, w: &WireRow) -> (Conn, Seen) {
     // Segments of one direction arrive in order: one sent after a FIN in flight brings the FIN first.
     if conn.fin_in_flight[y].is_some_and(|fin| s.seq.is_at_or_after(fin + 1)) && !s.flags.rst() {
         fin_arrives(conn, y);
-    }
-    if !s.flags.rst()
-        && let Some(before) = conn.reset_from[x].take()
-    {
-        conn.state[x] = before;
     }
     let was = *conn;
     let seen = seen(conn, w);

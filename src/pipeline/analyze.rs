@@ -6,11 +6,12 @@ mod read;
 
 pub use read::{BYTES_PER_CONNECTION, MANY_CONNECTIONS, analyze, analyze_with, saved_timeline};
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{self, Write};
 
 use crate::capfile::{CaptureReader, Source};
+use crate::explain::account;
 use crate::explain::timeline::{self, Sides, States, Timeline};
 use crate::os::privilege::{self, PrivilegeError};
 use crate::pipeline::{Feedback, tell};
@@ -19,6 +20,7 @@ use crate::render::run::RunView;
 use crate::render::summary::Shown;
 use crate::render::{RowsPrinter, TimelinePrinter};
 use crate::track::report::FileReport;
+use crate::track::report::IpFacts;
 use crate::track::select::Selection;
 use crate::wire::bpf::Bpf;
 
@@ -31,6 +33,8 @@ pub struct Config {
     pub files: Vec<String>,
     /// Connections whose timelines to print (`--conn`), in the order asked; none prints summaries.
     pub conns: Vec<u32>,
+    /// The timeline and account of every connection the selection shows (`--conn all`, `--timeline`).
+    pub every: bool,
     /// Which connections the summaries show.
     pub selection: Selection,
     /// The selection's `--filter`, compiled.
@@ -57,6 +61,8 @@ pub enum Error {
     NothingRead { inputs: usize },
     /// Some inputs could not be read to the end; results were printed for what was read.
     Incomplete { failed: usize, inputs: usize },
+    /// `--conn N` names a connection the file does not have.
+    NoSuchConnection { file: String, id: u32, count: usize },
 }
 
 impl fmt::Display for Error {
@@ -76,6 +82,14 @@ impl fmt::Display for Error {
             Error::NothingRead { inputs } => {
                 write!(f, "nothing could be read from any of the {inputs} inputs")
             }
+            Error::NoSuchConnection { file, id, count: 0 } => {
+                write!(f, "{file}: no connection {id}: it has no TCP connection")
+            }
+            Error::NoSuchConnection { file, id, count } => write!(
+                f,
+                "{file}: no connection {id}: it has {count} (0 to {}); run analyze without --conn to list them",
+                count - 1
+            ),
             Error::Incomplete { failed, inputs } => write!(
                 f,
                 "{failed} of {inputs} input{} could not be read to the end; results above cover what was read",
@@ -116,7 +130,8 @@ pub fn run(
     // the files are taken out, to be read one by one while the rest of the configuration prints them
     let files = std::mem::take(&mut config.files);
     // several saved runs (run --write) and no --conn: one comparison row each, as `run --mode all` prints
-    let compare_runs = config.conns.is_empty() && files.len() > 1;
+    let timelines = !config.conns.is_empty() || config.every;
+    let compare_runs = !timelines && files.len() > 1;
     let mut runs = Vec::new();
     let (mut unreadable, mut damaged) = (0, 0);
     // every input opened while the process may still read what its user may, then no privilege left to read with
@@ -130,9 +145,10 @@ pub fn run(
             name,
             source.and_then(CaptureReader::read_from),
             &keep,
+            config.every,
             config.bpf.as_mut(),
             // --conn prints connections whatever the selection: then every one is kept
-            config.conns.is_empty().then_some(&config.selection),
+            (!timelines).then_some(&config.selection),
             feedback,
         );
         feedback.read();
@@ -228,7 +244,8 @@ fn print_report(
     out: &mut dyn Write,
     feedback: &mut dyn Feedback,
 ) -> Result<(), Error> {
-    if let (Some(saved), true) = (&r.saved_run, config.conns.is_empty()) {
+    let timelines = !config.conns.is_empty() || config.every;
+    if let (Some(saved), false) = (&r.saved_run, timelines) {
         // A file saved by `run --write`: print the run as the live run did, socket calls included.
         let t = saved_timeline(r).expect("the report carries a saved run");
         let told = tell(&saved.pair, &t, &saved.kernel);
@@ -243,7 +260,7 @@ fn print_report(
         };
         return config.timeline.run(out, &view).map_err(Error::Output);
     }
-    if config.conns.is_empty() {
+    if !timelines {
         let format = config.timeline.format().name();
         let printer = config
             .rows
@@ -253,20 +270,37 @@ fn print_report(
             .summary(out, &shown(r, &config.selection))
             .map_err(Error::Output);
     }
-    for &id in &config.conns {
-        let Some(conn) = r.conns.get(id as usize) else {
-            feedback.note(&format!(
-                "{}: no connection {id} (it has {}: 0 to {})",
-                r.name,
-                r.conns.len(),
-                r.conns.len().saturating_sub(1)
-            ));
-            continue;
-        };
+    let _ = feedback;
+    // every id is checked before any is printed: a wrong one is an error, not a note beside results
+    if let Some(&id) = config
+        .conns
+        .iter()
+        .find(|&&id| id as usize >= r.conns.len())
+    {
+        return Err(Error::NoSuchConnection {
+            file: r.name.clone(),
+            id,
+            count: r.conns.len(),
+        });
+    }
+    let ids: Vec<u32> = if config.every {
+        r.conns
+            .iter()
+            .filter(|c| config.selection.shows(c))
+            .map(|c| c.id)
+            .collect()
+    } else {
+        config.conns.clone()
+    };
+    for id in ids {
+        let conn = &r.conns[id as usize];
+        let t = conn_timeline(r, id);
+        let account = account::account(&t, &ip_facts_of(r, id, &t));
         let view = ConnView {
             file: &r.name,
             conn,
-            timeline: &conn_timeline(r, id),
+            timeline: &t,
+            account: &account,
         };
         config
             .timeline
@@ -283,6 +317,29 @@ pub fn shown<'a>(r: &'a FileReport, sel: &Selection) -> Shown<'a> {
         conns: r.conns.iter().filter(|c| sel.shows(c)).collect(),
         endings: r.endings(sel),
     }
+}
+
+/// The IP facts of a timeline's segments, in the timeline's order (it sorts the kept segments by time).
+fn ip_facts_of(r: &FileReport, id: u32, t: &Timeline) -> Vec<Option<IpFacts>> {
+    let (Some(segs), Some(ip)) = (r.kept.get(&id), r.kept_ip.get(&id)) else {
+        return Vec::new();
+    };
+    let mut by_segment: HashMap<_, Vec<Option<IpFacts>>> = HashMap::new();
+    for (s, f) in segs.iter().zip(ip).rev() {
+        by_segment
+            .entry((s.ts, s.seq, s.ack, s.flags, s.len))
+            .or_default()
+            .push(*f);
+    }
+    t.segments()
+        .map(|w| {
+            let s = &w.segment;
+            by_segment
+                .get_mut(&(s.ts, s.seq, s.ack, s.flags, s.len))
+                .and_then(Vec::pop)
+                .flatten()
+        })
+        .collect()
 }
 
 /// The timeline of connection `id` of a report, its states inferred; a saved run's own connection with the run's
@@ -322,6 +379,7 @@ mod tests {
         Config {
             files: files.iter().map(|f| f.to_string()).collect(),
             conns: Vec::new(),
+            every: false,
             selection: Selection::default(),
             bpf: None,
             timeline: TimelinePrinter::new(format, Style::PLAIN),

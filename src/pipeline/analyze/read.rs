@@ -165,7 +165,7 @@ pub fn analyze<E: fmt::Display>(
     progress: &mut dyn FnMut(u64, u64),
 ) -> FileReport {
     let mut feedback = ProgressOnly(progress);
-    analyze_with(name, opened, keep, bpf, None, &mut feedback)
+    analyze_with(name, opened, keep, false, bpf, None, &mut feedback)
 }
 
 /// [`analyze`], telling `feedback` the progress and, once, when the connections tracked take much memory. With
@@ -175,6 +175,7 @@ pub fn analyze_with<E: fmt::Display>(
     name: &str,
     opened: Result<CaptureReader, E>,
     keep: &HashSet<u32>,
+    keep_every: bool,
     bpf: Option<&mut Bpf>,
     shown: Option<&Selection>,
     feedback: &mut dyn Feedback,
@@ -184,6 +185,7 @@ pub fn analyze_with<E: fmt::Display>(
         name,
         opened.map_err(|e| e.to_string()),
         keep,
+        keep_every,
         bpf,
         shown,
         feedback,
@@ -194,6 +196,7 @@ fn read(
     name: &str,
     opened: Result<CaptureReader, String>,
     keep: &HashSet<u32>,
+    keep_every: bool,
     bpf: Option<&mut Bpf>,
     shown: Option<&Selection>,
     progress: &mut dyn Feedback,
@@ -219,7 +222,7 @@ fn read(
     report.gzip = reader.is_gzip();
     report.saved_run = saved::run_in_comments(&reader.leading_comments());
     // a saved run is one small connection (and a refused attempt): keep its segments for its timeline
-    let keep_all = report.saved_run.is_some();
+    let keep_all = keep_every || report.saved_run.is_some();
     let mut tracker = Tracker::new();
     let decoding = if bpf.is_none() && keep.is_empty() && !keep_all {
         // Only the summary: read and decode on one core while the other tracks, keeping no record of what it
