@@ -239,7 +239,9 @@ fn reset(c: &Conn, i: usize) -> Vec<String> {
             )
         });
     lines.push(cause);
-    if let Some(req) = in_flight(c, i) {
+    // a dead peer's or an answered peer's last data was not what the reset cut short
+    let cut_short = keepalive_gave_up(c, i).is_none() && abort_in_close_wait(c, i).is_none();
+    if let Some(req) = in_flight(c, i).filter(|_| cut_short) {
         lines.push(req);
     }
     lines
@@ -437,23 +439,39 @@ fn unread(c: &Conn, i: usize) -> Option<String> {
     if bytes == 0 {
         return None;
     }
-    let windows: Vec<u16> = c.segs[..i]
-        .iter()
-        .filter(|w| w.from == x && !w.segment.flags.syn())
-        .map(|w| w.segment.window)
-        .collect();
-    let (max, last) = (windows.iter().max().copied()?, *windows.last()?);
+    // the sender's windows before the request's first byte came and after it: a reading application makes room
+    // (a window update), an unread buffer does not
+    let first = (start..i).find(|&j| c.segs[j].from == x.other() && c.segs[j].segment.len > 0)?;
+    let window = |r: std::ops::Range<usize>| -> Vec<u16> {
+        c.segs[r]
+            .iter()
+            .filter(|w| w.from == x && !w.segment.flags.syn())
+            .map(|w| w.segment.window)
+            .collect()
+    };
+    let (before, after) = (window(0..first), window(first..i));
     let (xn, yn) = (name(x), name(x.other()));
-    if last < max {
-        return Some(format!(
-            "Close with unread data, likely: the {xn} reset at {} with the {yn}'s last {bytes} bytes not answered, and its window had fallen from {max} to {last} (as on the wire) without opening again: the data sat unread. Linux sends RST instead of FIN when a socket is closed with data still unread (or with SO_LINGER {{1, 0}}). Also fits: a keepalive or TCP_USER_TIMEOUT expiry, ss -K, memory pressure. Check: whether the {xn}'s application reads everything before it closes.",
+    let evidence = match (before.iter().max(), after.iter().min(), after.last()) {
+        (Some(&max), Some(_), Some(&last)) if last < max => Some(format!(
+            "its window fell from {max} to {last} (as on the wire) and never opened again"
+        )),
+        (_, _, Some(_)) if after.windows(2).all(|p| p[1] <= p[0]) => {
+            Some("it acknowledged them but sent no window update, no answer and no FIN".to_string())
+        }
+        (_, None, None) => Some("it sent nothing between them and the RST".to_string()),
+        _ => None,
+    };
+    let also = "Also fits: SO_LINGER {1, 0}, a keepalive or TCP_USER_TIMEOUT expiry, ss -K, memory pressure";
+    Some(match evidence {
+        Some(e) => format!(
+            "Close with unread data, likely: the {xn} reset at {} with the {yn}'s last {bytes} bytes unanswered, and {e}: the data sat unread when the socket was closed, and its kernel then sends RST instead of FIN. {also}. Check: whether the {xn}'s application reads everything the {yn} sent before it closes.",
             c.at(i)
-        ));
-    }
-    Some(format!(
-        "Reset by the {xn} at {}, after the {yn}'s last {bytes} bytes, which it never answered (its window did not shrink, so they may have been read). What fits: close() with them unread or SO_LINGER {{1, 0}} (the usual cause), a keepalive or TCP_USER_TIMEOUT expiry, ss -K, memory pressure, a middlebox. Check: the {xn}'s application at that moment: did it close the socket on purpose, and had it read everything?",
-        c.at(i)
-    ))
+        ),
+        None => format!(
+            "Reset by the {xn} at {}, after the {yn}'s last {bytes} bytes, which it never answered; its window grew after them, so they were likely read. What fits: an application that gave up on the request (close() with SO_LINGER {{1, 0}}, or with more unread), a keepalive or TCP_USER_TIMEOUT expiry, ss -K, memory pressure, a middlebox. Check: the {xn}'s application at that moment.",
+            c.at(i)
+        ),
+    })
 }
 
 /// The peer's last data before the RST that was not answered: the request in flight, previewed.

@@ -178,10 +178,6 @@ fn step(conn: &mut Conn, w: &WireRow) -> (Conn, Seen) {
             fin_arrives(conn, x);
         }
     }
-    // Segments of one direction arrive in order: one sent after a FIN in flight brings the FIN first.
-    if conn.fin_in_flight[y].is_some_and(|fin| s.seq.is_at_or_after(fin + 1)) && !s.flags.rst() {
-        fin_arrives(conn, y);
-    }
     let was = *conn;
     let seen = seen(conn, w);
     // a RST no socket of this connection would send (SYN-SENT's unacceptable ACK) says nothing of its sender
@@ -372,6 +368,8 @@ fn sends(state: TcpState, control: Control, seen: &Seen, me: &Sent) -> TcpState 
         (Listen | SynSent | SynReceived | Established, Control::Fin) => FinWait1,
         // The client's ACK of the SYN-ACK.
         (SynSent, Control::None) if seen.ack => Established,
+        // opening simultaneously, an ACK rather than a SYN-ACK: it took the other's SYN-ACK in SYN-SENT
+        (SynReceived, Control::None) if seen.ack && me.bare_syn && !me.syn_ack => Established,
         (_, Control::None) => state,
     }
 }
@@ -447,10 +445,21 @@ fn notes(was: &Conn, now: &Conn, w: &WireRow, seen: &Seen) -> Vec<String> {
             )
         });
     }
+    // this segment moved its receiver while the sender's FIN is unacknowledged: it may have arrived already
+    if seen.control != Control::Fin
+        && now.fin_in_flight[y].is_some()
+        && now.state[y] != was.state[y]
+    {
+        notes.push(format!(
+            "the {yname} is in {} if the {xname}'s FIN has not reached it yet, in {} if it has (its ACK of that FIN will tell)",
+            now.state[y],
+            after_fin(now.state[y])
+        ));
+    }
     let fin_crossed = seen.control == Control::Fin && was.fin_in_flight[x].is_some();
     if fin_crossed {
         notes.push(format!(
-            "simultaneous close: the {xname}'s FIN does not acknowledge the {yname}'s, so the two FINs crossed; both go FIN_WAIT1 → CLOSING → TIME_WAIT"
+            "simultaneous close: the {xname}'s FIN does not acknowledge the {yname}'s, so the two FINs crossed: a side that takes the other's FIN before the ACK of its own goes FIN_WAIT1 → CLOSING → TIME_WAIT, one whose own FIN is acknowledged first FIN_WAIT1 → FIN_WAIT2 → TIME_WAIT"
         ));
     }
     notes
@@ -475,7 +484,7 @@ fn syn_notes(was: &Conn, w: &WireRow, seen: &Seen) -> Vec<String> {
         notes.push("retransmitted SYN-ACK".to_string());
     } else if s.flags.ack() && me.bare_syn && me.isn == Some(s.seq) {
         notes.push(format!(
-            "simultaneous open: the {xname} had sent its own SYN; this SYN-ACK answers the {yname}'s"
+            "simultaneous open: the {xname} had sent its own SYN; this SYN-ACK answers the {yname}'s. The {yname} is in SYN_RECV if the {xname}'s SYN reached it (its own SYN-ACK follows), else it takes this one in SYN_SENT and is ESTABLISHED (a plain ACK follows)"
         ));
     } else if !s.flags.ack() && me.bare_syn && me.isn == Some(s.seq) {
         notes.push("retransmitted SYN".to_string());
@@ -690,11 +699,19 @@ mod tests {
             [
                 "FIN_WAIT1 ESTABLISHED",
                 "FIN_WAIT1 FIN_WAIT1",
-                "CLOSING TIME_WAIT",
+                "CLOSING FIN_WAIT2",
                 "TIME_WAIT TIME_WAIT",
             ]
         );
         assert!(r[4].1[0].starts_with("simultaneous close"), "{:?}", r[4]);
+        // the client's ACK reaches the server before its FIN is shown to: both outcomes are said
+        assert!(
+            r[5].1[0].contains(
+                "FIN_WAIT2 if the client's FIN has not reached it yet, in TIME_WAIT if it has"
+            ),
+            "{:?}",
+            r[5]
+        );
     }
 
     #[test]
