@@ -2,6 +2,7 @@
 //! [`analyze`], in `read`), checked, and printed as its summary, the timelines of the connections asked for, or the
 //! run it saved; several saved runs make one comparison.
 
+mod many;
 mod read;
 
 pub use read::{BYTES_PER_CONNECTION, MANY_CONNECTIONS, analyze, analyze_with, saved_timeline};
@@ -139,31 +140,57 @@ pub fn run(
     if config.drop_privileges {
         privilege::drop_privileges().map_err(Error::Privileges)?;
     }
-    for (name, source) in files.iter().zip(sources) {
-        feedback.reading(name);
-        let report = analyze_with(
-            name,
-            source.and_then(CaptureReader::read_from),
-            &keep,
-            config.every,
-            config.bpf.as_mut(),
-            // --conn prints connections whatever the selection: then every one is kept
-            (!timelines).then_some(&config.selection),
-            feedback,
-        );
-        feedback.read();
+    let shown = (!timelines).then_some(config.selection.clone());
+    let mut handle = |report: FileReport,
+                      notes: Vec<String>,
+                      config: &mut Config,
+                      feedback: &mut dyn Feedback|
+     -> Result<(), Error> {
+        for n in notes {
+            feedback.note(&n);
+        }
         let health = check(&report, feedback);
         damaged += usize::from(health.damaged);
         if !health.readable {
             unreadable += 1;
-            continue;
+            return Ok(());
         }
         match (&report.saved_run, compare_runs) {
             (Some(saved), true) => {
                 let t = saved_timeline(&report).expect("the report carries a saved run");
                 runs.push(tell(&saved.pair, &t, &saved.kernel).outcome.into());
+                Ok(())
             }
-            _ => print_report(&report, &mut config, out, feedback)?,
+            _ => print_report(&report, config, out, feedback),
+        }
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if files.len() > 1 && config.bpf.is_none() && cores > 1 {
+        // several files: a core each, printed in the order given (a --filter's compiled program is one)
+        let keep = many::Keep {
+            conns: &keep,
+            every: config.every,
+            shown: shown.as_ref(),
+        };
+        let inputs = files.iter().cloned().zip(sources).collect();
+        many::in_order(inputs, &keep, cores, |report, notes| {
+            handle(report, notes, &mut config, feedback)
+        })?;
+    } else {
+        for (name, source) in files.iter().zip(sources) {
+            feedback.reading(name);
+            let report = analyze_with(
+                name,
+                source.and_then(CaptureReader::read_from),
+                &keep,
+                config.every,
+                config.bpf.as_mut(),
+                // --conn prints connections whatever the selection: then every one is kept
+                shown.as_ref(),
+                feedback,
+            );
+            feedback.read();
+            handle(report, Vec::new(), &mut config, feedback)?;
         }
     }
     if !runs.is_empty() {
