@@ -200,7 +200,11 @@ pub fn run(
             .comparison(out, &runs, SAVED_HEADING)
             .map_err(Error::Output)?;
     }
-    let inputs = files.len();
+    tally(files.len(), unreadable, damaged)
+}
+
+/// The command's end: an error when some input (or every one) could not be read whole.
+fn tally(inputs: usize, unreadable: usize, damaged: usize) -> Result<(), Error> {
     if unreadable == inputs {
         return Err(Error::NothingRead { inputs });
     }
