@@ -178,7 +178,23 @@ except OSError as e: print('client', e)
 c.close()" 1.5
 }
 
-all=(refused unread keepalive_race dead_peer zero_window simultaneous_close fin_retransmit simultaneous_open)
+# self-connect: a socket bound to 127.0.0.1:40000 connects to that same address: it talks to itself (captured on
+# the client namespace's loopback).
+self_connect() {
+  ip netns exec "$C" tcpdump -q -i lo -s 200 -U -w "$out/self-connect.pcap" tcp 2>/dev/null &
+  local dump=$!
+  sleep 0.5
+  py "$C" "$COMMON
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', 40000))
+s.connect(('127.0.0.1', 40000)); s.sendall(b'hello me'); s.recv(100); s.shutdown(socket.SHUT_WR); s.recv(100)
+s.close(); time.sleep(0.3)"
+  sleep 0.3
+  kill "$dump"
+  wait "$dump" 2>/dev/null || true
+  echo "recorded $out/self-connect.pcap ($(stat -c %s "$out/self-connect.pcap") bytes)"
+}
+
+all=(refused unread keepalive_race dead_peer zero_window simultaneous_close fin_retransmit simultaneous_open self_connect)
 for name in "${@:-${all[@]}}"; do
   "${name//-/_}"
 done

@@ -196,9 +196,14 @@ fn conn_timeline_has_client_and_server_columns_and_states() {
     assert!(s.contains("server 10.0.0.2:80"), "{s}");
     assert!(s.contains("ESTABLISHED"), "{s}");
     assert!(s.contains("the server resets the connection"), "{s}");
-    // the account names the server's reset and the client's data it never answered
+    // the account: the server acknowledged the client's 10 bytes, never answered them, and reset
     assert!(s.contains("What happened:"), "{s}");
-    assert!(s.contains("Reset by the server"), "{s}");
+    assert!(
+        s.contains("Close with unread data, likely: the server reset"),
+        "{s}"
+    );
+    assert!(s.contains("the client's 10 bytes"), "{s}");
+    assert!(s.contains("\"hello12345\""), "{s}");
     let out = run(&[&f, "--conn", "0", "--format", "json"], None);
     let rows: Vec<serde_json::Value> = text(&out.stdout)
         .lines()

@@ -322,3 +322,27 @@ fn recorded_simultaneous_open() {
     );
     assert_eq!(st(&rows[3]), ("ESTABLISHED", "ESTABLISHED"), "{rows:#?}");
 }
+
+/// Recorded: a socket connected to itself. Its SYN-ACK was called "retransmitted" and the end "half-closed (no FIN
+/// back)", where its own FIN came back to it and was acknowledged.
+#[test]
+fn recorded_self_connect() {
+    let f = recorded("self-connect.pcap");
+    let (rows, _) = timeline(&f, "0");
+    assert!(
+        rows.iter().all(|r| r.states.0 == r.states.1),
+        "one socket: {rows:#?}"
+    );
+    assert!(
+        rows.iter()
+            .flat_map(|r| &r.notes)
+            .all(|n| !n.contains("retransmitted"))
+    );
+    assert!(rows.iter().any(|r| r.states.0 == "ESTABLISHED"));
+    let fin = rows.iter().position(|r| r.flags.contains('F')).unwrap();
+    assert_eq!(rows[fin].states.0, "CLOSING");
+    assert_eq!(rows.last().unwrap().states.0, "TIME_WAIT");
+    let a = account_of(&f);
+    assert!(a.contains("A socket connected to itself"), "{a}");
+    assert!(!a.contains("Handshake timeout"), "{a}");
+}

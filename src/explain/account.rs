@@ -67,6 +67,14 @@ pub fn account(t: &Timeline, ip: &[Option<IpFacts>]) -> Vec<String> {
     if c.segs.is_empty() {
         return vec!["No segment of this connection was captured.".to_string()];
     }
+    if t.sides.a == t.sides.b {
+        let port = t.sides.a.port();
+        return vec![format!(
+            "A socket connected to itself: {} talked to its own address and port ({} segments). Likely a connect() to a port in the ephemeral range (net.ipv4.ip_local_port_range) with nothing listening, where the kernel chose that same port as the source, so the SYN met itself (a simultaneous open with itself). Check: give the service a port outside the ephemeral range, or reserve it (net.ipv4.ip_local_reserved_ports); a client that retries connect() to {port} in a loop will sooner or later do this.",
+            t.sides.a,
+            c.segs.len()
+        )];
+    }
     let mut lines = vec![what_happened(&c)];
     let decisive = c
         .segs

@@ -92,6 +92,9 @@ struct Seen {
 /// Fill `states_after` and `notes` of every segment row, A being the client and B the server. Only
 /// [`crate::explain::timeline::build`] calls this, for [`crate::explain::timeline::States::Inferred`].
 pub(crate) fn annotate(t: &mut Timeline) {
+    if t.sides.a == t.sides.b {
+        return annotate_self_connect(t);
+    }
     let first = t.segments().next().map(|w| w.segment.flags);
     let mut conn = Conn {
         state: initial_states(first),
@@ -155,6 +158,48 @@ pub(crate) fn annotate(t: &mut Timeline) {
                 "no ACK of the {xname}'s FIN seen: it may never have reached the {yname}, whose state is shown as before it"
             ));
         }
+    }
+}
+
+/// A socket connected to itself (both ends one address and port): every segment it sends comes back to it, so
+/// each is sent and then received by the same socket, which shows in both columns: SYN_SENT, SYN_RECV on its own
+/// SYN (a simultaneous open with itself), ESTABLISHED on its own SYN-ACK, and on close FIN_WAIT1, CLOSING on its
+/// own FIN, TIME_WAIT on the ACK of it.
+fn annotate_self_connect(t: &mut Timeline) {
+    use TcpState::*;
+    let mut state = Closed;
+    let mut sent = Sent::default();
+    let mut first = true;
+    for row in &mut t.rows {
+        let RowKind::Segment(w) = &mut row.kind else {
+            continue;
+        };
+        let s = &w.segment;
+        let control = s.flags.control();
+        let acks = |n: Option<SeqNumber>| s.flags.ack() && n.is_some_and(|n| s.ack.acknowledges(n));
+        let own_fin = matches!(control, Control::Fin | Control::SynFin) && sent.fin.is_none();
+        if s.flags.syn() {
+            sent.isn.get_or_insert(s.seq);
+        }
+        if own_fin {
+            sent.fin = Some(fin_seq(s));
+        }
+        state = match (state, control) {
+            (_, Control::Rst) => Closed,
+            (Closed | SynSent, Control::Syn) => SynReceived,
+            (SynReceived | SynSent, Control::SynAck) if acks(sent.isn) => Established,
+            (SynReceived | Established, Control::Fin) if own_fin => Closing,
+            (FinWait1 | Closing, _) if acks(sent.fin) => TimeWait,
+            (other, _) => other,
+        };
+        if first {
+            w.notes.push(
+                "a socket connected to itself (one address and port at both ends): each segment it sends comes back to it, so both columns are that one socket"
+                    .to_string(),
+            );
+            first = false;
+        }
+        w.states_after = Some((state, state));
     }
 }
 
