@@ -193,6 +193,7 @@ fn recorded_refused_connect() {
     let f = recorded("refused.pcap");
     let (rows, _) = timeline(&f, "0");
     assert_eq!(rows.len(), 2);
+    assert_eq!(st(&rows[0]), ("SYN_SENT", "CLOSE"), "nothing listens there");
     assert_eq!(st(&rows[1]), ("CLOSE", "CLOSE"));
     assert!(rows[1].notes[0].starts_with("connection refused"));
     assert!(account_of(&f).contains("Refused"));

@@ -133,6 +133,17 @@ pub(crate) fn annotate(t: &mut Timeline) {
             last_fin_row[w.from as usize] = Some(i);
         }
     }
+    // refused: a RST that answers the SYN of a side in SYN-SENT, from a side that never sent a SYN, shows nothing
+    // listened there: that side was CLOSED all along, not LISTEN
+    if let Some(i) = refused_at(t) {
+        for row in &mut t.rows[..i] {
+            if let RowKind::Segment(w) = &mut row.kind
+                && let Some(states) = &mut w.states_after
+            {
+                states.1 = TcpState::Closed;
+            }
+        }
+    }
     // a side shown reset too early: its state from the RST up to the segment it sent after it
     for (side, from, to, before) in reset_rows_back {
         for row in &mut t.rows[from..to] {
@@ -159,6 +170,18 @@ pub(crate) fn annotate(t: &mut Timeline) {
             ));
         }
     }
+}
+
+/// The row of a refusal by B (the server): its first segment, a RST taken by the client in SYN-SENT.
+fn refused_at(t: &Timeline) -> Option<usize> {
+    let (i, w) = t.rows.iter().enumerate().find_map(|(i, r)| match &r.kind {
+        RowKind::Segment(w) if w.from == Peer::B => Some((i, w)),
+        _ => None,
+    })?;
+    let refused = w.segment.flags.rst()
+        && w.rst_fate == Some(RstFate::Accepted)
+        && w.notes.iter().any(|n| n.starts_with("connection refused"));
+    refused.then_some(i)
 }
 
 /// A socket connected to itself (both ends one address and port): every segment it sends comes back to it, so
@@ -852,6 +875,10 @@ mod tests {
         ]);
         assert!(r[1].1[0].starts_with("connection refused"));
         assert_eq!(r[1].0, "CLOSE CLOSE");
+        assert_eq!(
+            r[0].0, "SYN_SENT CLOSE",
+            "nothing listened: the server was never in LISTEN"
+        );
     }
 
     #[test]
