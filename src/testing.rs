@@ -233,10 +233,12 @@ pub fn every_view(name: &str, bytes: Vec<u8>) -> Vec<View> {
             }
         }
         for (id, t) in &timelines {
+            let account = crate::explain::account::account(t, &[]);
             let v = ConnView {
                 file: name,
                 conn: &r.conns[*id],
                 timeline: t,
+                account: &account,
             };
             view("connection", written(|o| timeline.connection(o, &v)));
         }

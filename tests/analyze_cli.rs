@@ -195,14 +195,20 @@ fn conn_timeline_has_client_and_server_columns_and_states() {
     assert!(s.contains("client 10.0.0.1:2000"), "{s}");
     assert!(s.contains("server 10.0.0.2:80"), "{s}");
     assert!(s.contains("ESTABLISHED"), "{s}");
+    assert!(s.contains("the server resets the connection"), "{s}");
+    // the account: the server acknowledged the client's 10 bytes, never answered them, and reset
+    assert!(s.contains("What happened:"), "{s}");
     assert!(
-        s.contains("RST with 10 bytes of the client's data acknowledged"),
+        s.contains("Close with unread data, likely: the server reset"),
         "{s}"
     );
+    assert!(s.contains("the client's 10 bytes"), "{s}");
+    assert!(s.contains("\"hello12345\""), "{s}");
     let out = run(&[&f, "--conn", "0", "--format", "json"], None);
     let rows: Vec<serde_json::Value> = text(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["kind"] == "segment")
         .collect();
     assert_eq!(rows.len(), 6);
     assert_eq!(rows.last().unwrap()["states_after"][0], "TIME_WAIT");

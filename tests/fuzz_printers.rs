@@ -63,6 +63,7 @@ fn printed(files: &[&Path], format: TimelineFormat, conns: &[u32], color: bool) 
             .map(|p| p.to_str().expect("names are UTF-8").to_string())
             .collect(),
         conns: conns.to_vec(),
+        every: false,
         selection: Selection::default(),
         bpf: None,
         timeline: TimelinePrinter::new(format, style),

@@ -19,9 +19,13 @@ pub struct AnalyzeArgs {
     /// Capture files (.pcap, .pcapng, optionally gzip-compressed); `-` reads standard input.
     #[arg(required = true)]
     pub files: Vec<String>,
-    /// Print the timeline of connection N (Wireshark's tcp.stream N); repeatable.
-    #[arg(long = "conn", value_name = "N")]
-    pub conns: Vec<u32>,
+    /// Print the timeline and account of connection N (Wireshark's tcp.stream N); repeatable. `all`: of every
+    /// connection the filters show.
+    #[arg(long = "conn", value_name = "N|all", value_parser = conn_arg)]
+    pub conns: Vec<ConnArg>,
+    /// Print the timeline and account of every connection the filters show (as `--conn all`).
+    #[arg(long)]
+    pub timeline: bool,
     /// Show only connections with a RST, with FINs and no RST, or with neither.
     #[arg(long, value_enum)]
     pub only: Option<Only>,
@@ -57,11 +61,21 @@ impl AnalyzeArgs {
         if self.files.iter().filter(|f| *f == "-").count() > 1 {
             return Err(Failure::new("standard input (-) can be read only once"));
         }
+        let every = self.timeline || self.conns.contains(&ConnArg::All);
+        let conns = self
+            .conns
+            .iter()
+            .filter_map(|c| match c {
+                ConnArg::Id(n) => Some(*n),
+                ConnArg::All => None,
+            })
+            .collect();
         let format = TimelineFormat::from(self.format);
         let style = self.color.style();
         Ok(Config {
             files: self.files,
-            conns: self.conns,
+            conns,
+            every,
             selection: Selection {
                 only: self.only,
                 ports: self.ports,
@@ -74,4 +88,20 @@ impl AnalyzeArgs {
             drop_privileges: true,
         })
     }
+}
+
+/// A `--conn` value: a connection id or `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnArg {
+    Id(u32),
+    All,
+}
+
+fn conn_arg(s: &str) -> Result<ConnArg, String> {
+    if s == "all" {
+        return Ok(ConnArg::All);
+    }
+    s.parse().map(ConnArg::Id).map_err(|_| {
+        format!("{s:?} is not a connection id: give a number from the summary's id column, or all")
+    })
 }

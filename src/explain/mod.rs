@@ -6,8 +6,11 @@
 //!
 //! - [`timeline`]: the one builder, [`timeline::build`], for a live run, a saved run and `analyze --conn`.
 //! - [`infer`]: the TCP states the wire implies and the ⚠ notes; only `timeline::build` calls it.
+//! - [`account`]: the account of one captured connection (`analyze --conn`): what happened, the likely cause with
+//!   its evidence, what else fits, what to check.
 //! - [`story`]: the verdict, the account in words ("what happened") and the `--mode all` comparison row.
 
+pub mod account;
 pub mod infer;
 pub mod rows;
 pub mod story;

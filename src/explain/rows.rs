@@ -72,6 +72,25 @@ pub struct WireRow {
     pub states_after: Option<(TcpState, TcpState)>,
     /// Short remarks worth a reader's attention ("data after FIN", "retransmitted FIN").
     pub notes: Vec<String>,
+    /// For a RST, when states are inferred: what its receiver does with it.
+    pub rst_fate: Option<RstFate>,
+}
+
+/// What a receiver does with a RST (RFC 9293 §3.10.7, RFC 5961 §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RstFate {
+    /// Taken: the connection is reset.
+    Accepted,
+    /// SYN-SENT: it does not acknowledge the SYN (or has no ACK): dropped.
+    UnacceptableAck,
+    /// A listener ignores every RST.
+    Listener,
+    /// In the window but not at the next expected number: a challenge ACK, the connection kept.
+    Challenge { off: i32 },
+    /// Out of the window: dropped silently.
+    OutOfWindow { off: i32 },
+    /// Nothing to reset: the receiver had already closed.
+    NoConnection,
 }
 
 /// A kernel event as a timeline row: what the kernel did or said about `peer`'s socket.

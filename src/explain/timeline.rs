@@ -22,7 +22,13 @@ use crate::model::segment::{Segment, SeqNumber, TimestampNs};
 
 /// Relative sequence numbers, per direction: relative to the SYN when one was seen, else to the first segment.
 fn relative_bases(sides: &Sides, segments: &[Segment]) -> [Option<SeqNumber>; 2] {
-    [Peer::A, Peer::B].map(|peer| {
+    // a socket connected to itself: one sequence space, every segment A's
+    let peers = if sides.a == sides.b {
+        [Peer::A, Peer::A]
+    } else {
+        [Peer::A, Peer::B]
+    };
+    peers.map(|peer| {
         let mut sent = segments.iter().filter(|s| sides.sender(s) == Some(peer));
         let first = sent.clone().next();
         sent.find(|s| s.flags.syn()).or(first).map(|s| s.seq)
@@ -154,6 +160,7 @@ fn merge(
                 rel_ack: seg.flags.ack().then(|| rel(seg.ack, from.other())),
                 states_after: None,
                 notes: Vec::new(),
+                rst_fate: None,
             }),
         ));
     }

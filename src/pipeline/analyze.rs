@@ -2,15 +2,17 @@
 //! [`analyze`], in `read`), checked, and printed as its summary, the timelines of the connections asked for, or the
 //! run it saved; several saved runs make one comparison.
 
+mod many;
 mod read;
 
 pub use read::{BYTES_PER_CONNECTION, MANY_CONNECTIONS, analyze, analyze_with, saved_timeline};
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{self, Write};
 
 use crate::capfile::{CaptureReader, Source};
+use crate::explain::account;
 use crate::explain::timeline::{self, Sides, States, Timeline};
 use crate::os::privilege::{self, PrivilegeError};
 use crate::pipeline::{Feedback, tell};
@@ -19,6 +21,7 @@ use crate::render::run::RunView;
 use crate::render::summary::Shown;
 use crate::render::{RowsPrinter, TimelinePrinter};
 use crate::track::report::FileReport;
+use crate::track::report::IpFacts;
 use crate::track::select::Selection;
 use crate::wire::bpf::Bpf;
 
@@ -31,6 +34,8 @@ pub struct Config {
     pub files: Vec<String>,
     /// Connections whose timelines to print (`--conn`), in the order asked; none prints summaries.
     pub conns: Vec<u32>,
+    /// The timeline and account of every connection the selection shows (`--conn all`, `--timeline`).
+    pub every: bool,
     /// Which connections the summaries show.
     pub selection: Selection,
     /// The selection's `--filter`, compiled.
@@ -57,6 +62,8 @@ pub enum Error {
     NothingRead { inputs: usize },
     /// Some inputs could not be read to the end; results were printed for what was read.
     Incomplete { failed: usize, inputs: usize },
+    /// `--conn N` names a connection the file does not have.
+    NoSuchConnection { file: String, id: u32, count: usize },
 }
 
 impl fmt::Display for Error {
@@ -76,6 +83,14 @@ impl fmt::Display for Error {
             Error::NothingRead { inputs } => {
                 write!(f, "nothing could be read from any of the {inputs} inputs")
             }
+            Error::NoSuchConnection { file, id, count: 0 } => {
+                write!(f, "{file}: no connection {id}: it has no TCP connection")
+            }
+            Error::NoSuchConnection { file, id, count } => write!(
+                f,
+                "{file}: no connection {id}: it has {count} (0 to {}); run analyze without --conn to list them",
+                count - 1
+            ),
             Error::Incomplete { failed, inputs } => write!(
                 f,
                 "{failed} of {inputs} input{} could not be read to the end; results above cover what was read",
@@ -116,7 +131,8 @@ pub fn run(
     // the files are taken out, to be read one by one while the rest of the configuration prints them
     let files = std::mem::take(&mut config.files);
     // several saved runs (run --write) and no --conn: one comparison row each, as `run --mode all` prints
-    let compare_runs = config.conns.is_empty() && files.len() > 1;
+    let timelines = !config.conns.is_empty() || config.every;
+    let compare_runs = !timelines && files.len() > 1;
     let mut runs = Vec::new();
     let (mut unreadable, mut damaged) = (0, 0);
     // every input opened while the process may still read what its user may, then no privilege left to read with
@@ -124,30 +140,57 @@ pub fn run(
     if config.drop_privileges {
         privilege::drop_privileges().map_err(Error::Privileges)?;
     }
-    for (name, source) in files.iter().zip(sources) {
-        feedback.reading(name);
-        let report = analyze_with(
-            name,
-            source.and_then(CaptureReader::read_from),
-            &keep,
-            config.bpf.as_mut(),
-            // --conn prints connections whatever the selection: then every one is kept
-            config.conns.is_empty().then_some(&config.selection),
-            feedback,
-        );
-        feedback.read();
+    let shown = (!timelines).then_some(config.selection.clone());
+    let mut handle = |report: FileReport,
+                      notes: Vec<String>,
+                      config: &mut Config,
+                      feedback: &mut dyn Feedback|
+     -> Result<(), Error> {
+        for n in notes {
+            feedback.note(&n);
+        }
         let health = check(&report, feedback);
         damaged += usize::from(health.damaged);
         if !health.readable {
             unreadable += 1;
-            continue;
+            return Ok(());
         }
         match (&report.saved_run, compare_runs) {
             (Some(saved), true) => {
                 let t = saved_timeline(&report).expect("the report carries a saved run");
                 runs.push(tell(&saved.pair, &t, &saved.kernel).outcome.into());
+                Ok(())
             }
-            _ => print_report(&report, &mut config, out, feedback)?,
+            _ => print_report(&report, config, out, feedback),
+        }
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if files.len() > 1 && config.bpf.is_none() && cores > 1 {
+        // several files: a core each, printed in the order given (a --filter's compiled program is one)
+        let keep = many::Keep {
+            conns: &keep,
+            every: config.every,
+            shown: shown.as_ref(),
+        };
+        let inputs = files.iter().cloned().zip(sources).collect();
+        many::in_order(inputs, &keep, cores, |report, notes| {
+            handle(report, notes, &mut config, feedback)
+        })?;
+    } else {
+        for (name, source) in files.iter().zip(sources) {
+            feedback.reading(name);
+            let report = analyze_with(
+                name,
+                source.and_then(CaptureReader::read_from),
+                &keep,
+                config.every,
+                config.bpf.as_mut(),
+                // --conn prints connections whatever the selection: then every one is kept
+                shown.as_ref(),
+                feedback,
+            );
+            feedback.read();
+            handle(report, Vec::new(), &mut config, feedback)?;
         }
     }
     if !runs.is_empty() {
@@ -157,7 +200,11 @@ pub fn run(
             .comparison(out, &runs, SAVED_HEADING)
             .map_err(Error::Output)?;
     }
-    let inputs = files.len();
+    tally(files.len(), unreadable, damaged)
+}
+
+/// The command's end: an error when some input (or every one) could not be read whole.
+fn tally(inputs: usize, unreadable: usize, damaged: usize) -> Result<(), Error> {
     if unreadable == inputs {
         return Err(Error::NothingRead { inputs });
     }
@@ -228,7 +275,8 @@ fn print_report(
     out: &mut dyn Write,
     feedback: &mut dyn Feedback,
 ) -> Result<(), Error> {
-    if let (Some(saved), true) = (&r.saved_run, config.conns.is_empty()) {
+    let timelines = !config.conns.is_empty() || config.every;
+    if let (Some(saved), false) = (&r.saved_run, timelines) {
         // A file saved by `run --write`: print the run as the live run did, socket calls included.
         let t = saved_timeline(r).expect("the report carries a saved run");
         let told = tell(&saved.pair, &t, &saved.kernel);
@@ -243,7 +291,7 @@ fn print_report(
         };
         return config.timeline.run(out, &view).map_err(Error::Output);
     }
-    if config.conns.is_empty() {
+    if !timelines {
         let format = config.timeline.format().name();
         let printer = config
             .rows
@@ -253,20 +301,37 @@ fn print_report(
             .summary(out, &shown(r, &config.selection))
             .map_err(Error::Output);
     }
-    for &id in &config.conns {
-        let Some(conn) = r.conns.get(id as usize) else {
-            feedback.note(&format!(
-                "{}: no connection {id} (it has {}: 0 to {})",
-                r.name,
-                r.conns.len(),
-                r.conns.len().saturating_sub(1)
-            ));
-            continue;
-        };
+    let _ = feedback;
+    // every id is checked before any is printed: a wrong one is an error, not a note beside results
+    if let Some(&id) = config
+        .conns
+        .iter()
+        .find(|&&id| id as usize >= r.conns.len())
+    {
+        return Err(Error::NoSuchConnection {
+            file: r.name.clone(),
+            id,
+            count: r.conns.len(),
+        });
+    }
+    let ids: Vec<u32> = if config.every {
+        r.conns
+            .iter()
+            .filter(|c| config.selection.shows(c))
+            .map(|c| c.id)
+            .collect()
+    } else {
+        config.conns.clone()
+    };
+    for id in ids {
+        let conn = &r.conns[id as usize];
+        let t = conn_timeline(r, id);
+        let account = account::account(&t, &ip_facts_of(r, id, &t));
         let view = ConnView {
             file: &r.name,
             conn,
-            timeline: &conn_timeline(r, id),
+            timeline: &t,
+            account: &account,
         };
         config
             .timeline
@@ -283,6 +348,29 @@ pub fn shown<'a>(r: &'a FileReport, sel: &Selection) -> Shown<'a> {
         conns: r.conns.iter().filter(|c| sel.shows(c)).collect(),
         endings: r.endings(sel),
     }
+}
+
+/// The IP facts of a timeline's segments, in the timeline's order (it sorts the kept segments by time).
+fn ip_facts_of(r: &FileReport, id: u32, t: &Timeline) -> Vec<Option<IpFacts>> {
+    let (Some(segs), Some(ip)) = (r.kept.get(&id), r.kept_ip.get(&id)) else {
+        return Vec::new();
+    };
+    let mut by_segment: HashMap<_, Vec<Option<IpFacts>>> = HashMap::new();
+    for (s, f) in segs.iter().zip(ip).rev() {
+        by_segment
+            .entry((s.ts, s.seq, s.ack, s.flags, s.len))
+            .or_default()
+            .push(*f);
+    }
+    t.segments()
+        .map(|w| {
+            let s = &w.segment;
+            by_segment
+                .get_mut(&(s.ts, s.seq, s.ack, s.flags, s.len))
+                .and_then(Vec::pop)
+                .flatten()
+        })
+        .collect()
 }
 
 /// The timeline of connection `id` of a report, its states inferred; a saved run's own connection with the run's
@@ -322,6 +410,7 @@ mod tests {
         Config {
             files: files.iter().map(|f| f.to_string()).collect(),
             conns: Vec::new(),
+            every: false,
             selection: Selection::default(),
             bpf: None,
             timeline: TimelinePrinter::new(format, Style::PLAIN),

@@ -20,6 +20,8 @@ pub struct ConnView<'a> {
     pub file: &'a str,
     pub conn: &'a Conn,
     pub timeline: &'a Timeline,
+    /// What happened, a line each (`explain::account::account`), shown under the timeline as `run`'s account is.
+    pub account: &'a [String],
 }
 
 /// Draws timelines in one format.
@@ -108,18 +110,40 @@ impl TimelinePrinter {
             c.history()
         );
         let text = match self.format {
-            TimelineFormat::Table => format!(
-                "{}\n{}\n",
-                escape::text(&head),
-                text::timeline_table(t, self.style)
-            ),
-            TimelineFormat::Markdown => format!(
-                "### {}\n\n{}\n",
-                escape::markdown(&head),
-                text::timeline_markdown(t)
-            ),
+            TimelineFormat::Table => {
+                let mut s = format!(
+                    "{}\n{}\n",
+                    escape::text(&head),
+                    text::timeline_table(t, self.style)
+                );
+                if !v.account.is_empty() {
+                    s.push_str("\nWhat happened:\n");
+                    for l in v.account {
+                        s.push_str(&format!("  • {}\n", escape::text(l)));
+                    }
+                }
+                s
+            }
+            TimelineFormat::Markdown => {
+                let mut s = format!(
+                    "### {}\n\n{}\n",
+                    escape::markdown(&head),
+                    text::timeline_markdown(t)
+                );
+                for l in v.account {
+                    s.push_str(&format!("- {}\n", escape::markdown(l)));
+                }
+                s
+            }
             TimelineFormat::Csv => csv::timeline(t, &[]),
-            TimelineFormat::Json => json::timeline_json(t, &[]),
+            TimelineFormat::Json => {
+                let mut s = json::timeline_json(t, &[]);
+                if !v.account.is_empty() {
+                    let account = serde_json::json!({ "kind": "account", "conn": c.id, "account": v.account });
+                    s.push_str(&format!("{account}\n"));
+                }
+                s
+            }
             TimelineFormat::Ladder => format!("{}\n\n{}", escape::text(&head), ladder::ladder(t)),
             TimelineFormat::Svg => svg::svg(t, &head),
             TimelineFormat::Mermaid => mermaid::mermaid(t),

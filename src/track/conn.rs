@@ -157,7 +157,8 @@ impl Conn {
     /// A new connection whose first packet is `p`.
     pub(super) fn new(id: u32, p: &TcpPacket) -> Conn {
         // The client sent the first SYN; a capture that starts with the SYN-ACK shows the client as its receiver
-        // (Zeek flips such a connection too, and marks its history with '^'); otherwise the first sender.
+        // (history marked '^'; Zeek flips it only when the SYN-ACK's source port is a likely server port, see
+        // docs/analyze.md); otherwise the first sender.
         let synack_first = p.flags.syn() && p.flags.ack();
         let (client, server, zeek) = if synack_first {
             (p.dst, p.src, ZeekConn::flipped())

@@ -18,6 +18,16 @@ pub struct Counts {
     pub rst: u64,
 }
 
+/// What the IP header says of a segment's sender, beside the segment: a forged RST tends to differ here from
+/// the real sender's packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpFacts {
+    /// IPv4 TTL or IPv6 hop limit, as captured.
+    pub ttl: u8,
+    /// IPv4 identification (IPv6 has none).
+    pub ip_id: Option<u16>,
+}
+
 /// Everything learned from one capture.
 #[derive(Debug, Default)]
 pub struct FileReport {
@@ -34,6 +44,8 @@ pub struct FileReport {
     pub untracked: usize,
     /// Segments of the connections named with `--conn`, in capture order.
     pub kept: HashMap<u32, Vec<Segment>>,
+    /// The IP header's facts of each kept segment, in the same order (`None` where no IP header was found).
+    pub kept_ip: HashMap<u32, Vec<Option<IpFacts>>>,
     /// The file could not be read at all: why.
     pub open_error: Option<String>,
     /// Reading stopped early: where and why (what came before is in the report).

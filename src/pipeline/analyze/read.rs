@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc;
 
 use crate::capfile::saved;
@@ -11,7 +12,7 @@ use crate::explain::timeline::{self, Sides, States, Timeline};
 use crate::model::segment::Segment;
 use crate::pipeline::Feedback;
 use crate::track::packet::TcpPacket;
-use crate::track::report::{Counts, FileReport};
+use crate::track::report::{Counts, FileReport, IpFacts};
 use crate::track::select::Selection;
 use crate::track::tracker::{FlowHasher, Tracker};
 use crate::wire::bpf::Bpf;
@@ -164,7 +165,7 @@ pub fn analyze<E: fmt::Display>(
     progress: &mut dyn FnMut(u64, u64),
 ) -> FileReport {
     let mut feedback = ProgressOnly(progress);
-    analyze_with(name, opened, keep, bpf, None, &mut feedback)
+    analyze_with(name, opened, keep, false, bpf, None, &mut feedback)
 }
 
 /// [`analyze`], telling `feedback` the progress and, once, when the connections tracked take much memory. With
@@ -174,6 +175,7 @@ pub fn analyze_with<E: fmt::Display>(
     name: &str,
     opened: Result<CaptureReader, E>,
     keep: &HashSet<u32>,
+    keep_every: bool,
     bpf: Option<&mut Bpf>,
     shown: Option<&Selection>,
     feedback: &mut dyn Feedback,
@@ -183,6 +185,7 @@ pub fn analyze_with<E: fmt::Display>(
         name,
         opened.map_err(|e| e.to_string()),
         keep,
+        keep_every,
         bpf,
         shown,
         feedback,
@@ -193,6 +196,7 @@ fn read(
     name: &str,
     opened: Result<CaptureReader, String>,
     keep: &HashSet<u32>,
+    keep_every: bool,
     bpf: Option<&mut Bpf>,
     shown: Option<&Selection>,
     progress: &mut dyn Feedback,
@@ -218,7 +222,7 @@ fn read(
     report.gzip = reader.is_gzip();
     report.saved_run = saved::run_in_comments(&reader.leading_comments());
     // a saved run is one small connection (and a refused attempt): keep its segments for its timeline
-    let keep_all = report.saved_run.is_some();
+    let keep_all = keep_every || report.saved_run.is_some();
     let mut tracker = Tracker::new();
     let decoding = if bpf.is_none() && keep.is_empty() && !keep_all {
         // Only the summary: read and decode on one core while the other tracks, keeping no record of what it
@@ -284,6 +288,11 @@ fn one_thread(
                     len: p.len,
                     payload: payload[..payload.len().min(64)].to_vec(),
                 };
+                report
+                    .kept_ip
+                    .entry(id)
+                    .or_default()
+                    .push(ip_facts(frame.data, kept.src, kept.dst));
                 report.kept.entry(id).or_default().push(kept);
             }
         }
@@ -382,6 +391,35 @@ fn two_threads(
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })
+}
+
+/// The TTL (hop limit) and IP ID of a frame's IP header: found as the IPv4 or IPv6 header, near the frame's
+/// start, that carries TCP between the segment's two addresses (whatever the link header before it).
+fn ip_facts(data: &[u8], src: SocketAddr, dst: SocketAddr) -> Option<IpFacts> {
+    let within = |i: usize, n: usize| data.get(i..i + n);
+    match (src.ip(), dst.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => (0..data.len().min(128)).find_map(|i| {
+            let h = within(i, 20)?;
+            let found = h[0] >> 4 == 4
+                && h[0] & 0xf >= 5
+                && h[9] == 6
+                && h[12..16] == s.octets()
+                && h[16..20] == d.octets();
+            found.then(|| IpFacts {
+                ttl: h[8],
+                ip_id: Some(u16::from_be_bytes([h[4], h[5]])),
+            })
+        }),
+        (IpAddr::V6(s), IpAddr::V6(d)) => (0..data.len().min(128)).find_map(|i| {
+            let h = within(i, 40)?;
+            let found = h[0] >> 4 == 6 && h[8..24] == s.octets() && h[24..40] == d.octets();
+            found.then(|| IpFacts {
+                ttl: h[7],
+                ip_id: None,
+            })
+        }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

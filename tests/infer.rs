@@ -1,0 +1,349 @@
+//! The states and notes `analyze --conn N` infers from a capture, on public corpus files and on captures recorded
+//! from the real kernel (captures/analyze/): what the packets prove, one test per class of ending. Each test reads
+//! the segment objects of `--format json` (`states_after`, `notes`) and asserts what RFC 9293 says the receiver
+//! must do with them.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+use tcp_close_watch::testing::skip;
+
+fn corpus_file(name: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus/pcaps")
+        .join(name);
+    if path.is_file() {
+        Some(path)
+    } else {
+        skip(&format!("infer: {} is missing", path.display()));
+        None
+    }
+}
+
+pub fn recorded(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/analyze")
+        .join(name)
+}
+
+/// One segment row of a timeline: who sent it, its flags, the states after it, its notes.
+#[derive(Debug)]
+struct Row {
+    from: String,
+    flags: String,
+    states: (String, String),
+    notes: Vec<String>,
+}
+
+/// The segment rows of connection `conn`, and the JSON lines that are not segments (the account).
+fn timeline(file: &std::path::Path, conn: &str) -> (Vec<Row>, Vec<Value>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args(["analyze", "--format", "json", "--conn", conn])
+        .arg(file)
+        .output()
+        .expect("the binary runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rows = Vec::new();
+    let mut other = Vec::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["kind"] != "segment" {
+            other.push(v);
+            continue;
+        }
+        let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        rows.push(Row {
+            from: s(&v["from"]),
+            flags: s(&v["flags"]),
+            states: (s(&v["states_after"][0]), s(&v["states_after"][1])),
+            notes: v["notes"].as_array().unwrap().iter().map(s).collect(),
+        });
+    }
+    (rows, other)
+}
+
+fn st(r: &Row) -> (&str, &str) {
+    (r.states.0.as_str(), r.states.1.as_str())
+}
+
+/// rst-inject-rae.pcap: a RST whose ACK is the SYN's own number answered the SYN 234 ms before the real SYN-ACK.
+/// It was read as "connection refused" and the client drawn CLOSE while it went on sending. In SYN-SENT a RST
+/// counts only when SEG.ACK > ISS: the client keeps waiting and the handshake completes.
+#[test]
+fn rst_with_the_syns_own_number_as_ack_is_dropped_in_syn_sent() {
+    let Some(file) = corpus_file("rst-inject-rae.pcap") else {
+        return;
+    };
+    let (rows, _) = timeline(&file, "0");
+    assert_eq!(rows[1].flags, "R.e");
+    assert_eq!(st(&rows[1]).0, "SYN_SENT", "{rows:#?}");
+    assert!(
+        rows[1].notes[0].starts_with("RST dropped: in SYN_SENT"),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| !r.notes.iter().any(|n| n.contains("refused")))
+    );
+    // the handshake completes after it
+    assert_eq!(st(&rows[3]), ("ESTABLISHED", "ESTABLISHED"));
+    // the client's data after the server's real RST shows that RST had not reached it: never CLOSE while sending
+    for r in rows
+        .iter()
+        .filter(|r| r.from == "A" && !r.flags.contains('R'))
+    {
+        assert_ne!(st(r).0, "CLOSE", "{r:?}");
+    }
+    for (i, r) in rows.iter().enumerate().filter(|(_, r)| r.from == "A") {
+        if i > 0 {
+            assert_ne!(
+                st(&rows[i - 1]).0,
+                "CLOSE",
+                "shown closed before sending: {r:?}"
+            );
+        }
+    }
+}
+
+/// syn-then-rst.pcap: the client's RST after its SYN was called "RST ignored … (RFC 5961: challenge ACK)". A
+/// listener ignores RST, and an out-of-window RST is dropped silently: no challenge ACK either way.
+#[test]
+fn rst_to_a_listener_is_ignored_without_a_challenge_ack() {
+    let Some(file) = corpus_file("syn-then-rst.pcap") else {
+        return;
+    };
+    let (rows, _) = timeline(&file, "0");
+    assert_eq!(st(&rows[1]), ("CLOSE", "LISTEN"));
+    let note = &rows[1].notes[0];
+    assert!(note.contains("LISTEN, which ignores RST"), "{note}");
+    assert!(!note.contains("challenge ACK and"), "{note}");
+    assert!(note.contains("no challenge ACK"), "{note}");
+}
+
+/// kerberos_tso.pcapng: a RST after the server had answered every request was explained as "RST with N bytes of
+/// the client's data acknowledged but no FIN: a close() with unread data": N was every byte of the connection,
+/// and the server had read and answered them. Its 7 KDC connections end: request, answer, the client's FIN, the
+/// server's ACK of it, the server's RST.
+#[test]
+fn a_reset_after_answered_requests_is_not_called_a_close_with_unread_data() {
+    let Some(file) = corpus_file("kerberos_tso.pcapng") else {
+        return;
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args(["analyze", "--conn", "all", "--format", "json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let accounts: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["kind"] == "account")
+        .collect();
+    assert_eq!(accounts.len(), 11, "one account per connection");
+    let text = |v: &Value| v["account"].to_string();
+    for a in &accounts {
+        assert!(
+            !text(a).contains("bytes of the client's data acknowledged"),
+            "{a}"
+        );
+        // "likely" only with the evidence: the reset's sender's window shrank after the data came
+        if text(a).contains("Close with unread data, likely") {
+            assert!(
+                text(a).contains("sent nothing")
+                    || text(a).contains("window fell")
+                    || text(a).contains("no window update"),
+                "{a}"
+            );
+        }
+    }
+    let abortive = accounts
+        .iter()
+        .filter(|a| text(a).contains("Abortive close after the client's FIN"))
+        .count();
+    assert_eq!(abortive, 7, "{accounts:#?}");
+    for a in accounts.iter().filter(|a| text(a).contains("Abortive")) {
+        assert!(!text(a).contains("unread data, likely"), "{a}");
+    }
+    // the states say the server took the client's FIN before its RST
+    let (rows, _) = timeline(&file, "1");
+    let rst = rows.iter().position(|r| r.flags.contains('R')).unwrap();
+    assert_eq!(st(&rows[rst - 1]), ("FIN_WAIT2", "CLOSE_WAIT"));
+}
+
+/// The account lines of connection 0 of a recorded capture, joined.
+fn account_of(file: &std::path::Path) -> String {
+    let (_, other) = timeline(file, "0");
+    other
+        .iter()
+        .filter(|v| v["kind"] == "account")
+        .map(|v| v["account"].to_string())
+        .collect()
+}
+
+/// Recorded: connect() to a port nothing listens on (captures/analyze/README.md says how each was made).
+#[test]
+fn recorded_refused_connect() {
+    let f = recorded("refused.pcap");
+    let (rows, _) = timeline(&f, "0");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(st(&rows[0]), ("SYN_SENT", "CLOSE"), "nothing listens there");
+    assert_eq!(st(&rows[1]), ("CLOSE", "CLOSE"));
+    assert!(rows[1].notes[0].starts_with("connection refused"));
+    assert!(account_of(&f).contains("Refused"));
+}
+
+/// Recorded: the server reads 1 byte of a 117-byte request and closes.
+#[test]
+fn recorded_close_with_unread_data() {
+    let f = recorded("unread.pcap");
+    let (rows, _) = timeline(&f, "0");
+    let rst = rows.last().unwrap();
+    assert_eq!((rst.from.as_str(), st(rst)), ("B", ("CLOSE", "CLOSE")));
+    let a = account_of(&f);
+    assert!(a.contains("Close with unread data, likely"), "{a}");
+    assert!(a.contains("no window update"), "{a}");
+    assert!(
+        a.contains("In flight when the reset came: the client's 117 bytes"),
+        "{a}"
+    );
+    assert!(
+        a.contains("POST /orders HTTP/1.1\\\\r\\\\nHost: shop"),
+        "escaped preview: {a}"
+    );
+}
+
+/// Recorded: the server closes an idle (1.5 s) connection; the client's next request, 0.5 s later, draws RST.
+#[test]
+fn recorded_keepalive_race() {
+    let f = recorded("keepalive-race.pcap");
+    let (rows, _) = timeline(&f, "0");
+    let fin = rows.iter().position(|r| r.flags.contains('F')).unwrap();
+    assert_eq!(rows[fin].from, "B");
+    let a = account_of(&f);
+    assert!(a.contains("Keep-alive race, likely"), "{a}");
+    assert!(a.contains("idle for 1.5 s"), "{a}");
+    assert!(a.contains("GET /b HTTP/1.1"), "{a}");
+}
+
+/// Recorded: the server goes silent; the client's keepalive sends 3 probes a second apart and resets.
+#[test]
+fn recorded_dead_peer() {
+    let f = recorded("dead-peer.pcap");
+    let (rows, _) = timeline(&f, "0");
+    let probes = rows
+        .iter()
+        .filter(|r| r.from == "A" && r.flags == ".")
+        .count();
+    assert!(probes >= 3, "{rows:#?}");
+    let a = account_of(&f);
+    assert!(a.contains("Dead peer, likely"), "{a}");
+    assert!(a.contains("3 keepalive probes"), "{a}");
+    assert!(a.contains("every 1.0 s"), "{a}");
+    assert!(
+        !a.contains("In flight"),
+        "the answered pong was not cut short: {a}"
+    );
+}
+
+/// Recorded: the server never reads; the client fills its window, waits, and aborts with SO_LINGER {1, 0}.
+#[test]
+fn recorded_zero_window_then_abort() {
+    let f = recorded("zero-window.pcap");
+    let a = account_of(&f);
+    assert!(a.contains("Zero window, then abort"), "{a}");
+    assert!(a.contains("the server advertised a zero window"), "{a}");
+}
+
+/// Recorded: the client's first FIN is dropped; the server sends its FIN before it has the client's.
+#[test]
+fn recorded_simultaneous_close() {
+    let f = recorded("simultaneous-close.pcap");
+    let (rows, _) = timeline(&f, "0");
+    for r in &rows {
+        for s in [&r.states.0, &r.states.1] {
+            assert!(
+                s != "CLOSE_WAIT" && s != "LAST_ACK",
+                "not an ordinary close: {rows:#?}"
+            );
+        }
+    }
+    assert!(rows.iter().any(|r| r.states.0 == "CLOSING"));
+    assert_eq!(st(rows.last().unwrap()), ("TIME_WAIT", "TIME_WAIT"));
+    assert!(
+        rows.iter()
+            .any(|r| r.notes.iter().any(|n| n.starts_with("simultaneous close")))
+    );
+}
+
+/// Recorded: the client's FINs are dropped for 1.5 s (the first four copies lost) before the server acknowledges one.
+#[test]
+fn recorded_fin_retransmitted_until_acknowledged() {
+    let f = recorded("fin-retransmit.pcap");
+    let (rows, _) = timeline(&f, "0");
+    let first_fin = rows.iter().position(|r| r.flags.contains('F')).unwrap();
+    let server_ack = rows
+        .iter()
+        .enumerate()
+        .skip(first_fin)
+        .find(|(_, r)| r.from == "B")
+        .map(|(i, _)| i)
+        .unwrap();
+    assert!(server_ack - first_fin >= 3, "several copies: {rows:#?}");
+    for r in &rows[first_fin..server_ack] {
+        assert_eq!(st(r), ("FIN_WAIT1", "ESTABLISHED"), "{r:?}");
+    }
+    for r in &rows[first_fin + 1..server_ack] {
+        assert!(
+            r.notes[0].contains("ESTABLISHED if the FIN was lost, CLOSE_WAIT if only its ACK was")
+        );
+    }
+    assert_eq!(st(&rows[server_ack]), ("FIN_WAIT2", "CLOSE_WAIT"));
+}
+
+/// Recorded: both sides connect() to each other; the server's SYN reaches the client in SYN-SENT.
+#[test]
+fn recorded_simultaneous_open() {
+    let f = recorded("simultaneous-open.pcap");
+    let (rows, _) = timeline(&f, "0");
+    assert_eq!(st(&rows[1]), ("SYN_SENT", "SYN_SENT"));
+    assert_eq!(rows[2].flags, "S.");
+    assert_eq!(st(&rows[2]).0, "SYN_RECV");
+    assert!(rows[2].notes[0].starts_with("simultaneous open"));
+    assert!(
+        rows.iter()
+            .flat_map(|r| &r.notes)
+            .all(|n| !n.contains("retransmitted"))
+    );
+    assert_eq!(st(&rows[3]), ("ESTABLISHED", "ESTABLISHED"), "{rows:#?}");
+}
+
+/// Recorded: a socket connected to itself. Its SYN-ACK was called "retransmitted" and the end "half-closed (no FIN
+/// back)", where its own FIN came back to it and was acknowledged.
+#[test]
+fn recorded_self_connect() {
+    let f = recorded("self-connect.pcap");
+    let (rows, _) = timeline(&f, "0");
+    assert!(
+        rows.iter().all(|r| r.states.0 == r.states.1),
+        "one socket: {rows:#?}"
+    );
+    assert!(
+        rows.iter()
+            .flat_map(|r| &r.notes)
+            .all(|n| !n.contains("retransmitted"))
+    );
+    assert!(rows.iter().any(|r| r.states.0 == "ESTABLISHED"));
+    let fin = rows.iter().position(|r| r.flags.contains('F')).unwrap();
+    assert_eq!(rows[fin].states.0, "CLOSING");
+    assert_eq!(rows.last().unwrap().states.0, "TIME_WAIT");
+    let a = account_of(&f);
+    assert!(a.contains("A socket connected to itself"), "{a}");
+    assert!(!a.contains("Handshake timeout"), "{a}");
+}
