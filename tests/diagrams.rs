@@ -97,7 +97,7 @@ fn svg_is_well_formed_with_one_arrow_per_segment() {
 #[test]
 fn ladder_draws_each_segment_and_marks_the_reset() {
     let t = abrupt();
-    let text = ladder::ladder(&t);
+    let text = ladder::ladder(&t, None);
     for flags in [
         "[S] seq 0",
         "[S.] seq 0 ack 1",

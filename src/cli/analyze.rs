@@ -43,6 +43,9 @@ pub struct AnalyzeArgs {
     /// Write the output to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Fit text output into N columns (0: no limit); by default the terminal's width, or COLUMNS when piped.
+    #[arg(long, value_name = "N")]
+    pub width: Option<u16>,
 }
 
 impl AnalyzeArgs {
@@ -58,7 +61,7 @@ impl AnalyzeArgs {
             return Err(Failure::new("standard input (-) can be read only once"));
         }
         let format = TimelineFormat::from(self.format);
-        let style = self.color.style();
+        let style = self.color.style(self.width);
         Ok(Config {
             files: self.files,
             conns: self.conns,

@@ -55,8 +55,9 @@ pub enum ColorChoice {
 }
 
 impl ColorChoice {
-    /// The style of standard output: colour as chosen, and the terminal's width when it is one.
-    pub fn style(self) -> Style {
+    /// The style of standard output: colour as chosen, and the width to fit (`--width`, the terminal's, or
+    /// `COLUMNS`).
+    pub fn style(self, width: Option<u16>) -> Style {
         let color = match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -65,7 +66,7 @@ impl ColorChoice {
                     && std::io::stdout().is_terminal()
             }
         };
-        Style::for_stdout(color)
+        Style::for_stdout(color, width)
     }
 }
 

@@ -46,6 +46,9 @@ pub struct RunArgs {
     /// Write the output to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Fit text output into N columns (0: no limit); by default the terminal's width, or COLUMNS when piped.
+    #[arg(long, value_name = "N")]
+    pub width: Option<u16>,
     /// Colour RST and FIN rows: auto (a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -55,7 +58,7 @@ impl RunArgs {
     /// What to play and how to show it; `--write` and `--format svg` are refused for every mode at once.
     pub fn config(&self) -> Result<Config, Failure> {
         let format = TimelineFormat::from(self.format);
-        let style = self.color.style();
+        let style = self.color.style(self.width);
         let options = Options {
             ipv6: self.ipv6,
             capture: !self.no_capture,

@@ -6,8 +6,7 @@
 use crate::explain::story::{ComparisonRow, end_state_text, peers_text};
 use crate::model::segment::preview;
 use crate::render::text::markdown_table;
-use crate::render::{Style, csv, escape};
-use comfy_table::{ContentArrangement, Table, presets};
+use crate::render::{Style, csv, escape, fit, text};
 
 /// A row of the comparison: a run's outcome, and the warnings of its capture (none for a whole capture, or a saved
 /// run).
@@ -109,32 +108,114 @@ pub fn kernels_line(rows: &[Compared], heading: &str) -> String {
     format!("{heading} (recorded on {}):", kernels.join(", "))
 }
 
-/// The table, then a line per warning.
+/// The comparison table's columns in the order they are left out when the width is too small for them (least
+/// telling first), as names of [`HEADERS`] and [`REASON_HEADER`]; the mode and the FIN and RST columns stay.
+pub const DROP_ORDER: [&str; 6] = [
+    "A received",
+    REASON_HEADER,
+    "B ends",
+    "A ends",
+    "discarded unread",
+    "A's last recv/send returned",
+];
+
+/// The width a comparison column should have to be read without a word per line.
+const COMFORTABLE: usize = 12;
+
+/// The table, then a line per warning. It fits `style`'s width: cells wrap at spaces, and columns are left out in
+/// [`DROP_ORDER`] while the rest cannot each have their widest word (and 12 columns) side by side.
 pub fn table(rows: &[Compared], style: Style) -> String {
-    let mut t = Table::new();
-    t.load_style(presets::UTF8_FULL_CONDENSED);
-    if let Some(w) = style.width {
-        t.set_width(w)
-            .set_content_arrangement(ContentArrangement::Dynamic);
-    }
-    if style.color {
-        t.enforce_styling();
-    } else {
-        t.force_no_tty();
-    }
-    t.set_header(headers(rows));
-    for c in rows {
-        let r = &c.outcome;
-        let mut row: Vec<comfy_table::Cell> = marked_cells(c, traced(rows))
-            .into_iter()
-            .map(|c| comfy_table::Cell::new(escape::text(&c)))
+    let headers = headers(rows);
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|c| {
+            marked_cells(c, traced(rows))
+                .iter()
+                .map(|c| escape::text(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let column = |i: usize| {
+        body.iter()
+            .map(move |r| r[i].as_str())
+            .chain([headers[i].as_str()])
+    };
+    let mins: Vec<usize> = (0..headers.len())
+        .map(|i| column(i).map(fit::longest_word).max().unwrap_or(0))
+        .collect();
+    let comfortable: Vec<usize> = (0..headers.len())
+        .map(|i| {
+            let widest = column(i).map(fit::width).max().unwrap_or(0);
+            widest.min(mins[i].max(COMFORTABLE))
+        })
+        .collect();
+    let order: Vec<usize> = DROP_ORDER
+        .iter()
+        .filter_map(|name| headers.iter().position(|h| h == name))
+        .collect();
+    let shown = fit::shown_columns(&comfortable, &order, 3, 4, style.room());
+    let keep = |cells: &[String]| -> Vec<String> {
+        cells
+            .iter()
+            .zip(&shown)
+            .filter(|(_, s)| **s)
+            .map(|(c, _)| c.clone())
+            .collect()
+    };
+    let mut t = text::framed_table(style);
+    t.set_header(keep(&headers));
+    let rst = headers.iter().position(|h| h == "RST from");
+    for (c, cells) in rows.iter().zip(&body) {
+        let mut row: Vec<comfy_table::Cell> = cells
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| shown[*i])
+            .map(|(i, cell)| {
+                let cell = comfy_table::Cell::new(cell);
+                if style.color && Some(i) == rst && !c.outcome.rst_from.is_empty() {
+                    cell.fg(text::RESET_COLOUR)
+                } else {
+                    cell
+                }
+            })
             .collect();
-        if style.color && !r.rst_from.is_empty() {
-            row[2] = comfy_table::Cell::new(peers_text(&r.rst_from)).fg(comfy_table::Color::Red);
-        }
+        row.shrink_to_fit();
         t.add_row(row);
     }
-    let warnings = warning_lines(rows, "WARNING: ");
+    // every column gets the width it was kept for; comfy shares out what is left
+    let mins: Vec<usize> = comfortable
+        .iter()
+        .zip(&shown)
+        .filter(|(_, s)| **s)
+        .map(|(m, _)| *m)
+        .collect();
+    text::keep_words(&mut t, &mins);
+    let dropped: Vec<&str> = headers
+        .iter()
+        .zip(&shown)
+        .filter(|(_, s)| !**s)
+        .map(|(h, _)| h.as_str())
+        .collect();
+    let t = if dropped.is_empty() {
+        t.to_string()
+    } else {
+        // say what is left out, so that nobody reads a missing column as a missing fact
+        format!(
+            "{t}\n{}",
+            fit::wrap(
+                &format!(
+                    "(left out to fit {} columns: {}; --width 0 or -f markdown shows all)",
+                    style.room().unwrap_or(0),
+                    dropped.join(", ")
+                ),
+                style.room(),
+                "",
+                " "
+            )
+            .trim_end()
+        )
+    };
+    let warnings = fit::wrap(&warning_lines(rows, "WARNING: "), style.room(), "", "  ");
     if warnings.is_empty() {
         t.to_string()
     } else {

@@ -9,6 +9,7 @@
 pub mod compare;
 pub mod csv;
 pub mod escape;
+pub mod fit;
 pub mod json;
 pub mod ladder;
 pub mod mermaid;
@@ -84,14 +85,24 @@ impl Style {
         width: None,
     };
 
-    /// Colour or not, and the terminal's width when standard output is one.
-    pub fn for_stdout(color: bool) -> Style {
-        let width = if std::io::stdout().is_terminal() {
-            terminal_width()
-        } else {
-            None
+    /// Colour or not, and the width to fit: `asked` (`--width N`; 0 for no limit), else the terminal's width when
+    /// standard output is one, else `COLUMNS` when it is set (a pipe into `less`), else no limit.
+    pub fn for_stdout(color: bool, asked: Option<u16>) -> Style {
+        let width = match asked {
+            Some(0) => None,
+            Some(w) => Some(w),
+            None if std::io::stdout().is_terminal() => terminal_width(),
+            None => std::env::var("COLUMNS")
+                .ok()
+                .and_then(|c| c.trim().parse::<u16>().ok())
+                .filter(|w| *w > 0),
         };
         Style { color, width }
+    }
+
+    /// The room a line has, in columns (`None`: no limit).
+    pub fn room(self) -> Option<usize> {
+        self.width.map(usize::from)
     }
 }
 

@@ -10,7 +10,7 @@ use crate::render::run::{RunView, title};
 use crate::render::summary::{self, Shown};
 use crate::render::text;
 use crate::render::{
-    RowsFormat, Style, TimelineFormat, compare, csv, escape, json, ladder, mermaid, svg,
+    RowsFormat, Style, TimelineFormat, compare, csv, escape, fit, json, ladder, mermaid, svg,
 };
 use crate::track::conn::Conn;
 
@@ -45,19 +45,25 @@ impl TimelinePrinter {
         let title = title(v.pair, v.kernel);
         let text = match self.format {
             TimelineFormat::Table => {
+                let room = self.style.room();
                 let mut s = match v.saved_in {
-                    Some(file) => format!(
-                        "{}: a tcp-close-watch run, socket calls included\n",
-                        escape::text(file)
+                    Some(file) => fit::wrap(
+                        &format!(
+                            "{}: a tcp-close-watch run, socket calls included",
+                            escape::text(file)
+                        ),
+                        room,
+                        "",
+                        "  ",
                     ),
                     None => String::new(),
                 };
-                s.push_str(&format!("{}\n", escape::text(&title)));
+                s.push_str(&fit::wrap(&escape::text(&title), room, "", "  "));
                 s.push_str(&text::timeline_table(t, self.style));
                 s.push_str("\n\nWhat happened:\n");
                 let warnings = v.warnings.iter().map(|w| format!("WARNING: {w}"));
                 for l in warnings.chain(v.account.iter().cloned()) {
-                    s.push_str(&format!("  • {}\n", escape::text(&l)));
+                    s.push_str(&fit::wrap(&escape::text(&l), room, "  • ", "    "));
                 }
                 s
             }
@@ -75,7 +81,11 @@ impl TimelinePrinter {
                 }
                 s
             }
-            TimelineFormat::Ladder => format!("{}\n\n{}", escape::text(&title), ladder::ladder(t)),
+            TimelineFormat::Ladder => format!(
+                "{}\n{}",
+                fit::wrap(&escape::text(&title), self.style.room(), "", "  "),
+                ladder::ladder(t, self.style.room())
+            ),
             TimelineFormat::Mermaid => mermaid::mermaid(t),
             TimelineFormat::Svg => svg::svg(t, &title),
             TimelineFormat::Csv => csv::timeline(t, v.warnings),
@@ -109,8 +119,8 @@ impl TimelinePrinter {
         );
         let text = match self.format {
             TimelineFormat::Table => format!(
-                "{}\n{}\n",
-                escape::text(&head),
+                "{}{}\n",
+                fit::wrap(&escape::text(&head), self.style.room(), "", "  "),
                 text::timeline_table(t, self.style)
             ),
             TimelineFormat::Markdown => format!(
@@ -120,7 +130,11 @@ impl TimelinePrinter {
             ),
             TimelineFormat::Csv => csv::timeline(t, &[]),
             TimelineFormat::Json => json::timeline_json(t, &[]),
-            TimelineFormat::Ladder => format!("{}\n\n{}", escape::text(&head), ladder::ladder(t)),
+            TimelineFormat::Ladder => format!(
+                "{}\n{}",
+                fit::wrap(&escape::text(&head), self.style.room(), "", "  "),
+                ladder::ladder(t, self.style.room())
+            ),
             TimelineFormat::Svg => svg::svg(t, &head),
             TimelineFormat::Mermaid => mermaid::mermaid(t),
         };
@@ -156,8 +170,13 @@ impl RowsPrinter {
     ) -> io::Result<()> {
         let text = match self.format {
             RowsFormat::Table => format!(
-                "{}\n{}\n",
-                escape::text(&compare::kernels_line(rows, heading)),
+                "{}{}\n",
+                fit::wrap(
+                    &escape::text(&compare::kernels_line(rows, heading)),
+                    self.style.room(),
+                    "",
+                    "  "
+                ),
                 compare::table(rows, self.style)
             ),
             RowsFormat::Markdown => compare::markdown(rows, heading),
@@ -171,8 +190,12 @@ impl RowsPrinter {
     pub fn summary(&mut self, out: &mut dyn Write, shown: &Shown) -> io::Result<()> {
         match self.format {
             RowsFormat::Table => {
-                summary::write_summary_table(&shown.conns, out)?;
-                out.write_all(summary::totals_text(shown).as_bytes())
+                summary::write_summary_table(&shown.conns, self.style.room(), out)?;
+                let totals: String = summary::totals_text(shown)
+                    .lines()
+                    .map(|l| fit::wrap(l, self.style.room(), "", "  "))
+                    .collect();
+                out.write_all(totals.as_bytes())
             }
             RowsFormat::Markdown => {
                 let name = escape::markdown(&shown.report.name);

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::model::time::{iso_time, push_iso_time, push_seconds, push_u64};
 use crate::render::text::markdown_table;
-use crate::render::{csv, escape};
+use crate::render::{csv, escape, fit};
 use crate::track::conn::first_close_words;
 use crate::track::conn::{CloseKind, Conn, Ending, Endpoint, Side};
 use crate::track::report::FileReport;
@@ -131,7 +131,7 @@ fn endpoint_width(e: &crate::track::conn::Endpoint) -> usize {
 
 /// Column widths from cheap measures of every shown connection, so rows can be written as they are formatted.
 /// Many connections are measured in two halves, one on a second thread.
-fn widths(conns: &[&Conn]) -> [usize; 13] {
+fn widths(conns: &[&Conn]) -> ([usize; 13], usize) {
     if conns.len() < 2 * ROWS_PER_PART {
         return widths_of(conns);
     }
@@ -144,12 +144,17 @@ fn widths(conns: &[&Conn]) -> [usize; 13] {
             Err(panic) => std::panic::resume_unwind(panic),
         }
     });
-    std::array::from_fn(|i| wa[i].max(wb[i]))
+    (
+        std::array::from_fn(|i| wa.0[i].max(wb.0[i])),
+        wa.1.max(wb.1),
+    )
 }
 
-fn widths_of(conns: &[&Conn]) -> [usize; 13] {
+fn widths_of(conns: &[&Conn]) -> ([usize; 13], usize) {
     let mut w: [usize; 13] = std::array::from_fn(|i| HEADERS[i].chars().count());
+    let mut ending_word = fit::longest_word(HEADERS[12]);
     for c in conns {
+        ending_word = ending_word.max(fit::longest_word(c.ending().text()));
         let m = [
             digits(u64::from(c.id)),
             endpoint_width(&c.client),
@@ -169,7 +174,7 @@ fn widths_of(conns: &[&Conn]) -> [usize; 13] {
             *a = (*a).max(b);
         }
     }
-    w
+    (w, ending_word)
 }
 
 fn first_close_text_width(c: &Conn) -> usize {
@@ -243,40 +248,83 @@ fn write_rows(
     })
 }
 
-/// Plain aligned columns (two spaces apart). Rows go to `out` in chunks as they are formatted, so a million-row
-/// summary never sits in memory as a whole.
-pub fn write_summary_table(shown: &[&Conn], out: &mut dyn Write) -> io::Result<()> {
-    let width = widths(shown);
+/// The summary's columns in the order they are left out when the width is too small for them (indices of
+/// [`HEADERS`], least telling first); id, client, server and the ending stay, and the ending wraps at its spaces.
+pub const DROP_ORDER: [usize; 9] = [3, 7, 4, 6, 5, 11, 8, 9, 10];
+
+/// The room the last column (the ending) should have at least, or its widest word if that is wider.
+const ENDING_ROOM: usize = 24;
+
+/// Plain aligned columns (two spaces apart), fitted to `room`: columns are left out in [`DROP_ORDER`] until the
+/// rest fit, and the last column (the ending) wraps at its spaces under itself. Rows go to `out` in chunks as they
+/// are formatted, so a million-row summary never sits in memory as a whole.
+pub fn write_summary_table(
+    shown: &[&Conn],
+    room: Option<usize>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let (width, ending_word) = widths(shown);
+    let last = width.len() - 1;
+    let mut need = width;
+    need[last] = width[last].min(ENDING_ROOM.max(ending_word));
+    let shown_cols = fit::shown_columns(&need, &DROP_ORDER, 2, 0, room);
+    let cols: Vec<usize> = (0..width.len()).filter(|&i| shown_cols[i]).collect();
+    // where the ending starts, and how much room it has before the edge
+    let indent: usize = cols[..cols.len() - 1].iter().map(|&i| width[i] + 2).sum();
+    let ending_room = room.map(|r| r.saturating_sub(indent).max(ending_word));
     let mut head = String::new();
-    for (i, h) in HEADERS.iter().enumerate() {
-        if i > 0 {
+    for (k, &i) in cols.iter().enumerate() {
+        head.push_str(HEADERS[i]);
+        if k + 1 < cols.len() {
             push_spaces(
                 &mut head,
-                width[i - 1].saturating_sub(HEADERS[i - 1].chars().count()) + 2,
+                width[i].saturating_sub(fit::width(HEADERS[i])) + 2,
             );
         }
-        head.push_str(h);
     }
     head.push('\n');
     out.write_all(head.as_bytes())?;
     let row = |buf: &mut String, c: &Conn| {
         let ending = c.ending().text();
-        for (i, w) in width.iter().enumerate() {
+        for (k, &i) in cols.iter().enumerate() {
+            if k + 1 == cols.len() {
+                match ending_room {
+                    Some(r) if fit::width(ending) > r => {
+                        let hang = " ".repeat(indent);
+                        let wrapped = fit::wrap(ending, Some(indent + r), &hang, &hang);
+                        buf.push_str(wrapped[indent..].trim_end());
+                    }
+                    _ => push_cell(buf, c, i, ending),
+                }
+                break;
+            }
             let start = buf.len();
             push_cell(buf, c, i, ending);
-            if i + 1 < width.len() {
-                let cell = &buf[start..];
-                let n = if cell.is_ascii() {
-                    cell.len()
-                } else {
-                    cell.chars().count()
-                };
-                push_spaces(buf, w.saturating_sub(n) + 2);
-            }
+            let cell = &buf[start..];
+            let n = if cell.is_ascii() {
+                cell.len()
+            } else {
+                cell.chars().count()
+            };
+            push_spaces(buf, width[i].saturating_sub(n) + 2);
         }
         buf.push('\n');
     };
-    write_rows(shown, &row, out)
+    write_rows(shown, &row, out)?;
+    let dropped: Vec<&str> = (0..width.len())
+        .filter(|&i| !shown_cols[i])
+        .map(|i| HEADERS[i])
+        .collect();
+    if !dropped.is_empty() {
+        // say what is left out, so that nobody reads a missing column as a missing fact
+        let note = format!(
+            "(left out to fit {} columns: {}; --width 0, -f markdown or -f csv shows all)",
+            room.unwrap_or(0),
+            dropped.join(", ")
+        );
+        out.write_all(fit::wrap(&note, room, "", " ").as_bytes())?;
+    }
+    Ok(())
 }
 
 /// What a writer of the summary wrote, as a string (small outputs and tests).
@@ -289,7 +337,7 @@ fn written(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
 
 /// The aligned table as one string.
 pub fn summary_table(shown: &Shown) -> String {
-    written(|out| write_summary_table(&shown.conns, out))
+    written(|out| write_summary_table(&shown.conns, None, out))
 }
 
 /// The Markdown table as one string.
