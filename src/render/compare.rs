@@ -122,6 +122,58 @@ pub const DROP_ORDER: [&str; 6] = [
 /// The width a comparison column should have to be read without a word per line.
 const COMFORTABLE: usize = 12;
 
+/// Which columns to show at `style`'s width ([`DROP_ORDER`]), and the width each shown one gets at least.
+fn fitted(headers: &[String], body: &[Vec<String>], style: Style) -> (Vec<bool>, Vec<usize>) {
+    let column = |i: usize| {
+        body.iter()
+            .map(move |r| r[i].as_str())
+            .chain([headers[i].as_str()])
+    };
+    let comfortable: Vec<usize> = (0..headers.len())
+        .map(|i| {
+            let word = column(i).map(fit::longest_word).max().unwrap_or(0);
+            let widest = column(i).map(fit::width).max().unwrap_or(0);
+            widest.min(word.max(COMFORTABLE))
+        })
+        .collect();
+    let order: Vec<usize> = DROP_ORDER
+        .iter()
+        .filter_map(|name| headers.iter().position(|h| h == name))
+        .collect();
+    let shown = fit::shown_columns(&comfortable, &order, 3, 4, style.room());
+    // every column gets the width it was kept for; comfy shares out what is left
+    let mins = comfortable
+        .iter()
+        .zip(&shown)
+        .filter(|(_, s)| **s)
+        .map(|(m, _)| *m)
+        .collect();
+    (shown, mins)
+}
+
+/// The line saying which columns were left out, so that nobody reads a missing column as a missing fact.
+fn left_out(headers: &[String], shown: &[bool], style: Style) -> Option<String> {
+    let dropped: Vec<&str> = headers
+        .iter()
+        .zip(shown)
+        .filter(|(_, s)| !**s)
+        .map(|(h, _)| h.as_str())
+        .collect();
+    if dropped.is_empty() {
+        return None;
+    }
+    let note = format!(
+        "(left out to fit {} columns: {}; --width 0 or -f markdown shows all)",
+        style.room().unwrap_or(0),
+        dropped.join(", ")
+    );
+    Some(
+        fit::wrap(&note, style.room(), "", " ")
+            .trim_end()
+            .to_string(),
+    )
+}
+
 /// The table, then a line per warning. It fits `style`'s width: cells wrap at spaces, and columns are left out in
 /// [`DROP_ORDER`] while the rest cannot each have their widest word (and 12 columns) side by side.
 pub fn table(rows: &[Compared], style: Style) -> String {
@@ -135,25 +187,7 @@ pub fn table(rows: &[Compared], style: Style) -> String {
                 .collect()
         })
         .collect();
-    let column = |i: usize| {
-        body.iter()
-            .map(move |r| r[i].as_str())
-            .chain([headers[i].as_str()])
-    };
-    let mins: Vec<usize> = (0..headers.len())
-        .map(|i| column(i).map(fit::longest_word).max().unwrap_or(0))
-        .collect();
-    let comfortable: Vec<usize> = (0..headers.len())
-        .map(|i| {
-            let widest = column(i).map(fit::width).max().unwrap_or(0);
-            widest.min(mins[i].max(COMFORTABLE))
-        })
-        .collect();
-    let order: Vec<usize> = DROP_ORDER
-        .iter()
-        .filter_map(|name| headers.iter().position(|h| h == name))
-        .collect();
-    let shown = fit::shown_columns(&comfortable, &order, 3, 4, style.room());
+    let (shown, mins) = fitted(&headers, &body, style);
     let keep = |cells: &[String]| -> Vec<String> {
         cells
             .iter()
@@ -182,38 +216,10 @@ pub fn table(rows: &[Compared], style: Style) -> String {
         row.shrink_to_fit();
         t.add_row(row);
     }
-    // every column gets the width it was kept for; comfy shares out what is left
-    let mins: Vec<usize> = comfortable
-        .iter()
-        .zip(&shown)
-        .filter(|(_, s)| **s)
-        .map(|(m, _)| *m)
-        .collect();
     text::keep_words(&mut t, &mins);
-    let dropped: Vec<&str> = headers
-        .iter()
-        .zip(&shown)
-        .filter(|(_, s)| !**s)
-        .map(|(h, _)| h.as_str())
-        .collect();
-    let t = if dropped.is_empty() {
-        t.to_string()
-    } else {
-        // say what is left out, so that nobody reads a missing column as a missing fact
-        format!(
-            "{t}\n{}",
-            fit::wrap(
-                &format!(
-                    "(left out to fit {} columns: {}; --width 0 or -f markdown shows all)",
-                    style.room().unwrap_or(0),
-                    dropped.join(", ")
-                ),
-                style.room(),
-                "",
-                " "
-            )
-            .trim_end()
-        )
+    let t = match left_out(&headers, &shown, style) {
+        Some(note) => format!("{t}\n{note}"),
+        None => t.to_string(),
     };
     let warnings = fit::wrap(&warning_lines(rows, "WARNING: "), style.room(), "", "  ");
     if warnings.is_empty() {
