@@ -85,3 +85,7 @@ fuzz seconds="300":
 # remake the generated timelines, comparison and SVG pictures in docs/ from captures/
 docs:
     cargo run --quiet --example make_docs
+
+# the coloured table rendered on white and on black (aha + chromium) into docs/img/colours-*.png, to look at
+screenshots:
+    bash scripts/screenshots.sh

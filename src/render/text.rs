@@ -212,14 +212,14 @@ fn tone_cell(cell: Cell, tone: Tone, color: bool) -> Cell {
     }
     match tone {
         Tone::Plain => cell,
-        Tone::Fin => cell.fg(FIN_COLOUR),
+        Tone::Fin => cell.fg(FIN_COLOUR).add_attribute(Attribute::Bold),
         Tone::Error => cell.fg(RESET_COLOUR),
         Tone::Reset => cell.fg(RESET_COLOUR).add_attribute(Attribute::Bold),
     }
 }
 
-/// FIN rows: a dark cyan (xterm 30, #008787) that keeps a contrast of about 4.5:1 on a white and on a black
-/// background alike; the 16 named colours change with the terminal's palette and bright cyan vanishes on white.
+/// FIN rows: a dark cyan (xterm 30, #008787), bold, that keeps a contrast of about 4.5:1 on a white and on a
+/// black background alike (docs/img/colours-*.png); the 16 named colours change with the terminal's palette and bright cyan vanishes on white.
 pub const FIN_COLOUR: Color = Color::AnsiValue(30);
 /// RST and failed calls: xterm 160 (#d70000), bold for RST rows; readable on white and on black.
 pub const RESET_COLOUR: Color = Color::AnsiValue(160);

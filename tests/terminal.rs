@@ -1,5 +1,6 @@
-//! Every text output fits the width it is given (`--width N`, or `COLUMNS` when piped) and breaks lines only
-//! between words: properties checked at 80 and 120 columns on the saved runs and a plain capture, not frozen text.
+//! What a terminal shows. Every text output fits the width it is given (`--width N`, or `COLUMNS` when piped) and
+//! breaks lines only between words: properties checked at 80 and 120 columns on the saved runs and a plain capture,
+//! not frozen text. Colours are ones that read on white and on black (scripts/screenshots.sh renders both).
 
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
@@ -178,4 +179,29 @@ fn a_plain_capture_has_no_empty_call_columns_and_its_summary_fits() {
         !header.contains("A (") && !header.contains("B ("),
         "no column for calls a plain capture cannot have:\n{conn}"
     );
+}
+
+#[test]
+fn fin_and_rst_rows_use_colours_that_read_on_white_and_on_black() {
+    let o = tcw(
+        &[
+            "analyze",
+            &captures("shutdown.pcapng"),
+            "--color",
+            "always",
+            "--width",
+            "0",
+        ],
+        None,
+    );
+    let t = text(&o);
+    let fin = t.lines().find(|l| l.contains("[F.]")).expect("the FIN row");
+    let rst = t.lines().find(|l| l.contains("[R.]")).expect("the RST row");
+    // xterm 30 (#008787) and 160 (#d70000): about 4.5:1 on both backgrounds; never a bright named colour, which
+    // the terminal's palette decides (bright cyan, 14 or 96, vanishes on white)
+    assert!(fin.contains("38;5;30"), "{fin:?}");
+    assert!(rst.contains("38;5;160"), "{rst:?}");
+    for bright in ["38;5;14m", "[96m", "[36m", "[91m", "38;5;9m"] {
+        assert!(!t.contains(bright), "{bright} in\n{t}");
+    }
 }
