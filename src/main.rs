@@ -18,7 +18,8 @@ use crate::cli::{Output, Stderr};
 #[command(
     name = "tcp-close-watch",
     version,
-    about = "See how TCP connections end: socket calls and FIN/RST segments, side by side"
+    about = "See how TCP connections end: socket calls and FIN/RST segments, side by side",
+    after_help = format!("{}\n\n{}", cli::EXIT_CODES, cli::DOCS)
 )]
 struct Cli {
     #[command(subcommand)]
@@ -28,12 +29,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the embedded client (A) and server (B) on loopback, capture them, print one timeline.
-    #[command(after_help = RUN_PRIVILEGES)]
+    #[command(after_help = format!("{RUN_PRIVILEGES}\n\n{}\n\n{}", cli::EXIT_CODES, cli::DOCS))]
     Run(cli::run::RunArgs),
     /// List the modes of `run`, one line each.
+    #[command(after_help = format!("{}\n\n{}", cli::EXIT_CODES, cli::DOCS))]
     Modes,
     /// How every TCP connection in saved .pcap/.pcapng files ended.
-    #[command(after_help = ANALYZE_PRIVILEGES)]
+    #[command(after_help = format!("{ANALYZE_PRIVILEGES}\n\n{}\n\n{}", cli::EXIT_CODES, cli::DOCS))]
     Analyze(cli::analyze::AnalyzeArgs),
 }
 
@@ -62,6 +64,15 @@ impl Failure {
         }
     }
 
+    /// A command line that cannot work (options that exclude each other, a value we refuse): exit code 2, as
+    /// clap's own usage errors.
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: EXIT_USAGE,
+        }
+    }
+
     /// Leave with `code`, saying nothing more: what failed was already told, a line per failure.
     pub fn told(code: u8) -> Failure {
         Failure {
@@ -79,8 +90,11 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-/// `run` printed everything, but a timeline may be missing segments (README, "Exit codes"). Not 1 (nothing or
-/// not all printed) nor 2 (clap's usage errors, and analyze's damaged input).
+/// The command line was wrong (clap's own code for its usage errors; `cli::EXIT_CODES` has the table).
+const EXIT_USAGE: u8 = 2;
+
+/// Everything was printed, but it may not be whole: `run`'s capture may be missing segments, or `analyze` read
+/// damaged or unreadable input (`cli::EXIT_CODES`).
 const EXIT_INCOMPLETE: u8 = 3;
 
 /// How a command ended: `Ok`, or a failure to tell — `None` when the output pipe was closed (`| head`).
@@ -160,7 +174,7 @@ fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
         Err(e) => {
             written(&mut out, Ok(()))?;
             let code = match e {
-                analyze::Error::Incomplete { .. } => 2,
+                analyze::Error::Incomplete { .. } => EXIT_INCOMPLETE,
                 _ => 1,
             };
             let failure = if e.already_noted() {
@@ -171,7 +185,7 @@ fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
                     code,
                 }
             };
-            if code == 2 {
+            if code == EXIT_INCOMPLETE {
                 // results were printed for what could be read: they are kept
                 return finish(outputs, Ok(())).and(Err(Some(failure)));
             }

@@ -267,13 +267,13 @@ fn one_line_per_failure_and_a_count_only_for_several_inputs() {
     bytes.truncate(bytes.len() - 20);
     let cut = write(&dir, "cut.pcap", &bytes);
     let out = run(&[&cut], None);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("cut.pcap: file cut short"), "{err}");
     let empty = write(&dir, "empty.pcap", b"");
     let out = run(&[&cut, &empty, &cut], None);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);
     assert_eq!(
         err.lines().count(),
@@ -300,7 +300,7 @@ fn a_pcapng_block_with_a_different_trailing_length_is_damaged() {
     let f = write(&dir, "damaged.pcapng", &bytes);
     let out = run(&[&f], None);
     let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("ends with length"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
@@ -312,7 +312,7 @@ fn file_cut_mid_packet_reports_where_and_keeps_results() {
     bytes.truncate(bytes.len() - 20);
     let f = write(&dir, "cut.pcap", &bytes);
     let out = run(&[&f, "--format", "json"], None);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);
     assert!(
         err.contains("cut short") && err.contains("after frame 11"),
@@ -325,18 +325,18 @@ fn file_cut_mid_packet_reports_where_and_keeps_results() {
 }
 
 #[test]
-fn a_good_and_a_bad_file_exit_2_with_results_for_the_good_one() {
+fn a_good_and_a_bad_file_exit_3_with_results_for_the_good_one() {
     let dir = tempfile::tempdir().unwrap();
     let good = write(&dir, "two.pcap", &pcap(1, &two_connections()));
     let bad = write(&dir, "empty.pcap", b"");
     let out = run(&[&good, &bad], None);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stdout).contains("2 connections"));
 }
 
 #[test]
 fn bad_filter_expression_is_refused_before_reading() {
     let out = run(&["-", "--filter", "tcp port banana"], Some(b""));
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--filter"));
 }

@@ -442,3 +442,127 @@ fn a_closed_pipe_is_quiet_and_a_full_disk_is_one_line() {
         stderr(&o)
     );
 }
+
+/// A failed command never touches an existing `-o` file and leaves no other file behind: analyze of a file that is
+/// not there, and a run whose `--write` cannot be made (after `-o` was prepared).
+#[test]
+fn a_failed_command_leaves_an_existing_output_file_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.md");
+    std::fs::write(&notes, "my notes\n").unwrap();
+    let n = notes.to_str().unwrap();
+    let missing = dir.path().join("nonexist.pcap");
+    let o = tcw(&[
+        "analyze",
+        missing.to_str().unwrap(),
+        "-f",
+        "markdown",
+        "-o",
+        n,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
+    let save = dir.path().join("no-such-dir/run.pcapng");
+    let o = tcw(&[
+        "run",
+        "--no-capture",
+        "-o",
+        n,
+        "--write",
+        save.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("notes.md")],
+        "no temporary file left"
+    );
+}
+
+/// Exit code 2 is the command line's (cli::EXIT_CODES): clap's errors and the combinations we refuse, each before
+/// any file is made.
+#[test]
+fn refused_combinations_exit_2_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/abrupt.pcapng");
+    let svg = dir.path().join("two.svg");
+    let txt = dir.path().join("x.txt");
+    let cases: [(Vec<&str>, &str); 4] = [
+        (
+            vec![
+                "analyze",
+                capture,
+                "--conn",
+                "0",
+                "--conn",
+                "1",
+                "-f",
+                "svg",
+                "-o",
+                svg.to_str().unwrap(),
+            ],
+            "one connection",
+        ),
+        (
+            vec!["run", "--no-capture", "--write", txt.to_str().unwrap()],
+            ".pcapng",
+        ),
+        (
+            vec!["analyze", capture, "--filter", "tcp port banana"],
+            "--filter",
+        ),
+        (vec!["run", "--mode", "all", "-f", "svg"], "one connection"),
+    ];
+    for (args, says) in cases {
+        let o = tcw(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+/// `--only` (and the other selections) do not choose what `--conn` prints: said, not ignored in silence.
+#[test]
+fn only_with_conn_is_said() {
+    let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/abrupt.pcapng");
+    let o = tcw(&["analyze", capture, "--conn", "0", "--only", "fins"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--only chooses the summary's rows"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("connection 0"),
+        "connection 0 is printed, reset as it is"
+    );
+}
+
+/// Every subcommand's --help carries the one table of exit codes and says where the documentation is.
+#[test]
+fn every_help_has_the_exit_codes_and_the_docs() {
+    for sub in [&[][..], &["run"], &["analyze"], &["modes"]] {
+        let o = tcw(&[sub, &["--help"]].concat());
+        assert!(o.status.success());
+        let help = stdout(&o);
+        for code in [
+            "0 everything was shown",
+            "1 an error",
+            "2 the command line is wrong",
+            "3 everything was printed",
+        ] {
+            assert!(help.contains(code), "{sub:?} --help lacks {code:?}");
+        }
+        assert!(help.contains("docs/reading-the-timeline.md"), "{sub:?}");
+    }
+}

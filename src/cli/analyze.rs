@@ -1,7 +1,6 @@
 //! `tcp-close-watch analyze`: the arguments, checked and turned into a `pipeline::analyze` configuration.
 //!
-//! Exit codes (set in main): 0 everything read; 2 results printed but some input was damaged or unreadable; 1
-//! nothing could be read (or bad arguments).
+//! Exit codes: `cli::EXIT_CODES` (set in main).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -52,14 +51,16 @@ impl AnalyzeArgs {
     /// The filter compiled and standard input named at most once; the output is opened after these checks.
     pub fn config(self) -> Result<Config, Failure> {
         let bpf = match &self.filter {
-            Some(expr) => {
-                Some(Bpf::new(expr).map_err(|e| Failure::new(format!("--filter {expr:?}: {e}")))?)
-            }
+            Some(expr) => Some(
+                Bpf::new(expr).map_err(|e| Failure::usage(format!("--filter {expr:?}: {e}")))?,
+            ),
             None => None,
         };
         if self.files.iter().filter(|f| *f == "-").count() > 1 {
-            return Err(Failure::new("standard input (-) can be read only once"));
+            return Err(Failure::usage("standard input (-) can be read only once"));
         }
+        one_document(self.format, &self.files, &self.conns)?;
+        selection_with_conn(&self)?;
         let format = TimelineFormat::from(self.format);
         let style = self.color.style(self.width);
         Ok(Config {
@@ -77,4 +78,50 @@ impl AnalyzeArgs {
             drop_privileges: true,
         })
     }
+}
+
+/// An SVG file holds one drawing: `-f svg` with more than one `--conn` (or one `--conn` over several files) would
+/// write documents end to end, which no viewer opens. Refused; the rule for several is one run per connection.
+fn one_document(format: Format, files: &[String], conns: &[u32]) -> Result<(), Failure> {
+    if format == Format::Svg && (conns.len() > 1 || (conns.len() == 1 && files.len() > 1)) {
+        return Err(Failure::usage(
+            "--format svg draws one connection of one file: give one --conn and one file, and run once per \
+             connection (-o conn-N.svg); -f mermaid or markdown hold several",
+        ));
+    }
+    Ok(())
+}
+
+/// `--only`, `--port`, `--host` and `--filter` choose the summary's rows; `--conn N` prints connection N whatever
+/// they say. Said on standard error rather than ignored in silence.
+fn selection_with_conn(args: &AnalyzeArgs) -> Result<(), Failure> {
+    if args.conns.is_empty() {
+        return Ok(());
+    }
+    let mut given = Vec::new();
+    if args.only.is_some() {
+        given.push("--only");
+    }
+    if !args.ports.is_empty() {
+        given.push("--port");
+    }
+    if !args.hosts.is_empty() {
+        given.push("--host");
+    }
+    if args.filter.is_some() {
+        given.push("--filter");
+    }
+    if !given.is_empty() {
+        eprintln!(
+            "tcp-close-watch: note: {} {} the summary's rows; --conn prints the connections it names \
+             whatever they say (no summary is printed with --conn)",
+            given.join(", "),
+            if given.len() == 1 {
+                "chooses"
+            } else {
+                "choose"
+            }
+        );
+    }
+    Ok(())
 }

@@ -13,6 +13,17 @@ use tcp_close_watch::render::{Style, TimelineFormat, escape};
 
 use crate::Failure;
 
+/// The exit codes of every subcommand, shown after each `--help` (README and docs/output.md say the same).
+pub const EXIT_CODES: &str = "Exit codes (every subcommand): 0 everything was shown; 1 an error, said in one line \
+on standard error, with nothing printed (or, for a failed write, not all); 2 the command line is wrong (an unknown \
+option or value, options that exclude each other, a bad --filter); 3 everything was printed but may not be whole: \
+run's capture may be missing segments (run again), or analyze met damaged or unreadable input (the results cover \
+what was read).";
+
+/// Where the documentation is, shown after each `--help`.
+pub const DOCS: &str = "Documentation: docs/index.md in the source; docs/reading-the-timeline.md explains every \
+code on the screen ([S.], seq 1:35, CLOSE (gone), conn_state, history, first close, FIN c/s).";
+
 /// `--format`: the output formats a user can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

@@ -16,13 +16,7 @@ fn mode_names() -> Vec<&'static str> {
     names
 }
 
-/// Shown after `run --help`; README's "Exit codes" says the same.
-const EXIT_CODES: &str = "Exit codes: 0 the timeline is whole; 3 it was printed, but the capture may be missing \
-segments (its end marker was lost, or packets were dropped: the warnings say which), so the story may be wrong: run \
-again; 1 an error, with nothing printed; 2 bad arguments.";
-
 #[derive(clap::Args)]
-#[command(after_help = EXIT_CODES)]
 pub struct RunArgs {
     /// The scenario to play (`tcp-close-watch modes` lists them); `all` plays every one and compares them.
     #[arg(long, short, default_value = "abrupt", value_parser = clap::builder::PossibleValuesParser::new(mode_names()))]
@@ -57,6 +51,9 @@ pub struct RunArgs {
 impl RunArgs {
     /// What to play and how to show it; `--write` and `--format svg` are refused for every mode at once.
     pub fn config(&self) -> Result<Config, Failure> {
+        if let Some(path) = &self.write {
+            save_kind(path)?;
+        }
         let format = TimelineFormat::from(self.format);
         let style = self.color.style(self.width);
         let options = Options {
@@ -71,20 +68,20 @@ impl RunArgs {
                 .and_then(|w| w.extension())
                 .is_some_and(|e| e.eq_ignore_ascii_case("pcap"))
         {
-            return Err(Failure::new(Error::NothingToSave.to_string()));
+            return Err(Failure::usage(Error::NothingToSave.to_string()));
         }
         let plan = if self.mode != "all" {
             let mode = Mode::from_name(&self.mode)
-                .ok_or_else(|| Failure::new(format!("unknown mode {}", self.mode)))?;
+                .ok_or_else(|| Failure::usage(format!("unknown mode {}", self.mode)))?;
             Plan::One(mode, TimelinePrinter::new(format, style))
         } else if self.write.is_some() {
-            return Err(Failure::new(
+            return Err(Failure::usage(
                 "--write saves one run: pick a mode instead of all",
             ));
         } else if let Some(rows) = format.rows() {
             Plan::Compare(RowsPrinter::new(rows, style))
         } else if format == TimelineFormat::Svg {
-            return Err(Failure::new(
+            return Err(Failure::usage(
                 "--format svg draws one connection: pick a mode (tcp-close-watch modes lists them), or use \
                  --format table, markdown, json or csv for the comparison of all",
             ));
@@ -97,5 +94,20 @@ impl RunArgs {
             write: self.write.clone().map(|path| Save { path, file: None }),
             drop_privileges: true,
         })
+    }
+}
+
+/// `--write FILE` is saved as what its name says: pcapng (segments and calls) or pcap (segments alone); any other
+/// name is refused rather than written as pcapng under a name that says otherwise.
+fn save_kind(path: &std::path::Path) -> Result<(), Failure> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("pcapng") | Some("pcap") => Ok(()),
+        _ => Err(Failure::usage(format!(
+            "--write {}: name the file .pcapng (segments and socket calls) or .pcap (segments alone)",
+            path.display()
+        ))),
     }
 }

@@ -108,7 +108,7 @@ impl TimelinePrinter {
         let t = v.timeline;
         // the file's name is the user's (or whoever named the file): escaped with the line, per format
         let head = format!(
-            "{} connection {}: {} → {}, {}, conn_state {} history {}",
+            "{} connection {}: client {} → server {}, {}, conn_state {} history {}",
             v.file,
             c.id,
             c.client.socket(),
