@@ -138,8 +138,8 @@ fn json_lines_have_the_stable_keys_and_a_totals_line() {
     assert_eq!(lines.len(), 3);
     for key in [
         "id",
-        "client",
-        "server",
+        "a",
+        "b",
         "conn_state",
         "history",
         "fins",
@@ -152,13 +152,13 @@ fn json_lines_have_the_stable_keys_and_a_totals_line() {
     ] {
         assert!(lines[0].get(key).is_some(), "missing {key}");
     }
-    assert_eq!(lines[1]["first_close"]["by"], "server");
-    assert_eq!(lines[1]["first_close"]["kind"], "RST");
-    assert_eq!(lines[1]["bytes"]["client"], 10);
-    assert_eq!(lines[0]["fins"]["server"], 1);
-    assert_eq!(lines[0]["first_close"]["by"], "client");
+    assert_eq!(lines[1]["first_close"]["by"], "B");
+    assert_eq!(lines[1]["first_close"]["flag"], "RST");
+    assert_eq!(lines[1]["bytes"]["a"], 10);
+    assert_eq!(lines[0]["fins"]["b"], 1);
+    assert_eq!(lines[0]["first_close"]["by"], "A");
     let totals = &lines[2];
-    assert_eq!(totals["type"], "totals");
+    assert_eq!(totals["kind"], "totals");
     assert_eq!(totals["connections"], 2);
     assert_eq!(totals["tcp_segments"], 12);
     assert!(totals.get("skipped").is_some());
@@ -174,7 +174,7 @@ fn only_resets_and_port_filters() {
         text(&run(&a, None).stdout)
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["type"] == "connection")
+            .filter(|v| v["kind"] == "connection")
             .map(|v| v["id"].as_u64().unwrap())
             .collect()
     };
@@ -218,7 +218,7 @@ fn stdin_and_gzip() {
         let out = run(&["-", "--format", "csv"], Some(&input));
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let s = text(&out.stdout);
-        assert!(s.starts_with("file,id,client"), "{s}");
+        assert!(s.starts_with("file,id,a,b,"), "{s}");
         assert_eq!(s.lines().count(), 3);
     }
 }

@@ -69,7 +69,7 @@ fn no_capture_shows_calls_and_says_the_wire_is_missing() {
     assert!(rows.iter().all(|r| r["kind"] != "segment"));
     let reset = rows
         .iter()
-        .find(|r| r["kind"] == "call" && r["peer"] == "A" && r["errno"] == "ECONNRESET")
+        .find(|r| r["kind"] == "call" && r["side"] == "A" && r["errno"] == "ECONNRESET")
         .expect("A's recv failed with ECONNRESET");
     for key in ["t_us", "t_end_us", "call", "ret", "bytes", "state"] {
         assert!(reset.get(key).is_some(), "call rows carry {key}");
@@ -80,7 +80,7 @@ fn no_capture_shows_calls_and_says_the_wire_is_missing() {
         "warns that the wire column is missing"
     );
     let summary = rows.last().unwrap();
-    assert_eq!(summary["kind"], "summary");
+    assert_eq!(summary["kind"], "run");
     assert!(
         summary["warnings"][0]
             .as_str()
@@ -155,7 +155,7 @@ fn json_segment_rows_have_stable_keys() {
         .iter()
         .find(|r| r["kind"] == "segment" && r["flags"] == "R.")
         .expect("an RST row");
-    assert_eq!(rst["from"], "B");
+    assert_eq!(rst["side"], "B");
     for key in ["t_us", "seq", "ack", "len"] {
         assert!(rst[key].is_number(), "{key} is a number: {rst}");
     }

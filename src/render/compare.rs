@@ -253,21 +253,60 @@ pub fn json(rows: &[Compared]) -> String {
             let mut v =
                 serde_json::to_value(&c.outcome).expect("plain strings and numbers serialise");
             v["kind"] = "comparison".into();
+            v["schema"] = crate::render::json::SCHEMA.into();
+            if v.get("kernel_reason").is_none() {
+                // a closed key set: the key is there, null when the run did not trace the kernel
+                v["kernel_reason"] = serde_json::Value::Null;
+            }
             v["warnings"] = c.warnings.clone().into();
             v.to_string() + "\n"
         })
         .collect()
 }
 
-/// CSV with a header line; the last column holds the row's warnings, joined by "; ".
+/// The comparison's CSV columns: the JSON's keys, in snake_case ASCII.
+pub const CSV_HEADERS: [&str; 11] = [
+    "mode",
+    "kernel",
+    "fin_from",
+    "rst_from",
+    "kernel_reason",
+    "a_saw",
+    "a_received",
+    "discarded_unread",
+    "end_a",
+    "end_b",
+    "warnings",
+];
+
+/// CSV with a header line, a value per cell as the JSON has it: several sides joined by `;`, an empty cell for
+/// none (no reason, nothing received, a socket that is gone), the row's warnings joined by "; ".
 pub fn csv(rows: &[Compared]) -> String {
-    let mut headers = headers(rows);
-    headers.push("warnings".to_string());
-    let mut out = csv::line(&headers);
+    let mut out = csv::line(&CSV_HEADERS);
+    let sides = |p: &[crate::model::calls::Peer]| {
+        p.iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(";")
+    };
+    let state = |s: Option<crate::model::tcp_state::TcpState>| {
+        s.map(|s| s.linux_name().to_string()).unwrap_or_default()
+    };
     for c in rows {
-        let mut cells = row_cells(&c.outcome, traced(rows));
-        cells.push(c.warnings.join("; "));
-        out.push_str(&csv::line(&cells));
+        let r = &c.outcome;
+        out.push_str(&csv::line(&[
+            r.mode.clone(),
+            r.kernel.clone(),
+            sides(&r.fin_from),
+            sides(&r.rst_from),
+            r.kernel_reason.clone().unwrap_or_default(),
+            r.a_saw.clone(),
+            r.a_received.clone().unwrap_or_default(),
+            r.discarded_unread.to_string(),
+            state(r.end_a),
+            state(r.end_b),
+            c.warnings.join("; "),
+        ]));
     }
     out
 }
@@ -308,7 +347,7 @@ mod tests {
         assert_eq!(j["warnings"], serde_json::json!([]));
         assert_eq!(
             csv(&rows).lines().nth(1).unwrap(),
-            "abrupt,—,B,recv = -1 ECONNRESET,—,33,CLOSE (gone),TIME_WAIT,"
+            "abrupt,Linux 6.1,,B,,recv = -1 ECONNRESET,,33,,TIME_WAIT,"
         );
         assert!(table(&rows, Style::PLAIN).contains("ECONNRESET"));
         assert!(!table(&rows, Style::PLAIN).contains("WARNING"));
@@ -336,7 +375,7 @@ mod tests {
             serde_json::json!(["libpcap reports 2 dropped packet(s)"])
         );
         let csv = csv(&rows);
-        assert!(csv.lines().next().unwrap().ends_with(",B ends,warnings"));
+        assert!(csv.lines().next().unwrap().ends_with(",end_b,warnings"));
         assert!(csv.lines().nth(1).unwrap().ends_with(",TIME_WAIT,"));
         assert!(
             csv.lines()

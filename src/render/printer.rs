@@ -91,7 +91,11 @@ impl TimelinePrinter {
             TimelineFormat::Csv => csv::timeline(t, v.warnings),
             TimelineFormat::Json => {
                 let mut summary = serde_json::to_value(v.outcome).expect("plain values serialise");
-                summary["kind"] = "summary".into();
+                summary["kind"] = "run".into();
+                summary["schema"] = json::SCHEMA.into();
+                if summary.get("kernel_reason").is_none() {
+                    summary["kernel_reason"] = serde_json::Value::Null;
+                }
                 summary["a"] = v.pair.a.to_string().into();
                 summary["b"] = v.pair.b.to_string().into();
                 summary["account"] = v.account.into();
