@@ -60,6 +60,12 @@ impl AnalyzeArgs {
             return Err(Failure::usage("standard input (-) can be read only once"));
         }
         one_document(self.format, &self.files, &self.conns)?;
+        if self.format.zeek().is_some() && !self.conns.is_empty() {
+            return Err(Failure::usage(
+                "--format zeek and zeek-json write conn.log rows, not a timeline: leave out --conn (use --port, \
+                 --host or --filter to choose connections)",
+            ));
+        }
         selection_with_conn(&self)?;
         let format = TimelineFormat::from(self.format);
         let style = self.color.style(self.width);
@@ -74,7 +80,11 @@ impl AnalyzeArgs {
             },
             bpf,
             timeline: TimelinePrinter::new(format, style),
-            rows: format.rows().map(|rows| RowsPrinter::new(rows, style)),
+            rows: self
+                .format
+                .zeek()
+                .or(format.rows())
+                .map(|rows| RowsPrinter::new(rows, style)),
             drop_privileges: true,
         })
     }

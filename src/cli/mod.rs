@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, IsTerminal, StdoutLock, Write};
 
 use tcp_close_watch::pipeline::Feedback;
-use tcp_close_watch::render::{Style, TimelineFormat, escape};
+use tcp_close_watch::render::{RowsFormat, Style, TimelineFormat, escape};
 
 use crate::Failure;
 
@@ -41,6 +41,21 @@ pub enum Format {
     Svg,
     /// A Mermaid sequenceDiagram for Markdown viewers.
     Mermaid,
+    /// analyze: Zeek's conn.log (TSV with its header lines), for zeek-cut and Zeek log readers.
+    Zeek,
+    /// analyze: Zeek's conn.log as Zeek's JSON writer prints it.
+    ZeekJson,
+}
+
+impl Format {
+    /// The Zeek formats' view: a capture's connections (`None` for the others).
+    pub fn zeek(self) -> Option<RowsFormat> {
+        match self {
+            Format::Zeek => Some(RowsFormat::Zeek),
+            Format::ZeekJson => Some(RowsFormat::ZeekJson),
+            _ => None,
+        }
+    }
 }
 
 impl From<Format> for TimelineFormat {
@@ -53,6 +68,8 @@ impl From<Format> for TimelineFormat {
             Format::Ladder => TimelineFormat::Ladder,
             Format::Svg => TimelineFormat::Svg,
             Format::Mermaid => TimelineFormat::Mermaid,
+            // a conn.log draws no timeline; `--conn` and `run` refuse it before a printer is made
+            Format::Zeek | Format::ZeekJson => TimelineFormat::Table,
         }
     }
 }

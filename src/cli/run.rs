@@ -54,6 +54,12 @@ impl RunArgs {
         if let Some(path) = &self.write {
             save_kind(path)?;
         }
+        if self.format.zeek().is_some() {
+            return Err(Failure::usage(
+                "--format zeek and zeek-json describe a capture's connections: save the run with --write \
+                 RUN.pcapng and give it to analyze -f zeek",
+            ));
+        }
         let format = TimelineFormat::from(self.format);
         let style = self.color.style(self.width);
         let options = Options {

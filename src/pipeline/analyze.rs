@@ -116,7 +116,8 @@ pub fn run(
     // the files are taken out, to be read one by one while the rest of the configuration prints them
     let files = std::mem::take(&mut config.files);
     // several saved runs (run --write) and no --conn: one comparison row each, as `run --mode all` prints
-    let compare_runs = config.conns.is_empty() && files.len() > 1;
+    let per_connection = config.rows.as_ref().is_some_and(|r| r.per_connection());
+    let compare_runs = config.conns.is_empty() && files.len() > 1 && !per_connection;
     let mut runs = Vec::new();
     let (mut unreadable, mut damaged) = (0, 0);
     // every input opened while the process may still read what its user may, then no privilege left to read with
@@ -228,7 +229,8 @@ fn print_report(
     out: &mut dyn Write,
     feedback: &mut dyn Feedback,
 ) -> Result<(), Error> {
-    if let (Some(saved), true) = (&r.saved_run, config.conns.is_empty()) {
+    let per_connection = config.rows.as_ref().is_some_and(|r| r.per_connection());
+    if let (Some(saved), true) = (&r.saved_run, config.conns.is_empty() && !per_connection) {
         // A file saved by `run --write`: print the run as the live run did, socket calls included.
         let t = saved_timeline(r).expect("the report carries a saved run");
         let told = tell(&saved.pair, &t, &saved.kernel);

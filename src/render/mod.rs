@@ -18,6 +18,7 @@ pub mod run;
 pub mod summary;
 pub mod svg;
 pub mod text;
+pub mod zeek;
 
 pub use printer::{RowsPrinter, TimelinePrinter};
 
@@ -69,6 +70,18 @@ pub enum RowsFormat {
     Markdown,
     Json,
     Csv,
+    /// Zeek's conn.log (TSV): connections only, never runs.
+    Zeek,
+    /// Zeek's conn.log as its JSON writer prints it.
+    ZeekJson,
+}
+
+impl RowsFormat {
+    /// Whether the format describes a capture's connections only (a saved run is summarised as its connection,
+    /// not compared as a run).
+    pub fn per_connection(self) -> bool {
+        matches!(self, RowsFormat::Zeek | RowsFormat::ZeekJson)
+    }
 }
 
 /// How text output should look.

@@ -10,7 +10,7 @@ use crate::render::run::{RunView, title};
 use crate::render::summary::{self, Shown};
 use crate::render::text;
 use crate::render::{
-    RowsFormat, Style, TimelineFormat, compare, csv, escape, fit, json, ladder, mermaid, svg,
+    RowsFormat, Style, TimelineFormat, compare, csv, escape, fit, json, ladder, mermaid, svg, zeek,
 };
 use crate::track::conn::Conn;
 
@@ -186,8 +186,15 @@ impl RowsPrinter {
             RowsFormat::Markdown => compare::markdown(rows, heading),
             RowsFormat::Json => compare::json(rows),
             RowsFormat::Csv => compare::csv(rows),
+            // a conn.log has connections, not runs: the pipeline summarises saved runs for it (per_connection)
+            RowsFormat::Zeek | RowsFormat::ZeekJson => String::new(),
         };
         out.write_all(text.as_bytes())
+    }
+
+    /// Whether this printer describes connections only (Zeek's conn.log): saved runs are summarised, not compared.
+    pub fn per_connection(&self) -> bool {
+        self.format.per_connection()
     }
 
     /// A capture file's connections, a row each, and its totals (CSV has no totals).
@@ -216,6 +223,28 @@ impl RowsPrinter {
                 summary::write_summary_csv(shown, out)
             }
             RowsFormat::Json => summary::write_summary_json(shown, out),
+            RowsFormat::Zeek | RowsFormat::ZeekJson => {
+                let tsv = self.format == RowsFormat::Zeek;
+                if tsv && !self.csv_header_written {
+                    self.csv_header_written = true;
+                    out.write_all(zeek::header().as_bytes())?;
+                }
+                let name = &shown.report.name;
+                for part in shown.conns.chunks(8192) {
+                    let text: String = part
+                        .iter()
+                        .map(|c| {
+                            if tsv {
+                                zeek::tsv_line(name, c)
+                            } else {
+                                zeek::json_line(name, c)
+                            }
+                        })
+                        .collect();
+                    out.write_all(text.as_bytes())?;
+                }
+                Ok(())
+            }
         }
     }
 }
