@@ -142,7 +142,22 @@ fn run_command(args: cli::run::RunArgs) -> Ended {
     }
     outputs.ready()?;
     let mut out = Output::to(file);
-    let ended = match run::run(config, &mut out, &mut Stderr::new()) {
+    let legend = args
+        .legend
+        .then(|| (args.format, args.color.style(args.width)));
+    let mut rec = cli::Recorded {
+        out: &mut out,
+        seen: Vec::new(),
+    };
+    let result = run::run(config, &mut rec, &mut Stderr::new());
+    let seen = std::mem::take(&mut rec.seen);
+    if let (Ok(()), Some((format, style))) = (&result, legend)
+        && let Some(text) = cli::legend_for(format, &seen, style)
+        && let Err(e) = out.write_all(text.as_bytes())
+    {
+        return written(&mut out, Err(e));
+    }
+    let ended = match result {
         Ok(()) => written(&mut out, Ok(())),
         Err(run::Error::Output(e)) => written(&mut out, Err(e)),
         Err(e @ run::Error::Incomplete(_)) => {
@@ -160,6 +175,9 @@ fn run_command(args: cli::run::RunArgs) -> Ended {
 
 fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
     let output = args.output.clone();
+    let legend = args
+        .legend
+        .then(|| (args.format, args.color.style(args.width)));
     let config = args.config()?;
     let mut outputs = Outputs::default();
     let file = match &output {
@@ -168,7 +186,19 @@ fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
     };
     outputs.ready()?;
     let mut out = Output::to(file);
-    let ended = match analyze::run(config, &mut out, &mut Stderr::new()) {
+    let mut rec = cli::Recorded {
+        out: &mut out,
+        seen: Vec::new(),
+    };
+    let result = analyze::run(config, &mut rec, &mut Stderr::new());
+    let seen = std::mem::take(&mut rec.seen);
+    if let (Ok(()), Some((format, style))) = (&result, legend)
+        && let Some(text) = cli::legend_for(format, &seen, style)
+        && let Err(e) = out.write_all(text.as_bytes())
+    {
+        return written(&mut out, Err(e));
+    }
+    let ended = match result {
         Ok(()) => written(&mut out, Ok(())),
         Err(analyze::Error::Output(e)) => written(&mut out, Err(e)),
         Err(e) => {

@@ -566,3 +566,21 @@ fn every_help_has_the_exit_codes_and_the_docs() {
         assert!(help.contains("docs/reading-the-timeline.md"), "{sub:?}");
     }
 }
+
+/// `--legend` explains the codes the output shows, and only those.
+#[test]
+fn legend_explains_what_is_on_the_screen() {
+    let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/abrupt.pcapng");
+    let plain = stdout(&tcw(&["analyze", capture, "--conn", "0"]));
+    assert!(!plain.contains("Legend"));
+    let o = tcw(&["analyze", capture, "--conn", "0", "--legend"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let legend = &text[text.find("Legend").expect("a legend")..];
+    for shown in ["[S.]", "listen queue", "seq 1:35", "RSTR", "history"] {
+        assert!(legend.contains(shown), "{shown} in\n{legend}");
+    }
+    // abrupt has no FIN: its code is not explained
+    assert!(!plain.contains("[F.]"));
+    assert!(!legend.contains("[F.]"), "{legend}");
+}

@@ -114,6 +114,16 @@ fn cases() -> Vec<(&'static str, Vec<String>)> {
             ]),
         ),
         (
+            "a legend",
+            one(&[
+                "analyze",
+                &captures("abrupt.pcapng"),
+                "--conn",
+                "0",
+                "--legend",
+            ]),
+        ),
+        (
             "a run's ladder",
             one(&["analyze", &captures("primes-bad.pcapng"), "-f", "ladder"]),
         ),

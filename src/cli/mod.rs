@@ -22,7 +22,8 @@ what was read).";
 
 /// Where the documentation is, shown after each `--help`.
 pub const DOCS: &str = "Documentation: docs/index.md in the source; docs/reading-the-timeline.md explains every \
-code on the screen ([S.], seq 1:35, CLOSE (gone), conn_state, history, first close, FIN c/s).";
+code on the screen ([S.], seq 1:35, CLOSE (gone), conn_state, history, first close, FIN c/s), docs/output.md the \
+JSON, CSV and Zeek fields and the exit codes; --legend explains the codes under a table or ladder.";
 
 /// `--format`: the output formats a user can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -195,4 +196,41 @@ impl Feedback for Stderr {
             b.finish_and_clear();
         }
     }
+}
+
+/// Standard output or the `-o` file, keeping the start of what went through (for `--legend`, which explains the
+/// codes the output showed).
+pub struct Recorded<'a> {
+    pub out: &'a mut Output,
+    pub seen: Vec<u8>,
+}
+
+/// How much of the output `--legend` looks at: a summary of a million rows shows its codes early.
+const RECORD_LIMIT: usize = 4 << 20;
+
+impl Write for Recorded<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        let room = RECORD_LIMIT.saturating_sub(self.seen.len());
+        self.seen.extend_from_slice(&buf[..n.min(room)]);
+        Ok(n)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out.write_all(buf)?;
+        let room = RECORD_LIMIT.saturating_sub(self.seen.len());
+        self.seen.extend_from_slice(&buf[..buf.len().min(room)]);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// `--legend`'s text for what `seen` showed, when the format is one a person reads (table, ladder).
+pub fn legend_for(format: Format, seen: &[u8], style: Style) -> Option<String> {
+    matches!(format, Format::Table | Format::Ladder).then(|| {
+        tcp_close_watch::render::legend::legend(&String::from_utf8_lossy(seen), style.room())
+    })
 }

@@ -40,6 +40,9 @@ pub struct RunArgs {
     /// Write the output to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// After a table or ladder, explain every code it shows ([S.], seq 1:35, RSTR, history letters, …).
+    #[arg(long)]
+    pub legend: bool,
     /// Fit text output into N columns (0: no limit); by default the terminal's width, or COLUMNS when piped.
     #[arg(long, value_name = "N")]
     pub width: Option<u16>,

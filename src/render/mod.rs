@@ -12,6 +12,7 @@ pub mod escape;
 pub mod fit;
 pub mod json;
 pub mod ladder;
+pub mod legend;
 pub mod mermaid;
 pub mod printer;
 pub mod run;
