@@ -72,6 +72,7 @@ impl AnalyzeArgs {
         selection_with_conn(&self)?;
         let format = TimelineFormat::from(self.format);
         let style = self.color.style(self.width);
+        let several = self.conns.len() * self.files.len() > 1;
         Ok(Config {
             files: self.files,
             conns: self.conns,
@@ -82,7 +83,12 @@ impl AnalyzeArgs {
                 filter: self.filter,
             },
             bpf,
-            timeline: TimelinePrinter::new(format, style),
+            // several connections (or files) in one Mermaid output: fenced under headings
+            timeline: if several {
+                TimelinePrinter::new(format, style).several()
+            } else {
+                TimelinePrinter::new(format, style)
+            },
             rows: self
                 .format
                 .zeek()

@@ -95,7 +95,7 @@ impl RunArgs {
                  --format table, markdown, json or csv for the comparison of all",
             ));
         } else {
-            Plan::EachMode(TimelinePrinter::new(format, style))
+            Plan::EachMode(TimelinePrinter::new(format, style).several())
         };
         Ok(Config {
             plan,

@@ -27,12 +27,26 @@ pub struct ConnView<'a> {
 pub struct TimelinePrinter {
     format: TimelineFormat,
     style: Style,
+    /// More than one drawing goes to the output: Mermaid fences each under a heading.
+    several: bool,
 }
 
 impl TimelinePrinter {
     /// `style` colours and fits the terminal table.
     pub fn new(format: TimelineFormat, style: Style) -> TimelinePrinter {
-        TimelinePrinter { format, style }
+        TimelinePrinter {
+            format,
+            style,
+            several: false,
+        }
+    }
+
+    /// The printer for several drawings in one output (every mode, several connections).
+    pub fn several(self) -> TimelinePrinter {
+        TimelinePrinter {
+            several: true,
+            ..self
+        }
     }
 
     pub fn format(&self) -> TimelineFormat {
@@ -86,7 +100,11 @@ impl TimelinePrinter {
                 fit::wrap(&escape::text(&title), self.style.room(), "", "  "),
                 ladder::ladder(t, self.style.room())
             ),
-            TimelineFormat::Mermaid => mermaid::mermaid(t),
+            TimelineFormat::Mermaid if self.several => mermaid::fenced(
+                &title,
+                &mermaid::mermaid(t, &format!("mode {}", v.pair.mode)),
+            ),
+            TimelineFormat::Mermaid => mermaid::mermaid(t, &format!("mode {}", v.pair.mode)),
             TimelineFormat::Svg => svg::svg(t, &title),
             TimelineFormat::Csv => csv::timeline(t, v.warnings),
             TimelineFormat::Json => {
@@ -121,6 +139,8 @@ impl TimelinePrinter {
             c.conn_state(),
             c.history()
         );
+        // a diagram's title: the connection and how it ended (the addresses are on its lifelines)
+        let short = format!("connection {}: {}", c.id, c.ending().describe());
         let text = match self.format {
             TimelineFormat::Table => format!(
                 "{}{}\n",
@@ -140,7 +160,10 @@ impl TimelinePrinter {
                 ladder::ladder(t, self.style.room())
             ),
             TimelineFormat::Svg => svg::svg(t, &head),
-            TimelineFormat::Mermaid => mermaid::mermaid(t),
+            TimelineFormat::Mermaid if self.several => {
+                mermaid::fenced(&head, &mermaid::mermaid(t, &short))
+            }
+            TimelineFormat::Mermaid => mermaid::mermaid(t, &short),
         };
         out.write_all(text.as_bytes())
     }
