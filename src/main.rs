@@ -37,6 +37,54 @@ enum Command {
     /// How every TCP connection in saved .pcap/.pcapng files ended.
     #[command(after_help = format!("{ANALYZE_PRIVILEGES}\n\n{}\n\n{}", cli::EXIT_CODES, cli::DOCS))]
     Analyze(cli::analyze::AnalyzeArgs),
+    /// Write the man page or a shell's completions to standard output (`just install` puts them in place).
+    #[command(hide = true)]
+    Generate {
+        #[arg(value_enum)]
+        what: Generated,
+        /// With `man`: write every page (tcp-close-watch.1, tcp-close-watch-run.1, …) into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
+}
+
+/// What `generate` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Generated {
+    /// The man page, tcp-close-watch.1 (roff), from the same definitions as --help.
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// The man page or completions, made by clap_mangen and clap_complete from the command's own definitions.
+fn generate(what: Generated, dir: Option<std::path::PathBuf>) -> Ended {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = Output::to(None);
+    let result = match (what, dir) {
+        (Generated::Man, Some(dir)) => {
+            return clap_mangen::generate_to(cmd, &dir).map_err(|e| {
+                Some(Failure::new(format!(
+                    "generate man --dir {}: {e}",
+                    dir.display()
+                )))
+            });
+        }
+        (Generated::Man, None) => clap_mangen::Man::new(cmd).render(&mut out),
+        (_, Some(_)) => return Err(Some(Failure::usage("--dir goes with man only"))),
+        (shell, None) => {
+            let shell = match shell {
+                Generated::Bash => clap_complete::Shell::Bash,
+                Generated::Zsh => clap_complete::Shell::Zsh,
+                _ => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(shell, &mut cmd, "tcp-close-watch", &mut out);
+            Ok(())
+        }
+    };
+    written(&mut out, result)
 }
 
 const RUN_PRIVILEGES: &str = "Privileges: capturing needs CAP_NET_RAW alone (sudo, or `sudo setcap cap_net_raw=eip` \
@@ -105,6 +153,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_command(args),
         Command::Modes => modes(),
         Command::Analyze(args) => analyze_command(args),
+        Command::Generate { what, dir } => generate(what, dir),
     };
     match ended {
         Ok(()) | Err(None) => ExitCode::SUCCESS,

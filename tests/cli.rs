@@ -584,3 +584,37 @@ fn legend_explains_what_is_on_the_screen() {
     assert!(!plain.contains("[F.]"));
     assert!(!legend.contains("[F.]"), "{legend}");
 }
+
+/// The man pages and completions come from the same definitions as --help (`just install` puts them in place).
+#[test]
+fn man_pages_and_completions_follow_the_options() {
+    let man = stdout(&tcw(&["generate", "man"]));
+    assert!(man.contains(".TH tcp-close-watch 1"), "{man}");
+    assert!(
+        man.contains("Exit codes"),
+        "the exit-code table is in the man page"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let o = tcw(&["generate", "man", "--dir", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for page in [
+        "tcp-close-watch.1",
+        "tcp-close-watch-run.1",
+        "tcp-close-watch-analyze.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(
+            text.contains(".SH OPTIONS") || page == "tcp-close-watch.1",
+            "{page}"
+        );
+    }
+    let run = std::fs::read_to_string(dir.path().join("tcp-close-watch-run.1")).unwrap();
+    assert!(run.contains("legend") && run.contains("width"), "{run}");
+    for shell in ["bash", "zsh", "fish"] {
+        let c = stdout(&tcw(&["generate", shell]));
+        assert!(
+            c.contains("--legend") && c.contains("zeek-json"),
+            "{shell}: {c}"
+        );
+    }
+}

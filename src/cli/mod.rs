@@ -21,7 +21,8 @@ run's capture may be missing segments (run again), or analyze met damaged or unr
 what was read).";
 
 /// Where the documentation is, shown after each `--help`.
-pub const DOCS: &str = "Documentation: docs/index.md in the source; docs/reading-the-timeline.md explains every \
+pub const DOCS: &str = "Documentation: `man tcp-close-watch` once installed (`just install`); docs/index.md in \
+the source; docs/reading-the-timeline.md explains every \
 code on the screen ([S.], seq 1:35, CLOSE (gone), conn_state, history, first close, FIN c/s), docs/output.md the \
 JSON, CSV and Zeek fields and the exit codes; --legend explains the codes under a table or ladder.";
 
