@@ -613,7 +613,7 @@ fn man_pages_and_completions_follow_the_options() {
     for shell in ["bash", "zsh", "fish"] {
         let c = stdout(&tcw(&["generate", shell]));
         assert!(
-            c.contains("--legend") && c.contains("zeek-json"),
+            c.contains("legend") && c.contains("zeek-json"),
             "{shell}: {c}"
         );
     }
