@@ -618,3 +618,31 @@ fn man_pages_and_completions_follow_the_options() {
         );
     }
 }
+
+/// `--flags words` writes the flags as words in the table and the ladder, the same segments as the letters.
+#[test]
+fn flags_as_words_name_the_same_segments() {
+    let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/shutdown.pcapng");
+    for format in ["table", "ladder"] {
+        let letters = stdout(&tcw(&["analyze", capture, "--conn", "0", "-f", format]));
+        let words = stdout(&tcw(&[
+            "analyze", capture, "--conn", "0", "-f", format, "--flags", "words",
+        ]));
+        for (letter, word) in [
+            ("[S]", "[SYN]"),
+            ("[S.]", "[SYN-ACK]"),
+            ("[F.]", "[FIN-ACK]"),
+            ("[R.]", "[RST-ACK]"),
+        ] {
+            assert_eq!(
+                letters.matches(letter).count(),
+                words.matches(word).count(),
+                "{format}: {letter} vs {word}\n{words}"
+            );
+            assert!(
+                !words.contains(letter),
+                "{format}: {letter} left in\n{words}"
+            );
+        }
+    }
+}

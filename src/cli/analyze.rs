@@ -11,7 +11,7 @@ use tcp_close_watch::track::select::{Only, Selection};
 use tcp_close_watch::wire::bpf::Bpf;
 
 use crate::Failure;
-use crate::cli::{ColorChoice, Format};
+use crate::cli::{ColorChoice, FlagStyle, Format};
 
 #[derive(clap::Args)]
 pub struct AnalyzeArgs {
@@ -42,6 +42,9 @@ pub struct AnalyzeArgs {
     /// Write the output to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// How the table and the ladder write TCP flags: tcpdump's letters ([S.]) or words ([SYN-ACK]).
+    #[arg(long, value_enum, default_value = "letters")]
+    pub flags: FlagStyle,
     /// After a table or ladder, explain every code it shows ([S.], seq 1:35, RSTR, history letters, …).
     #[arg(long)]
     pub legend: bool,
@@ -88,7 +91,8 @@ impl AnalyzeArgs {
                 TimelinePrinter::new(format, style).several()
             } else {
                 TimelinePrinter::new(format, style)
-            },
+            }
+            .flag_words(self.flags == FlagStyle::Words),
             rows: self
                 .format
                 .zeek()

@@ -76,6 +76,15 @@ impl From<Format> for TimelineFormat {
     }
 }
 
+/// `--flags`: how the table and the ladder write a segment's TCP flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlagStyle {
+    /// tcpdump's letters: [S], [S.], [.], [P.], [F.], [R.]
+    Letters,
+    /// Words for beginners: [SYN], [SYN-ACK], [ACK], [PSH-ACK], [FIN-ACK], [RST-ACK]
+    Words,
+}
+
 /// `--color`: when to colour; `auto` colours only a terminal and honours `NO_COLOR`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ColorChoice {

@@ -8,7 +8,7 @@ use tcp_close_watch::pipeline::run::{Config, Error, Plan, Save};
 use tcp_close_watch::render::{RowsPrinter, TimelineFormat, TimelinePrinter};
 
 use crate::Failure;
-use crate::cli::{ColorChoice, Format};
+use crate::cli::{ColorChoice, FlagStyle, Format};
 
 fn mode_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = Mode::ALL.iter().map(|m| m.name()).collect();
@@ -40,6 +40,9 @@ pub struct RunArgs {
     /// Write the output to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// How the table and the ladder write TCP flags: tcpdump's letters ([S.]) or words ([SYN-ACK]).
+    #[arg(long, value_enum, default_value = "letters")]
+    pub flags: FlagStyle,
     /// After a table or ladder, explain every code it shows ([S.], seq 1:35, RSTR, history letters, …).
     #[arg(long)]
     pub legend: bool,
@@ -65,6 +68,7 @@ impl RunArgs {
         }
         let format = TimelineFormat::from(self.format);
         let style = self.color.style(self.width);
+        let words = self.flags == FlagStyle::Words;
         let options = Options {
             ipv6: self.ipv6,
             capture: !self.no_capture,
@@ -82,7 +86,7 @@ impl RunArgs {
         let plan = if self.mode != "all" {
             let mode = Mode::from_name(&self.mode)
                 .ok_or_else(|| Failure::usage(format!("unknown mode {}", self.mode)))?;
-            Plan::One(mode, TimelinePrinter::new(format, style))
+            Plan::One(mode, TimelinePrinter::new(format, style).flag_words(words))
         } else if self.write.is_some() {
             return Err(Failure::usage(
                 "--write saves one run: pick a mode instead of all",
@@ -95,7 +99,11 @@ impl RunArgs {
                  --format table, markdown, json or csv for the comparison of all",
             ));
         } else {
-            Plan::EachMode(TimelinePrinter::new(format, style).several())
+            Plan::EachMode(
+                TimelinePrinter::new(format, style)
+                    .several()
+                    .flag_words(words),
+            )
         };
         Ok(Config {
             plan,

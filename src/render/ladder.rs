@@ -52,8 +52,17 @@ pub fn short_call(call: &SocketCall, pending: bool, returned: bool) -> String {
 
 /// The label of a segment arrow: `[R.] seq 1 ack 35 RST`.
 pub fn segment_label(w: &WireRow) -> String {
+    segment_label_as(w, false)
+}
+
+/// [`segment_label`], the flags as words when `words`.
+pub fn segment_label_as(w: &WireRow, words: bool) -> String {
     let seg = &w.segment;
-    let mut s = format!("[{}] seq {}", seg.flags.tcpdump(), w.rel_seq);
+    let mut s = format!(
+        "[{}] seq {}",
+        crate::render::text::flags_shown(seg.flags, words),
+        w.rel_seq
+    );
     if let Some(a) = w.rel_ack {
         s.push_str(&format!(" ack {a}"));
     }
@@ -131,9 +140,9 @@ fn split_label(label: &str, w: usize) -> (String, String) {
 
 /// The two lines of an arrow between the lifelines (without them), `gap` characters wide. A label too long for
 /// the first line goes on in the second, beside the arrow's end.
-fn arrow(w: &WireRow, gap: usize) -> [String; 2] {
+fn arrow(w: &WireRow, gap: usize, words: bool) -> [String; 2] {
     let fill = if w.segment.flags.rst() { '=' } else { '-' };
-    let (label, rest) = split_label(&segment_label(w), gap - 10);
+    let (label, rest) = split_label(&segment_label_as(w, words), gap - 10);
     // the arrow leaves the sender on the first line, long enough for its label, and reaches the receiver below
     let first_len = (gap * 2 / 3).max(fit::width(&label) + 6).min(gap - 3);
     let line = |n: usize| fill.to_string().repeat(n);
@@ -199,6 +208,11 @@ fn side_text(kind: &RowKind) -> Option<(Peer, String)> {
 /// The ladder diagram of a timeline, fitted to `room` columns (`None`: as wide as it needs). A side's text wraps
 /// at its spaces onto more lines; no word is cut.
 pub fn ladder(t: &Timeline, room: Option<usize>) -> String {
+    ladder_as(t, room, false)
+}
+
+/// [`ladder`], the flags as words when `words`.
+pub fn ladder_as(t: &Timeline, room: Option<usize>, words: bool) -> String {
     let t0 = t.t0();
     let unit_ms = t.rows.last().map_or(0, |r| r.t - t0) >= 10_000_000;
     let unit = if unit_ms { "ms" } else { "µs" };
@@ -212,7 +226,7 @@ pub fn ladder(t: &Timeline, room: Option<usize>) -> String {
         .rows
         .iter()
         .filter_map(|r| match &r.kind {
-            RowKind::Segment(w) => Some(segment_label(w)),
+            RowKind::Segment(w) => Some(segment_label_as(w, words)),
             _ => None,
         })
         .collect();
@@ -262,7 +276,7 @@ pub fn ladder(t: &Timeline, room: Option<usize>) -> String {
         let time = time_text(row.t - t0, unit_ms);
         match (&row.kind, side_text(&row.kind)) {
             (RowKind::Segment(w), _) => {
-                let [l1, l2] = arrow(w, gap);
+                let [l1, l2] = arrow(w, gap, words);
                 line(&mut out, &time, "", &l1, "");
                 line(&mut out, "", "", &l2, "");
             }

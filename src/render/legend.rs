@@ -37,6 +37,24 @@ const ENTRIES: &[Entry] = &[
         "[S.]",
         "SYN-ACK: B's kernel answers from the listen queue, before and whether or not B calls accept()",
     ),
+    e(
+        &["[SYN-ACK]"],
+        "[SYN-ACK]",
+        "B's kernel answers from the listen queue, before and whether or not B calls accept()",
+    ),
+    e(
+        &[
+            "[PSH-ACK]",
+            "[FIN-ACK]",
+            "[RST-ACK]",
+            "[ACK]",
+            "[SYN]",
+            "[RST]",
+        ],
+        "[FIN-ACK] …",
+        "the segment's TCP flags (--flags words): SYN opens, ACK acknowledges, PSH carries data, FIN finishes \
+         sending, RST aborts",
+    ),
     e(&["[.]"], "[.]", "ACK only: an acknowledgement without data"),
     e(&["[P.]"], "[P.]", "PSH-ACK: data"),
     e(

@@ -29,6 +29,8 @@ pub struct TimelinePrinter {
     style: Style,
     /// More than one drawing goes to the output: Mermaid fences each under a heading.
     several: bool,
+    /// The table and the ladder write flags as words (`SYN-ACK`), not tcpdump's letters (`[S.]`).
+    flag_words: bool,
 }
 
 impl TimelinePrinter {
@@ -38,6 +40,15 @@ impl TimelinePrinter {
             format,
             style,
             several: false,
+            flag_words: false,
+        }
+    }
+
+    /// Flags as words in the table and the ladder (`--flags words`).
+    pub fn flag_words(self, words: bool) -> TimelinePrinter {
+        TimelinePrinter {
+            flag_words: words,
+            ..self
         }
     }
 
@@ -73,7 +84,7 @@ impl TimelinePrinter {
                     None => String::new(),
                 };
                 s.push_str(&fit::wrap(&escape::text(&title), room, "", "  "));
-                s.push_str(&text::timeline_table(t, self.style));
+                s.push_str(&text::timeline_table_as(t, self.style, self.flag_words));
                 s.push_str("\n\nWhat happened:\n");
                 let warnings = v.warnings.iter().map(|w| format!("WARNING: {w}"));
                 for l in warnings.chain(v.account.iter().cloned()) {
@@ -98,7 +109,7 @@ impl TimelinePrinter {
             TimelineFormat::Ladder => format!(
                 "{}\n{}",
                 fit::wrap(&escape::text(&title), self.style.room(), "", "  "),
-                ladder::ladder(t, self.style.room())
+                ladder::ladder_as(t, self.style.room(), self.flag_words)
             ),
             TimelineFormat::Mermaid if self.several => mermaid::fenced(
                 &title,
@@ -145,7 +156,7 @@ impl TimelinePrinter {
             TimelineFormat::Table => format!(
                 "{}{}\n",
                 fit::wrap(&escape::text(&head), self.style.room(), "", "  "),
-                text::timeline_table(t, self.style)
+                text::timeline_table_as(t, self.style, self.flag_words)
             ),
             TimelineFormat::Markdown => format!(
                 "### {}\n\n{}\n",
@@ -157,7 +168,7 @@ impl TimelinePrinter {
             TimelineFormat::Ladder => format!(
                 "{}\n{}",
                 fit::wrap(&escape::text(&head), self.style.room(), "", "  "),
-                ladder::ladder(t, self.style.room())
+                ladder::ladder_as(t, self.style.room(), self.flag_words)
             ),
             TimelineFormat::Svg => svg::svg(t, &head),
             TimelineFormat::Mermaid if self.several => {

@@ -7,7 +7,7 @@ use comfy_table::{
 use crate::explain::timeline::{KernelRow, RowKind, Timeline, WireRow};
 use crate::model::calls::{CallKind, Peer, SocketCall};
 use crate::model::kernel::KernelEventKind;
-use crate::model::segment::preview;
+use crate::model::segment::{TcpFlags, preview};
 use crate::render::{Style, escape, fit, time_text};
 
 /// What a row is about, for colouring.
@@ -57,14 +57,56 @@ fn return_text(call: &SocketCall) -> String {
     s
 }
 
+/// Flags as words for beginners (`--flags words`): `SYN`, `SYN-ACK`, `ACK`, `PSH-ACK`, `FIN-ACK`, `RST`,
+/// `RST-ACK`; the flags other than ACK in tcpdump's order, then ACK, joined by `-`.
+pub fn flag_words(f: TcpFlags) -> String {
+    const NAMES: [(u16, &str); 8] = [
+        (TcpFlags::SYN, "SYN"),
+        (TcpFlags::FIN, "FIN"),
+        (TcpFlags::RST, "RST"),
+        (TcpFlags::PSH, "PSH"),
+        (TcpFlags::URG, "URG"),
+        (TcpFlags::ECE, "ECE"),
+        (TcpFlags::CWR, "CWR"),
+        (TcpFlags::AE, "AE"),
+    ];
+    let mut words: Vec<&str> = NAMES
+        .iter()
+        .filter(|(bit, _)| f.has(*bit))
+        .map(|(_, n)| *n)
+        .collect();
+    if f.ack() {
+        words.push("ACK");
+    }
+    if words.is_empty() {
+        "none".to_string()
+    } else {
+        words.join("-")
+    }
+}
+
+/// A segment's flags as the output shows them: tcpdump's letters, or words.
+pub fn flags_shown(f: TcpFlags, words: bool) -> String {
+    if words { flag_words(f) } else { f.tcpdump() }
+}
+
 /// The text of a segment cell: `A → B [P.] seq 1:21 ack 1 len 20 "hello…"`.
 pub fn segment_text(w: &WireRow) -> String {
+    segment_text_as(w, false)
+}
+
+/// [`segment_text`], the flags as words when `words`.
+pub fn segment_text_as(w: &WireRow, words: bool) -> String {
     let seg = &w.segment;
     let arrow = match w.from {
         Peer::A => "──▶",
         Peer::B => "◀──",
     };
-    let mut s = format!("{arrow} [{}] seq {}", seg.flags.tcpdump(), w.rel_seq);
+    let mut s = format!(
+        "{arrow} [{}] seq {}",
+        flags_shown(seg.flags, words),
+        w.rel_seq
+    );
     if seg.len > 0 {
         s.push_str(&format!(":{}", w.rel_seq.wrapping_add(seg.len)));
     }
@@ -115,8 +157,8 @@ fn tone_of_kernel(k: &KernelRow) -> Tone {
     }
 }
 
-/// The four cells of each row, with its tone.
-fn rows(t: &Timeline) -> (bool, Vec<([String; 4], Tone)>) {
+/// The four cells of each row, with its tone; flags as words when `words`.
+fn rows(t: &Timeline, words: bool) -> (bool, Vec<([String; 4], Tone)>) {
     let t0 = t.t0();
     let span = t.rows.last().map_or(0, |r| r.t - t0);
     let unit_ms = span >= 10_000_000;
@@ -141,7 +183,7 @@ fn rows(t: &Timeline) -> (bool, Vec<([String; 4], Tone)>) {
                 RowKind::Return { call } => {
                     (Some(call.peer), return_text(call), tone_of_call(call))
                 }
-                RowKind::Segment(w) => (None, segment_text(w), tone_of_segment(w)),
+                RowKind::Segment(w) => (None, segment_text_as(w, words), tone_of_segment(w)),
                 RowKind::Kernel(k) => (Some(k.peer), kernel_text(k), tone_of_kernel(k)),
             };
             let cells = match peer {
@@ -229,7 +271,12 @@ pub const RESET_COLOUR: Color = Color::AnsiValue(160);
 /// columns of time | A | wire | B cannot each have 28 columns (or their widest word) side by side, the rows are stacked in one column with a
 /// column naming the side (t | at | what), so that no word is ever cut.
 pub fn timeline_table(t: &Timeline, style: Style) -> String {
-    let (unit_ms, rows) = rows(t);
+    timeline_table_as(t, style, false)
+}
+
+/// [`timeline_table`], the flags as words when `words`.
+pub fn timeline_table_as(t: &Timeline, style: Style, words: bool) -> String {
+    let (unit_ms, rows) = rows(t, words);
     let headers = headers(t, unit_ms).map(|h| escape::text(&h).into_owned());
     let rows: Vec<([String; 4], Tone)> = rows
         .into_iter()
@@ -342,7 +389,7 @@ pub fn markdown_table(headers: &[String], rows: &[Vec<String>]) -> String {
 /// The timeline as a Markdown table; RST rows in bold, FIN rows in italics (the time column stays plain). Cells are
 /// escaped before our own marks go around them.
 pub fn timeline_markdown(t: &Timeline) -> String {
-    let (unit_ms, rows) = rows(t);
+    let (unit_ms, rows) = rows(t, false);
     let rows: Vec<Vec<String>> = rows
         .into_iter()
         .map(|(cells, tone)| {
