@@ -85,3 +85,29 @@ fuzz seconds="300":
 # remake the generated timelines, comparison and SVG pictures in docs/ from captures/
 docs:
     cargo run --quiet --example make_docs
+
+# the coloured table rendered on white and on black (aha + chromium) into docs/img/colours-*.png, to look at
+screenshots:
+    bash scripts/screenshots.sh
+
+# install: the binary (cargo install --path .), CAP_NET_RAW on it (setcap, so `run` captures without sudo), the man
+# pages and bash/zsh/fish completions under PREFIX (with sudo when not root)
+install prefix="/usr/local":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    bash scripts/deps.sh
+    echo "building (first time takes a few minutes)…" >&2
+    cargo install --path . --locked --quiet
+    bin="${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin/tcp-close-watch"
+    as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+    as_root setcap cap_net_raw=eip "$bin"
+    tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+    "$bin" generate man --dir "$tmp"
+    "$bin" generate bash >"$tmp/tcp-close-watch.bash"
+    "$bin" generate zsh >"$tmp/_tcp-close-watch"
+    "$bin" generate fish >"$tmp/tcp-close-watch.fish"
+    as_root install -D -m 644 -t "{{prefix}}/share/man/man1" "$tmp"/*.1
+    as_root install -D -m 644 "$tmp/tcp-close-watch.bash" "{{prefix}}/share/bash-completion/completions/tcp-close-watch"
+    as_root install -D -m 644 "$tmp/_tcp-close-watch" "{{prefix}}/share/zsh/site-functions/_tcp-close-watch"
+    as_root install -D -m 644 "$tmp/tcp-close-watch.fish" "{{prefix}}/share/fish/vendor_completions.d/tcp-close-watch.fish"
+    echo "installed $bin (with CAP_NET_RAW), man tcp-close-watch, and completions under {{prefix}}/share" >&2

@@ -18,7 +18,8 @@ use crate::cli::{Output, Stderr};
 #[command(
     name = "tcp-close-watch",
     version,
-    about = "See how TCP connections end: socket calls and FIN/RST segments, side by side"
+    about = "See how TCP connections end: socket calls and FIN/RST segments, side by side",
+    after_help = format!("{}\n\n{}", cli::EXIT_CODES, cli::DOCS)
 )]
 struct Cli {
     #[command(subcommand)]
@@ -28,13 +29,62 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the embedded client (A) and server (B) on loopback, capture them, print one timeline.
-    #[command(after_help = RUN_PRIVILEGES)]
+    #[command(after_help = format!("{RUN_PRIVILEGES}\n\n{}\n\n{}", cli::EXIT_CODES, cli::DOCS))]
     Run(cli::run::RunArgs),
     /// List the modes of `run`, one line each.
+    #[command(after_help = format!("{}\n\n{}", cli::EXIT_CODES, cli::DOCS))]
     Modes,
     /// How every TCP connection in saved .pcap/.pcapng files ended.
-    #[command(after_help = ANALYZE_PRIVILEGES)]
+    #[command(after_help = format!("{ANALYZE_PRIVILEGES}\n\n{}\n\n{}", cli::EXIT_CODES, cli::DOCS))]
     Analyze(cli::analyze::AnalyzeArgs),
+    /// Write the man page or a shell's completions to standard output (`just install` puts them in place).
+    #[command(hide = true)]
+    Generate {
+        #[arg(value_enum)]
+        what: Generated,
+        /// With `man`: write every page (tcp-close-watch.1, tcp-close-watch-run.1, …) into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
+}
+
+/// What `generate` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Generated {
+    /// The man page, tcp-close-watch.1 (roff), from the same definitions as --help.
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// The man page or completions, made by clap_mangen and clap_complete from the command's own definitions.
+fn generate(what: Generated, dir: Option<std::path::PathBuf>) -> Ended {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = Output::to(None);
+    let result = match (what, dir) {
+        (Generated::Man, Some(dir)) => {
+            return clap_mangen::generate_to(cmd, &dir).map_err(|e| {
+                Some(Failure::new(format!(
+                    "generate man --dir {}: {e}",
+                    dir.display()
+                )))
+            });
+        }
+        (Generated::Man, None) => clap_mangen::Man::new(cmd).render(&mut out),
+        (_, Some(_)) => return Err(Some(Failure::usage("--dir goes with man only"))),
+        (shell, None) => {
+            let shell = match shell {
+                Generated::Bash => clap_complete::Shell::Bash,
+                Generated::Zsh => clap_complete::Shell::Zsh,
+                _ => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(shell, &mut cmd, "tcp-close-watch", &mut out);
+            Ok(())
+        }
+    };
+    written(&mut out, result)
 }
 
 const RUN_PRIVILEGES: &str = "Privileges: capturing needs CAP_NET_RAW alone (sudo, or `sudo setcap cap_net_raw=eip` \
@@ -62,6 +112,15 @@ impl Failure {
         }
     }
 
+    /// A command line that cannot work (options that exclude each other, a value we refuse): exit code 2, as
+    /// clap's own usage errors.
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: EXIT_USAGE,
+        }
+    }
+
     /// Leave with `code`, saying nothing more: what failed was already told, a line per failure.
     pub fn told(code: u8) -> Failure {
         Failure {
@@ -79,8 +138,11 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-/// `run` printed everything, but a timeline may be missing segments (README, "Exit codes"). Not 1 (nothing or
-/// not all printed) nor 2 (clap's usage errors, and analyze's damaged input).
+/// The command line was wrong (clap's own code for its usage errors; `cli::EXIT_CODES` has the table).
+const EXIT_USAGE: u8 = 2;
+
+/// Everything was printed, but it may not be whole: `run`'s capture may be missing segments, or `analyze` read
+/// damaged or unreadable input (`cli::EXIT_CODES`).
 const EXIT_INCOMPLETE: u8 = 3;
 
 /// `run --check` printed everything, but the kernel did not meet an expectation of the scenario (README).
@@ -94,6 +156,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_command(args),
         Command::Modes => modes(),
         Command::Analyze(args) => analyze_command(args),
+        Command::Generate { what, dir } => generate(what, dir),
     };
     match ended {
         Ok(()) | Err(None) => ExitCode::SUCCESS,
@@ -134,7 +197,22 @@ fn run_command(args: cli::run::RunArgs) -> Ended {
     }
     outputs.ready()?;
     let mut out = Output::to(file);
-    let ended = match run::run(config, &mut out, &mut Stderr::new()) {
+    let legend = args
+        .legend
+        .then(|| (args.format, args.color.style(args.width)));
+    let mut rec = cli::Recorded {
+        out: &mut out,
+        seen: Vec::new(),
+    };
+    let result = run::run(config, &mut rec, &mut Stderr::new());
+    let seen = std::mem::take(&mut rec.seen);
+    if let (Ok(()), Some((format, style))) = (&result, legend)
+        && let Some(text) = cli::legend_for(format, &seen, style)
+        && let Err(e) = out.write_all(text.as_bytes())
+    {
+        return written(&mut out, Err(e));
+    }
+    let ended = match result {
         Ok(()) => written(&mut out, Ok(())),
         Err(run::Error::Output(e)) => written(&mut out, Err(e)),
         Err(e @ run::Error::Incomplete(_)) => {
@@ -159,6 +237,9 @@ fn run_command(args: cli::run::RunArgs) -> Ended {
 
 fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
     let output = args.output.clone();
+    let legend = args
+        .legend
+        .then(|| (args.format, args.color.style(args.width)));
     let config = args.config()?;
     let mut outputs = Outputs::default();
     let file = match &output {
@@ -167,13 +248,25 @@ fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
     };
     outputs.ready()?;
     let mut out = Output::to(file);
-    let ended = match analyze::run(config, &mut out, &mut Stderr::new()) {
+    let mut rec = cli::Recorded {
+        out: &mut out,
+        seen: Vec::new(),
+    };
+    let result = analyze::run(config, &mut rec, &mut Stderr::new());
+    let seen = std::mem::take(&mut rec.seen);
+    if let (Ok(()), Some((format, style))) = (&result, legend)
+        && let Some(text) = cli::legend_for(format, &seen, style)
+        && let Err(e) = out.write_all(text.as_bytes())
+    {
+        return written(&mut out, Err(e));
+    }
+    let ended = match result {
         Ok(()) => written(&mut out, Ok(())),
         Err(analyze::Error::Output(e)) => written(&mut out, Err(e)),
         Err(e) => {
             written(&mut out, Ok(()))?;
             let code = match e {
-                analyze::Error::Incomplete { .. } => 2,
+                analyze::Error::Incomplete { .. } => EXIT_INCOMPLETE,
                 _ => 1,
             };
             let failure = if e.already_noted() {
@@ -184,7 +277,7 @@ fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
                     code,
                 }
             };
-            if code == 2 {
+            if code == EXIT_INCOMPLETE {
                 // results were printed for what could be read: they are kept
                 return finish(outputs, Ok(())).and(Err(Some(failure)));
             }

@@ -339,7 +339,8 @@ fn mermaid_syntax(text: &str) -> Option<String> {
         "    A-xB: ",
     ];
     for line in text.lines() {
-        if !OURS.iter().any(|s| line.starts_with(s)) && !line.starts_with("    B-xA: ") {
+        let more = ["    B-xA: ", "    title ", "    Note over A,B: "];
+        if !OURS.iter().chain(&more).any(|s| line.starts_with(s)) {
             return Some(format!("not one of our statements: {line:?}"));
         }
         let mut plain = line.to_string();

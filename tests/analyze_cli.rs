@@ -138,8 +138,8 @@ fn json_lines_have_the_stable_keys_and_a_totals_line() {
     assert_eq!(lines.len(), 3);
     for key in [
         "id",
-        "client",
-        "server",
+        "a",
+        "b",
         "conn_state",
         "history",
         "fins",
@@ -152,13 +152,13 @@ fn json_lines_have_the_stable_keys_and_a_totals_line() {
     ] {
         assert!(lines[0].get(key).is_some(), "missing {key}");
     }
-    assert_eq!(lines[1]["first_close"]["by"], "server");
-    assert_eq!(lines[1]["first_close"]["kind"], "RST");
-    assert_eq!(lines[1]["bytes"]["client"], 10);
-    assert_eq!(lines[0]["fins"]["server"], 1);
-    assert_eq!(lines[0]["first_close"]["by"], "client");
+    assert_eq!(lines[1]["first_close"]["by"], "B");
+    assert_eq!(lines[1]["first_close"]["flag"], "RST");
+    assert_eq!(lines[1]["bytes"]["a"], 10);
+    assert_eq!(lines[0]["fins"]["b"], 1);
+    assert_eq!(lines[0]["first_close"]["by"], "A");
     let totals = &lines[2];
-    assert_eq!(totals["type"], "totals");
+    assert_eq!(totals["kind"], "totals");
     assert_eq!(totals["connections"], 2);
     assert_eq!(totals["tcp_segments"], 12);
     assert!(totals.get("skipped").is_some());
@@ -174,7 +174,7 @@ fn only_resets_and_port_filters() {
         text(&run(&a, None).stdout)
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["type"] == "connection")
+            .filter(|v| v["kind"] == "connection")
             .map(|v| v["id"].as_u64().unwrap())
             .collect()
     };
@@ -224,7 +224,7 @@ fn stdin_and_gzip() {
         let out = run(&["-", "--format", "csv"], Some(&input));
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let s = text(&out.stdout);
-        assert!(s.starts_with("file,id,client"), "{s}");
+        assert!(s.starts_with("file,id,a,b,"), "{s}");
         assert_eq!(s.lines().count(), 3);
     }
 }
@@ -273,13 +273,13 @@ fn one_line_per_failure_and_a_count_only_for_several_inputs() {
     bytes.truncate(bytes.len() - 20);
     let cut = write(&dir, "cut.pcap", &bytes);
     let out = run(&[&cut], None);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("cut.pcap: file cut short"), "{err}");
     let empty = write(&dir, "empty.pcap", b"");
     let out = run(&[&cut, &empty, &cut], None);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);
     assert_eq!(
         err.lines().count(),
@@ -306,7 +306,7 @@ fn a_pcapng_block_with_a_different_trailing_length_is_damaged() {
     let f = write(&dir, "damaged.pcapng", &bytes);
     let out = run(&[&f], None);
     let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("ends with length"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
@@ -318,7 +318,7 @@ fn file_cut_mid_packet_reports_where_and_keeps_results() {
     bytes.truncate(bytes.len() - 20);
     let f = write(&dir, "cut.pcap", &bytes);
     let out = run(&[&f, "--format", "json"], None);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);
     assert!(
         err.contains("cut short") && err.contains("after frame 11"),
@@ -331,18 +331,18 @@ fn file_cut_mid_packet_reports_where_and_keeps_results() {
 }
 
 #[test]
-fn a_good_and_a_bad_file_exit_2_with_results_for_the_good_one() {
+fn a_good_and_a_bad_file_exit_3_with_results_for_the_good_one() {
     let dir = tempfile::tempdir().unwrap();
     let good = write(&dir, "two.pcap", &pcap(1, &two_connections()));
     let bad = write(&dir, "empty.pcap", b"");
     let out = run(&[&good, &bad], None);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stdout).contains("2 connections"));
 }
 
 #[test]
 fn bad_filter_expression_is_refused_before_reading() {
     let out = run(&["-", "--filter", "tcp port banana"], Some(b""));
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--filter"));
 }

@@ -69,7 +69,7 @@ fn no_capture_shows_calls_and_says_the_wire_is_missing() {
     assert!(rows.iter().all(|r| r["kind"] != "segment"));
     let reset = rows
         .iter()
-        .find(|r| r["kind"] == "call" && r["peer"] == "A" && r["errno"] == "ECONNRESET")
+        .find(|r| r["kind"] == "call" && r["side"] == "A" && r["errno"] == "ECONNRESET")
         .expect("A's recv failed with ECONNRESET");
     for key in ["t_us", "t_end_us", "call", "ret", "bytes", "state"] {
         assert!(reset.get(key).is_some(), "call rows carry {key}");
@@ -80,7 +80,7 @@ fn no_capture_shows_calls_and_says_the_wire_is_missing() {
         "warns that the wire column is missing"
     );
     let summary = rows.last().unwrap();
-    assert_eq!(summary["kind"], "summary");
+    assert_eq!(summary["kind"], "run");
     assert!(
         summary["warnings"][0]
             .as_str()
@@ -155,7 +155,7 @@ fn json_segment_rows_have_stable_keys() {
         .iter()
         .find(|r| r["kind"] == "segment" && r["flags"] == "R.")
         .expect("an RST row");
-    assert_eq!(rst["from"], "B");
+    assert_eq!(rst["side"], "B");
     for key in ["t_us", "seq", "ack", "len"] {
         assert!(rst[key].is_number(), "{key} is a number: {rst}");
     }
@@ -441,4 +441,208 @@ fn a_closed_pipe_is_quiet_and_a_full_disk_is_one_line() {
         "{}",
         stderr(&o)
     );
+}
+
+/// A failed command never touches an existing `-o` file and leaves no other file behind: analyze of a file that is
+/// not there, and a run whose `--write` cannot be made (after `-o` was prepared).
+#[test]
+fn a_failed_command_leaves_an_existing_output_file_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.md");
+    std::fs::write(&notes, "my notes\n").unwrap();
+    let n = notes.to_str().unwrap();
+    let missing = dir.path().join("nonexist.pcap");
+    let o = tcw(&[
+        "analyze",
+        missing.to_str().unwrap(),
+        "-f",
+        "markdown",
+        "-o",
+        n,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
+    let save = dir.path().join("no-such-dir/run.pcapng");
+    let o = tcw(&[
+        "run",
+        "--no-capture",
+        "-o",
+        n,
+        "--write",
+        save.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("notes.md")],
+        "no temporary file left"
+    );
+}
+
+/// Exit code 2 is the command line's (cli::EXIT_CODES): clap's errors and the combinations we refuse, each before
+/// any file is made.
+#[test]
+fn refused_combinations_exit_2_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/abrupt.pcapng");
+    let svg = dir.path().join("two.svg");
+    let txt = dir.path().join("x.txt");
+    let cases: [(Vec<&str>, &str); 4] = [
+        (
+            vec![
+                "analyze",
+                capture,
+                "--conn",
+                "0",
+                "--conn",
+                "1",
+                "-f",
+                "svg",
+                "-o",
+                svg.to_str().unwrap(),
+            ],
+            "one connection",
+        ),
+        (
+            vec!["run", "--no-capture", "--write", txt.to_str().unwrap()],
+            ".pcapng",
+        ),
+        (
+            vec!["analyze", capture, "--filter", "tcp port banana"],
+            "--filter",
+        ),
+        (vec!["run", "--mode", "all", "-f", "svg"], "one connection"),
+    ];
+    for (args, says) in cases {
+        let o = tcw(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+/// `--only` (and the other selections) do not choose what `--conn` prints: said, not ignored in silence.
+#[test]
+fn only_with_conn_is_said() {
+    let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/abrupt.pcapng");
+    let o = tcw(&["analyze", capture, "--conn", "0", "--only", "fins"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--only chooses the summary's rows"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("connection 0"),
+        "connection 0 is printed, reset as it is"
+    );
+}
+
+/// Every subcommand's --help carries the one table of exit codes and says where the documentation is.
+#[test]
+fn every_help_has_the_exit_codes_and_the_docs() {
+    for sub in [&[][..], &["run"], &["analyze"], &["modes"]] {
+        let o = tcw(&[sub, &["--help"]].concat());
+        assert!(o.status.success());
+        let help = stdout(&o);
+        for code in [
+            "0 everything was shown",
+            "1 an error",
+            "2 the command line is wrong",
+            "3 everything was printed",
+        ] {
+            assert!(help.contains(code), "{sub:?} --help lacks {code:?}");
+        }
+        assert!(help.contains("docs/reading-the-timeline.md"), "{sub:?}");
+    }
+}
+
+/// `--legend` explains the codes the output shows, and only those.
+#[test]
+fn legend_explains_what_is_on_the_screen() {
+    let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/abrupt.pcapng");
+    let plain = stdout(&tcw(&["analyze", capture, "--conn", "0"]));
+    assert!(!plain.contains("Legend"));
+    let o = tcw(&["analyze", capture, "--conn", "0", "--legend"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let legend = &text[text.find("Legend").expect("a legend")..];
+    for shown in ["[S.]", "listen queue", "seq 1:35", "RSTR", "history"] {
+        assert!(legend.contains(shown), "{shown} in\n{legend}");
+    }
+    // abrupt has no FIN: its code is not explained
+    assert!(!plain.contains("[F.]"));
+    assert!(!legend.contains("[F.]"), "{legend}");
+}
+
+/// The man pages and completions come from the same definitions as --help (`just install` puts them in place).
+#[test]
+fn man_pages_and_completions_follow_the_options() {
+    let man = stdout(&tcw(&["generate", "man"]));
+    assert!(man.contains(".TH tcp-close-watch 1"), "{man}");
+    assert!(
+        man.contains("Exit codes"),
+        "the exit-code table is in the man page"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let o = tcw(&["generate", "man", "--dir", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for page in [
+        "tcp-close-watch.1",
+        "tcp-close-watch-run.1",
+        "tcp-close-watch-analyze.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(
+            text.contains(".SH OPTIONS") || page == "tcp-close-watch.1",
+            "{page}"
+        );
+    }
+    let run = std::fs::read_to_string(dir.path().join("tcp-close-watch-run.1")).unwrap();
+    assert!(run.contains("legend") && run.contains("width"), "{run}");
+    for shell in ["bash", "zsh", "fish"] {
+        let c = stdout(&tcw(&["generate", shell]));
+        assert!(
+            c.contains("legend") && c.contains("zeek-json"),
+            "{shell}: {c}"
+        );
+    }
+}
+
+/// `--flags words` writes the flags as words in the table and the ladder, the same segments as the letters.
+#[test]
+fn flags_as_words_name_the_same_segments() {
+    let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/shutdown.pcapng");
+    for format in ["table", "ladder"] {
+        let letters = stdout(&tcw(&["analyze", capture, "--conn", "0", "-f", format]));
+        let words = stdout(&tcw(&[
+            "analyze", capture, "--conn", "0", "-f", format, "--flags", "words",
+        ]));
+        for (letter, word) in [
+            ("[S]", "[SYN]"),
+            ("[S.]", "[SYN-ACK]"),
+            ("[F.]", "[FIN-ACK]"),
+            ("[R.]", "[RST-ACK]"),
+        ] {
+            assert_eq!(
+                letters.matches(letter).count(),
+                words.matches(word).count(),
+                "{format}: {letter} vs {word}\n{words}"
+            );
+            assert!(
+                !words.contains(letter),
+                "{format}: {letter} left in\n{words}"
+            );
+        }
+    }
 }

@@ -97,7 +97,7 @@ fn svg_is_well_formed_with_one_arrow_per_segment() {
 #[test]
 fn ladder_draws_each_segment_and_marks_the_reset() {
     let t = abrupt();
-    let text = ladder::ladder(&t);
+    let text = ladder::ladder(&t, None);
     for flags in [
         "[S] seq 0",
         "[S.] seq 0 ack 1",
@@ -123,7 +123,7 @@ fn ladder_draws_each_segment_and_marks_the_reset() {
 #[test]
 fn mermaid_has_a_message_per_segment_and_escapes() {
     let t = abrupt();
-    let text = mermaid::mermaid(&t);
+    let text = mermaid::mermaid(&t, "a title; with # marks");
     assert!(text.starts_with("sequenceDiagram\n"));
     let messages = text
         .lines()
@@ -134,5 +134,62 @@ fn mermaid_has_a_message_per_segment_and_escapes() {
     assert!(
         text.contains("participant B as B (server #lt;&#gt;)"),
         "markup characters are escaped:\n{text}"
+    );
+}
+
+/// Several Mermaid diagrams in one output are each fenced under a heading (concatenated bare diagrams do not
+/// parse: `mmdc` stopped at the second `sequenceDiagram`); each has a title; a failed call sits in a red box.
+#[test]
+fn several_mermaid_diagrams_are_fenced_and_titled() {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args([
+            "analyze",
+            &format!("{dir}/captures/abrupt.pcapng"),
+            &format!("{dir}/captures/drain.pcapng"),
+        ])
+        .args(["--conn", "0", "-f", "mermaid"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let blocks: Vec<&str> = text.split("```mermaid\n").skip(1).collect();
+    assert_eq!(blocks.len(), 2, "{text}");
+    for b in &blocks {
+        let body = b.split("```\n").next().unwrap();
+        assert!(
+            body.starts_with("sequenceDiagram\n    title connection 0: "),
+            "{body}"
+        );
+        assert_eq!(body.matches("sequenceDiagram").count(), 1);
+        assert_eq!(
+            body.matches("rect ").count(),
+            body.matches("    end\n").count(),
+            "{body}"
+        );
+    }
+    assert_eq!(text.lines().filter(|l| l.starts_with("## ")).count(), 2);
+    // abrupt: A's recv failed with ECONNRESET, drawn as an error
+    assert!(
+        blocks[0].contains("rect rgb(255, 215, 215)\n    Note left of A: ↳ recv = -1 ECONNRESET"),
+        "{}",
+        blocks[0]
+    );
+    let one = std::process::Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args([
+            "analyze",
+            &format!("{dir}/captures/abrupt.pcapng"),
+            "--conn",
+            "0",
+            "-f",
+            "mermaid",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8(one.stdout)
+            .unwrap()
+            .starts_with("sequenceDiagram\n"),
+        "one diagram stays bare"
     );
 }

@@ -129,7 +129,7 @@ fn each_capture_tells_its_modes_story() {
         let seg = |from: &str, flag: char| {
             rows.iter().any(|r| {
                 r["kind"] == "segment"
-                    && r["from"] == from
+                    && r["side"] == from
                     && r["flags"].as_str().unwrap().contains(flag)
             })
         };
@@ -137,13 +137,13 @@ fn each_capture_tells_its_modes_story() {
             rows.iter()
                 .filter(|r| {
                     r["kind"] == "call"
-                        && r["peer"] == peer
+                        && r["side"] == peer
                         && r["call"].as_str().unwrap().starts_with(name)
                 })
                 .collect()
         };
         let summary = rows.last().unwrap();
-        assert_eq!(summary["kind"], "summary");
+        assert_eq!(summary["kind"], "run");
         assert_eq!(summary["mode"], mode.name());
         let a_recv_errno = calls("A", "recv").last().map(|c| c["errno"].clone());
         let b_close_unread = calls("B", "close")

@@ -1,7 +1,6 @@
 //! `tcp-close-watch analyze`: the arguments, checked and turned into a `pipeline::analyze` configuration.
 //!
-//! Exit codes (set in main): 0 everything read; 2 results printed but some input was damaged or unreadable; 1
-//! nothing could be read (or bad arguments).
+//! Exit codes: `cli::EXIT_CODES` (set in main).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -12,7 +11,7 @@ use tcp_close_watch::track::select::{Only, Selection};
 use tcp_close_watch::wire::bpf::Bpf;
 
 use crate::Failure;
-use crate::cli::{ColorChoice, Format};
+use crate::cli::{ColorChoice, FlagStyle, Format};
 
 #[derive(clap::Args)]
 pub struct AnalyzeArgs {
@@ -47,22 +46,31 @@ pub struct AnalyzeArgs {
     /// Write the output to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// How the table and the ladder write TCP flags: tcpdump's letters ([S.]) or words ([SYN-ACK]).
+    #[arg(long, value_enum, default_value = "letters")]
+    pub flags: FlagStyle,
+    /// After a table or ladder, explain every code it shows ([S.], seq 1:35, RSTR, history letters, …).
+    #[arg(long)]
+    pub legend: bool,
+    /// Fit text output into N columns (0: no limit); by default the terminal's width, or COLUMNS when piped.
+    #[arg(long, value_name = "N")]
+    pub width: Option<u16>,
 }
 
 impl AnalyzeArgs {
     /// The filter compiled and standard input named at most once; the output is opened after these checks.
     pub fn config(self) -> Result<Config, Failure> {
         let bpf = match &self.filter {
-            Some(expr) => {
-                Some(Bpf::new(expr).map_err(|e| Failure::new(format!("--filter {expr:?}: {e}")))?)
-            }
+            Some(expr) => Some(
+                Bpf::new(expr).map_err(|e| Failure::usage(format!("--filter {expr:?}: {e}")))?,
+            ),
             None => None,
         };
         if self.files.iter().filter(|f| *f == "-").count() > 1 {
-            return Err(Failure::new("standard input (-) can be read only once"));
+            return Err(Failure::usage("standard input (-) can be read only once"));
         }
         let every = self.timeline || self.conns.contains(&ConnArg::All);
-        let conns = self
+        let conns: Vec<u32> = self
             .conns
             .iter()
             .filter_map(|c| match c {
@@ -70,8 +78,19 @@ impl AnalyzeArgs {
                 ConnArg::All => None,
             })
             .collect();
+        one_document(self.format, &self.files, &conns, every)?;
+        if self.format.zeek().is_some() && (!self.conns.is_empty() || self.timeline) {
+            return Err(Failure::usage(
+                "--format zeek and zeek-json write conn.log rows, not a timeline: leave out --conn and --timeline \
+                 (use --port, --host or --filter to choose connections)",
+            ));
+        }
+        if !every {
+            selection_with_conn(&self, &conns);
+        }
         let format = TimelineFormat::from(self.format);
-        let style = self.color.style();
+        let style = self.color.style(self.width);
+        let several = every || conns.len() * self.files.len() > 1;
         Ok(Config {
             files: self.files,
             conns,
@@ -83,8 +102,18 @@ impl AnalyzeArgs {
                 filter: self.filter,
             },
             bpf,
-            timeline: TimelinePrinter::new(format, style),
-            rows: format.rows().map(|rows| RowsPrinter::new(rows, style)),
+            // several connections (or files) in one Mermaid output: fenced under headings
+            timeline: if several {
+                TimelinePrinter::new(format, style).several()
+            } else {
+                TimelinePrinter::new(format, style)
+            }
+            .flag_words(self.flags == FlagStyle::Words),
+            rows: self
+                .format
+                .zeek()
+                .or(format.rows())
+                .map(|rows| RowsPrinter::new(rows, style)),
             drop_privileges: true,
         })
     }
@@ -104,4 +133,55 @@ fn conn_arg(s: &str) -> Result<ConnArg, String> {
     s.parse().map(ConnArg::Id).map_err(|_| {
         format!("{s:?} is not a connection id: give a number from the summary's id column, or all")
     })
+}
+
+/// An SVG file holds one drawing: `-f svg` with more than one `--conn` (or one `--conn` over several files) would
+/// write documents end to end, which no viewer opens. Refused; the rule for several is one run per connection.
+fn one_document(
+    format: Format,
+    files: &[String],
+    conns: &[u32],
+    every: bool,
+) -> Result<(), Failure> {
+    if format == Format::Svg && (every || conns.len() > 1 || (conns.len() == 1 && files.len() > 1))
+    {
+        return Err(Failure::usage(
+            "--format svg draws one connection of one file: give one --conn and one file, and run once per \
+             connection (-o conn-N.svg); -f mermaid or markdown hold several",
+        ));
+    }
+    Ok(())
+}
+
+/// `--only`, `--port`, `--host` and `--filter` choose the summary's rows; `--conn N` prints connection N whatever
+/// they say. Said on standard error rather than ignored in silence.
+fn selection_with_conn(args: &AnalyzeArgs, conns: &[u32]) {
+    if conns.is_empty() {
+        return;
+    }
+    let mut given = Vec::new();
+    if args.only.is_some() {
+        given.push("--only");
+    }
+    if !args.ports.is_empty() {
+        given.push("--port");
+    }
+    if !args.hosts.is_empty() {
+        given.push("--host");
+    }
+    if args.filter.is_some() {
+        given.push("--filter");
+    }
+    if !given.is_empty() {
+        eprintln!(
+            "tcp-close-watch: note: {} {} the summary's rows; --conn prints the connections it names \
+             whatever they say (no summary is printed with --conn)",
+            given.join(", "),
+            if given.len() == 1 {
+                "chooses"
+            } else {
+                "choose"
+            }
+        );
+    }
 }

@@ -9,9 +9,23 @@ use std::fs::File;
 use std::io::{self, IsTerminal, StdoutLock, Write};
 
 use tcp_close_watch::pipeline::Feedback;
-use tcp_close_watch::render::{Style, TimelineFormat, escape};
+use tcp_close_watch::render::{RowsFormat, Style, TimelineFormat, escape};
 
 use crate::Failure;
+
+/// The exit codes of every subcommand, shown after each `--help` (README and docs/output.md say the same).
+pub const EXIT_CODES: &str = "Exit codes (every subcommand): 0 everything was shown; 1 an error, said in one line \
+on standard error, with nothing printed (or, for a failed write, not all); 2 the command line is wrong (an unknown \
+option or value, options that exclude each other, a bad --filter); 3 everything was printed but may not be whole: \
+run's capture may be missing segments (run again), or analyze met damaged or unreadable input (the results cover \
+what was read); 4 run --check printed the run but the kernel did not meet an expectation of the scenario (each one \
+named on standard error).";
+
+/// Where the documentation is, shown after each `--help`.
+pub const DOCS: &str = "Documentation: `man tcp-close-watch` once installed (`just install`); docs/index.md in \
+the source; docs/reading-the-timeline.md explains every \
+code on the screen ([S.], seq 1:35, CLOSE (gone), conn_state, history, first close, FIN c/s), docs/output.md the \
+JSON, CSV and Zeek fields and the exit codes; --legend explains the codes under a table or ladder.";
 
 /// `--format`: the output formats a user can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,6 +44,21 @@ pub enum Format {
     Svg,
     /// A Mermaid sequenceDiagram for Markdown viewers.
     Mermaid,
+    /// analyze: Zeek's conn.log (TSV with its header lines), for zeek-cut and Zeek log readers.
+    Zeek,
+    /// analyze: Zeek's conn.log as Zeek's JSON writer prints it.
+    ZeekJson,
+}
+
+impl Format {
+    /// The Zeek formats' view: a capture's connections (`None` for the others).
+    pub fn zeek(self) -> Option<RowsFormat> {
+        match self {
+            Format::Zeek => Some(RowsFormat::Zeek),
+            Format::ZeekJson => Some(RowsFormat::ZeekJson),
+            _ => None,
+        }
+    }
 }
 
 impl From<Format> for TimelineFormat {
@@ -42,8 +71,19 @@ impl From<Format> for TimelineFormat {
             Format::Ladder => TimelineFormat::Ladder,
             Format::Svg => TimelineFormat::Svg,
             Format::Mermaid => TimelineFormat::Mermaid,
+            // a conn.log draws no timeline; `--conn` and `run` refuse it before a printer is made
+            Format::Zeek | Format::ZeekJson => TimelineFormat::Table,
         }
     }
+}
+
+/// `--flags`: how the table and the ladder write a segment's TCP flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlagStyle {
+    /// tcpdump's letters: [S], [S.], [.], [P.], [F.], [R.]
+    Letters,
+    /// Words for beginners: [SYN], [SYN-ACK], [ACK], [PSH-ACK], [FIN-ACK], [RST-ACK]
+    Words,
 }
 
 /// `--color`: when to colour; `auto` colours only a terminal and honours `NO_COLOR`.
@@ -55,8 +95,9 @@ pub enum ColorChoice {
 }
 
 impl ColorChoice {
-    /// The style of standard output: colour as chosen, and the terminal's width when it is one.
-    pub fn style(self) -> Style {
+    /// The style of standard output: colour as chosen, and the width to fit (`--width`, the terminal's, or
+    /// `COLUMNS`).
+    pub fn style(self, width: Option<u16>) -> Style {
         let color = match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -65,7 +106,7 @@ impl ColorChoice {
                     && std::io::stdout().is_terminal()
             }
         };
-        Style::for_stdout(color)
+        Style::for_stdout(color, width)
     }
 }
 
@@ -166,4 +207,41 @@ impl Feedback for Stderr {
             b.finish_and_clear();
         }
     }
+}
+
+/// Standard output or the `-o` file, keeping the start of what went through (for `--legend`, which explains the
+/// codes the output showed).
+pub struct Recorded<'a> {
+    pub out: &'a mut Output,
+    pub seen: Vec<u8>,
+}
+
+/// How much of the output `--legend` looks at: a summary of a million rows shows its codes early.
+const RECORD_LIMIT: usize = 4 << 20;
+
+impl Write for Recorded<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        let room = RECORD_LIMIT.saturating_sub(self.seen.len());
+        self.seen.extend_from_slice(&buf[..n.min(room)]);
+        Ok(n)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out.write_all(buf)?;
+        let room = RECORD_LIMIT.saturating_sub(self.seen.len());
+        self.seen.extend_from_slice(&buf[..buf.len().min(room)]);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// `--legend`'s text for what `seen` showed, when the format is one a person reads (table, ladder).
+pub fn legend_for(format: Format, seen: &[u8], style: Style) -> Option<String> {
+    matches!(format, Format::Table | Format::Ladder).then(|| {
+        tcp_close_watch::render::legend::legend(&String::from_utf8_lossy(seen), style.room())
+    })
 }

@@ -8,7 +8,7 @@ use tcp_close_watch::pipeline::run::{Config, Error, Plan, Save};
 use tcp_close_watch::render::{RowsPrinter, TimelineFormat, TimelinePrinter};
 
 use crate::Failure;
-use crate::cli::{ColorChoice, Format};
+use crate::cli::{ColorChoice, FlagStyle, Format};
 
 fn mode_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = Mode::ALL.iter().map(|m| m.name()).collect();
@@ -16,13 +16,7 @@ fn mode_names() -> Vec<&'static str> {
     names
 }
 
-/// Shown after `run --help`; README's "Exit codes" says the same.
-const EXIT_CODES: &str = "Exit codes: 0 the timeline is whole; 3 it was printed, but the capture may be missing \
-segments (its end marker was lost, or packets were dropped: the warnings say which), so the story may be wrong: run \
-again; 4 with --check, the run was printed but the kernel did not meet an expectation of the scenario (each one named on standard error); 1 an error, with nothing printed; 2 bad arguments.";
-
 #[derive(clap::Args)]
-#[command(after_help = EXIT_CODES)]
 pub struct RunArgs {
     /// The scenario to play (`tcp-close-watch modes` lists them); `all` plays every one and compares them.
     #[arg(long, short, default_value = "abrupt", value_parser = clap::builder::PossibleValuesParser::new(mode_names()))]
@@ -56,6 +50,15 @@ pub struct RunArgs {
     /// Write the output to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// How the table and the ladder write TCP flags: tcpdump's letters ([S.]) or words ([SYN-ACK]).
+    #[arg(long, value_enum, default_value = "letters")]
+    pub flags: FlagStyle,
+    /// After a table or ladder, explain every code it shows ([S.], seq 1:35, RSTR, history letters, …).
+    #[arg(long)]
+    pub legend: bool,
+    /// Fit text output into N columns (0: no limit); by default the terminal's width, or COLUMNS when piped.
+    #[arg(long, value_name = "N")]
+    pub width: Option<u16>,
     /// Colour RST and FIN rows: auto (a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -64,8 +67,18 @@ pub struct RunArgs {
 impl RunArgs {
     /// What to play and how to show it; `--write` and `--format svg` are refused for every mode at once.
     pub fn config(&self) -> Result<Config, Failure> {
+        if let Some(path) = &self.write {
+            save_kind(path)?;
+        }
+        if self.format.zeek().is_some() {
+            return Err(Failure::usage(
+                "--format zeek and zeek-json describe a capture's connections: save the run with --write \
+                 RUN.pcapng and give it to analyze -f zeek",
+            ));
+        }
         let format = TimelineFormat::from(self.format);
-        let style = self.color.style();
+        let style = self.color.style(self.width);
+        let words = self.flags == FlagStyle::Words;
         let options = Options {
             ipv6: self.ipv6,
             capture: !self.no_capture,
@@ -78,7 +91,7 @@ impl RunArgs {
                 .and_then(|w| w.extension())
                 .is_some_and(|e| e.eq_ignore_ascii_case("pcap"))
         {
-            return Err(Failure::new(Error::NothingToSave.to_string()));
+            return Err(Failure::usage(Error::NothingToSave.to_string()));
         }
         if self.predict && self.scenario.is_none() && self.mode == "all" {
             return Err(Failure::new(
@@ -89,21 +102,25 @@ impl RunArgs {
             Plan::One(load(path)?, TimelinePrinter::new(format, style))
         } else if self.mode != "all" {
             let mode = Mode::from_name(&self.mode)
-                .ok_or_else(|| Failure::new(format!("unknown mode {}", self.mode)))?;
-            Plan::One(mode, TimelinePrinter::new(format, style))
+                .ok_or_else(|| Failure::usage(format!("unknown mode {}", self.mode)))?;
+            Plan::One(mode, TimelinePrinter::new(format, style).flag_words(words))
         } else if self.write.is_some() {
-            return Err(Failure::new(
+            return Err(Failure::usage(
                 "--write saves one run: pick a mode instead of all",
             ));
         } else if let Some(rows) = format.rows() {
             Plan::Compare(RowsPrinter::new(rows, style))
         } else if format == TimelineFormat::Svg {
-            return Err(Failure::new(
+            return Err(Failure::usage(
                 "--format svg draws one connection: pick a mode (tcp-close-watch modes lists them), or use \
                  --format table, markdown, json or csv for the comparison of all",
             ));
         } else {
-            Plan::EachMode(TimelinePrinter::new(format, style))
+            Plan::EachMode(
+                TimelinePrinter::new(format, style)
+                    .several()
+                    .flag_words(words),
+            )
         };
         Ok(Config {
             plan,
@@ -163,4 +180,19 @@ pub fn ask(config: &mut Config) -> Result<(), Failure> {
     }
     config.predict = Some(answers);
     Ok(())
+}
+
+/// `--write FILE` is saved as what its name says: pcapng (segments and calls) or pcap (segments alone); any other
+/// name is refused rather than written as pcapng under a name that says otherwise.
+fn save_kind(path: &std::path::Path) -> Result<(), Failure> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("pcapng") | Some("pcap") => Ok(()),
+        _ => Err(Failure::usage(format!(
+            "--write {}: name the file .pcapng (segments and socket calls) or .pcap (segments alone)",
+            path.display()
+        ))),
+    }
 }

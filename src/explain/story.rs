@@ -336,8 +336,10 @@ fn data_after_close(peer: Peer) -> Vec<String> {
     vec![
             format!(
                 "Why: {peer}'s application had closed; data arriving for a closed socket is answered with RST. \
-                 The sender's first send() had already succeeded (it only queued the bytes); after the RST, send() \
-                 fails with EPIPE (SIGPIPE unless MSG_NOSIGNAL is used)."
+                 The sender's first send() had already succeeded (it only queued the bytes). The RST came while \
+                 the sender was in CLOSE_WAIT (it had B's FIN), so its next send() fails with EPIPE (SIGPIPE unless \
+                 MSG_NOSIGNAL is used); an RST that comes in ESTABLISHED makes the first send() after it fail with \
+                 ECONNRESET and only later ones with EPIPE."
             ),
             "Fix: when recv() returns 0 the peer has finished; stop sending, or agree in the protocol who \
              closes first."
@@ -384,9 +386,10 @@ fn unread_at_close(t: &Timeline, peer: Peer, rst: &WireRow, kernel: &str) -> Vec
         let named =
             kernel_reason(t, peer).map_or(String::new(), |r| format!(" (its own reason: {r})"));
         lines.push(format!(
-            "Textbook vs this kernel: shutdown(SHUT_WR) before close() is said to close gracefully. This \
-             kernel ({kernel}) sent the FIN at shutdown() and still an RST at close(), because bytes were \
-             unread{named}."
+            "Textbook vs this kernel: shutdown(SHUT_WR) before close() is the fix the sockets textbook \
+             suggests. This kernel ({kernel}) sent the FIN at shutdown() and still an RST at close(), because \
+             bytes were unread{named}. The graceful close the RFCs describe is half-close and keep reading until \
+             the peer's FIN (mode drain)."
         ));
     }
     lines.push(format!(

@@ -132,7 +132,8 @@ pub fn run(
     let files = std::mem::take(&mut config.files);
     // several saved runs (run --write) and no --conn: one comparison row each, as `run --mode all` prints
     let timelines = !config.conns.is_empty() || config.every;
-    let compare_runs = !timelines && files.len() > 1;
+    let per_connection = config.rows.as_ref().is_some_and(|r| r.per_connection());
+    let compare_runs = !timelines && files.len() > 1 && !per_connection;
     let mut runs = Vec::new();
     let (mut unreadable, mut damaged) = (0, 0);
     // every input opened while the process may still read what its user may, then no privilege left to read with
@@ -276,7 +277,8 @@ fn print_report(
     feedback: &mut dyn Feedback,
 ) -> Result<(), Error> {
     let timelines = !config.conns.is_empty() || config.every;
-    if let (Some(saved), false) = (&r.saved_run, timelines) {
+    let per_connection = config.rows.as_ref().is_some_and(|r| r.per_connection());
+    if let (Some(saved), true) = (&r.saved_run, !timelines && !per_connection) {
         // A file saved by `run --write`: print the run as the live run did, socket calls included.
         let t = saved_timeline(r).expect("the report carries a saved run");
         let told = tell(&saved.pair, &t, &saved.kernel);

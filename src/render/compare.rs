@@ -6,8 +6,7 @@
 use crate::explain::story::{ComparisonRow, end_state_text, peers_text};
 use crate::model::segment::preview;
 use crate::render::text::markdown_table;
-use crate::render::{Style, csv, escape};
-use comfy_table::{ContentArrangement, Table, presets};
+use crate::render::{Style, csv, escape, fit, text};
 
 /// A row of the comparison: a run's outcome, and the warnings of its capture (none for a whole capture, or a saved
 /// run).
@@ -109,32 +108,120 @@ pub fn kernels_line(rows: &[Compared], heading: &str) -> String {
     format!("{heading} (recorded on {}):", kernels.join(", "))
 }
 
-/// The table, then a line per warning.
+/// The comparison table's columns in the order they are left out when the width is too small for them (least
+/// telling first), as names of [`HEADERS`] and [`REASON_HEADER`]; the mode and the FIN and RST columns stay.
+pub const DROP_ORDER: [&str; 6] = [
+    "A received",
+    REASON_HEADER,
+    "B ends",
+    "A ends",
+    "discarded unread",
+    "A's last recv/send returned",
+];
+
+/// The width a comparison column should have to be read without a word per line.
+const COMFORTABLE: usize = 12;
+
+/// Which columns to show at `style`'s width ([`DROP_ORDER`]), and the width each shown one gets at least.
+fn fitted(headers: &[String], body: &[Vec<String>], style: Style) -> (Vec<bool>, Vec<usize>) {
+    let column = |i: usize| {
+        body.iter()
+            .map(move |r| r[i].as_str())
+            .chain([headers[i].as_str()])
+    };
+    let comfortable: Vec<usize> = (0..headers.len())
+        .map(|i| {
+            let word = column(i).map(fit::longest_word).max().unwrap_or(0);
+            let widest = column(i).map(fit::width).max().unwrap_or(0);
+            widest.min(word.max(COMFORTABLE))
+        })
+        .collect();
+    let order: Vec<usize> = DROP_ORDER
+        .iter()
+        .filter_map(|name| headers.iter().position(|h| h == name))
+        .collect();
+    let shown = fit::shown_columns(&comfortable, &order, 3, 4, style.room());
+    // every column gets the width it was kept for; comfy shares out what is left
+    let mins = comfortable
+        .iter()
+        .zip(&shown)
+        .filter(|(_, s)| **s)
+        .map(|(m, _)| *m)
+        .collect();
+    (shown, mins)
+}
+
+/// The line saying which columns were left out, so that nobody reads a missing column as a missing fact.
+fn left_out(headers: &[String], shown: &[bool], style: Style) -> Option<String> {
+    let dropped: Vec<&str> = headers
+        .iter()
+        .zip(shown)
+        .filter(|(_, s)| !**s)
+        .map(|(h, _)| h.as_str())
+        .collect();
+    if dropped.is_empty() {
+        return None;
+    }
+    let note = format!(
+        "(left out to fit {} columns: {}; --width 0 or -f markdown shows all)",
+        style.room().unwrap_or(0),
+        dropped.join(", ")
+    );
+    Some(
+        fit::wrap(&note, style.room(), "", " ")
+            .trim_end()
+            .to_string(),
+    )
+}
+
+/// The table, then a line per warning. It fits `style`'s width: cells wrap at spaces, and columns are left out in
+/// [`DROP_ORDER`] while the rest cannot each have their widest word (and 12 columns) side by side.
 pub fn table(rows: &[Compared], style: Style) -> String {
-    let mut t = Table::new();
-    t.load_style(presets::UTF8_FULL_CONDENSED);
-    if let Some(w) = style.width {
-        t.set_width(w)
-            .set_content_arrangement(ContentArrangement::Dynamic);
-    }
-    if style.color {
-        t.enforce_styling();
-    } else {
-        t.force_no_tty();
-    }
-    t.set_header(headers(rows));
-    for c in rows {
-        let r = &c.outcome;
-        let mut row: Vec<comfy_table::Cell> = marked_cells(c, traced(rows))
-            .into_iter()
-            .map(|c| comfy_table::Cell::new(escape::text(&c)))
+    let headers = headers(rows);
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|c| {
+            marked_cells(c, traced(rows))
+                .iter()
+                .map(|c| escape::text(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let (shown, mins) = fitted(&headers, &body, style);
+    let keep = |cells: &[String]| -> Vec<String> {
+        cells
+            .iter()
+            .zip(&shown)
+            .filter(|(_, s)| **s)
+            .map(|(c, _)| c.clone())
+            .collect()
+    };
+    let mut t = text::framed_table(style);
+    t.set_header(keep(&headers));
+    let rst = headers.iter().position(|h| h == "RST from");
+    for (c, cells) in rows.iter().zip(&body) {
+        let mut row: Vec<comfy_table::Cell> = cells
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| shown[*i])
+            .map(|(i, cell)| {
+                let cell = comfy_table::Cell::new(cell);
+                if style.color && Some(i) == rst && !c.outcome.rst_from.is_empty() {
+                    cell.fg(text::RESET_COLOUR)
+                } else {
+                    cell
+                }
+            })
             .collect();
-        if style.color && !r.rst_from.is_empty() {
-            row[2] = comfy_table::Cell::new(peers_text(&r.rst_from)).fg(comfy_table::Color::Red);
-        }
+        row.shrink_to_fit();
         t.add_row(row);
     }
-    let warnings = warning_lines(rows, "WARNING: ");
+    text::keep_words(&mut t, &mins);
+    let t = match left_out(&headers, &shown, style) {
+        Some(note) => format!("{t}\n{note}"),
+        None => t.to_string(),
+    };
+    let warnings = fit::wrap(&warning_lines(rows, "WARNING: "), style.room(), "", "  ");
     if warnings.is_empty() {
         t.to_string()
     } else {
@@ -166,21 +253,60 @@ pub fn json(rows: &[Compared]) -> String {
             let mut v =
                 serde_json::to_value(&c.outcome).expect("plain strings and numbers serialise");
             v["kind"] = "comparison".into();
+            v["schema"] = crate::render::json::SCHEMA.into();
+            if v.get("kernel_reason").is_none() {
+                // a closed key set: the key is there, null when the run did not trace the kernel
+                v["kernel_reason"] = serde_json::Value::Null;
+            }
             v["warnings"] = c.warnings.clone().into();
             v.to_string() + "\n"
         })
         .collect()
 }
 
-/// CSV with a header line; the last column holds the row's warnings, joined by "; ".
+/// The comparison's CSV columns: the JSON's keys, in snake_case ASCII.
+pub const CSV_HEADERS: [&str; 11] = [
+    "mode",
+    "kernel",
+    "fin_from",
+    "rst_from",
+    "kernel_reason",
+    "a_saw",
+    "a_received",
+    "discarded_unread",
+    "end_a",
+    "end_b",
+    "warnings",
+];
+
+/// CSV with a header line, a value per cell as the JSON has it: several sides joined by `;`, an empty cell for
+/// none (no reason, nothing received, a socket that is gone), the row's warnings joined by "; ".
 pub fn csv(rows: &[Compared]) -> String {
-    let mut headers = headers(rows);
-    headers.push("warnings".to_string());
-    let mut out = csv::line(&headers);
+    let mut out = csv::line(&CSV_HEADERS);
+    let sides = |p: &[crate::model::calls::Peer]| {
+        p.iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(";")
+    };
+    let state = |s: Option<crate::model::tcp_state::TcpState>| {
+        s.map(|s| s.linux_name().to_string()).unwrap_or_default()
+    };
     for c in rows {
-        let mut cells = row_cells(&c.outcome, traced(rows));
-        cells.push(c.warnings.join("; "));
-        out.push_str(&csv::line(&cells));
+        let r = &c.outcome;
+        out.push_str(&csv::line(&[
+            r.mode.clone(),
+            r.kernel.clone(),
+            sides(&r.fin_from),
+            sides(&r.rst_from),
+            r.kernel_reason.clone().unwrap_or_default(),
+            r.a_saw.clone(),
+            r.a_received.clone().unwrap_or_default(),
+            r.discarded_unread.to_string(),
+            state(r.end_a),
+            state(r.end_b),
+            c.warnings.join("; "),
+        ]));
     }
     out
 }
@@ -221,7 +347,7 @@ mod tests {
         assert_eq!(j["warnings"], serde_json::json!([]));
         assert_eq!(
             csv(&rows).lines().nth(1).unwrap(),
-            "abrupt,—,B,recv = -1 ECONNRESET,—,33,CLOSE (gone),TIME_WAIT,"
+            "abrupt,Linux 6.1,,B,,recv = -1 ECONNRESET,,33,,TIME_WAIT,"
         );
         assert!(table(&rows, Style::PLAIN).contains("ECONNRESET"));
         assert!(!table(&rows, Style::PLAIN).contains("WARNING"));
@@ -249,7 +375,7 @@ mod tests {
             serde_json::json!(["libpcap reports 2 dropped packet(s)"])
         );
         let csv = csv(&rows);
-        assert!(csv.lines().next().unwrap().ends_with(",B ends,warnings"));
+        assert!(csv.lines().next().unwrap().ends_with(",end_b,warnings"));
         assert!(csv.lines().nth(1).unwrap().ends_with(",TIME_WAIT,"));
         assert!(
             csv.lines()

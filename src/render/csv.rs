@@ -4,7 +4,7 @@ use crate::explain::timeline::{KernelRow, RowKind, Timeline};
 use crate::model::kernel::KernelEventKind;
 use crate::model::segment::preview;
 use crate::render::escape;
-use crate::render::json::short_result;
+use crate::render::json::{base64, short_result};
 
 /// A field, its control characters escaped ([`escape::text`]: a CSV is read in terminals too), quoted when it holds
 /// a comma or a quote.
@@ -28,7 +28,7 @@ pub fn line<S: AsRef<str>>(cells: &[S]) -> String {
     out
 }
 
-const TIMELINE_HEADERS: [&str; 16] = [
+const TIMELINE_HEADERS: [&str; 17] = [
     "t_us",
     "kind",
     "side",
@@ -43,11 +43,13 @@ const TIMELINE_HEADERS: [&str; 16] = [
     "ack",
     "len",
     "data",
+    "data_base64",
     "notes",
     "warnings",
 ];
 
-/// A timeline as CSV: a line per call (with when it returned) and per segment, in time order. For segments,
+/// A timeline as CSV (the JSON rows' keys, snake_case ASCII; `data` is the escaped preview and `data_base64` the
+/// raw bytes): a line per call (with when it returned) and per segment, in time order. For segments,
 /// `state` holds the inferred states after it (`A|B`) when the timeline has them. Every line's last field holds
 /// the capture's `warnings` (joined by "; "), so a line read alone still says the timeline may be incomplete.
 pub fn timeline(t: &Timeline, warnings: &[String]) -> String {
@@ -56,7 +58,7 @@ pub fn timeline(t: &Timeline, warnings: &[String]) -> String {
     let warned = warnings.join("; ");
     let mut out = line(&TIMELINE_HEADERS);
     for row in &t.rows {
-        let cells: [String; 16] = match &row.kind {
+        let cells: [String; 17] = match &row.kind {
             RowKind::Call { call: c, .. } => [
                 us(c.t_start),
                 "call".into(),
@@ -72,6 +74,7 @@ pub fn timeline(t: &Timeline, warnings: &[String]) -> String {
                 String::new(),
                 String::new(),
                 preview(c.data(), 64),
+                base64(c.data()),
                 String::new(),
                 warned.clone(),
             ],
@@ -93,6 +96,7 @@ pub fn timeline(t: &Timeline, warnings: &[String]) -> String {
                 w.rel_ack.map(|a| a.to_string()).unwrap_or_default(),
                 w.segment.len.to_string(),
                 preview(&w.segment.payload, 64),
+                base64(&w.segment.payload),
                 w.notes.join("; "),
                 warned.clone(),
             ],
@@ -105,7 +109,7 @@ pub fn timeline(t: &Timeline, warnings: &[String]) -> String {
 
 /// A kernel row's cells: the event's name in `call`, an error's name in `errno`, a change of state in `state`
 /// (`OLD→NEW`), a reset's reason in `data`, the row's words in `notes`.
-fn kernel_cells(k: &KernelRow, t_us: String, warned: String) -> [String; 16] {
+fn kernel_cells(k: &KernelRow, t_us: String, warned: String) -> [String; 17] {
     let (errno, state) = match &k.event {
         KernelEventKind::ErrorReport { errno, .. } => (
             crate::model::kernel::errno_name(*errno)
@@ -130,6 +134,7 @@ fn kernel_cells(k: &KernelRow, t_us: String, warned: String) -> [String; 16] {
         String::new(),
         String::new(),
         k.reason().unwrap_or_default().to_string(),
+        String::new(),
         k.text(),
         warned,
     ]

@@ -4,7 +4,7 @@
 
 use crate::explain::timeline::{RowKind, Timeline, WireRow};
 use crate::model::calls::{Peer, SocketCall};
-use crate::render::{escape, time_text};
+use crate::render::{escape, fit, time_text};
 
 const CALL_W: usize = 40;
 const GAP: usize = 42;
@@ -52,8 +52,17 @@ pub fn short_call(call: &SocketCall, pending: bool, returned: bool) -> String {
 
 /// The label of a segment arrow: `[R.] seq 1 ack 35 RST`.
 pub fn segment_label(w: &WireRow) -> String {
+    segment_label_as(w, false)
+}
+
+/// [`segment_label`], the flags as words when `words`.
+pub fn segment_label_as(w: &WireRow, words: bool) -> String {
     let seg = &w.segment;
-    let mut s = format!("[{}] seq {}", seg.flags.tcpdump(), w.rel_seq);
+    let mut s = format!(
+        "[{}] seq {}",
+        crate::render::text::flags_shown(seg.flags, words),
+        w.rel_seq
+    );
     if let Some(a) = w.rel_ack {
         s.push_str(&format!(" ack {a}"));
     }
@@ -68,104 +77,211 @@ pub fn segment_label(w: &WireRow) -> String {
     s
 }
 
-fn fit(s: &str, w: usize) -> String {
-    let n = s.chars().count();
-    if n <= w {
-        s.to_string()
-    } else {
-        s.chars().take(w - 1).chain(['~']).collect()
+/// The columns of a ladder: the time, each side's calls, and the gap the arrows cross.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    time: usize,
+    call: usize,
+    gap: usize,
+}
+
+impl Layout {
+    /// The widths for `room` columns (`None`: the roomy fixed layout). The gap shrinks first (an arrow's label
+    /// then takes two lines), down to 20, so that each side's column can hold its widest word.
+    fn new(time: usize, room: Option<usize>, texts: &[String], labels: &[String]) -> Layout {
+        let Some(room) = room else {
+            return Layout {
+                time: 9,
+                call: CALL_W,
+                gap: GAP,
+            };
+        };
+        let word = texts
+            .iter()
+            .map(|s| fit::longest_word(s))
+            .max()
+            .unwrap_or(0);
+        let label = labels.iter().map(|s| fit::width(s)).max().unwrap_or(0);
+        let frame = time + 6;
+        let mut gap = (label + 10).clamp(20, GAP);
+        let mut call = room.saturating_sub(frame + gap) / 2;
+        if call < word {
+            gap = room.saturating_sub(frame + 2 * word).clamp(20, gap);
+            call = room.saturating_sub(frame + gap) / 2;
+        }
+        Layout {
+            time,
+            call: call.clamp(8, CALL_W),
+            gap,
+        }
     }
 }
 
-/// The two lines of an arrow between the lifelines (without them), `GAP` characters wide.
-fn arrow(w: &WireRow) -> [String; 2] {
+/// A label in two parts at a space: what fits in `w` columns, and the rest (empty when all fits).
+fn split_label(label: &str, w: usize) -> (String, String) {
+    if fit::width(label) <= w {
+        return (label.to_string(), String::new());
+    }
+    let mut first = String::new();
+    let mut words = label.split(' ').peekable();
+    while let Some(word) = words.peek() {
+        let extra = if first.is_empty() { 0 } else { 1 } + fit::width(word);
+        if !first.is_empty() && fit::width(&first) + extra > w {
+            break;
+        }
+        if !first.is_empty() {
+            first.push(' ');
+        }
+        first.push_str(word);
+        words.next();
+    }
+    (first, words.collect::<Vec<_>>().join(" "))
+}
+
+/// The two lines of an arrow between the lifelines (without them), `gap` characters wide. A label too long for
+/// the first line goes on in the second, beside the arrow's end.
+fn arrow(w: &WireRow, gap: usize, words: bool) -> [String; 2] {
     let fill = if w.segment.flags.rst() { '=' } else { '-' };
-    let label = fit(&segment_label(w), GAP - 10);
+    let (label, rest) = split_label(&segment_label_as(w, words), gap - 10);
     // the arrow leaves the sender on the first line, long enough for its label, and reaches the receiver below
-    let first_len = (GAP * 2 / 3).max(label.chars().count() + 6).min(GAP - 3);
+    let first_len = (gap * 2 / 3).max(fit::width(&label) + 6).min(gap - 3);
+    let line = |n: usize| fill.to_string().repeat(n);
     match w.from {
         Peer::A => {
             // |--label-------.          |
-            // |               `-------->|
+            // |         rest  `-------->|
             let head = format!("{fill}{fill} {label} ");
             let line1 = format!(
                 "{head}{}.",
-                fill.to_string()
-                    .repeat(first_len.saturating_sub(head.chars().count() + 1))
+                line(first_len.saturating_sub(fit::width(&head) + 1))
             );
-            let pad = " ".repeat(first_len);
-            let line2 = format!("{pad}`{}>", fill.to_string().repeat(GAP - first_len - 2));
-            [format!("{line1:<GAP$}"), line2]
+            let pad = if rest.is_empty() {
+                " ".repeat(first_len)
+            } else {
+                format!("{rest:>w$} ", w = first_len.saturating_sub(1))
+            };
+            let line2 = format!("{pad}`{}>", line(gap - first_len - 2));
+            [pad_to(&line1, gap, false), line2]
         }
         Peer::B => {
             // |        .-------label--|
-            // |<------'               |
-            let start = GAP - first_len;
+            // |<------'  rest         |
+            let start = gap - first_len;
             let tail = format!(" {label} {fill}{fill}");
-            let dashes = first_len.saturating_sub(tail.chars().count() + 1);
-            let line1 = format!(
-                "{}.{}{tail}",
-                " ".repeat(start),
-                fill.to_string().repeat(dashes)
-            );
-            let line2 = format!("<{}'", fill.to_string().repeat(start.saturating_sub(2)));
-            [format!("{line1:>GAP$}"), format!("{line2:<GAP$}")]
+            let dashes = first_len.saturating_sub(fit::width(&tail) + 1);
+            let line1 = format!("{}.{}{tail}", " ".repeat(start), line(dashes));
+            let mut line2 = format!("<{}'", line(start.saturating_sub(2)));
+            if !rest.is_empty() {
+                line2.push(' ');
+                line2.push_str(&rest);
+            }
+            [pad_to(&line1, gap, true), pad_to(&line2, gap, false)]
         }
     }
 }
 
-/// The ladder diagram of a timeline.
-pub fn ladder(t: &Timeline) -> String {
+/// `s` padded with spaces to `w` columns, on the left (`right`-aligned) or on the right.
+fn pad_to(s: &str, w: usize, right: bool) -> String {
+    let n = w.saturating_sub(fit::width(s));
+    if right {
+        format!("{}{s}", " ".repeat(n))
+    } else {
+        format!("{s}{}", " ".repeat(n))
+    }
+}
+
+/// The text of a row beside a lifeline, and which side it is on (`None` for a segment).
+fn side_text(kind: &RowKind) -> Option<(Peer, String)> {
+    match kind {
+        RowKind::Call {
+            call,
+            returns_later,
+        } => Some((call.peer, short_call(call, *returns_later, false))),
+        RowKind::Return { call } => {
+            Some((call.peer, format!("-> {}", short_call(call, false, true))))
+        }
+        RowKind::Segment(_) => None,
+        RowKind::Kernel(k) => Some((k.peer, format!("* {}", k.short()))),
+    }
+}
+
+/// The ladder diagram of a timeline, fitted to `room` columns (`None`: as wide as it needs). A side's text wraps
+/// at its spaces onto more lines; no word is cut.
+pub fn ladder(t: &Timeline, room: Option<usize>) -> String {
+    ladder_as(t, room, false)
+}
+
+/// [`ladder`], the flags as words when `words`.
+pub fn ladder_as(t: &Timeline, room: Option<usize>, words: bool) -> String {
     let t0 = t.t0();
     let unit_ms = t.rows.last().map_or(0, |r| r.t - t0) >= 10_000_000;
     let unit = if unit_ms { "ms" } else { "µs" };
+    let texts: Vec<String> = t
+        .rows
+        .iter()
+        .filter_map(|r| side_text(&r.kind).map(|(_, s)| escape::text(&s).into_owned()))
+        .chain([t.sides.a_label.clone(), t.sides.b_label.clone()])
+        .collect();
+    let labels: Vec<String> = t
+        .rows
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RowKind::Segment(w) => Some(segment_label_as(w, words)),
+            _ => None,
+        })
+        .collect();
+    let times = t.rows.iter().map(|r| time_text(r.t - t0, unit_ms).len());
+    let lay = Layout::new(times.max().unwrap_or(0).max(6), room, &texts, &labels);
+    let (tw, cw, gap) = (lay.time, lay.call, lay.gap);
     let mut out = String::new();
-    let line = |time: &str, left: &str, mid: &str, right: &str| {
-        let (left, right) = (escape::text(left), escape::text(right));
-        format!("{time:>9}  {left:>CALL_W$} |{mid:<GAP$}| {right}")
-            .trim_end()
-            .to_string()
-            + "\n"
+    let line = |out: &mut String, time: &str, left: &str, mid: &str, right: &str| {
+        let l = format!(
+            "{time:>tw$}  {} |{}| {right}",
+            pad_to(left, cw, true),
+            pad_to(mid, gap, false)
+        );
+        out.push_str(l.trim_end());
+        out.push('\n');
     };
-    out.push_str(&line(
-        &format!("t ({unit})"),
-        &fit(&t.sides.a_label, CALL_W),
-        "",
-        &t.sides.b_label,
-    ));
-    out.push_str(&line("", "", "", ""));
+    // a side's text, wrapped to its column, the first line with the time
+    let side = |out: &mut String, time: &str, peer: Peer, text: &str| {
+        let text = escape::text(text);
+        let wrapped = fit::wrap(&text, room.map(|_| cw), "", "");
+        for (k, part) in wrapped.lines().enumerate() {
+            let time = if k == 0 { time } else { "" };
+            match peer {
+                Peer::A => line(out, time, part, "", ""),
+                Peer::B => line(out, time, "", "", part),
+            }
+        }
+    };
+    let head = format!("t ({unit})");
+    let (a, b) = (
+        fit::wrap(&escape::text(&t.sides.a_label), room.map(|_| cw), "", ""),
+        fit::wrap(&escape::text(&t.sides.b_label), room.map(|_| cw), "", ""),
+    );
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    for k in 0..a.len().max(b.len()) {
+        let time = if k == 0 { head.as_str() } else { "" };
+        line(
+            &mut out,
+            time,
+            a.get(k).copied().unwrap_or(""),
+            "",
+            b.get(k).copied().unwrap_or(""),
+        );
+    }
+    line(&mut out, "", "", "", "");
     for row in &t.rows {
         let time = time_text(row.t - t0, unit_ms);
-        match &row.kind {
-            RowKind::Call {
-                call,
-                returns_later,
-            } => {
-                let text = short_call(call, *returns_later, false);
-                out.push_str(&match call.peer {
-                    Peer::A => line(&time, &fit(&text, CALL_W), "", ""),
-                    Peer::B => line(&time, "", "", &text),
-                });
+        match (&row.kind, side_text(&row.kind)) {
+            (RowKind::Segment(w), _) => {
+                let [l1, l2] = arrow(w, gap, words);
+                line(&mut out, &time, "", &l1, "");
+                line(&mut out, "", "", &l2, "");
             }
-            RowKind::Return { call } => {
-                let text = format!("-> {}", short_call(call, false, true));
-                out.push_str(&match call.peer {
-                    Peer::A => line(&time, &fit(&text, CALL_W), "", ""),
-                    Peer::B => line(&time, "", "", &text),
-                });
-            }
-            RowKind::Segment(w) => {
-                let [l1, l2] = arrow(w);
-                out.push_str(&line(&time, "", &l1, ""));
-                out.push_str(&line("", "", &l2, ""));
-            }
-            RowKind::Kernel(k) => {
-                let text = format!("* {}", k.short());
-                out.push_str(&match k.peer {
-                    Peer::A => line(&time, &fit(&text, CALL_W), "", ""),
-                    Peer::B => line(&time, "", "", &text),
-                });
-            }
+            (_, Some((peer, text))) => side(&mut out, &time, peer, &text),
+            (_, None) => {}
         }
     }
     out

@@ -13,8 +13,22 @@ fn escape(s: &str) -> std::borrow::Cow<'_, str> {
     escape::mermaid(s)
 }
 
-pub fn mermaid(t: &Timeline) -> String {
+/// A title as Mermaid's `title` statement takes it: the line ends at `;` or `#`, so those become `,` and a space.
+fn title_text(s: &str) -> String {
+    escape::text(s)
+        .chars()
+        .map(|c| match c {
+            ';' => ',',
+            '#' => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+/// The diagram, titled `title`, with `notes` (what the packets alone suggest, analyze's ⚠ lines) beside the wire.
+pub fn mermaid(t: &Timeline, title: &str) -> String {
     let mut out = String::from("sequenceDiagram\n");
+    out.push_str(&format!("    title {}\n", title_text(title)));
     out.push_str(&format!(
         "    participant A as {}\n",
         escape(&t.sides.a_label)
@@ -36,10 +50,13 @@ pub fn mermaid(t: &Timeline) -> String {
             RowKind::Call {
                 call,
                 returns_later,
-            } => out.push_str(&note(call.peer, short_call(call, *returns_later, false))),
-            RowKind::Return { call } => out.push_str(&note(
-                call.peer,
-                format!("↳ {}", short_call(call, false, true)),
+            } => out.push_str(&failed(
+                call.errno().is_some() && !returns_later,
+                note(call.peer, short_call(call, *returns_later, false)),
+            )),
+            RowKind::Return { call } => out.push_str(&failed(
+                call.errno().is_some(),
+                note(call.peer, format!("↳ {}", short_call(call, false, true))),
             )),
             RowKind::Segment(w) => {
                 let (from, to) = if w.from == Peer::A {
@@ -60,11 +77,36 @@ pub fn mermaid(t: &Timeline) -> String {
                 } else {
                     out.push_str(&format!("    {from}->>{to}: {label}\n"));
                 }
+                // what the packets alone suggest (analyze --conn), as a note over the wire
+                for n in &w.notes {
+                    out.push_str(&format!("    Note over A,B: ⚠ {}\n", escape(n)));
+                }
             }
             RowKind::Kernel(k) => out.push_str(&note(k.peer, format!("⚙ {}", k.short()))),
         }
     }
     out
+}
+
+/// A failed call's note in a red box, as RST messages are: an error, not a plain note.
+fn failed(error: bool, note: String) -> String {
+    if error {
+        format!(
+            "    rect rgb(255, 215, 215)\n    {}    end\n",
+            note.trim_start()
+        )
+    } else {
+        note
+    }
+}
+
+/// Several diagrams in one output (`run --mode all -f mermaid`): each under its heading in a fenced block, which
+/// Markdown viewers render and `mmdc -i FILE.md` reads; concatenated bare diagrams would not parse.
+pub fn fenced(title: &str, diagram: &str) -> String {
+    format!(
+        "## {}\n\n```mermaid\n{diagram}```\n",
+        escape::markdown(title)
+    )
 }
 
 #[cfg(test)]

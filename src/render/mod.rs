@@ -9,14 +9,17 @@
 pub mod compare;
 pub mod csv;
 pub mod escape;
+pub mod fit;
 pub mod json;
 pub mod ladder;
+pub mod legend;
 pub mod mermaid;
 pub mod printer;
 pub mod run;
 pub mod summary;
 pub mod svg;
 pub mod text;
+pub mod zeek;
 
 pub use printer::{RowsPrinter, TimelinePrinter};
 
@@ -68,6 +71,18 @@ pub enum RowsFormat {
     Markdown,
     Json,
     Csv,
+    /// Zeek's conn.log (TSV): connections only, never runs.
+    Zeek,
+    /// Zeek's conn.log as its JSON writer prints it.
+    ZeekJson,
+}
+
+impl RowsFormat {
+    /// Whether the format describes a capture's connections only (a saved run is summarised as its connection,
+    /// not compared as a run).
+    pub fn per_connection(self) -> bool {
+        matches!(self, RowsFormat::Zeek | RowsFormat::ZeekJson)
+    }
 }
 
 /// How text output should look.
@@ -84,14 +99,24 @@ impl Style {
         width: None,
     };
 
-    /// Colour or not, and the terminal's width when standard output is one.
-    pub fn for_stdout(color: bool) -> Style {
-        let width = if std::io::stdout().is_terminal() {
-            terminal_width()
-        } else {
-            None
+    /// Colour or not, and the width to fit: `asked` (`--width N`; 0 for no limit), else the terminal's width when
+    /// standard output is one, else `COLUMNS` when it is set (a pipe into `less`), else no limit.
+    pub fn for_stdout(color: bool, asked: Option<u16>) -> Style {
+        let width = match asked {
+            Some(0) => None,
+            Some(w) => Some(w),
+            None if std::io::stdout().is_terminal() => terminal_width(),
+            None => std::env::var("COLUMNS")
+                .ok()
+                .and_then(|c| c.trim().parse::<u16>().ok())
+                .filter(|w| *w > 0),
         };
         Style { color, width }
+    }
+
+    /// The room a line has, in columns (`None`: no limit).
+    pub fn room(self) -> Option<usize> {
+        self.width.map(usize::from)
     }
 }
 

@@ -10,7 +10,7 @@ use crate::render::run::{RunView, title};
 use crate::render::summary::{self, Shown};
 use crate::render::text;
 use crate::render::{
-    RowsFormat, Style, TimelineFormat, compare, csv, escape, json, ladder, mermaid, svg,
+    RowsFormat, Style, TimelineFormat, compare, csv, escape, fit, json, ladder, mermaid, svg, zeek,
 };
 use crate::track::conn::Conn;
 
@@ -29,12 +29,37 @@ pub struct ConnView<'a> {
 pub struct TimelinePrinter {
     format: TimelineFormat,
     style: Style,
+    /// More than one drawing goes to the output: Mermaid fences each under a heading.
+    several: bool,
+    /// The table and the ladder write flags as words (`SYN-ACK`), not tcpdump's letters (`[S.]`).
+    flag_words: bool,
 }
 
 impl TimelinePrinter {
     /// `style` colours and fits the terminal table.
     pub fn new(format: TimelineFormat, style: Style) -> TimelinePrinter {
-        TimelinePrinter { format, style }
+        TimelinePrinter {
+            format,
+            style,
+            several: false,
+            flag_words: false,
+        }
+    }
+
+    /// Flags as words in the table and the ladder (`--flags words`).
+    pub fn flag_words(self, words: bool) -> TimelinePrinter {
+        TimelinePrinter {
+            flag_words: words,
+            ..self
+        }
+    }
+
+    /// The printer for several drawings in one output (every mode, several connections).
+    pub fn several(self) -> TimelinePrinter {
+        TimelinePrinter {
+            several: true,
+            ..self
+        }
     }
 
     pub fn format(&self) -> TimelineFormat {
@@ -47,19 +72,25 @@ impl TimelinePrinter {
         let title = title(v.pair, v.kernel);
         let text = match self.format {
             TimelineFormat::Table => {
+                let room = self.style.room();
                 let mut s = match v.saved_in {
-                    Some(file) => format!(
-                        "{}: a tcp-close-watch run, socket calls included\n",
-                        escape::text(file)
+                    Some(file) => fit::wrap(
+                        &format!(
+                            "{}: a tcp-close-watch run, socket calls included",
+                            escape::text(file)
+                        ),
+                        room,
+                        "",
+                        "  ",
                     ),
                     None => String::new(),
                 };
-                s.push_str(&format!("{}\n", escape::text(&title)));
-                s.push_str(&text::timeline_table(t, self.style));
+                s.push_str(&fit::wrap(&escape::text(&title), room, "", "  "));
+                s.push_str(&text::timeline_table_as(t, self.style, self.flag_words));
                 s.push_str("\n\nWhat happened:\n");
                 let warnings = v.warnings.iter().map(|w| format!("WARNING: {w}"));
                 for l in warnings.chain(v.account.iter().cloned()) {
-                    s.push_str(&format!("  • {}\n", escape::text(&l)));
+                    s.push_str(&fit::wrap(&escape::text(&l), room, "  • ", "    "));
                 }
                 s
             }
@@ -77,13 +108,25 @@ impl TimelinePrinter {
                 }
                 s
             }
-            TimelineFormat::Ladder => format!("{}\n\n{}", escape::text(&title), ladder::ladder(t)),
-            TimelineFormat::Mermaid => mermaid::mermaid(t),
+            TimelineFormat::Ladder => format!(
+                "{}\n{}",
+                fit::wrap(&escape::text(&title), self.style.room(), "", "  "),
+                ladder::ladder_as(t, self.style.room(), self.flag_words)
+            ),
+            TimelineFormat::Mermaid if self.several => mermaid::fenced(
+                &title,
+                &mermaid::mermaid(t, &format!("mode {}", v.pair.mode)),
+            ),
+            TimelineFormat::Mermaid => mermaid::mermaid(t, &format!("mode {}", v.pair.mode)),
             TimelineFormat::Svg => svg::svg(t, &title),
             TimelineFormat::Csv => csv::timeline(t, v.warnings),
             TimelineFormat::Json => {
                 let mut summary = serde_json::to_value(v.outcome).expect("plain values serialise");
-                summary["kind"] = "summary".into();
+                summary["kind"] = "run".into();
+                summary["schema"] = json::SCHEMA.into();
+                if summary.get("kernel_reason").is_none() {
+                    summary["kernel_reason"] = serde_json::Value::Null;
+                }
                 summary["a"] = v.pair.a.to_string().into();
                 summary["b"] = v.pair.b.to_string().into();
                 summary["account"] = v.account.into();
@@ -100,7 +143,7 @@ impl TimelinePrinter {
         let t = v.timeline;
         // the file's name is the user's (or whoever named the file): escaped with the line, per format
         let head = format!(
-            "{} connection {}: {} → {}, {}, conn_state {} history {}",
+            "{} connection {}: client {} → server {}, {}, conn_state {} history {}",
             v.file,
             c.id,
             c.client.socket(),
@@ -109,17 +152,24 @@ impl TimelinePrinter {
             c.conn_state(),
             c.history()
         );
+        // a diagram's title: the connection and how it ended (the addresses are on its lifelines)
+        let short = format!("connection {}: {}", c.id, c.ending().describe());
         let text = match self.format {
             TimelineFormat::Table => {
                 let mut s = format!(
-                    "{}\n{}\n",
-                    escape::text(&head),
-                    text::timeline_table(t, self.style)
+                    "{}{}\n",
+                    fit::wrap(&escape::text(&head), self.style.room(), "", "  "),
+                    text::timeline_table_as(t, self.style, self.flag_words)
                 );
                 if !v.account.is_empty() {
                     s.push_str("\nWhat happened:\n");
                     for l in v.account {
-                        s.push_str(&format!("  • {}\n", escape::text(l)));
+                        s.push_str(&fit::wrap(
+                            &escape::text(l),
+                            self.style.room(),
+                            "  • ",
+                            "    ",
+                        ));
                     }
                 }
                 s
@@ -139,14 +189,26 @@ impl TimelinePrinter {
             TimelineFormat::Json => {
                 let mut s = json::timeline_json(t, &[]);
                 if !v.account.is_empty() {
-                    let account = serde_json::json!({ "kind": "account", "conn": c.id, "account": v.account });
+                    let account = serde_json::json!({
+                        "schema": json::SCHEMA,
+                        "kind": "account",
+                        "conn": c.id,
+                        "account": v.account,
+                    });
                     s.push_str(&format!("{account}\n"));
                 }
                 s
             }
-            TimelineFormat::Ladder => format!("{}\n\n{}", escape::text(&head), ladder::ladder(t)),
+            TimelineFormat::Ladder => format!(
+                "{}\n{}",
+                fit::wrap(&escape::text(&head), self.style.room(), "", "  "),
+                ladder::ladder_as(t, self.style.room(), self.flag_words)
+            ),
             TimelineFormat::Svg => svg::svg(t, &head),
-            TimelineFormat::Mermaid => mermaid::mermaid(t),
+            TimelineFormat::Mermaid if self.several => {
+                mermaid::fenced(&head, &mermaid::mermaid(t, &short))
+            }
+            TimelineFormat::Mermaid => mermaid::mermaid(t, &short),
         };
         out.write_all(text.as_bytes())
     }
@@ -180,23 +242,39 @@ impl RowsPrinter {
     ) -> io::Result<()> {
         let text = match self.format {
             RowsFormat::Table => format!(
-                "{}\n{}\n",
-                escape::text(&compare::kernels_line(rows, heading)),
+                "{}{}\n",
+                fit::wrap(
+                    &escape::text(&compare::kernels_line(rows, heading)),
+                    self.style.room(),
+                    "",
+                    "  "
+                ),
                 compare::table(rows, self.style)
             ),
             RowsFormat::Markdown => compare::markdown(rows, heading),
             RowsFormat::Json => compare::json(rows),
             RowsFormat::Csv => compare::csv(rows),
+            // a conn.log has connections, not runs: the pipeline summarises saved runs for it (per_connection)
+            RowsFormat::Zeek | RowsFormat::ZeekJson => String::new(),
         };
         out.write_all(text.as_bytes())
+    }
+
+    /// Whether this printer describes connections only (Zeek's conn.log): saved runs are summarised, not compared.
+    pub fn per_connection(&self) -> bool {
+        self.format.per_connection()
     }
 
     /// A capture file's connections, a row each, and its totals (CSV has no totals).
     pub fn summary(&mut self, out: &mut dyn Write, shown: &Shown) -> io::Result<()> {
         match self.format {
             RowsFormat::Table => {
-                summary::write_summary_table(&shown.conns, out)?;
-                out.write_all(summary::totals_text(shown).as_bytes())
+                summary::write_summary_table(&shown.conns, self.style.room(), out)?;
+                let totals: String = summary::totals_text(shown)
+                    .lines()
+                    .map(|l| fit::wrap(l, self.style.room(), "", "  "))
+                    .collect();
+                out.write_all(totals.as_bytes())
             }
             RowsFormat::Markdown => {
                 let name = escape::markdown(&shown.report.name);
@@ -213,6 +291,28 @@ impl RowsPrinter {
                 summary::write_summary_csv(shown, out)
             }
             RowsFormat::Json => summary::write_summary_json(shown, out),
+            RowsFormat::Zeek | RowsFormat::ZeekJson => {
+                let tsv = self.format == RowsFormat::Zeek;
+                if tsv && !self.csv_header_written {
+                    self.csv_header_written = true;
+                    out.write_all(zeek::header().as_bytes())?;
+                }
+                let name = &shown.report.name;
+                for part in shown.conns.chunks(8192) {
+                    let text: String = part
+                        .iter()
+                        .map(|c| {
+                            if tsv {
+                                zeek::tsv_line(name, c)
+                            } else {
+                                zeek::json_line(name, c)
+                            }
+                        })
+                        .collect();
+                    out.write_all(text.as_bytes())?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 
 use crate::model::time::{iso_time, push_iso_time, push_seconds, push_u64};
 use crate::render::text::markdown_table;
-use crate::render::{csv, escape};
-use crate::track::conn::first_close_words;
+use crate::render::{csv, escape, fit, json};
 use crate::track::conn::{CloseKind, Conn, Ending, Endpoint, Side};
 use crate::track::report::FileReport;
 
@@ -131,7 +130,7 @@ fn endpoint_width(e: &crate::track::conn::Endpoint) -> usize {
 
 /// Column widths from cheap measures of every shown connection, so rows can be written as they are formatted.
 /// Many connections are measured in two halves, one on a second thread.
-fn widths(conns: &[&Conn]) -> [usize; 13] {
+fn widths(conns: &[&Conn]) -> ([usize; 13], usize) {
     if conns.len() < 2 * ROWS_PER_PART {
         return widths_of(conns);
     }
@@ -144,12 +143,17 @@ fn widths(conns: &[&Conn]) -> [usize; 13] {
             Err(panic) => std::panic::resume_unwind(panic),
         }
     });
-    std::array::from_fn(|i| wa[i].max(wb[i]))
+    (
+        std::array::from_fn(|i| wa.0[i].max(wb.0[i])),
+        wa.1.max(wb.1),
+    )
 }
 
-fn widths_of(conns: &[&Conn]) -> [usize; 13] {
+fn widths_of(conns: &[&Conn]) -> ([usize; 13], usize) {
     let mut w: [usize; 13] = std::array::from_fn(|i| HEADERS[i].chars().count());
+    let mut ending_word = fit::longest_word(HEADERS[12]);
     for c in conns {
+        ending_word = ending_word.max(fit::longest_word(c.ending().text()));
         let m = [
             digits(u64::from(c.id)),
             endpoint_width(&c.client),
@@ -169,7 +173,7 @@ fn widths_of(conns: &[&Conn]) -> [usize; 13] {
             *a = (*a).max(b);
         }
     }
-    w
+    (w, ending_word)
 }
 
 fn first_close_text_width(c: &Conn) -> usize {
@@ -243,40 +247,83 @@ fn write_rows(
     })
 }
 
-/// Plain aligned columns (two spaces apart). Rows go to `out` in chunks as they are formatted, so a million-row
-/// summary never sits in memory as a whole.
-pub fn write_summary_table(shown: &[&Conn], out: &mut dyn Write) -> io::Result<()> {
-    let width = widths(shown);
+/// The summary's columns in the order they are left out when the width is too small for them (indices of
+/// [`HEADERS`], least telling first); id, client, server and the ending stay, and the ending wraps at its spaces.
+pub const DROP_ORDER: [usize; 9] = [3, 7, 4, 6, 5, 11, 8, 9, 10];
+
+/// The room the last column (the ending) should have at least, or its widest word if that is wider.
+const ENDING_ROOM: usize = 24;
+
+/// Plain aligned columns (two spaces apart), fitted to `room`: columns are left out in [`DROP_ORDER`] until the
+/// rest fit, and the last column (the ending) wraps at its spaces under itself. Rows go to `out` in chunks as they
+/// are formatted, so a million-row summary never sits in memory as a whole.
+pub fn write_summary_table(
+    shown: &[&Conn],
+    room: Option<usize>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let (width, ending_word) = widths(shown);
+    let last = width.len() - 1;
+    let mut need = width;
+    need[last] = width[last].min(ENDING_ROOM.max(ending_word));
+    let shown_cols = fit::shown_columns(&need, &DROP_ORDER, 2, 0, room);
+    let cols: Vec<usize> = (0..width.len()).filter(|&i| shown_cols[i]).collect();
+    // where the ending starts, and how much room it has before the edge
+    let indent: usize = cols[..cols.len() - 1].iter().map(|&i| width[i] + 2).sum();
+    let ending_room = room.map(|r| r.saturating_sub(indent).max(ending_word));
     let mut head = String::new();
-    for (i, h) in HEADERS.iter().enumerate() {
-        if i > 0 {
+    for (k, &i) in cols.iter().enumerate() {
+        head.push_str(HEADERS[i]);
+        if k + 1 < cols.len() {
             push_spaces(
                 &mut head,
-                width[i - 1].saturating_sub(HEADERS[i - 1].chars().count()) + 2,
+                width[i].saturating_sub(fit::width(HEADERS[i])) + 2,
             );
         }
-        head.push_str(h);
     }
     head.push('\n');
     out.write_all(head.as_bytes())?;
     let row = |buf: &mut String, c: &Conn| {
         let ending = c.ending().text();
-        for (i, w) in width.iter().enumerate() {
+        for (k, &i) in cols.iter().enumerate() {
+            if k + 1 == cols.len() {
+                match ending_room {
+                    Some(r) if fit::width(ending) > r => {
+                        let hang = " ".repeat(indent);
+                        let wrapped = fit::wrap(ending, Some(indent + r), &hang, &hang);
+                        buf.push_str(wrapped[indent..].trim_end());
+                    }
+                    _ => push_cell(buf, c, i, ending),
+                }
+                break;
+            }
             let start = buf.len();
             push_cell(buf, c, i, ending);
-            if i + 1 < width.len() {
-                let cell = &buf[start..];
-                let n = if cell.is_ascii() {
-                    cell.len()
-                } else {
-                    cell.chars().count()
-                };
-                push_spaces(buf, w.saturating_sub(n) + 2);
-            }
+            let cell = &buf[start..];
+            let n = if cell.is_ascii() {
+                cell.len()
+            } else {
+                cell.chars().count()
+            };
+            push_spaces(buf, width[i].saturating_sub(n) + 2);
         }
         buf.push('\n');
     };
-    write_rows(shown, &row, out)
+    write_rows(shown, &row, out)?;
+    let dropped: Vec<&str> = (0..width.len())
+        .filter(|&i| !shown_cols[i])
+        .map(|i| HEADERS[i])
+        .collect();
+    if !dropped.is_empty() {
+        // say what is left out, so that nobody reads a missing column as a missing fact
+        let note = format!(
+            "(left out to fit {} columns: {}; --width 0, -f markdown or -f csv shows all)",
+            room.unwrap_or(0),
+            dropped.join(", ")
+        );
+        out.write_all(fit::wrap(&note, room, "", " ").as_bytes())?;
+    }
+    Ok(())
 }
 
 /// What a writer of the summary wrote, as a string (small outputs and tests).
@@ -289,7 +336,7 @@ fn written(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
 
 /// The aligned table as one string.
 pub fn summary_table(shown: &Shown) -> String {
-    written(|out| write_summary_table(&shown.conns, out))
+    written(|out| write_summary_table(&shown.conns, None, out))
 }
 
 /// The Markdown table as one string.
@@ -321,11 +368,54 @@ pub fn write_summary_markdown(shown: &[&Conn], out: &mut dyn Write) -> io::Resul
     write_rows(shown, &row, out)
 }
 
+/// The summary's CSV columns: snake_case ASCII names, a value per cell (the table's `3/3` is two columns), an
+/// empty cell for none; A is the client, B the server, as in the JSON.
+pub const CSV_HEADERS: [&str; 17] = [
+    "file",
+    "id",
+    "a",
+    "b",
+    "start",
+    "duration_s",
+    "bytes_a",
+    "bytes_b",
+    "first_close_by",
+    "first_close_flag",
+    "fins_a",
+    "fins_b",
+    "rsts_a",
+    "rsts_b",
+    "conn_state",
+    "history",
+    "ending",
+];
+
 /// CSV header for summaries (a `file` column first, so several files make one table).
 pub fn summary_csv_header() -> String {
-    let mut h = vec!["file".to_string()];
-    h.extend(HEADERS.iter().map(|s| s.to_string()));
-    csv::line(&h)
+    csv::line(&CSV_HEADERS)
+}
+
+/// Append CSV cell `i` (in [`CSV_HEADERS`] order, after `file`) of a connection's row.
+fn push_csv_cell(out: &mut String, c: &Conn, i: usize, ending: &str) {
+    let (by, flag) = first_close_json(c);
+    match i {
+        1 => push_u64(out, u64::from(c.id)),
+        2 => push_endpoint(out, &c.client),
+        3 => push_endpoint(out, &c.server),
+        4 => push_iso_time(out, c.start),
+        5 => push_seconds(out, c.duration()),
+        6 => push_u64(out, c.bytes(Side::Client)),
+        7 => push_u64(out, c.bytes(Side::Server)),
+        8 => out.push_str(by.unwrap_or_default()),
+        9 => out.push_str(flag.unwrap_or_default()),
+        10 => push_u64(out, u64::from(c.fins(Side::Client))),
+        11 => push_u64(out, u64::from(c.fins(Side::Server))),
+        12 => push_u64(out, u64::from(c.rsts(Side::Client))),
+        13 => push_u64(out, u64::from(c.rsts(Side::Server))),
+        14 => out.push_str(c.conn_state().code()),
+        15 => out.push_str(c.history()),
+        _ => out.push_str(ending),
+    }
 }
 
 /// Quote the field that starts at `start` in `buf` the way [`csv::field`] does, when it needs it.
@@ -343,10 +433,10 @@ pub fn write_summary_csv(shown: &Shown, out: &mut dyn Write) -> io::Result<()> {
     let row = |buf: &mut String, c: &Conn| {
         let ending = c.ending().text();
         buf.push_str(&file);
-        for i in 0..HEADERS.len() {
+        for i in 1..CSV_HEADERS.len() {
             buf.push(',');
             let start = buf.len();
-            push_cell(buf, c, i, ending);
+            push_csv_cell(buf, c, i, ending);
             quote_csv_from(buf, start);
         }
         buf.push('\n');
@@ -354,21 +444,38 @@ pub fn write_summary_csv(shown: &Shown, out: &mut dyn Write) -> io::Result<()> {
     write_rows(&shown.conns, &row, out)
 }
 
-/// One JSON object per connection, with the stable keys of the issue.
+/// Who closed first as the JSON says it: the side ("A" the client, "B" the server) and the flag.
+fn first_close_json(c: &Conn) -> (Option<&'static str>, Option<&'static str>) {
+    match c.first_close {
+        Some((side, kind)) => (Some(side_letter(side)), Some(kind.name())),
+        None => (None, None),
+    }
+}
+
+/// A side as the JSON and CSV name it: A is the client (it sent the first SYN), B the server.
+fn side_letter(s: Side) -> &'static str {
+    match s {
+        Side::Client => "A",
+        Side::Server => "B",
+    }
+}
+
+/// One JSON object per connection (`kind` "connection", docs/output.md has its keys).
 pub fn conn_json(file: &str, c: &Conn) -> Value {
-    let (by, kind) = first_close_words(c);
+    let (by, flag) = first_close_json(c);
     json!({
-        "type": "connection",
+        "schema": json::SCHEMA,
+        "kind": "connection",
         "file": file,
         "id": c.id,
-        "client": c.client.socket().to_string(),
-        "server": c.server.socket().to_string(),
+        "a": c.client.socket().to_string(),
+        "b": c.server.socket().to_string(),
         "conn_state": c.conn_state().code(),
         "history": c.history(),
-        "fins": {"client": c.fins(Side::Client), "server": c.fins(Side::Server)},
-        "rsts": {"client": c.rsts(Side::Client), "server": c.rsts(Side::Server)},
-        "first_close": {"by": by, "kind": kind},
-        "bytes": {"client": c.bytes(Side::Client), "server": c.bytes(Side::Server)},
+        "fins": {"a": c.fins(Side::Client), "b": c.fins(Side::Server)},
+        "rsts": {"a": c.rsts(Side::Client), "b": c.rsts(Side::Server)},
+        "first_close": {"by": by, "flag": flag},
+        "bytes": {"a": c.bytes(Side::Client), "b": c.bytes(Side::Server)},
         "packets": c.packets(),
         "start": iso_time(c.start),
         "duration": c.duration() as f64 / 1e9,
@@ -411,12 +518,12 @@ fn push_json_f64(out: &mut String, x: f64) {
     }
 }
 
-/// `{"client":a,"server":b}`
+/// `{"a":a,"b":b}`
 fn push_json_sides(out: &mut String, a: u64, b: u64) {
     let mut ib = itoa::Buffer::new();
-    out.push_str("{\"client\":");
+    out.push_str("{\"a\":");
     out.push_str(ib.format(a));
-    out.push_str(",\"server\":");
+    out.push_str(",\"b\":");
     out.push_str(ib.format(b));
     out.push('}');
 }
@@ -424,13 +531,14 @@ fn push_json_sides(out: &mut String, a: u64, b: u64) {
 /// [`conn_json`] written straight into `out`, byte for byte what serde_json prints for that value (keys in
 /// sorted order, as its map keeps them), without building the value. `file` is the file name already quoted.
 fn push_conn_json(out: &mut String, file: &str, c: &Conn) {
-    let (by, kind) = first_close_words(c);
-    out.push_str("{\"bytes\":");
-    push_json_sides(out, c.bytes(Side::Client), c.bytes(Side::Server));
+    let (by, flag) = first_close_json(c);
     // addresses and ports are digits, dots, colons, hex and brackets: nothing to escape
-    out.push_str(",\"client\":\"");
+    out.push_str("{\"a\":\"");
     push_endpoint(out, &c.client);
-    out.push('"');
+    out.push_str("\",\"b\":\"");
+    push_endpoint(out, &c.server);
+    out.push_str("\",\"bytes\":");
+    push_json_sides(out, c.bytes(Side::Client), c.bytes(Side::Server));
     out.push_str(",\"conn_state\":");
     push_json_plain(out, c.conn_state().code());
     out.push_str(",\"duration\":");
@@ -450,8 +558,8 @@ fn push_conn_json(out: &mut String, file: &str, c: &Conn) {
         Some(b) => push_json_plain(out, b),
         None => out.push_str("null"),
     }
-    out.push_str(",\"kind\":");
-    match kind {
+    out.push_str(",\"flag\":");
+    match flag {
         Some(k) => push_json_plain(out, k),
         None => out.push_str("null"),
     }
@@ -459,7 +567,7 @@ fn push_conn_json(out: &mut String, file: &str, c: &Conn) {
     push_json_plain(out, c.history());
     out.push_str(",\"id\":");
     push_u64(out, u64::from(c.id));
-    out.push_str(",\"packets\":");
+    out.push_str(",\"kind\":\"connection\",\"packets\":");
     push_u64(out, c.packets());
     out.push_str(",\"rsts\":");
     push_json_sides(
@@ -467,12 +575,11 @@ fn push_conn_json(out: &mut String, file: &str, c: &Conn) {
         u64::from(c.rsts(Side::Client)),
         u64::from(c.rsts(Side::Server)),
     );
-    out.push_str(",\"server\":\"");
-    push_endpoint(out, &c.server);
-    out.push('"');
+    out.push_str(",\"schema\":");
+    push_u64(out, u64::from(json::SCHEMA));
     out.push_str(",\"start\":\"");
     push_iso_time(out, c.start);
-    out.push_str("\",\"type\":\"connection\"}");
+    out.push_str("\"}");
 }
 
 /// The last line for a file: totals, and frames skipped and why.
@@ -485,7 +592,8 @@ pub fn totals_json(shown: &Shown) -> Value {
         .collect();
     let skipped_total: u64 = r.skipped.values().sum();
     json!({
-        "type": "totals",
+        "schema": json::SCHEMA,
+        "kind": "totals",
         "file": r.name,
         "format": r.kind.map(|k| k.name()),
         "gzip": r.gzip,

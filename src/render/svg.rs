@@ -1,6 +1,8 @@
 //! A standalone SVG sequence diagram for slides: time runs down, A's lifeline on the left and B's on the right,
 //! each segment an arrow sloping across, labelled with its flags and length; RST red, FIN blue. Rows are evenly
-//! spaced (the time of each is written in the margin), so short and long gaps read alike.
+//! spaced (the time of each is written in the margin); an idle gap much longer than the others is drawn as a break
+//! in the lifelines, labelled with its length (`⋯ 1.0 ms ⋯`), so that 10 µs and a second no longer look alike.
+//! analyze's notes (what the packets alone suggest) sit under their arrow; a small legend closes the picture.
 
 use std::fmt::Write;
 
@@ -25,15 +27,86 @@ fn xml(s: &str) -> std::borrow::Cow<'_, str> {
     escape::xml(s)
 }
 
+/// Where each row sits, the gaps drawn as breaks (above the row they precede), and the height they take. A gap
+/// is a break when it is at least 1 ms and 20 times the median gap between rows.
+fn layout(t: &Timeline) -> (Vec<i32>, Vec<Option<i64>>, i32) {
+    // times from a file can be anything: saturating, so that a wild stamp makes a break, not a panic
+    let mut gaps: Vec<i64> = t
+        .rows
+        .windows(2)
+        .map(|w| w[1].t.saturating_sub(w[0].t))
+        .collect();
+    let before: Vec<i64> = std::iter::once(0).chain(gaps.iter().copied()).collect();
+    gaps.sort_unstable();
+    let median = gaps.get(gaps.len() / 2).copied().unwrap_or(0);
+    let threshold = median.saturating_mul(20).max(1_000_000);
+    let mut y = TOP;
+    let mut ys = Vec::new();
+    let mut breaks = Vec::new();
+    for (i, row) in t.rows.iter().enumerate() {
+        let gap = before[i];
+        let is_break = i > 0 && gap >= threshold;
+        breaks.push(is_break.then_some(gap));
+        if is_break {
+            y += ROW;
+        }
+        ys.push(y);
+        let notes = match &row.kind {
+            RowKind::Segment(w) => w.notes.len() as i32,
+            _ => 0,
+        };
+        y += ROW + notes * 14;
+    }
+    (ys, breaks, y)
+}
+
+/// A gap in words: `1.0 s`, `250 ms`, `3.2 ms`.
+fn gap_text(ns: i64) -> String {
+    if ns >= 1_000_000_000 {
+        format!("{:.1} s", ns as f64 / 1e9)
+    } else if ns >= 100_000_000 {
+        format!("{} ms", ns / 1_000_000)
+    } else {
+        format!("{:.1} ms", ns as f64 / 1e6)
+    }
+}
+
+/// A break in both lifelines just above `y`, and how long nothing happened.
+fn gap_break(s: &mut String, y: i32, ns: i64) {
+    let top = y - ROW + 2;
+    for x in [A_X, B_X] {
+        let _ = writeln!(
+            s,
+            r##"<rect x="{}" y="{top}" width="8" height="{}" fill="white"/><line x1="{}" y1="{top}" x2="{}" y2="{}" stroke="#999" stroke-width="2" stroke-dasharray="2 4"/>"##,
+            x - 4,
+            ROW - 14,
+            x,
+            x,
+            top + ROW - 14
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<text class="gap" x="{}" y="{}" text-anchor="middle" fill="#666" font-style="italic">⋯ {} ⋯</text>"##,
+        (A_X + B_X) / 2,
+        top + ROW / 2 - 2,
+        gap_text(ns)
+    );
+}
+
 /// The diagram, with `title` (the mode and kernel, or the connection) written above it.
 pub fn svg(t: &Timeline, title: &str) -> String {
     let t0 = t.t0();
     let unit_ms = t.rows.last().map_or(0, |r| r.t - t0) >= 10_000_000;
-    let height = TOP + t.rows.len() as i32 * ROW + 50;
+    let (ys, breaks, bottom) = layout(t);
+    let height = bottom + 50 + LEGEND;
     let mut s = String::new();
     head(&mut s, t, title, height, unit_ms);
     for (i, row) in t.rows.iter().enumerate() {
-        let y = TOP + i as i32 * ROW;
+        let y = ys[i];
+        if let Some(gap) = breaks[i] {
+            gap_break(&mut s, y, gap);
+        }
         let _ = writeln!(
             s,
             r##"<text x="14" y="{}" fill="#666">{}</text>"##,
@@ -59,6 +132,9 @@ pub fn svg(t: &Timeline, title: &str) -> String {
                 if let Some(reason) = t.reset_reason(w) {
                     reason_label(&mut s, reason, y);
                 }
+                for (k, note) in w.notes.iter().enumerate() {
+                    note_label(&mut s, note, y + 20 + 14 * k as i32);
+                }
             }
             RowKind::Kernel(k) => {
                 let error =
@@ -68,8 +144,56 @@ pub fn svg(t: &Timeline, title: &str) -> String {
             }
         }
     }
+    legend(&mut s, height - LEGEND + 10);
     s.push_str("</svg>\n");
     s
+}
+
+/// Room for the legend at the foot.
+const LEGEND: i32 = 30;
+
+/// What the colours and marks mean, one line at height `y`.
+fn legend(s: &mut String, y: i32) {
+    let items = [
+        (RST, "RST segment", true),
+        (FIN, "FIN segment", true),
+        (PLAIN, "other segment", true),
+        (RST, "red text: a call that failed", false),
+        (
+            "#222",
+            "⚙ the kernel's own event   ⚠ inferred from the packets",
+            false,
+        ),
+    ];
+    let mut x = 14;
+    for (colour, text, line) in items {
+        if line {
+            let _ = writeln!(
+                s,
+                r#"<line x1="{x}" y1="{}" x2="{}" y2="{}" stroke="{colour}" stroke-width="2.5"/>"#,
+                y - 4,
+                x + 24,
+                y - 4
+            );
+            x += 30;
+        }
+        let _ = writeln!(
+            s,
+            r##"<text class="legend" x="{x}" y="{y}" fill="{colour}" font-size="11">{}</text>"##,
+            xml(text)
+        );
+        x += 7 * text.chars().count() as i32 + 24;
+    }
+}
+
+/// An inference from the packets (analyze's ⚠ notes), small, under its arrow at height `y`.
+fn note_label(s: &mut String, note: &str, y: i32) {
+    let _ = writeln!(
+        s,
+        r##"<text class="note" x="{}" y="{y}" text-anchor="middle" fill="#8a5a00" font-size="10" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"##,
+        (A_X + B_X) / 2,
+        xml(&format!("⚠ {note}"))
+    );
 }
 
 /// The picture's frame: arrow heads, background, title, both sides' headers and lifelines, the time unit.
@@ -111,7 +235,7 @@ fn head(s: &mut String, t: &Timeline, title: &str, height: i32, unit_ms: bool) {
         let _ = writeln!(
             s,
             r##"<line x1="{x}" y1="76" x2="{x}" y2="{}" stroke="#999" stroke-width="2"/>"##,
-            height - 30
+            height - 30 - LEGEND
         );
     }
     let _ = writeln!(

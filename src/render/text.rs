@@ -1,12 +1,14 @@
 //! The timeline as a terminal table (comfy-table) or a Markdown table: time | A | wire | B.
 
-use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+use comfy_table::{
+    Attribute, Cell, Color, ColumnConstraint, ContentArrangement, Table, Width, presets,
+};
 
 use crate::explain::timeline::{KernelRow, RowKind, Timeline, WireRow};
 use crate::model::calls::{CallKind, Peer, SocketCall};
 use crate::model::kernel::KernelEventKind;
-use crate::model::segment::preview;
-use crate::render::{Style, escape, time_text};
+use crate::model::segment::{TcpFlags, preview};
+use crate::render::{Style, escape, fit, time_text};
 
 /// What a row is about, for colouring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,14 +57,56 @@ fn return_text(call: &SocketCall) -> String {
     s
 }
 
+/// Flags as words for beginners (`--flags words`): `SYN`, `SYN-ACK`, `ACK`, `PSH-ACK`, `FIN-ACK`, `RST`,
+/// `RST-ACK`; the flags other than ACK in tcpdump's order, then ACK, joined by `-`.
+pub fn flag_words(f: TcpFlags) -> String {
+    const NAMES: [(u16, &str); 8] = [
+        (TcpFlags::SYN, "SYN"),
+        (TcpFlags::FIN, "FIN"),
+        (TcpFlags::RST, "RST"),
+        (TcpFlags::PSH, "PSH"),
+        (TcpFlags::URG, "URG"),
+        (TcpFlags::ECE, "ECE"),
+        (TcpFlags::CWR, "CWR"),
+        (TcpFlags::AE, "AE"),
+    ];
+    let mut words: Vec<&str> = NAMES
+        .iter()
+        .filter(|(bit, _)| f.has(*bit))
+        .map(|(_, n)| *n)
+        .collect();
+    if f.ack() {
+        words.push("ACK");
+    }
+    if words.is_empty() {
+        "none".to_string()
+    } else {
+        words.join("-")
+    }
+}
+
+/// A segment's flags as the output shows them: tcpdump's letters, or words.
+pub fn flags_shown(f: TcpFlags, words: bool) -> String {
+    if words { flag_words(f) } else { f.tcpdump() }
+}
+
 /// The text of a segment cell: `A → B [P.] seq 1:21 ack 1 len 20 "hello…"`.
 pub fn segment_text(w: &WireRow) -> String {
+    segment_text_as(w, false)
+}
+
+/// [`segment_text`], the flags as words when `words`.
+pub fn segment_text_as(w: &WireRow, words: bool) -> String {
     let seg = &w.segment;
     let arrow = match w.from {
         Peer::A => "──▶",
         Peer::B => "◀──",
     };
-    let mut s = format!("{arrow} [{}] seq {}", seg.flags.tcpdump(), w.rel_seq);
+    let mut s = format!(
+        "{arrow} [{}] seq {}",
+        flags_shown(seg.flags, words),
+        w.rel_seq
+    );
     if seg.len > 0 {
         s.push_str(&format!(":{}", w.rel_seq.wrapping_add(seg.len)));
     }
@@ -113,8 +157,8 @@ fn tone_of_kernel(k: &KernelRow) -> Tone {
     }
 }
 
-/// The four cells of each row, with its tone.
-fn rows(t: &Timeline) -> (bool, Vec<([String; 4], Tone)>) {
+/// The four cells of each row, with its tone; flags as words when `words`.
+fn rows(t: &Timeline, words: bool) -> (bool, Vec<([String; 4], Tone)>) {
     let t0 = t.t0();
     let span = t.rows.last().map_or(0, |r| r.t - t0);
     let unit_ms = span >= 10_000_000;
@@ -139,7 +183,7 @@ fn rows(t: &Timeline) -> (bool, Vec<([String; 4], Tone)>) {
                 RowKind::Return { call } => {
                     (Some(call.peer), return_text(call), tone_of_call(call))
                 }
-                RowKind::Segment(w) => (None, segment_text(w), tone_of_segment(w)),
+                RowKind::Segment(w) => (None, segment_text_as(w, words), tone_of_segment(w)),
                 RowKind::Kernel(k) => (Some(k.peer), kernel_text(k), tone_of_kernel(k)),
             };
             let cells = match peer {
@@ -162,9 +206,8 @@ fn headers(t: &Timeline, unit_ms: bool) -> [String; 4] {
     ]
 }
 
-/// The timeline as a terminal table.
-pub fn timeline_table(t: &Timeline, style: Style) -> String {
-    let (unit_ms, rows) = rows(t);
+/// A comfy table in our frame, fitted to `style`; call [`keep_words`] once its rows are in.
+pub fn framed_table(style: Style) -> Table {
     let mut table = Table::new();
     table.load_style(presets::UTF8_FULL_CONDENSED);
     match style.width {
@@ -181,33 +224,138 @@ pub fn timeline_table(t: &Timeline, style: Style) -> String {
     } else {
         table.force_no_tty();
     }
-    table.set_header(headers(t, unit_ms).map(|h| escape::text(&h).into_owned()));
-    for (cells, tone) in rows {
-        let colour = match tone {
-            Tone::Plain => None,
-            Tone::Fin => Some(Color::Cyan),
-            Tone::Reset | Tone::Error => Some(Color::Red),
-        };
-        let row: Vec<Cell> = cells
-            .into_iter()
-            .map(|c| {
-                // the cell's own line breaks (a note below a segment) stay; anything else is escaped
-                let cell = Cell::new(escape::lines(&c));
-                match (style.color, colour) {
-                    (true, Some(col)) => {
-                        let cell = cell.fg(col);
-                        if tone == Tone::Reset {
-                            cell.add_attribute(Attribute::Bold)
-                        } else {
-                            cell
-                        }
-                    }
-                    _ => cell,
-                }
-            })
-            .collect();
-        table.add_row(row);
+    table
+}
+
+/// No column of `table` narrower than `mins` (each column's widest word), so that no word is cut; the caller
+/// has checked with [`table_fits`] that these fit. Columns exist once the header or rows are in.
+pub fn keep_words(table: &mut Table, mins: &[usize]) {
+    if table.width().is_none() {
+        return;
     }
+    // the lower bound counts the cell's padding (one space each side)
+    table.set_constraints(mins.iter().map(|m| {
+        ColumnConstraint::LowerBoundary(Width::Fixed(u16::try_from(m + 2).unwrap_or(u16::MAX)))
+    }));
+}
+
+/// Whether columns of these smallest widths fit `style`'s width in our frame (a border and a space each side of
+/// every cell).
+pub fn table_fits(style: Style, mins: &[usize]) -> bool {
+    style
+        .room()
+        .is_none_or(|room| mins.iter().sum::<usize>() + 3 * mins.len() < room)
+}
+
+/// The colour of a row's cells.
+fn tone_cell(cell: Cell, tone: Tone, color: bool) -> Cell {
+    if !color {
+        return cell;
+    }
+    match tone {
+        Tone::Plain => cell,
+        Tone::Fin => cell.fg(FIN_COLOUR).add_attribute(Attribute::Bold),
+        Tone::Error => cell.fg(RESET_COLOUR),
+        Tone::Reset => cell.fg(RESET_COLOUR).add_attribute(Attribute::Bold),
+    }
+}
+
+/// FIN rows: a dark cyan (xterm 30, #008787), bold, that keeps a contrast of about 4.5:1 on a white and on a
+/// black background alike (docs/img/colours-*.png); the 16 named colours change with the terminal's palette and bright cyan vanishes on white.
+pub const FIN_COLOUR: Color = Color::AnsiValue(30);
+/// RST and failed calls: xterm 160 (#d70000), bold for RST rows; readable on white and on black.
+pub const RESET_COLOUR: Color = Color::AnsiValue(160);
+
+/// The timeline as a terminal table, fitted to `style`'s width. Stated order when it does not fit: cells wrap at
+/// spaces; a side's column with nothing in it (A and B of a plain capture) is left out at any width; when the
+/// columns of time | A | wire | B cannot each have 28 columns (or their widest word) side by side, the rows are stacked in one column with a
+/// column naming the side (t | at | what), so that no word is ever cut.
+pub fn timeline_table(t: &Timeline, style: Style) -> String {
+    timeline_table_as(t, style, false)
+}
+
+/// [`timeline_table`], the flags as words when `words`.
+pub fn timeline_table_as(t: &Timeline, style: Style, words: bool) -> String {
+    let (unit_ms, rows) = rows(t, words);
+    let headers = headers(t, unit_ms).map(|h| escape::text(&h).into_owned());
+    let rows: Vec<([String; 4], Tone)> = rows
+        .into_iter()
+        .map(|(cells, tone)| (cells.map(|c| escape::lines(&c).into_owned()), tone))
+        .collect();
+    // the time and the wire are always shown; A's and B's columns when something is in them
+    let used: Vec<usize> = (0..4)
+        .filter(|&i| i == 0 || i == 2 || rows.iter().any(|(c, _)| !c[i].is_empty()))
+        .collect();
+    let mins: Vec<usize> = used
+        .iter()
+        .map(|&i| {
+            rows.iter()
+                .map(|(c, _)| fit::longest_word(&c[i]))
+                .chain([fit::longest_word(&headers[i])])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    // side by side only when every column has room to be read, not merely its widest word
+    let comfortable: Vec<usize> = used
+        .iter()
+        .zip(&mins)
+        .map(|(&i, &m)| {
+            let widest = rows.iter().map(|(c, _)| fit::widest_line(&c[i])).max();
+            widest.unwrap_or(0).min(m.max(COMFORTABLE))
+        })
+        .collect();
+    if !table_fits(style, &comfortable) {
+        return stacked_table(&headers, &rows, style);
+    }
+    let mut table = framed_table(style);
+    table.set_header(used.iter().map(|&i| headers[i].clone()));
+    for (cells, tone) in &rows {
+        table.add_row(
+            used.iter()
+                .map(|&i| tone_cell(Cell::new(&cells[i]), *tone, style.color)),
+        );
+    }
+    keep_words(&mut table, &mins);
+    table.to_string()
+}
+
+/// The width a column of the side-by-side timeline should have at least to be read without a word per line.
+const COMFORTABLE: usize = 28;
+
+/// The narrow form of the timeline table: a row per event as `t | at | what`, `at` naming A, B or the wire.
+fn stacked_table(headers: &[String; 4], rows: &[([String; 4], Tone)], style: Style) -> String {
+    let at = |i: usize| match i {
+        1 => "A",
+        3 => "B",
+        _ => "wire",
+    };
+    let mut cells: Vec<([String; 3], Tone)> = Vec::new();
+    for (c, tone) in rows {
+        let i = (1..4).find(|&i| !c[i].is_empty()).unwrap_or(2);
+        cells.push(([c[0].clone(), at(i).to_string(), c[i].clone()], *tone));
+    }
+    let head = [headers[0].clone(), "at".to_string(), "what".to_string()];
+    let mins: Vec<usize> = (0..3)
+        .map(|i| {
+            cells
+                .iter()
+                .map(|(c, _)| fit::longest_word(&c[i]))
+                .chain([fit::longest_word(&head[i])])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut table = framed_table(style);
+    table.set_header(head);
+    // who A and B are, as the wide table's headers said
+    for (i, label) in [(1, &headers[1]), (3, &headers[3])] {
+        table.add_row([String::new(), at(i).to_string(), label.clone()]);
+    }
+    for (c, tone) in cells {
+        table.add_row(c.map(|c| tone_cell(Cell::new(c), tone, style.color)));
+    }
+    keep_words(&mut table, &mins);
     table.to_string()
 }
 
@@ -241,7 +389,7 @@ pub fn markdown_table(headers: &[String], rows: &[Vec<String>]) -> String {
 /// The timeline as a Markdown table; RST rows in bold, FIN rows in italics (the time column stays plain). Cells are
 /// escaped before our own marks go around them.
 pub fn timeline_markdown(t: &Timeline) -> String {
-    let (unit_ms, rows) = rows(t);
+    let (unit_ms, rows) = rows(t, false);
     let rows: Vec<Vec<String>> = rows
         .into_iter()
         .map(|(cells, tone)| {
