@@ -59,7 +59,7 @@ fn timeline(file: &std::path::Path, conn: &str) -> (Vec<Row>, Vec<Value>) {
         }
         let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
         rows.push(Row {
-            from: s(&v["from"]),
+            from: s(&v["side"]),
             flags: s(&v["flags"]),
             states: (s(&v["states_after"][0]), s(&v["states_after"][1])),
             notes: v["notes"].as_array().unwrap().iter().map(s).collect(),

@@ -130,10 +130,8 @@ pub fn run(
     let keep: HashSet<u32> = config.conns.iter().copied().collect();
     // the files are taken out, to be read one by one while the rest of the configuration prints them
     let files = std::mem::take(&mut config.files);
-    // several saved runs (run --write) and no --conn: one comparison row each, as `run --mode all` prints
     let timelines = !config.conns.is_empty() || config.every;
-    let per_connection = config.rows.as_ref().is_some_and(|r| r.per_connection());
-    let compare_runs = !timelines && files.len() > 1 && !per_connection;
+    let compare_runs = compares_runs(&config, files.len());
     let mut runs = Vec::new();
     let (mut unreadable, mut damaged) = (0, 0);
     // every input opened while the process may still read what its user may, then no privilege left to read with
@@ -202,6 +200,14 @@ pub fn run(
             .map_err(Error::Output)?;
     }
     tally(files.len(), unreadable, damaged)
+}
+
+/// Several saved runs (run --write), no --conn and no per-connection format (Zeek's logs): one comparison row
+/// each, as `run --mode all` prints.
+fn compares_runs(config: &Config, files: usize) -> bool {
+    let timelines = !config.conns.is_empty() || config.every;
+    let per_connection = config.rows.as_ref().is_some_and(|r| r.per_connection());
+    !timelines && files > 1 && !per_connection
 }
 
 /// The command's end: an error when some input (or every one) could not be read whole.
