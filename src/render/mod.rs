@@ -17,6 +17,7 @@ pub mod run;
 pub mod summary;
 pub mod svg;
 pub mod text;
+pub mod watch;
 
 pub use printer::{RowsPrinter, TimelinePrinter};
 

@@ -52,6 +52,46 @@ impl Tracer {
     /// Start tracing every TCP event of a connection with an end on one of `ports` (every TCP event on the
     /// machine when `ports` is empty). Mounts tracefs if needed and removes instances left by dead runs first.
     pub fn start(ports: &[u16]) -> Result<Tracer, TraceError> {
+        Tracer::start_with(ports, None)
+    }
+
+    /// [`Tracer::start`] for a trace that runs until stopped (`watch`): what the reader reads goes to `live` as
+    /// it comes, events on CLOCK_REALTIME ([`Tracer::offset_ns`] is already added); [`Tracer::finish`] returns what
+    /// was read while stopping.
+    pub fn start_live(
+        ports: &[u16],
+        live: std::sync::mpsc::Sender<Vec<KernelEvent>>,
+        lost: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Result<Tracer, TraceError> {
+        let (tx, rx) = std::sync::mpsc::channel::<reader::Harvest>();
+        let offset_ns = reader::realtime_minus_mono();
+        // a small thread puts the reader's batches on the realtime clock
+        std::thread::Builder::new()
+            .name("tracefs-live".into())
+            .spawn(move || {
+                for h in rx {
+                    lost.fetch_add(h.lost, std::sync::atomic::Ordering::Relaxed);
+                    let events: Vec<KernelEvent> = h
+                        .events
+                        .into_iter()
+                        .map(|(clock_ns, what)| KernelEvent {
+                            ts: clock_ns + offset_ns,
+                            what,
+                        })
+                        .collect();
+                    if !events.is_empty() && live.send(events).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| io_error("start the live reader of", Path::new("trace_pipe"), e))?;
+        Tracer::start_with(ports, Some(tx))
+    }
+
+    fn start_with(
+        ports: &[u16],
+        live: Option<std::sync::mpsc::Sender<reader::Harvest>>,
+    ) -> Result<Tracer, TraceError> {
         let root = mount::tracefs_root()?;
         let formats = check_events(&root)?;
         instance::sweep_stale(&root);
@@ -62,7 +102,7 @@ impl Tracer {
         let pipe_path = instance.path.join("trace_pipe");
         let pipe = open_nonblocking(&pipe_path)?;
         let offset_ns = reader::realtime_minus_mono();
-        let reader = Reader::spawn(pipe, ports.to_vec(), stop)
+        let reader = Reader::spawn_with(pipe, ports.to_vec(), stop, live)
             .map_err(|e| io_error("start the reader of", &pipe_path, e))?;
         Ok(Tracer {
             reader: Some(reader),
@@ -71,6 +111,22 @@ impl Tracer {
             ports: ports.to_vec(),
             instance: Some(instance),
         })
+    }
+
+    /// Events the kernel overwrote or dropped so far in this trace's buffer (it was full): the trace has gaps.
+    pub fn overruns(&self) -> u64 {
+        overruns(&self.path)
+    }
+
+    /// The per-CPU `stats` files of the instance, opened now (while tracefs may still be read) so that
+    /// [`overruns_of`] can read them after privileges are gone.
+    pub fn open_stats(&self) -> Vec<File> {
+        let Ok(cpus) = std::fs::read_dir(self.path.join("per_cpu")) else {
+            return Vec::new();
+        };
+        cpus.flatten()
+            .filter_map(|cpu| File::open(cpu.path().join("stats")).ok())
+            .collect()
     }
 
     /// The instance's directory under tracefs.
@@ -190,6 +246,30 @@ fn open_nonblocking(path: &Path) -> Result<File, TraceError> {
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| io_error("open", path, e))
+}
+
+/// Events overwritten or dropped, summed over `stats` files opened by [`Tracer::open_stats`] (read from their start).
+pub fn overruns_of(stats: &[File]) -> u64 {
+    use std::os::unix::fs::FileExt;
+    stats
+        .iter()
+        .filter_map(|f| {
+            let mut buf = vec![0u8; 4096];
+            let n = f.read_at(&mut buf, 0).ok()?;
+            Some(overruns_in(&String::from_utf8_lossy(&buf[..n])))
+        })
+        .sum()
+}
+
+fn overruns_in(stats: &str) -> u64 {
+    stats
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            matches!(k.trim(), "overrun" | "dropped events")
+                .then(|| v.trim().parse::<u64>().ok())?
+        })
+        .sum()
 }
 
 /// Events the kernel overwrote or dropped, summed over the CPUs' `stats` files.
