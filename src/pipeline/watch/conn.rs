@@ -140,6 +140,10 @@ fn reset_words(c: &Conn, side: Side, reason: &str) -> String {
             "nothing listened on {}: the {who}'s kernel answered with RST (NO_SOCKET)",
             c.server.socket()
         ),
+        "TCP_TIMEWAIT_SOCKET" => format!(
+            "data came after the {who} had closed (its socket was already a FIN-WAIT-2/TIME-WAIT remnant): its \
+             kernel sent RST (TCP_TIMEWAIT_SOCKET)"
+        ),
         "TCP_ABORT_ON_DATA" => format!(
             "data came for a socket the {who} application had closed: its kernel sent RST (TCP_ABORT_ON_DATA)"
         ),

@@ -225,8 +225,12 @@ impl State {
             };
             count(&mut self.totals.resets, &reason);
         }
-        let processes = g.extra.process.each_ref().map(|p| match p {
+        let processes = [0, 1].map(|i| match &g.extra.process[i] {
             Process::Asked => Some("? (lookup not answered in time)".into()),
+            // a local socket the table no longer had: it closed before the lookup (a refused connect's lives µs)
+            Process::Found(Found::NotLocal) if local[i] => {
+                Some("? (its socket closed before it was looked up)".into())
+            }
             p => conn::process_text(p),
         });
         let row = WatchRow {
