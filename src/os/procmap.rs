@@ -35,33 +35,42 @@ pub fn scan() -> HashMap<u64, Owner> {
         return out;
     };
     for p in procs.flatten() {
-        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
-            continue;
-        };
-        let mut comm: Option<String> = None;
-        for fd in fds.flatten() {
-            let Ok(link) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let Some(inode) = link
-                .to_str()
-                .and_then(|l| l.strip_prefix("socket:["))
-                .and_then(|l| l.strip_suffix(']'))
-                .and_then(|n| n.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            let comm = comm.get_or_insert_with(|| comm_of(pid).unwrap_or_default());
-            out.entry(inode).or_insert_with(|| Owner {
-                pid,
-                comm: comm.clone(),
-            });
+        if let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) {
+            scan_pid(pid, &mut out);
         }
     }
     out
+}
+
+/// The socket inodes process `pid` holds, added to `out`; true when it holds any.
+fn scan_pid(pid: u32, out: &mut HashMap<u64, Owner>) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let mut comm: Option<String> = None;
+    {
+        {
+            for fd in fds.flatten() {
+                let Ok(link) = std::fs::read_link(fd.path()) else {
+                    continue;
+                };
+                let Some(inode) = link
+                    .to_str()
+                    .and_then(|l| l.strip_prefix("socket:["))
+                    .and_then(|l| l.strip_suffix(']'))
+                    .and_then(|n| n.parse::<u64>().ok())
+                else {
+                    continue;
+                };
+                let comm = comm.get_or_insert_with(|| comm_of(pid).unwrap_or_default());
+                out.entry(inode).or_insert_with(|| Owner {
+                    pid,
+                    comm: comm.clone(),
+                });
+            }
+        }
+    }
+    comm.is_some()
 }
 
 /// /proc/PID/comm without its newline.
@@ -103,14 +112,11 @@ pub enum Owners {
         to: std::fs::File,
         from: std::fs::File,
     },
-    Here {
-        cache: HashMap<u64, Owner>,
-        scanned: Option<Instant>,
-    },
+    Here(Finder),
 }
 
-/// At most one scan of /proc per this long: a burst of new sockets is answered by one scan.
-const RESCAN_EVERY: Duration = Duration::from_millis(20);
+/// At most one scan of the whole of /proc per this long (the processes seen already are looked at more often).
+const RESCAN_EVERY: Duration = Duration::from_millis(200);
 
 impl Owners {
     /// As root and with one thread, fork the helper; otherwise look in this process (what its user may see).
@@ -122,16 +128,13 @@ impl Owners {
         {
             return h;
         }
-        Owners::Here {
-            cache: HashMap::new(),
-            scanned: None,
-        }
+        Owners::Here(Finder::default())
     }
 
     /// The owners of `inodes` (`None` for one no process holds now).
     pub fn find(&mut self, inodes: &[u64]) -> Vec<Option<Owner>> {
         match self {
-            Owners::Here { cache, scanned } => find_here(cache, scanned, inodes),
+            Owners::Here(finder) => finder.find(inodes),
             Owners::Helper { to, from } => {
                 ask_helper(to, from, inodes).unwrap_or_else(|_| vec![None; inodes.len()])
             }
@@ -139,18 +142,48 @@ impl Owners {
     }
 }
 
-fn find_here(
-    cache: &mut HashMap<u64, Owner>,
-    scanned: &mut Option<Instant>,
-    inodes: &[u64],
-) -> Vec<Option<Owner>> {
-    let missing = inodes.iter().any(|i| !cache.contains_key(i));
-    if missing && scanned.is_none_or(|t| t.elapsed() >= RESCAN_EVERY) {
-        *cache = scan();
-        *scanned = Some(Instant::now());
-    }
-    inodes.iter().map(|i| cache.get(i).cloned()).collect()
+/// Inode → process, remembered between lookups.
+#[derive(Default)]
+pub struct Finder {
+    cache: HashMap<u64, Owner>,
+    scanned: Option<Instant>,
+    /// The processes that held the sockets found so far (a server's, a client's): they hold most new ones.
+    hot: Vec<u32>,
 }
+
+impl Finder {
+    /// The owners of `inodes`: the hot processes' fd tables first, the whole of /proc only now and then.
+    pub fn find(&mut self, inodes: &[u64]) -> Vec<Option<Owner>> {
+        let missing = |cache: &HashMap<u64, Owner>| inodes.iter().any(|i| !cache.contains_key(i));
+        if missing(&self.cache) {
+            for &pid in &self.hot {
+                scan_pid(pid, &mut self.cache);
+            }
+        }
+        if missing(&self.cache) && self.scanned.is_none_or(|t| t.elapsed() >= RESCAN_EVERY) {
+            self.cache = scan();
+            self.scanned = Some(Instant::now());
+        }
+        let found: Vec<Option<Owner>> = inodes.iter().map(|i| self.cache.get(i).cloned()).collect();
+        for o in found.iter().flatten() {
+            if !self.hot.contains(&o.pid) {
+                if self.hot.len() == HOT_PIDS {
+                    self.hot.remove(0);
+                }
+                self.hot.push(o.pid);
+            }
+        }
+        if self.cache.len() > CACHE_MAX {
+            // sockets come and go: start again rather than grow
+            self.cache.clear();
+        }
+        found
+    }
+}
+
+/// How many processes are looked at first (see [`find_here`]), and how many inodes are remembered at most.
+const HOT_PIDS: usize = 64;
+const CACHE_MAX: usize = 100_000;
 
 /// Request: u32 count, then u64 inodes. Answer: per inode, u32 pid (0: none), u8 length, the command name.
 fn ask_helper(
@@ -236,8 +269,7 @@ unsafe fn helper_main(req: RawFd, ans: RawFd) -> ! {
         libc::syscall(libc::SYS_close_range, 2u32, u32::MAX, 0u32);
         let mut input = std::fs::File::from_raw_fd(0);
         let mut output = std::fs::File::from_raw_fd(1);
-        let mut cache = HashMap::new();
-        let mut scanned = None;
+        let mut finder = Finder::default();
         loop {
             let mut n = [0u8; 4];
             if input.read_exact(&mut n).is_err() {
@@ -253,7 +285,7 @@ unsafe fn helper_main(req: RawFd, ans: RawFd) -> ! {
                 inodes.push(u64::from_ne_bytes(i));
             }
             let mut answer = Vec::new();
-            for owner in find_here(&mut cache, &mut scanned, &inodes) {
+            for owner in finder.find(&inodes) {
                 let (pid, comm) = owner.map_or((0, String::new()), |o| (o.pid, o.comm));
                 let comm = &comm.as_bytes()[..comm.len().min(255)];
                 answer.extend(pid.to_ne_bytes());
@@ -303,7 +335,7 @@ pub struct Lookups {
 }
 
 /// Asks waiting at most; beyond this a lookup is refused (and the connection's process is not known).
-const QUEUE: usize = 4096;
+const QUEUE: usize = 1024;
 
 impl Lookups {
     /// Start the thread with `owners`; answers come on `answers`.
@@ -398,10 +430,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(s.inode != 0 && !s.listener);
-        let mut here = Owners::Here {
-            cache: HashMap::new(),
-            scanned: None,
-        };
+        let mut here = Owners::Here(Finder::default());
         let found = here.find(&[s.inode, u64::MAX]);
         assert_eq!(found[0].as_ref().map(|o| o.pid), Some(std::process::id()));
         assert_eq!(found[1], None);

@@ -48,6 +48,10 @@ pub struct Tracer {
     instance: Option<Instance>,
 }
 
+/// The per-CPU buffer of a live trace's instance, in KiB: a few tenths of a second of a busy machine's resets, so
+/// a pause of the reader loses nothing.
+pub const LIVE_BUFFER_KB: u32 = 8192;
+
 impl Tracer {
     /// Start tracing every TCP event of a connection with an end on one of `ports` (every TCP event on the
     /// machine when `ports` is empty). Mounts tracefs if needed and removes instances left by dead runs first.
@@ -58,8 +62,12 @@ impl Tracer {
     /// [`Tracer::start`] for a trace that runs until stopped (`watch`): what the reader reads goes to `live` as
     /// it comes, events on CLOCK_REALTIME ([`Tracer::offset_ns`] is already added); [`Tracer::finish`] returns what
     /// was read while stopping.
+    ///
+    /// Without `states`, TCP state changes are not traced: most events of a busy machine, and the why of an ending
+    /// needs only resets and error reports. The instance's buffer is [`LIVE_BUFFER_KB`] per CPU.
     pub fn start_live(
         ports: &[u16],
+        states: bool,
         live: std::sync::mpsc::Sender<Vec<KernelEvent>>,
         lost: Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<Tracer, TraceError> {
@@ -85,12 +93,17 @@ impl Tracer {
                 }
             })
             .map_err(|e| io_error("start the live reader of", Path::new("trace_pipe"), e))?;
-        Tracer::start_with(ports, Some(tx))
+        let skip: &[&str] = if states {
+            &[]
+        } else {
+            &["sock/inet_sock_set_state"]
+        };
+        Tracer::start_with(ports, Some((tx, skip)))
     }
 
     fn start_with(
         ports: &[u16],
-        live: Option<std::sync::mpsc::Sender<reader::Harvest>>,
+        live: Option<(std::sync::mpsc::Sender<reader::Harvest>, &[&str])>,
     ) -> Result<Tracer, TraceError> {
         let root = mount::tracefs_root()?;
         let formats = check_events(&root)?;
@@ -98,6 +111,20 @@ impl Tracer {
         install_signal_cleanup();
         let stop = Arc::new(AtomicBool::new(false));
         let instance = Instance::create(&root, &stop)?;
+        let (live, skip) = match live {
+            Some((tx, skip)) => {
+                let kb = LIVE_BUFFER_KB.to_string();
+                instance
+                    .write("buffer_size_kb", &kb)
+                    .map_err(|e| io_error("size the buffer of", &instance.path, e))?;
+                (Some(tx), skip)
+            }
+            None => (None, &[][..]),
+        };
+        let formats: Vec<_> = formats
+            .into_iter()
+            .filter(|(e, _)| !skip.contains(e))
+            .collect();
         set_up(&instance, &formats, ports)?;
         let pipe_path = instance.path.join("trace_pipe");
         let pipe = open_nonblocking(&pipe_path)?;

@@ -159,7 +159,12 @@ fn open(config: &Config, feedback: &mut dyn Feedback) -> Result<Open, Error> {
     let (mut tracer, mut kernel) = (None, None);
     if config.kernel {
         let (tx, rx) = std::sync::mpsc::channel();
-        match Tracer::start_live(&config.selection.ports, tx, Arc::clone(&lost)) {
+        match Tracer::start_live(
+            &config.selection.ports,
+            config.timeline.is_some(),
+            tx,
+            Arc::clone(&lost),
+        ) {
             Ok(t) => {
                 tracer = Some(t);
                 kernel = Some(rx);
