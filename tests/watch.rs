@@ -113,8 +113,8 @@ impl Watch {
     fn start(args: &[&str]) -> Watch {
         let mut child = Command::new(BIN)
             .arg("watch")
-            .args(args)
             .args(["--format", "json"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -144,9 +144,14 @@ impl Watch {
     }
 
     /// SIGINT to the watch alone; its JSON lines and exit code.
-    fn stop(mut self) -> (Vec<Value>, Option<i32>) {
+    fn stop(self) -> (Vec<Value>, Option<i32>) {
         // SAFETY: a signal to our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        self.wait_end()
+    }
+
+    /// Wait for the watch to end by itself; its JSON lines and exit code.
+    fn wait_end(mut self) -> (Vec<Value>, Option<i32>) {
         let start = Instant::now();
         let status = loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -538,4 +543,101 @@ fn the_running_watch_holds_no_privilege_and_runs_as_the_sudo_user_or_user() {
         }
         let _ = w.stop();
     }
+}
+
+#[test]
+fn a_program_started_by_watch_has_only_its_own_connections_reported() {
+    if !can_run() {
+        return;
+    }
+    // another connection to the same kind of server, made by this test at the same time, must not be reported
+    let other = Server::start("clean");
+    let dir = tempfile::tempdir().unwrap();
+    let prog = dir.path().join("prog.py");
+    std::fs::write(
+        &prog,
+        "import socket, time\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+         c = socket.create_connection(s.getsockname()); a, _ = s.accept()\n\
+         time.sleep(0.3); c.sendall(b'abc'); time.sleep(0.1); a.recv(1); a.close()\n\
+         try:\n    c.recv(5)\nexcept OSError:\n    pass\n\
+         time.sleep(0.3)\n",
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(dir.path()).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(dir.path(), perms).unwrap();
+    let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("a python3 the unprivileged user may run");
+    let w = Watch::start(&["--", python, prog.to_str().unwrap()]);
+    let mut c = TcpStream::connect(other.addr()).unwrap();
+    c.write_all(b"x").unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut buf = Vec::new();
+    c.read_to_end(&mut buf).unwrap();
+    let (lines, _) = w.wait_end();
+    let out = format!("{lines:#?}");
+    let conns: Vec<&Value> = lines.iter().filter(|l| l["type"] == "connection").collect();
+    assert_eq!(conns.len(), 1, "only the program's connection: {out}");
+    assert!(why(conns[0]).contains("TCP_ABORT_ON_CLOSE"), "{out}");
+    assert!(
+        lines.last().unwrap()["stopped_by"]
+            .as_str()
+            .unwrap()
+            .contains("program"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_idle_connection_expires_and_is_reported_as_expired() {
+    if !can_run() {
+        return;
+    }
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let w = Watch::start(&["--port", &port.to_string(), "--idle-timeout", "1"]);
+    let _c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (_s, _) = l.accept().unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let (lines, _) = w.stop();
+    let conn = connection(&lines, port);
+    assert_eq!(conn["left"], "expired (idle)", "{conn}");
+    assert_eq!(conn["conn_state"], "S1");
+    assert_eq!(lines.last().unwrap()["expired"], 1);
+}
+
+#[test]
+fn bad_devices_pids_filters_and_users_are_refused_up_front_with_what_to_do() {
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN).arg("watch").args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["-i", "no-such-device0"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("no such capture device") && err.contains("lo"),
+        "{err}"
+    );
+    let (code, err) = run(&["--filter", "tcp portt 5"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("--filter") && err.contains("syntax error"),
+        "{err}"
+    );
+    let (code, err) = run(&["--pid", "999999999"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("--pid 999999999: no such process"), "{err}");
+    let (code, err) = run(&["--user", "no-such-user-tcw"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no such user"), "{err}");
+    let (code, err) = run(&["--format", "svg"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("table, markdown, json or csv"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
 }
