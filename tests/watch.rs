@@ -641,3 +641,30 @@ fn bad_devices_pids_filters_and_users_are_refused_up_front_with_what_to_do() {
     assert!(err.contains("table, markdown, json or csv"), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 }
+
+#[test]
+fn pid_keeps_the_connections_of_that_process_only() {
+    if !can_run() {
+        return;
+    }
+    let (mine, theirs) = (Server::start("abort"), Server::start("abort"));
+    let w = Watch::start(&["--pid", &mine.child.id().to_string()]);
+    let mut got = Vec::new();
+    for s in [&mine, &theirs] {
+        let mut c = TcpStream::connect(s.addr()).unwrap();
+        c.write_all(b"unread data").unwrap();
+        got.push(c.read(&mut [0u8; 8]).map(|_| ()).expect_err("reset"));
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    let (lines, _) = w.stop();
+    let conn = connection(&lines, mine.port);
+    assert!(
+        process(&conn, "server").starts_with(&format!("tcwsrv-abort[{}]", mine.child.id())),
+        "{conn}"
+    );
+    let others = lines
+        .iter()
+        .filter(|l| l["type"] == "connection" && l["server"] != conn["server"])
+        .count();
+    assert_eq!(others, 0, "{lines:#?}");
+}

@@ -226,7 +226,14 @@ pub fn run(
     ));
     let start = Instant::now();
     let mut state = State::new(&mut config, open.stream.link(), only_pid);
-    let stopped_by = watch_loop(&mut open, &mut state, &mut child, out)?;
+    let stopped_by = match watch_loop(&mut open, &mut state, &mut child, out) {
+        Ok(by) => by,
+        Err(e) => {
+            // a closed output pipe (`| head`) or a failed read: a program we started does not outlive the watch
+            end_program(child);
+            return Err(e);
+        }
+    };
     stop(open, state, stopped_by, start, child, out)
 }
 
@@ -258,19 +265,17 @@ fn watch_loop(
     }
 }
 
-/// Everything waiting: frames, kernel events, lookup answers.
+/// Frames read at most between two looks at the rest (kernel events, answers, the tick), so that a capture that
+/// never runs dry does not hold up the reports.
+const FRAMES_PER_ROUND: usize = 65_536;
+
+/// What is waiting: frames (up to [`FRAMES_PER_ROUND`]), kernel events, lookup answers.
 fn read_all(open: &mut Open, state: &mut State) -> Result<(), Error> {
-    loop {
-        let n = open
-            .stream
-            .read(4096, &mut |ts, data, len| {
-                state.frame(ts, data, len, &mut open.lookups)
-            })
-            .map_err(Error::Read)?;
-        if n < 4096 {
-            break;
-        }
-    }
+    open.stream
+        .read(FRAMES_PER_ROUND, &mut |ts, data, len| {
+            state.frame(ts, data, len, &mut open.lookups)
+        })
+        .map_err(Error::Read)?;
     if let Some(rx) = &open.kernel {
         while let Ok(events) = rx.try_recv() {
             state.kernel(events);
@@ -282,6 +287,15 @@ fn read_all(open: &mut Open, state: &mut State) -> Result<(), Error> {
     Ok(())
 }
 
+/// A program we started does not outlive the watch: SIGTERM, and wait for it.
+fn end_program(child: Option<std::process::Child>) {
+    if let Some(mut c) = child {
+        // SAFETY: kill on our own child's pid.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let _ = c.wait();
+    }
+}
+
 /// The clean stop: trace and capture closed, last evidence read, open connections listed, totals.
 fn stop(
     mut open: Open,
@@ -291,12 +305,7 @@ fn stop(
     child: Option<std::process::Child>,
     out: &mut dyn Write,
 ) -> Result<Ended, Error> {
-    if let Some(mut c) = child {
-        // a program we started does not outlive the watch
-        // SAFETY: kill on our own child's pid.
-        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-        let _ = c.wait();
-    }
+    end_program(child);
     read_all(&mut open, &mut state)?;
     // the lookups still out get a moment to answer
     let until = Instant::now() + SETTLE;
