@@ -324,7 +324,7 @@ pub enum Found {
 pub type Answer = (Ask, Found);
 
 /// How many times a socket not yet held by a process (not yet accepted) is looked up again, and how far apart.
-const TRIES: u32 = 8;
+const TRIES: u32 = 16;
 const RETRY_EVERY: Duration = Duration::from_millis(25);
 
 /// A thread that answers lookups.

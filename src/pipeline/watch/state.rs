@@ -28,6 +28,10 @@ use crate::wire::link::LinkType;
 /// Kernel events waiting for their connection's first segment: kept this long at most, and this many.
 const PENDING_FOR: TimestampNs = 2_000_000_000;
 const PENDING_MAX: usize = 100_000;
+/// How long a connection that left waits more for a lookup still out (a busy machine answers late).
+const HOLD_FOR: TimestampNs = 1_500_000_000;
+/// Connections held so at most (each answer looks through them): beyond, a line goes out without waiting.
+const HOLD_MAX: usize = 1024;
 /// The pcapng option giving timestamps in ns.
 const IF_TSRESOL: u16 = 9;
 
@@ -42,6 +46,8 @@ pub struct State {
     local: HashSet<IpAddr>,
     loopback: bool,
     pending: VecDeque<KernelEvent>,
+    /// Connections that left while a lookup of theirs was still out, and until when they wait for it.
+    holding: Vec<(Gone<Extra>, TimestampNs)>,
     rows: WatchPrinter,
     timeline: Option<TimelinePrinter>,
     write: Option<(Box<dyn Write>, PcapngWriter)>,
@@ -73,6 +79,7 @@ impl State {
             local: capture::local_addresses().into_iter().collect(),
             loopback: config.device == "lo",
             pending: VecDeque::new(),
+            holding: Vec::new(),
             rows: std::mem::replace(
                 &mut config.rows,
                 WatchPrinter::new(crate::render::RowsFormat::Csv, crate::render::Style::PLAIN),
@@ -147,10 +154,19 @@ impl State {
     /// A lookup's answer, to its connection.
     pub fn answer(&mut self, (ask, found): procmap::Answer) {
         let only = self.only_pid;
-        let Some((c, x)) = self.tracker.get_mut(
+        let (a, b) = (
             Endpoint::from_socket(ask.local),
             Endpoint::from_socket(ask.remote),
-        ) else {
+        );
+        let held = self.holding.iter_mut().find(|(g, _)| {
+            let c = &g.conn;
+            (c.client, c.server) == (a, b) || (c.client, c.server) == (b, a)
+        });
+        let Some((c, x)) = self
+            .tracker
+            .get_mut(a, b)
+            .or(held.map(|(g, _)| (&g.conn, &mut g.extra)))
+        else {
             return;
         };
         let Some(side) = conn::side_of(c, ask.local) else {
@@ -167,6 +183,7 @@ impl State {
     /// True while a lookup of an open connection has no answer yet.
     pub fn waiting_for_answers(&mut self) -> bool {
         self.tracker.iter_mut().any(|(_, x)| !x.settled())
+            || self.holding.iter().any(|(g, _)| !g.extra.settled())
     }
 
     /// Report what is due at `now`; attach kernel events whose connection came since.
@@ -184,6 +201,17 @@ impl State {
         }
         let settle = SETTLE.as_nanos() as TimestampNs;
         for g in self.tracker.due(now, settle, self.idle) {
+            if g.extra.settled() || self.holding.len() >= HOLD_MAX {
+                self.report(g, out)?;
+            } else {
+                self.holding.push((g, now + HOLD_FOR));
+            }
+        }
+        let (ready, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.holding)
+            .into_iter()
+            .partition(|(g, until)| g.extra.settled() || *until <= now);
+        self.holding = wait;
+        for (g, _) in ready {
             self.report(g, out)?;
         }
         if let Some((f, w)) = &mut self.write {
@@ -281,7 +309,8 @@ impl State {
     ) -> io::Result<WatchTotals> {
         let waiting = std::mem::take(&mut self.pending);
         self.kernel(waiting.into_iter().collect());
-        for g in self.tracker.drain() {
+        let held: Vec<_> = self.holding.drain(..).map(|(g, _)| g).collect();
+        for g in held.into_iter().chain(self.tracker.drain()) {
             self.report(g, out)?;
         }
         if let Some((f, w)) = &mut self.write {
