@@ -668,3 +668,44 @@ fn pid_keeps_the_connections_of_that_process_only() {
         .count();
     assert_eq!(others, 0, "{lines:#?}");
 }
+
+#[test]
+fn a_watch_killed_with_sigkill_leaves_no_instance_and_no_helper() {
+    if !can_run() {
+        return;
+    }
+    let mut w = Watch::start(&["--port", "9"]);
+    let pid = w.pid();
+    let helpers = || -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|p| {
+                let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+                stat.contains("(tcw-procmap)")
+                    && stat
+                        .rsplit_once(')')
+                        .and_then(|(_, r)| r.split_whitespace().nth(1))
+                        == Some(&pid.to_string())
+            })
+            .collect()
+    };
+    let helper = helpers();
+    assert_eq!(helper.len(), 1, "the watch runs one /proc helper");
+    w.child.kill().unwrap();
+    w.child.wait().unwrap();
+    assert_eq!(instances_left(pid), Vec::<String>::new());
+    let start = Instant::now();
+    while std::path::Path::new(&format!("/proc/{}", helper[0])).exists()
+        && !std::fs::read_to_string(format!("/proc/{}/stat", helper[0]))
+            .unwrap_or_default()
+            .contains(") Z")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the helper outlived the watch"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
