@@ -179,14 +179,16 @@ impl WatchPrinter {
     }
 
     /// The totals: connections by ending, resets by reason, drops and losses (always shown; non-zero highlighted).
-    pub fn totals(&mut self, out: &mut dyn Write, t: &WatchTotals) -> io::Result<()> {
+    /// CSV has one kind of row, so its totals are not written to `out` but returned as text, for standard error.
+    pub fn totals(&mut self, out: &mut dyn Write, t: &WatchTotals) -> io::Result<Option<String>> {
         let text = match self.format {
             RowsFormat::Json => format!("{}\n", totals_json(t)),
             RowsFormat::Markdown => escape::markdown_lines(&totals_text(t, false)),
-            // CSV has one kind of row: the totals go as text after a blank line, as the terminal shows them
-            RowsFormat::Csv | RowsFormat::Table => totals_text(t, self.style.color),
+            RowsFormat::Table => totals_text(t, self.style.color),
+            RowsFormat::Csv => return Ok(Some(totals_text(t, false))),
         };
-        out.write_all(text.as_bytes())
+        out.write_all(text.as_bytes())?;
+        Ok(None)
     }
 }
 
@@ -260,6 +262,52 @@ fn totals_text(t: &WatchTotals, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::segment::TcpFlags;
+    use crate::track::live::LiveTracker;
+    use crate::track::select::Selection;
+
+    fn reset() -> Conn {
+        let mut t: LiveTracker<()> = LiveTracker::new(&Selection::default());
+        let (c, s) = ("127.0.0.1:40000", "127.0.0.1:8080");
+        let (syn, ack, rst) = (TcpFlags::SYN, TcpFlags::ACK, TcpFlags::RST);
+        for (src, dst, f, seq, a, len) in [
+            (c, s, syn, 1, 0, 0),
+            (s, c, syn | ack, 9, 2, 0),
+            (c, s, ack, 2, 10, 5),
+            (s, c, rst | ack, 10, 7, 0),
+        ] {
+            t.add(&crate::testing::segment(0, src, dst, f, seq, a, len));
+        }
+        t.drain().remove(0).conn
+    }
+
+    #[test]
+    fn csv_stays_one_table_with_the_totals_set_aside() {
+        let c = reset();
+        let why = vec!["a, \"quoted\" why".to_string()];
+        let row = WatchRow {
+            device: "lo",
+            conn: &c,
+            left: "ended",
+            processes: [Some("curl[1]".into()), None],
+            why: &why,
+        };
+        let mut p = WatchPrinter::new(RowsFormat::Csv, Style::PLAIN);
+        let mut out = Vec::new();
+        p.row(&mut out, &row).unwrap();
+        p.row(&mut out, &row).unwrap();
+        let aside = p.totals(&mut out, &WatchTotals::default()).unwrap();
+        assert!(aside.is_some_and(|t| t.contains("libpcap drops")));
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 3, "a header and two rows: {text}");
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(",\"a, \"\"quoted\"\" why\""),
+            "{text}"
+        );
+    }
 
     #[test]
     fn totals_always_show_drops_and_losses() {

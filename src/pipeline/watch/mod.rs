@@ -234,7 +234,7 @@ pub fn run(
             return Err(e);
         }
     };
-    stop(open, state, stopped_by, start, child, out)
+    stop(open, state, stopped_by, start, child, out, feedback)
 }
 
 /// The loop: read frames, kernel events and lookup answers; report what is due. Returns what stopped it.
@@ -304,6 +304,7 @@ fn stop(
     start: Instant,
     child: Option<std::process::Child>,
     out: &mut dyn Write,
+    feedback: &mut dyn Feedback,
 ) -> Result<Ended, Error> {
     end_program(child);
     read_all(&mut open, &mut state)?;
@@ -331,7 +332,7 @@ fn stop(
         trace_lost = trace_lost.map(|n| n + open.lost.load(std::sync::atomic::Ordering::Relaxed));
     }
     let drops = open.stream.dropped().map_err(Error::Read)?;
-    let totals = state
+    let (_, aside) = state
         .finish(
             out,
             stopped_by,
@@ -342,6 +343,10 @@ fn stop(
         )
         .map_err(Error::Output)?;
     drop(open);
-    let _ = totals;
+    if let Some(text) = aside {
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            feedback.note(line);
+        }
+    }
     Ok(Ended { dropped: drops > 0 })
 }

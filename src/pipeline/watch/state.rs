@@ -306,7 +306,7 @@ impl State {
         drops: u32,
         trace_lost: Option<u64>,
         lookups_refused: u64,
-    ) -> io::Result<WatchTotals> {
+    ) -> io::Result<(WatchTotals, Option<String>)> {
         let waiting = std::mem::take(&mut self.pending);
         self.kernel(waiting.into_iter().collect());
         let held: Vec<_> = self.holding.drain(..).map(|(g, _)| g).collect();
@@ -326,8 +326,8 @@ impl State {
         for v in [&mut t.endings, &mut t.resets] {
             v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         }
-        self.rows.totals(out, t)?;
-        Ok(t.clone())
+        let aside = self.rows.totals(out, t)?;
+        Ok((t.clone(), aside))
     }
 }
 
