@@ -395,8 +395,13 @@ fn look_up(
 ) -> Vec<(Ask, Found)> {
     let mut out = Vec::new();
     let mut asked: Vec<(Ask, u32, sockdiag::DiagSocket)> = Vec::new();
+    let diag = sockdiag::Diag::open();
     for (ask, tries, _) in due {
-        match sockdiag::socket_of(ask.local, ask.remote) {
+        let answer = match &diag {
+            Ok(d) => d.socket_of(ask.local, ask.remote),
+            Err(_) => sockdiag::socket_of(ask.local, ask.remote),
+        };
+        match answer {
             Ok(Some(s)) => asked.push((ask, tries, s)),
             Ok(None) | Err(_) => out.push((ask, Found::NotLocal)),
         }

@@ -130,30 +130,51 @@ pub struct DiagSocket {
 /// The socket of this local and remote address (or, when the connection is not in the table, the listener of the
 /// local port, marked so); `None` when the kernel has neither; `Err` when the question could not be asked.
 pub fn socket_of(local: SocketAddr, remote: SocketAddr) -> std::io::Result<Option<DiagSocket>> {
-    let err = std::io::Error::last_os_error;
-    // SAFETY: as in diag_lookup.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-            libc::NETLINK_SOCK_DIAG,
-        )
-    };
-    if fd < 0 {
-        return Err(err());
-    }
-    let req = diag_request(local, remote);
-    let mut buf = [0u8; 8192];
-    let answer = unsafe {
-        if libc::send(fd, req.as_ptr().cast(), req.len(), 0) < 0 {
-            Err(err())
-        } else {
-            let n = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
-            if n < 0 { Err(err()) } else { Ok(n as usize) }
+    Diag::open()?.socket_of(local, remote)
+}
+
+/// One sock_diag netlink socket, for many questions in a row (`watch` asks thousands a second).
+pub struct Diag(std::os::fd::OwnedFd);
+
+impl Diag {
+    pub fn open() -> std::io::Result<Diag> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: a new socket, owned by the OwnedFd from here on.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                libc::NETLINK_SOCK_DIAG,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
         }
-    };
-    unsafe { libc::close(fd) };
-    parse_diag_socket(&buf[..answer?], remote.port())
+        Ok(Diag(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// See [`socket_of`].
+    pub fn socket_of(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> std::io::Result<Option<DiagSocket>> {
+        use std::os::fd::AsRawFd;
+        let err = std::io::Error::last_os_error;
+        let fd = self.0.as_raw_fd();
+        let req = diag_request(local, remote);
+        let mut buf = [0u8; 8192];
+        // SAFETY: send/recv on our socket with buffers we own and their true lengths.
+        let answer = unsafe {
+            if libc::send(fd, req.as_ptr().cast(), req.len(), 0) < 0 {
+                Err(err())
+            } else {
+                let n = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
+                if n < 0 { Err(err()) } else { Ok(n as usize) }
+            }
+        };
+        parse_diag_socket(&buf[..answer?], remote.port())
+    }
 }
 
 fn parse_diag_socket(msg: &[u8], remote_port: u16) -> std::io::Result<Option<DiagSocket>> {
