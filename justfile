@@ -40,6 +40,11 @@ bench: build
 stress concurrent="40" rounds="5": build
     bash scripts/stress.sh {{concurrent}} {{rounds}}
 
+# nginx + wrk with `Connection: close` on loopback, alone then under `watch` (as root): connections/s seen vs done,
+# drops, trace losses, watch's CPU and peak memory; cleans up what it started
+load seconds="30" connections="64":
+    bash scripts/load.sh {{seconds}} {{connections}}
+
 # let the binary capture without sudo (CAP_NET_RAW on the file; it gives it up once the capture is open)
 setcap: build
     sudo setcap cap_net_raw=eip {{bin}}

@@ -9,6 +9,7 @@ command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)     # tests drop pri
 command -v setcap >/dev/null 2>&1 || missing+=(libcap2-bin)     # tests try the setcap route the docs give
 dpkg -s nftables >/dev/null 2>&1 || missing+=(nftables)         # a test drops the end marker with an nft rule
 dpkg -s iproute2 >/dev/null 2>&1 || missing+=(iproute2)         # … in a network namespace of its own (ip netns)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)     # tests/watch.rs starts small Python servers
 for want in "$@"; do                                            # extra packages a caller asks for (e.g. tshark)
   dpkg -s "$want" >/dev/null 2>&1 || missing+=("$want")
 done

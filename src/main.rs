@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tcp_close_watch::pipeline::{analyze, run};
+use tcp_close_watch::pipeline::{analyze, run, watch};
 use tcp_close_watch::render::escape;
 
 use crate::cli::output::Outputs;
@@ -37,6 +37,9 @@ enum Command {
     /// How every TCP connection in saved .pcap/.pcapng files ended.
     #[command(after_help = format!("{ANALYZE_PRIVILEGES}\n\n{}\n\n{}", cli::EXIT_CODES, cli::DOCS))]
     Analyze(cli::analyze::AnalyzeArgs),
+    /// Watch live traffic: a line per connection as it ends — who closed, how, the process on each end, and why.
+    #[command(after_help = format!("{}\n\n{}", cli::EXIT_CODES, cli::DOCS))]
+    Watch(cli::watch::WatchArgs),
     /// Write the man page or a shell's completions to standard output (`just install` puts them in place).
     #[command(hide = true)]
     Generate {
@@ -157,6 +160,7 @@ fn main() -> ExitCode {
         Command::Modes => modes(),
         Command::Analyze(args) => analyze_command(args),
         Command::Generate { what, dir } => generate(what, dir),
+        Command::Watch(args) => watch_command(args),
     };
     match ended {
         Ok(()) | Err(None) => ExitCode::SUCCESS,
@@ -283,6 +287,37 @@ fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
             }
             Err(Some(failure))
         }
+    };
+    finish(outputs, ended)
+}
+
+fn watch_command(args: cli::watch::WatchArgs) -> Ended {
+    let mut config = args.config()?;
+    let mut outputs = Outputs::default();
+    let file = match &args.output {
+        Some(path) => Some(outputs.create(path, "-o", &[])?),
+        None => None,
+    };
+    if let Some(path) = &args.write {
+        config.write = Some(Box::new(outputs.create(path, "--write", &[])?));
+    }
+    outputs.ready()?;
+    let mut out = Output::to(file);
+    let ended = match watch::run(config, &mut out, &mut Stderr::new()) {
+        Ok(end) => {
+            written(&mut out, Ok(()))?;
+            finish(outputs, Ok(()))?;
+            if end.dropped {
+                return Err(Some(Failure {
+                    message: "libpcap dropped packets: some connections may be missing segments"
+                        .into(),
+                    code: EXIT_INCOMPLETE,
+                }));
+            }
+            return Ok(());
+        }
+        Err(watch::Error::Output(e)) => written(&mut out, Err(e)),
+        Err(e) => Err(Some(Failure::new(e.to_string()))),
     };
     finish(outputs, ended)
 }

@@ -359,3 +359,25 @@ fn context(s: &str, i: usize) -> String {
     let end = s.ceil_char_boundary((i + 40).min(s.len()));
     format!("…{:?}…", &s[start..end])
 }
+
+/// `--format json`'s closed key sets, `kind` → keys, read from docs/output.md: each `### \`kind\`` heading under
+/// "JSON Lines" and the backticked first cells of the table below it.
+pub fn documented_json_keys()
+-> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/output.md"))
+        .expect("docs/output.md");
+    let json = &doc[doc.find("## JSON Lines").expect("a JSON Lines section")..];
+    let json = &json[..json[3..].find("\n## ").map_or(json.len(), |i| i + 3)];
+    let mut kinds = std::collections::BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in json.lines() {
+        if let Some(kind) = line.strip_prefix("### `").and_then(|l| l.strip_suffix('`')) {
+            current = Some(kind.to_string());
+            kinds.insert(kind.to_string(), std::collections::BTreeSet::new());
+        } else if let (Some(k), Some(cell)) = (&current, line.strip_prefix("| `")) {
+            let key = cell.split('`').next().unwrap_or_default().to_string();
+            kinds.entry(k.clone()).or_default().insert(key);
+        }
+    }
+    kinds
+}

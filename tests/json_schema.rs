@@ -7,24 +7,10 @@ use std::process::Command;
 use tcp_close_watch::capfile::write::PcapWriter;
 use tcp_close_watch::capfile::{CaptureReader, Endian};
 
-/// `kind` → its keys, read from docs/output.md: each `### \`kind\`` heading under "JSON Lines" and the backticked
-/// first cells of the table below it.
+/// `kind` → its keys, as docs/output.md lists them; `watch`'s own kinds are checked by tests/watch.rs (root).
 fn documented() -> BTreeMap<String, BTreeSet<String>> {
-    let doc =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/output.md")).unwrap();
-    let json = &doc[doc.find("## JSON Lines").expect("a JSON Lines section")..];
-    let json = &json[..json[3..].find("\n## ").map_or(json.len(), |i| i + 3)];
-    let mut kinds = BTreeMap::new();
-    let mut current: Option<String> = None;
-    for line in json.lines() {
-        if let Some(kind) = line.strip_prefix("### `").and_then(|l| l.strip_suffix('`')) {
-            current = Some(kind.to_string());
-            kinds.insert(kind.to_string(), BTreeSet::new());
-        } else if let (Some(k), Some(cell)) = (&current, line.strip_prefix("| `")) {
-            let key = cell.split('`').next().unwrap().to_string();
-            kinds.get_mut(k).unwrap().insert(key);
-        }
-    }
+    let mut kinds = tcp_close_watch::testing::documented_json_keys();
+    kinds.retain(|k, _| !k.starts_with("watch"));
     kinds
 }
 

@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod output;
 pub mod run;
+pub mod watch;
 
 use std::fs::File;
 use std::io::{self, IsTerminal, StdoutLock, Write};

@@ -420,6 +420,105 @@ impl LiveCapture {
     }
 }
 
+/// A capture that stays open until dropped, read by its caller (`watch`): any device, any filter, no end marker.
+/// [`Stream::read`] never blocks; [`Stream::wait`] waits in poll(2) for at most the time given.
+pub struct Stream {
+    cap: pcap::Capture<pcap::Active>,
+    link: LinkType,
+    nanosecond: bool,
+    dropped_before: u32,
+}
+
+/// The kernel ring of a live capture: room for about 100,000 frames of [`SNAPLEN`] bytes, a few tenths of a second
+/// of a busy loopback, so a pause of the reader (printing, a slow terminal) does not drop frames.
+pub const STREAM_RING_BYTES: i32 = 64 << 20;
+
+/// Every address of every device of this machine (to tell a local end of a connection from a remote one).
+pub fn local_addresses() -> Vec<std::net::IpAddr> {
+    pcap::Device::list()
+        .map(|l| {
+            l.into_iter()
+                .flat_map(|d| d.addresses.into_iter().map(|a| a.addr))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The capture devices libpcap lists, by name (for a message naming those that exist).
+pub fn device_names() -> Vec<String> {
+    pcap::Device::list()
+        .map(|l| l.into_iter().map(|d| d.name).collect())
+        .unwrap_or_default()
+}
+
+impl Stream {
+    /// Open `device` with `filter` (BPF; libpcap's own message when it refuses it).
+    pub fn open(device: &str, filter: &str) -> Result<Stream, CaptureError> {
+        let mut cap = pcap::Capture::from_device(device)
+            .map_err(open_error)?
+            .immediate_mode(true)
+            .snaplen(SNAPLEN)
+            .buffer_size(STREAM_RING_BYTES)
+            .precision(pcap::Precision::Nano)
+            .open()
+            .map_err(open_error)?;
+        cap.filter(filter, true).map_err(open_error)?;
+        let cap = cap.setnonblock().map_err(open_error)?;
+        let dlt = cap.get_datalink().0;
+        let link = LinkType::from_number(dlt as u32).ok_or(CaptureError::UnsupportedLink(dlt))?;
+        // SAFETY: the handle is open; libpcap only reads its own field.
+        let nanosecond = unsafe { pcap_get_tstamp_precision(cap.as_ptr().cast()) } == 1;
+        let mut s = Stream {
+            cap,
+            link,
+            nanosecond,
+            dropped_before: 0,
+        };
+        // drops counted so far were of frames before the filter applied
+        s.dropped_before = s.cap.stats().map(|st| st.dropped).unwrap_or(0);
+        Ok(s)
+    }
+
+    pub fn link(&self) -> LinkType {
+        self.link
+    }
+
+    /// Hand every frame waiting in the ring to `take` (time, bytes, length on the wire), up to `max`; how many.
+    pub fn read(
+        &mut self,
+        max: usize,
+        take: &mut dyn FnMut(TimestampNs, &[u8], u32),
+    ) -> Result<usize, FinishError> {
+        let mut n = 0;
+        while n < max {
+            match self.cap.next_packet() {
+                Ok(p) => {
+                    take(
+                        timestamp(p.header.ts, self.nanosecond),
+                        p.data,
+                        p.header.len,
+                    );
+                    n += 1;
+                }
+                Err(pcap::Error::TimeoutExpired) => break,
+                Err(e) => return Err(FinishError::Read(e)),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Wait until frames are waiting or `wait` has passed.
+    pub fn wait(&self, wait: Duration) -> Result<(), FinishError> {
+        wait_readable(self.cap.as_raw_fd(), wait).map_err(FinishError::Wait)
+    }
+
+    /// Packets the kernel dropped from this capture's ring since it opened (it was full).
+    pub fn dropped(&mut self) -> Result<u32, FinishError> {
+        let st = self.cap.stats().map_err(FinishError::Stats)?;
+        Ok(st.dropped.wrapping_sub(self.dropped_before))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

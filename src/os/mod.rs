@@ -11,6 +11,8 @@
 pub mod capture;
 pub mod privilege;
 pub mod proc;
+pub mod procmap;
+pub mod signal;
 pub mod sockdiag;
 pub mod socket;
 pub mod sockopt;

@@ -70,11 +70,20 @@ pub fn is_root() -> bool {
 /// Give up every capability on every thread, set `no_new_privs`, and when root become [`UNPRIVILEGED_USER`]; then
 /// check that it all holds. Call it once everything that needs privileges is open.
 pub fn drop_privileges() -> Result<Dropped, PrivilegeError> {
+    drop_privileges_to(None)
+}
+
+/// [`drop_privileges`], becoming `user` (name, uid, gid) instead of [`UNPRIVILEGED_USER`] when root (`watch`: the
+/// user who ran sudo, or `--user NAME`). A user id of 0 is refused.
+pub fn drop_privileges_to(user: Option<(String, u32, u32)>) -> Result<Dropped, PrivilegeError> {
+    if user.as_ref().is_some_and(|(_, uid, _)| *uid == 0) {
+        return Err(PrivilegeError("refusing to stay root (user id 0)".into()));
+    }
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     LAST_CAP.store(last_cap(), Ordering::SeqCst);
     let user = if is_root() {
-        let (name, uid, gid) = unprivileged_user();
+        let (name, uid, gid) = user.unwrap_or_else(unprivileged_user);
         // a root without the rights to change user (a locked-down container) cannot become nobody: say what to do
         let stuck = |e: PrivilegeError| {
             PrivilegeError(format!(
@@ -106,6 +115,37 @@ pub fn drop_privileges() -> Result<Dropped, PrivilegeError> {
     verify(user.as_ref().map(|(_, u, g)| (*u, *g)))?;
     pause_for_tests();
     Ok(Dropped { user })
+}
+
+/// A user of the user database by name (`--user`), or by id (SUDO_UID): (name, uid, gid).
+pub fn user_named(name: &str) -> Option<(String, u32, u32)> {
+    let c = CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: getpwnam_r writes into the passwd struct and the buffer we own.
+    unsafe {
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let r = libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut found);
+        (r == 0 && !found.is_null()).then(|| (name.to_string(), pw.pw_uid, pw.pw_gid))
+    }
+}
+
+/// The user with id `uid`: (name, uid, gid).
+pub fn user_with_id(uid: u32) -> Option<(String, u32, u32)> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: getpwuid_r writes into the passwd struct and the buffer we own; the name is copied out of it.
+    unsafe {
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let r = libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut found);
+        if r != 0 || found.is_null() {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr(pw.pw_name)
+            .to_string_lossy()
+            .into_owned();
+        Some((name, pw.pw_uid, pw.pw_gid))
+    }
 }
 
 /// The user to become: `nobody` from the user database, or 65534:65534.

@@ -115,6 +115,91 @@ fn parse_diag_answer(msg: &[u8], remote_port: u16) -> std::io::Result<Option<Tcp
     }
 }
 
+/// A socket as the socket table shows it: its state, the inode its file descriptors point at (0 while no process
+/// holds it: a connection not yet accepted, an orphan), and its owner's uid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiagSocket {
+    pub state: Option<TcpState>,
+    pub inode: u64,
+    pub uid: u32,
+    /// The kernel answered with the listening socket of `local`'s port: the connection itself is not (or no
+    /// longer) in the table.
+    pub listener: bool,
+}
+
+/// The socket of this local and remote address (or, when the connection is not in the table, the listener of the
+/// local port, marked so); `None` when the kernel has neither; `Err` when the question could not be asked.
+pub fn socket_of(local: SocketAddr, remote: SocketAddr) -> std::io::Result<Option<DiagSocket>> {
+    Diag::open()?.socket_of(local, remote)
+}
+
+/// One sock_diag netlink socket, for many questions in a row (`watch` asks thousands a second).
+pub struct Diag(std::os::fd::OwnedFd);
+
+impl Diag {
+    pub fn open() -> std::io::Result<Diag> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: a new socket, owned by the OwnedFd from here on.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                libc::NETLINK_SOCK_DIAG,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Diag(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// See [`socket_of`].
+    pub fn socket_of(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> std::io::Result<Option<DiagSocket>> {
+        use std::os::fd::AsRawFd;
+        let err = std::io::Error::last_os_error;
+        let fd = self.0.as_raw_fd();
+        let req = diag_request(local, remote);
+        let mut buf = [0u8; 8192];
+        // SAFETY: send/recv on our socket with buffers we own and their true lengths.
+        let answer = unsafe {
+            if libc::send(fd, req.as_ptr().cast(), req.len(), 0) < 0 {
+                Err(err())
+            } else {
+                let n = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
+                if n < 0 { Err(err()) } else { Ok(n as usize) }
+            }
+        };
+        parse_diag_socket(&buf[..answer?], remote.port())
+    }
+}
+
+fn parse_diag_socket(msg: &[u8], remote_port: u16) -> std::io::Result<Option<DiagSocket>> {
+    let bad = || std::io::Error::other("short sock_diag answer");
+    let header = msg.get(..16).ok_or_else(bad)?;
+    if u16::from_ne_bytes([header[4], header[5]]) != SOCK_DIAG_BY_FAMILY {
+        return parse_diag_answer(msg, remote_port).map(|_| None);
+    }
+    let word = |at: usize| -> std::io::Result<u32> {
+        Ok(u32::from_ne_bytes(
+            msg.get(at..at + 4)
+                .ok_or_else(bad)?
+                .try_into()
+                .expect("4 bytes"),
+        ))
+    };
+    let dport = msg.get(22..24).ok_or_else(bad)?;
+    Ok(Some(DiagSocket {
+        state: TcpState::from_linux(msg[17]),
+        inode: u64::from(word(84)?),
+        uid: word(80)?,
+        listener: u16::from_be_bytes([dport[0], dport[1]]) != remote_port,
+    }))
+}
+
 fn find(table: &str, local: SocketAddr, remote: SocketAddr) -> Option<TcpState> {
     table.lines().skip(1).find_map(|line| {
         let mut f = line.split_whitespace();

@@ -7,6 +7,7 @@ pub mod docs;
 pub mod live;
 pub mod replay;
 pub mod run;
+pub mod watch;
 
 use crate::explain::story::{self, ComparisonRow};
 use crate::explain::timeline::Timeline;

@@ -19,6 +19,7 @@ pub mod run;
 pub mod summary;
 pub mod svg;
 pub mod text;
+pub mod watch;
 pub mod zeek;
 
 pub use printer::{RowsPrinter, TimelinePrinter};

@@ -6,6 +6,7 @@
 
 pub mod conn;
 pub mod ends;
+pub mod live;
 pub mod packet;
 pub mod report;
 pub mod select;

@@ -48,21 +48,88 @@ pub struct Tracer {
     instance: Option<Instance>,
 }
 
+/// The per-CPU buffer of a live trace's instance, in KiB: a few tenths of a second of a busy machine's resets, so
+/// a pause of the reader loses nothing.
+pub const LIVE_BUFFER_KB: u32 = 8192;
+
 impl Tracer {
     /// Start tracing every TCP event of a connection with an end on one of `ports` (every TCP event on the
     /// machine when `ports` is empty). Mounts tracefs if needed and removes instances left by dead runs first.
     pub fn start(ports: &[u16]) -> Result<Tracer, TraceError> {
+        Tracer::start_with(ports, None)
+    }
+
+    /// [`Tracer::start`] for a trace that runs until stopped (`watch`): what the reader reads goes to `live` as
+    /// it comes, events on CLOCK_REALTIME ([`Tracer::offset_ns`] is already added); [`Tracer::finish`] returns what
+    /// was read while stopping.
+    ///
+    /// Without `states`, TCP state changes are not traced: most events of a busy machine, and the why of an ending
+    /// needs only resets and error reports. The instance's buffer is [`LIVE_BUFFER_KB`] per CPU.
+    pub fn start_live(
+        ports: &[u16],
+        states: bool,
+        live: std::sync::mpsc::Sender<Vec<KernelEvent>>,
+        lost: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Result<Tracer, TraceError> {
+        let (tx, rx) = std::sync::mpsc::channel::<reader::Harvest>();
+        let offset_ns = reader::realtime_minus_mono();
+        // a small thread puts the reader's batches on the realtime clock
+        std::thread::Builder::new()
+            .name("tracefs-live".into())
+            .spawn(move || {
+                for h in rx {
+                    lost.fetch_add(h.lost, std::sync::atomic::Ordering::Relaxed);
+                    let events: Vec<KernelEvent> = h
+                        .events
+                        .into_iter()
+                        .map(|(clock_ns, what)| KernelEvent {
+                            ts: clock_ns + offset_ns,
+                            what,
+                        })
+                        .collect();
+                    if !events.is_empty() && live.send(events).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| io_error("start the live reader of", Path::new("trace_pipe"), e))?;
+        let skip: &[&str] = if states {
+            &[]
+        } else {
+            &["sock/inet_sock_set_state"]
+        };
+        Tracer::start_with(ports, Some((tx, skip)))
+    }
+
+    fn start_with(
+        ports: &[u16],
+        live: Option<(std::sync::mpsc::Sender<reader::Harvest>, &[&str])>,
+    ) -> Result<Tracer, TraceError> {
         let root = mount::tracefs_root()?;
         let formats = check_events(&root)?;
         instance::sweep_stale(&root);
         install_signal_cleanup();
         let stop = Arc::new(AtomicBool::new(false));
         let instance = Instance::create(&root, &stop)?;
+        let (live, skip) = match live {
+            Some((tx, skip)) => {
+                let kb = LIVE_BUFFER_KB.to_string();
+                instance
+                    .write("buffer_size_kb", &kb)
+                    .map_err(|e| io_error("size the buffer of", &instance.path, e))?;
+                (Some(tx), skip)
+            }
+            None => (None, &[][..]),
+        };
+        let formats: Vec<_> = formats
+            .into_iter()
+            .filter(|(e, _)| !skip.contains(e))
+            .collect();
         set_up(&instance, &formats, ports)?;
         let pipe_path = instance.path.join("trace_pipe");
         let pipe = open_nonblocking(&pipe_path)?;
         let offset_ns = reader::realtime_minus_mono();
-        let reader = Reader::spawn(pipe, ports.to_vec(), stop)
+        let reader = Reader::spawn_with(pipe, ports.to_vec(), stop, live)
             .map_err(|e| io_error("start the reader of", &pipe_path, e))?;
         Ok(Tracer {
             reader: Some(reader),
@@ -71,6 +138,22 @@ impl Tracer {
             ports: ports.to_vec(),
             instance: Some(instance),
         })
+    }
+
+    /// Events the kernel overwrote or dropped so far in this trace's buffer (it was full): the trace has gaps.
+    pub fn overruns(&self) -> u64 {
+        overruns(&self.path)
+    }
+
+    /// The per-CPU `stats` files of the instance, opened now (while tracefs may still be read) so that
+    /// [`overruns_of`] can read them after privileges are gone.
+    pub fn open_stats(&self) -> Vec<File> {
+        let Ok(cpus) = std::fs::read_dir(self.path.join("per_cpu")) else {
+            return Vec::new();
+        };
+        cpus.flatten()
+            .filter_map(|cpu| File::open(cpu.path().join("stats")).ok())
+            .collect()
     }
 
     /// The instance's directory under tracefs.
@@ -190,6 +273,30 @@ fn open_nonblocking(path: &Path) -> Result<File, TraceError> {
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| io_error("open", path, e))
+}
+
+/// Events overwritten or dropped, summed over `stats` files opened by [`Tracer::open_stats`] (read from their start).
+pub fn overruns_of(stats: &[File]) -> u64 {
+    use std::os::unix::fs::FileExt;
+    stats
+        .iter()
+        .filter_map(|f| {
+            let mut buf = vec![0u8; 4096];
+            let n = f.read_at(&mut buf, 0).ok()?;
+            Some(overruns_in(&String::from_utf8_lossy(&buf[..n])))
+        })
+        .sum()
+}
+
+fn overruns_in(stats: &str) -> u64 {
+    stats
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            matches!(k.trim(), "overrun" | "dropped events")
+                .then(|| v.trim().parse::<u64>().ok())?
+        })
+        .sum()
 }
 
 /// Events the kernel overwrote or dropped, summed over the CPUs' `stats` files.

@@ -43,6 +43,17 @@ impl Reader {
     /// Read `pipe` (opened O_NONBLOCK) until `stop` is set, keeping only events that touch one of `ports` (all of
     /// them when `ports` is empty).
     pub fn spawn(pipe: File, ports: Vec<u16>, stop: Arc<AtomicBool>) -> std::io::Result<Reader> {
+        Reader::spawn_with(pipe, ports, stop, None)
+    }
+
+    /// [`Reader::spawn`], handing what it reads to `live` after every read instead of keeping it (`watch`): each
+    /// message holds the events and losses read since the last one. What is read while stopping is kept.
+    pub fn spawn_with(
+        pipe: File,
+        ports: Vec<u16>,
+        stop: Arc<AtomicBool>,
+        live: Option<std::sync::mpsc::Sender<Harvest>>,
+    ) -> std::io::Result<Reader> {
         let flag = Arc::clone(&stop);
         let (woken, wake) = match wake_pipe() {
             Some((r, w)) => (Some(r), Some(w)),
@@ -50,7 +61,7 @@ impl Reader {
         };
         let handle = std::thread::Builder::new()
             .name("tracefs-reader".into())
-            .spawn(move || read_until_stopped(pipe, woken, &ports, &flag))?;
+            .spawn(move || read_until_stopped(pipe, woken, &ports, &flag, live.as_ref()))?;
         Ok(Reader { stop, handle, wake })
     }
 
@@ -84,6 +95,7 @@ fn read_until_stopped(
     woken: Option<File>,
     ports: &[u16],
     stop: &AtomicBool,
+    live: Option<&std::sync::mpsc::Sender<Harvest>>,
 ) -> Harvest {
     let mut out = Harvest::default();
     let mut pending = Vec::new();
@@ -103,6 +115,20 @@ fn read_until_stopped(
                 out.error = Some(e);
             }
             break;
+        }
+        if let Some(tx) = live
+            && (!out.events.is_empty() || out.lost > 0)
+        {
+            let batch = Harvest {
+                events: std::mem::take(&mut out.events),
+                lost: std::mem::take(&mut out.lost),
+                ..Harvest::default()
+            };
+            // a reader nobody listens to any more keeps what it reads, for finish
+            if let Err(back) = tx.send(batch) {
+                out.events = back.0.events;
+                out.lost += back.0.lost;
+            }
         }
         wait_readable(&pipe, woken.as_ref(), POLL_MS);
     }

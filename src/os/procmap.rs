@@ -1,0 +1,445 @@
+//! Which process holds a socket, as `ss -p` finds it: the socket table gives the socket's inode (sock_diag), and
+//! the process whose /proc/PID/fd has a link to `socket:[INODE]` holds it. Never the task a tracepoint fired on,
+//! which is whatever the CPU was running (softirq, a timer).
+//!
+//! Reading another user's /proc/PID/fd needs root (or CAP_SYS_PTRACE). A watch started as root gives up root once
+//! its capture and trace are open, so [`Owners::start`] first forks a small helper, `tcw-procmap`, that keeps root
+//! only to read /proc: it reads socket inodes from a pipe and answers with their process, nothing else (no network,
+//! no file written, no other input), and ends when the pipe closes (or its parent dies). It must be started while
+//! the process has one thread: a fork copies only the caller's thread.
+//!
+//! [`Lookups`] runs on a thread of its own: the watch asks for an address pair, and gets the answer later on a
+//! channel, so the capture is never held up by /proc.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, RawFd};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use super::sockdiag;
+
+/// A process holding a socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub pid: u32,
+    /// Its command name (/proc/PID/comm, at most 15 bytes).
+    pub comm: String,
+}
+
+/// Every socket inode held by a process, from /proc/*/fd (the first process found for an inode several hold).
+pub fn scan() -> HashMap<u64, Owner> {
+    let mut out = HashMap::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for p in procs.flatten() {
+        if let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) {
+            scan_pid(pid, &mut out);
+        }
+    }
+    out
+}
+
+/// The socket inodes process `pid` holds, added to `out`; true when it holds any.
+fn scan_pid(pid: u32, out: &mut HashMap<u64, Owner>) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let mut comm: Option<String> = None;
+    {
+        {
+            for fd in fds.flatten() {
+                let Ok(link) = std::fs::read_link(fd.path()) else {
+                    continue;
+                };
+                let Some(inode) = link
+                    .to_str()
+                    .and_then(|l| l.strip_prefix("socket:["))
+                    .and_then(|l| l.strip_suffix(']'))
+                    .and_then(|n| n.parse::<u64>().ok())
+                else {
+                    continue;
+                };
+                let comm = comm.get_or_insert_with(|| comm_of(pid).unwrap_or_default());
+                out.entry(inode).or_insert_with(|| Owner {
+                    pid,
+                    comm: comm.clone(),
+                });
+            }
+        }
+    }
+    comm.is_some()
+}
+
+/// /proc/PID/comm without its newline.
+pub fn comm_of(pid: u32) -> Option<String> {
+    let c = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(c.trim_end_matches('\n').to_string())
+}
+
+/// The parent of `pid`, from /proc/PID/stat (readable by anyone).
+pub fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// True when `pid` is `ancestor` or one of its descendants (while both live).
+pub fn descends_from(pid: u32, ancestor: u32) -> bool {
+    let mut p = pid;
+    for _ in 0..64 {
+        if p == ancestor {
+            return true;
+        }
+        match parent_of(p) {
+            Some(parent) if parent > 1 && parent != p => p = parent,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// True when a process `pid` exists.
+pub fn exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// How sockets are mapped to processes: by a root helper (see the module's header), or in this process.
+pub enum Owners {
+    Helper {
+        to: std::fs::File,
+        from: std::fs::File,
+    },
+    Here(Finder),
+}
+
+/// At most one scan of the whole of /proc per this long (the processes seen already are looked at more often).
+const RESCAN_EVERY: Duration = Duration::from_millis(200);
+
+impl Owners {
+    /// As root and with one thread, fork the helper; otherwise look in this process (what its user may see).
+    pub fn start() -> Owners {
+        let single = std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1);
+        if super::privilege::is_root()
+            && single
+            && let Some(h) = fork_helper()
+        {
+            return h;
+        }
+        Owners::Here(Finder::default())
+    }
+
+    /// The owners of `inodes` (`None` for one no process holds now).
+    pub fn find(&mut self, inodes: &[u64]) -> Vec<Option<Owner>> {
+        match self {
+            Owners::Here(finder) => finder.find(inodes),
+            Owners::Helper { to, from } => {
+                ask_helper(to, from, inodes).unwrap_or_else(|_| vec![None; inodes.len()])
+            }
+        }
+    }
+}
+
+/// Inode → process, remembered between lookups.
+#[derive(Default)]
+pub struct Finder {
+    cache: HashMap<u64, Owner>,
+    scanned: Option<Instant>,
+    /// The processes that held the sockets found so far (a server's, a client's): they hold most new ones.
+    hot: Vec<u32>,
+}
+
+impl Finder {
+    /// The owners of `inodes`: the hot processes' fd tables first, the whole of /proc only now and then.
+    pub fn find(&mut self, inodes: &[u64]) -> Vec<Option<Owner>> {
+        let missing = |cache: &HashMap<u64, Owner>| inodes.iter().any(|i| !cache.contains_key(i));
+        if missing(&self.cache) {
+            for &pid in &self.hot {
+                scan_pid(pid, &mut self.cache);
+            }
+        }
+        if missing(&self.cache) && self.scanned.is_none_or(|t| t.elapsed() >= RESCAN_EVERY) {
+            self.cache = scan();
+            self.scanned = Some(Instant::now());
+        }
+        let found: Vec<Option<Owner>> = inodes.iter().map(|i| self.cache.get(i).cloned()).collect();
+        for o in found.iter().flatten() {
+            if !self.hot.contains(&o.pid) {
+                if self.hot.len() == HOT_PIDS {
+                    self.hot.remove(0);
+                }
+                self.hot.push(o.pid);
+            }
+        }
+        if self.cache.len() > CACHE_MAX {
+            // sockets come and go: start again rather than grow
+            self.cache.clear();
+        }
+        found
+    }
+}
+
+/// How many processes are looked at first (see [`find_here`]), and how many inodes are remembered at most.
+const HOT_PIDS: usize = 64;
+const CACHE_MAX: usize = 100_000;
+
+/// Request: u32 count, then u64 inodes. Answer: per inode, u32 pid (0: none), u8 length, the command name.
+fn ask_helper(
+    to: &mut std::fs::File,
+    from: &mut std::fs::File,
+    inodes: &[u64],
+) -> std::io::Result<Vec<Option<Owner>>> {
+    let mut req = (inodes.len() as u32).to_ne_bytes().to_vec();
+    for i in inodes {
+        req.extend(i.to_ne_bytes());
+    }
+    to.write_all(&req)?;
+    let mut out = Vec::with_capacity(inodes.len());
+    for _ in inodes {
+        let mut head = [0u8; 5];
+        from.read_exact(&mut head)?;
+        let pid = u32::from_ne_bytes(head[..4].try_into().expect("4 bytes"));
+        let mut comm = vec![0u8; usize::from(head[4])];
+        from.read_exact(&mut comm)?;
+        out.push((pid != 0).then(|| Owner {
+            pid,
+            comm: String::from_utf8_lossy(&comm).into_owned(),
+        }));
+    }
+    Ok(out)
+}
+
+fn pipe() -> Option<(RawFd, RawFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the array we own.
+    (unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == 0).then_some((fds[0], fds[1]))
+}
+
+fn fork_helper() -> Option<Owners> {
+    let (req_r, req_w) = pipe()?;
+    let (ans_r, ans_w) = pipe()?;
+    // SAFETY: the process has one thread (checked by the caller), so the child may allocate; it touches only the
+    // two pipe ends it keeps and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return None;
+    }
+    if pid == 0 {
+        // SAFETY: see above.
+        unsafe { helper_main(req_r, ans_w) }
+    }
+    // SAFETY: the child's ends, which this process does not use; the others become Files owned once.
+    unsafe {
+        libc::close(req_r);
+        libc::close(ans_w);
+        Some(Owners::Helper {
+            to: std::fs::File::from_raw_fd(req_w),
+            from: std::fs::File::from_raw_fd(ans_r),
+        })
+    }
+}
+
+/// The helper's whole life: answer inode questions until the pipe closes.
+unsafe fn helper_main(req: RawFd, ans: RawFd) -> ! {
+    unsafe {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+        // end with the watch, however it ends
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        libc::prctl(
+            libc::PR_SET_NAME,
+            c"tcw-procmap".as_ptr() as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        // keep the two pipe ends alone, as descriptors 0 and 1
+        if libc::dup2(req, 0) < 0 || libc::dup2(ans, 1) < 0 {
+            libc::_exit(1);
+        }
+        libc::syscall(libc::SYS_close_range, 2u32, u32::MAX, 0u32);
+        let mut input = std::fs::File::from_raw_fd(0);
+        let mut output = std::fs::File::from_raw_fd(1);
+        let mut finder = Finder::default();
+        loop {
+            let mut n = [0u8; 4];
+            if input.read_exact(&mut n).is_err() {
+                libc::_exit(0);
+            }
+            let n = u32::from_ne_bytes(n).min(1 << 16) as usize;
+            let mut inodes = Vec::with_capacity(n);
+            for _ in 0..n {
+                let mut i = [0u8; 8];
+                if input.read_exact(&mut i).is_err() {
+                    libc::_exit(0);
+                }
+                inodes.push(u64::from_ne_bytes(i));
+            }
+            let mut answer = Vec::new();
+            for owner in finder.find(&inodes) {
+                let (pid, comm) = owner.map_or((0, String::new()), |o| (o.pid, o.comm));
+                let comm = &comm.as_bytes()[..comm.len().min(255)];
+                answer.extend(pid.to_ne_bytes());
+                answer.push(comm.len() as u8);
+                answer.extend(comm);
+            }
+            if output.write_all(&answer).is_err() {
+                libc::_exit(0);
+            }
+        }
+    }
+}
+
+/// Which end of a connection a lookup is for, as the caller names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ask {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// The process holding the connection's own socket.
+    Holder(Owner),
+    /// The connection's socket was not (or no longer) held by a process; this one holds the listener of its local
+    /// port (the connection was most likely accepted from it: inferred).
+    Listener(Owner),
+    /// The socket table has no socket for it (it is not local, or it was gone before it was looked up).
+    NotLocal,
+    /// Its socket was held by no process we could see, each time it was looked up.
+    Unknown,
+}
+
+/// One answer: the ask, and what was found.
+pub type Answer = (Ask, Found);
+
+/// How many times a socket not yet held by a process (not yet accepted) is looked up again, and how far apart.
+const TRIES: u32 = 16;
+const RETRY_EVERY: Duration = Duration::from_millis(25);
+
+/// A thread that answers lookups.
+pub struct Lookups {
+    tx: SyncSender<Ask>,
+    /// Asks refused because too many were waiting.
+    pub refused: u64,
+}
+
+/// Asks waiting at most; beyond this a lookup is refused (and the connection's process is not known).
+const QUEUE: usize = 1024;
+
+impl Lookups {
+    /// Start the thread with `owners`; answers come on `answers`.
+    pub fn start(owners: Owners, answers: Sender<Answer>) -> std::io::Result<Lookups> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("procmap".into())
+            .spawn(move || serve(owners, rx, answers))?;
+        Ok(Lookups { tx, refused: 0 })
+    }
+
+    /// Ask for the process on the `local` end of a connection to `remote`; false when refused (too many waiting).
+    pub fn ask(&mut self, ask: Ask) -> bool {
+        match self.tx.try_send(ask) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.refused += 1;
+                false
+            }
+        }
+    }
+}
+
+fn serve(mut owners: Owners, rx: Receiver<Ask>, answers: Sender<Answer>) {
+    // (ask, tries so far, when to try next)
+    let mut waiting: Vec<(Ask, u32, Instant)> = Vec::new();
+    loop {
+        let wait = waiting
+            .iter()
+            .map(|w| w.2.saturating_duration_since(Instant::now()))
+            .min()
+            .unwrap_or(Duration::from_millis(200));
+        match rx.recv_timeout(wait) {
+            Ok(ask) => waiting.push((ask, 0, Instant::now())),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        while let Ok(ask) = rx.try_recv() {
+            waiting.push((ask, 0, Instant::now()));
+        }
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|w| w.2 <= now);
+        waiting = later;
+        for (ask, found) in look_up(&mut owners, due, &mut waiting) {
+            if answers.send((ask, found)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Look up every due ask at once (one /proc scan for all); those not held by a process yet go back in `waiting`.
+fn look_up(
+    owners: &mut Owners,
+    due: Vec<(Ask, u32, Instant)>,
+    waiting: &mut Vec<(Ask, u32, Instant)>,
+) -> Vec<(Ask, Found)> {
+    let mut out = Vec::new();
+    let mut asked: Vec<(Ask, u32, sockdiag::DiagSocket)> = Vec::new();
+    let diag = sockdiag::Diag::open();
+    for (ask, tries, _) in due {
+        let answer = match &diag {
+            Ok(d) => d.socket_of(ask.local, ask.remote),
+            Err(_) => sockdiag::socket_of(ask.local, ask.remote),
+        };
+        match answer {
+            Ok(Some(s)) => asked.push((ask, tries, s)),
+            Ok(None) | Err(_) => out.push((ask, Found::NotLocal)),
+        }
+    }
+    let inodes: Vec<u64> = asked.iter().map(|(_, _, s)| s.inode).collect();
+    let found = owners.find(&inodes);
+    for ((ask, tries, s), owner) in asked.into_iter().zip(found) {
+        match owner {
+            Some(o) if !s.listener && s.inode != 0 => out.push((ask, Found::Holder(o))),
+            // not accepted yet (no inode), or accepted but not in an fd table yet: look again shortly
+            _ if !s.listener && tries + 1 < TRIES => {
+                waiting.push((ask, tries + 1, Instant::now() + RETRY_EVERY));
+            }
+            Some(o) if s.listener => out.push((ask, Found::Listener(o))),
+            _ => out.push((ask, Found::Unknown)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_of_this_process_is_found_with_its_command() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (_b, _) = l.accept().unwrap();
+        let s = sockdiag::socket_of(a.local_addr().unwrap(), a.peer_addr().unwrap())
+            .unwrap()
+            .unwrap();
+        assert!(s.inode != 0 && !s.listener);
+        let mut here = Owners::Here(Finder::default());
+        let found = here.find(&[s.inode, u64::MAX]);
+        assert_eq!(found[0].as_ref().map(|o| o.pid), Some(std::process::id()));
+        assert_eq!(found[1], None);
+        assert!(descends_from(std::process::id(), std::process::id()));
+        assert!(!descends_from(1, std::process::id()));
+    }
+}

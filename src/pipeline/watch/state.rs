@@ -1,0 +1,343 @@
+//! The watch's state between reads: the live tracker and what it learned about each connection, kernel events that
+//! came before their connection's first segment, the `--write` file, the totals. Fed frames, kernel events and
+//! lookup answers by the loop in `mod.rs`; reports each connection once it has left the tracker.
+
+use std::collections::{HashSet, VecDeque};
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::conn::{self, Extra, Process, SEGMENTS_KEPT};
+use super::{Config, SETTLE};
+use crate::capfile::write::{Opt, PcapngWriter};
+use crate::explain::account;
+use crate::explain::timeline::{self, Sides, States};
+use crate::model::kernel::KernelEvent;
+use crate::model::segment::TimestampNs;
+use crate::os::capture::{self, SNAPLEN};
+use crate::os::procmap::{self, Ask, Found, Lookups};
+use crate::render::TimelinePrinter;
+use crate::render::printer::ConnView;
+use crate::render::watch::{WatchPrinter, WatchRow, WatchTotals};
+use crate::track::conn::Side;
+use crate::track::ends::Endpoint;
+use crate::track::live::{Gone, Left, LiveTracker};
+use crate::track::select::Selection;
+use crate::wire::decode;
+use crate::wire::link::LinkType;
+
+/// Kernel events waiting for their connection's first segment: kept this long at most, and this many.
+const PENDING_FOR: TimestampNs = 2_000_000_000;
+const PENDING_MAX: usize = 100_000;
+/// How long a connection that left waits more for a lookup still out (a busy machine answers late).
+const HOLD_FOR: TimestampNs = 1_500_000_000;
+/// Connections held so at most (each answer looks through them): beyond, a line goes out without waiting.
+const HOLD_MAX: usize = 1024;
+/// The pcapng option giving timestamps in ns.
+const IF_TSRESOL: u16 = 9;
+
+pub struct State {
+    device: String,
+    link: LinkType,
+    tracker: LiveTracker<Extra>,
+    selection: Selection,
+    only_pid: Option<u32>,
+    idle: TimestampNs,
+    /// This machine's addresses (every end is local on `lo`).
+    local: HashSet<IpAddr>,
+    loopback: bool,
+    pending: VecDeque<KernelEvent>,
+    /// Connections that left while a lookup of theirs was still out, and until when they wait for it.
+    holding: Vec<(Gone<Extra>, TimestampNs)>,
+    rows: WatchPrinter,
+    timeline: Option<TimelinePrinter>,
+    write: Option<(Box<dyn Write>, PcapngWriter)>,
+    totals: WatchTotals,
+}
+
+impl State {
+    pub fn new(config: &mut Config, link: LinkType, only_pid: Option<u32>) -> State {
+        let write = config.write.take().map(|f| {
+            let mut w = PcapngWriter::new(crate::capfile::Endian::Little);
+            w.section(&[]);
+            w.interface(
+                link.number() as u16,
+                SNAPLEN as u32,
+                &[Opt::new(IF_TSRESOL, &[9]), Opt::text(2, &config.device)],
+            );
+            (f, w)
+        });
+        State {
+            device: config.device.clone(),
+            link,
+            tracker: LiveTracker::new(&config.selection),
+            selection: Selection {
+                filter: None,
+                ..config.selection.clone()
+            },
+            only_pid,
+            idle: config.idle_timeout.as_nanos().min(i64::MAX as u128) as TimestampNs,
+            local: capture::local_addresses().into_iter().collect(),
+            loopback: config.device == "lo",
+            pending: VecDeque::new(),
+            holding: Vec::new(),
+            rows: std::mem::replace(
+                &mut config.rows,
+                WatchPrinter::new(crate::render::RowsFormat::Csv, crate::render::Style::PLAIN),
+            ),
+            timeline: config.timeline,
+            write,
+            totals: WatchTotals {
+                device: config.device.clone(),
+                ..WatchTotals::default()
+            },
+        }
+    }
+
+    /// One captured frame.
+    pub fn frame(&mut self, ts: TimestampNs, data: &[u8], orig_len: u32, lookups: &mut Lookups) {
+        if let Some((_, w)) = &mut self.write {
+            w.packet(0, ts as u64, data, orig_len, &[]);
+        }
+        let Ok(seg) = decode::decode(self.link, ts, data) else {
+            return;
+        };
+        let keep_segments = self.timeline.is_some();
+        if self.tracker.add(&seg).is_none() {
+            return;
+        }
+        let (a, b) = (
+            Endpoint::from_socket(seg.src),
+            Endpoint::from_socket(seg.dst),
+        );
+        let Some((c, x)) = self.tracker.get_mut(a, b) else {
+            return;
+        };
+        if keep_segments && x.segments.len() < SEGMENTS_KEPT {
+            x.segments.push(seg.clone());
+        }
+        // the client's socket exists from its SYN on; the server's connection socket once the handshake completed
+        // (from the client's first segment after the SYN-ACK)
+        let from_client = c.side_of(&seg) == Side::Client;
+        let server_ready = c.syns(Side::Server) > 0 && from_client && !seg.flags.syn()
+            || c.syns(Side::Client) == 0;
+        let asks = [(Side::Client, true), (Side::Server, server_ready)];
+        for (side, ready) in asks {
+            if ready && x.process[side.index()] == Process::NotAsked {
+                let (local, remote) = match side {
+                    Side::Client => (c.client.socket(), c.server.socket()),
+                    Side::Server => (c.server.socket(), c.client.socket()),
+                };
+                x.process[side.index()] = if lookups.ask(Ask { local, remote }) {
+                    Process::Asked
+                } else {
+                    Process::Refused
+                };
+            }
+        }
+    }
+
+    /// Kernel events, to their connections (or to wait for them).
+    pub fn kernel(&mut self, events: Vec<KernelEvent>) {
+        for e in events {
+            let (a, b) = (
+                Endpoint::from_socket(e.what.src()),
+                Endpoint::from_socket(e.what.dst()),
+            );
+            match self.tracker.get_mut(a, b) {
+                Some((_, x)) => x.add_kernel(e),
+                None if self.pending.len() < PENDING_MAX => self.pending.push_back(e),
+                None => {}
+            }
+        }
+    }
+
+    /// A lookup's answer, to its connection.
+    pub fn answer(&mut self, (ask, found): procmap::Answer) {
+        let only = self.only_pid;
+        let (a, b) = (
+            Endpoint::from_socket(ask.local),
+            Endpoint::from_socket(ask.remote),
+        );
+        let held = self.holding.iter_mut().find(|(g, _)| {
+            let c = &g.conn;
+            (c.client, c.server) == (a, b) || (c.client, c.server) == (b, a)
+        });
+        let Some((c, x)) = self
+            .tracker
+            .get_mut(a, b)
+            .or(held.map(|(g, _)| (&g.conn, &mut g.extra)))
+        else {
+            return;
+        };
+        let Some(side) = conn::side_of(c, ask.local) else {
+            return;
+        };
+        if let (Some(pid), Found::Holder(o) | Found::Listener(o)) = (only, &found)
+            && procmap::descends_from(o.pid, pid)
+        {
+            x.mine = true;
+        }
+        x.process[side.index()] = Process::Found(found);
+    }
+
+    /// True while a lookup of an open connection has no answer yet.
+    pub fn waiting_for_answers(&mut self) -> bool {
+        self.tracker.iter_mut().any(|(_, x)| !x.settled())
+            || self.holding.iter().any(|(g, _)| !g.extra.settled())
+    }
+
+    /// Report what is due at `now`; attach kernel events whose connection came since.
+    pub fn tick(
+        &mut self,
+        now: TimestampNs,
+        _lookups: &mut Lookups,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let waiting = std::mem::take(&mut self.pending);
+        for e in waiting {
+            if now - e.ts < PENDING_FOR {
+                self.kernel(vec![e]);
+            }
+        }
+        let settle = SETTLE.as_nanos() as TimestampNs;
+        for g in self.tracker.due(now, settle, self.idle) {
+            if g.extra.settled() || self.holding.len() >= HOLD_MAX {
+                self.report(g, out)?;
+            } else {
+                self.holding.push((g, now + HOLD_FOR));
+            }
+        }
+        let (ready, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.holding)
+            .into_iter()
+            .partition(|(g, until)| g.extra.settled() || *until <= now);
+        self.holding = wait;
+        for (g, _) in ready {
+            self.report(g, out)?;
+        }
+        if let Some((f, w)) = &mut self.write {
+            w.write_to(f)?;
+            f.flush()?;
+        }
+        Ok(())
+    }
+
+    /// One connection that left: its line (and timeline), counted in the totals.
+    fn report(&mut self, g: Gone<Extra>, out: &mut dyn Write) -> io::Result<()> {
+        let c = &g.conn;
+        if self.only_pid.is_some() && !g.extra.mine {
+            return Ok(());
+        }
+        if !self.selection.shows(c) {
+            return Ok(());
+        }
+        let local = [c.client.ip, c.server.ip].map(|ip| self.loopback || self.local.contains(&ip));
+        let mut why = conn::why(c, &g.extra, local);
+        match g.left {
+            Left::Expired => {
+                why.push(format!(
+                    "no segment for {} s (--idle-timeout): it may still be open",
+                    self.idle / 1_000_000_000
+                ));
+                self.totals.expired += 1;
+            }
+            Left::Open => self.totals.open += 1,
+            Left::Ended | Left::Reused => count(&mut self.totals.endings, c.ending().text()),
+        }
+        if c.first_rst.is_some() {
+            let reason = match conn::reset_reason(c, &g.extra) {
+                Some(r) => r,
+                None if c.first_rst.is_some_and(|s| !local[s.index()]) => {
+                    "none: sent by the remote peer".into()
+                }
+                None => "not traced".into(),
+            };
+            count(&mut self.totals.resets, &reason);
+        }
+        let processes = [0, 1].map(|i| match &g.extra.process[i] {
+            Process::Asked => Some("? (lookup not answered in time)".into()),
+            // a local socket the table no longer had: it closed before the lookup (a refused connect's lives µs)
+            Process::Found(Found::NotLocal) if local[i] => {
+                Some("? (its socket closed before it was looked up)".into())
+            }
+            p => conn::process_text(p),
+        });
+        let row = WatchRow {
+            device: &self.device,
+            conn: c,
+            left: g.left.name(),
+            processes,
+            why: &why,
+        };
+        self.rows.row(out, &row)?;
+        if let Some(printer) = &self.timeline
+            && c.first_rst.is_some()
+        {
+            let sides = Sides {
+                a: c.client.socket(),
+                b: c.server.socket(),
+                a_label: format!("client {}", c.client.socket()),
+                b_label: format!("server {}", c.server.socket()),
+            };
+            let t = timeline::build_with_kernel(
+                sides,
+                &[],
+                &g.extra.segments,
+                &g.extra.kernel,
+                States::Inferred,
+            );
+            // no IP header facts are kept live: the account weighs the segments alone
+            let account = account::account(&t, &[]);
+            printer.connection(
+                out,
+                &ConnView {
+                    file: &self.device,
+                    conn: c,
+                    timeline: &t,
+                    account: &account,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The stop: every connection still here reported (ended ones as ended, the others as open), then the totals.
+    pub fn finish(
+        &mut self,
+        out: &mut dyn Write,
+        stopped_by: String,
+        ran: Duration,
+        drops: u32,
+        trace_lost: Option<u64>,
+        lookups_refused: u64,
+    ) -> io::Result<(WatchTotals, Option<String>)> {
+        let waiting = std::mem::take(&mut self.pending);
+        self.kernel(waiting.into_iter().collect());
+        let held: Vec<_> = self.holding.drain(..).map(|(g, _)| g).collect();
+        for g in held.into_iter().chain(self.tracker.drain()) {
+            self.report(g, out)?;
+        }
+        if let Some((f, w)) = &mut self.write {
+            w.write_to(f)?;
+            f.flush()?;
+        }
+        let t = &mut self.totals;
+        t.stopped_by = stopped_by;
+        t.seconds = ran.as_secs_f64();
+        t.pcap_drops = drops;
+        t.trace_lost = trace_lost;
+        t.lookups_refused = lookups_refused;
+        for v in [&mut t.endings, &mut t.resets] {
+            v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        }
+        let aside = self.rows.totals(out, t)?;
+        Ok((t.clone(), aside))
+    }
+}
+
+fn count(v: &mut Vec<(String, u64)>, what: &str) {
+    match v.iter_mut().find(|(k, _)| k == what) {
+        Some((_, n)) => *n += 1,
+        None => v.push((what.to_string(), 1)),
+    }
+}
