@@ -7,7 +7,7 @@
 //! test says SKIPPED with the reason and passes, unless TCW_NO_SKIP=1 is set (CI sets it).
 
 use tcp_close_watch::explain::timeline::{KernelRow, RowKind, Timeline};
-use tcp_close_watch::model::calls::{Peer, SocketCall};
+use tcp_close_watch::model::calls::{CallKind, Peer, SocketCall};
 use tcp_close_watch::model::kernel::KernelEventKind;
 use tcp_close_watch::model::run::Mode;
 use tcp_close_watch::model::tcp_state::TcpState;
@@ -46,9 +46,41 @@ fn kernel_rows(t: &Timeline, peer: Peer) -> Vec<&KernelRow> {
 }
 
 fn reasons(t: &Timeline) -> Vec<(Peer, String)> {
+    listener_resets_answer_segments_that_crossed_a_close(t);
     t.kernel_rows()
+        .filter(|k| !from_listener(k))
         .filter_map(|k| k.reason().map(|r| (k.peer, r.to_string())))
         .collect()
+}
+
+fn from_listener(k: &KernelRow) -> bool {
+    matches!(
+        k.event,
+        KernelEventKind::SendReset {
+            state: Some(TcpState::Listen),
+            ..
+        }
+    )
+}
+
+/// On a loaded machine a segment of A's can reach B's port in the instant between B's close() unhashing the
+/// connection's socket and close() sending its RST: B's listener answers that ACK with a RST of its own
+/// (TCP_FLAGS). Such a RST is the kernel's race, not the connection's end; it must come only after B began to
+/// close and carry TCP_FLAGS (an ACK at a LISTEN socket).
+fn listener_resets_answer_segments_that_crossed_a_close(t: &Timeline) {
+    let close_b = t
+        .calls()
+        .filter(|c| c.peer == Peer::B && c.kind == CallKind::Close)
+        .map(|c| c.t_start)
+        .min();
+    for k in t.kernel_rows().filter(|k| from_listener(k)) {
+        assert_eq!(k.reason(), Some("TCP_FLAGS"), "{}", show(t));
+        assert!(
+            close_b.is_some_and(|c| k.stamped >= c),
+            "a listener's RST before B's close():\n{}",
+            show(t)
+        );
+    }
 }
 
 /// The states a peer's connection socket went through, as the kernel traced them (the listener's own close left

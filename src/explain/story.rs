@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use crate::explain::rows::{RowKind, Timeline, WireRow};
+use crate::explain::rows::{KernelRow, RowKind, Timeline, WireRow};
 use crate::model::calls::{CallKind, Peer, SocketCall};
 use crate::model::kernel::{KernelEventKind, reset_reason_meaning};
 use crate::model::run::PairRun;
@@ -185,7 +185,12 @@ fn wire_lines(t: &Timeline, v: &Verdict) -> Vec<String> {
         ));
     }
     for &peer in &v.rst_from {
-        let w = first_sent(t, peer, is_rst).expect("peer sent an RST");
+        // the connection's own RST: not one its listener sent back at a segment that crossed the close
+        let w = t
+            .segments()
+            .find(|w| w.from == peer && is_rst(w) && !from_listener(t, w))
+            .or_else(|| first_sent(t, peer, is_rst))
+            .expect("peer sent an RST");
         let cause = cause_text(peer, cause_of(t, w));
         let reason = kernel_reason(t, peer).map_or(String::new(), |r| {
             format!(
@@ -197,6 +202,17 @@ fn wire_lines(t: &Timeline, v: &Verdict) -> Vec<String> {
             "{peer}'s kernel sent RST [{}] at {}{cause}{reason}.",
             w.segment.flags.tcpdump(),
             us(t, w.segment.ts)
+        ));
+    }
+    for w in t.segments().filter(|w| from_listener(t, w)) {
+        let (peer, other) = (w.from, w.from.other());
+        lines.push(format!(
+            "{peer}'s listening socket also sent RST [{}] at {}: a segment of {other}'s arrived after {peer}'s \
+             connection socket was gone and was answered by the listener (the kernel's reason: {}), a race \
+             inside the kernel, not a second close.",
+            w.segment.flags.tcpdump(),
+            us(t, w.segment.ts),
+            t.reset_reason(w).unwrap_or("none given")
         ));
     }
     if v.fin_from.is_empty() && v.rst_from.is_empty() && t.segments().next().is_some() {
@@ -252,11 +268,34 @@ fn set_linger(t: &Timeline, peer: Peer) -> bool {
         .any(|c| c.peer == peer && c.kind == CallKind::SetSockOpt && c.call.contains("SO_LINGER"))
 }
 
-/// The reason `peer`'s kernel gave for its first RST, when the timeline holds the kernel's word.
+/// The reason `peer`'s kernel gave for its connection's own RST (a listener's answer only when there is no
+/// other), when the timeline holds the kernel's word.
 pub fn kernel_reason(t: &Timeline, peer: Peer) -> Option<&str> {
-    t.kernel_rows()
-        .filter(|k| k.peer == peer)
-        .find_map(|k| k.reason())
+    let own = |k: &&&KernelRow| {
+        !matches!(
+            k.event,
+            KernelEventKind::SendReset {
+                state: Some(TcpState::Listen),
+                ..
+            }
+        )
+    };
+    let resets: Vec<&KernelRow> = t
+        .kernel_rows()
+        .filter(|k| k.peer == peer && k.reason().is_some())
+        .collect();
+    let chosen = resets.iter().find(own).or(resets.first());
+    chosen.and_then(|k| k.reason())
+}
+
+/// A RST sent by `w.from`'s listening socket: a segment of the other side's that found the connection socket
+/// already unhashed by close() went to the listener, which answers an ACK with RST (`TCP_FLAGS` on 6.x).
+fn from_listener(t: &Timeline, w: &WireRow) -> bool {
+    w.segment.flags.rst()
+        && t.rows.iter().filter(|r| r.t == w.segment.ts).any(|r| {
+            matches!(&r.kind, RowKind::Kernel(k) if k.peer == w.from
+                && matches!(k.event, KernelEventKind::SendReset { state: Some(TcpState::Listen), .. }))
+        })
 }
 
 /// Which explanation fits a RST: the kernel's own reason when it gave one, else what the timeline implies.
@@ -817,6 +856,60 @@ mod tests {
             .kernel_reason
             .as_deref(),
             Some("TCP_STATE")
+        );
+    }
+
+    /// The race seen in `shutdown` on a loaded machine: B's close() unhashes its socket, A's ACK arrives in that
+    /// instant and B's listener answers it with RST (TCP_FLAGS) a moment before close() sends its own RST. The
+    /// account gives the close()'s reason, and says what the listener's RST was.
+    #[test]
+    fn a_listeners_rst_that_crossed_the_close_is_not_taken_for_the_closes() {
+        use crate::model::kernel::KernelEvent;
+        let s = sides();
+        let segments = [
+            seg(10_000, Peer::A, TcpFlags::PSH | ACK, 34),
+            seg(51_000, Peer::B, TcpFlags::RST, 0),
+            seg(52_000, Peer::B, TcpFlags::RST | ACK, 0),
+        ];
+        let close_b = call(
+            Peer::B,
+            CallKind::Close,
+            (50_000, 52_000),
+            Outcome::Ok {
+                ret: 0,
+                data: vec![],
+            },
+            Some(33),
+        );
+        let reset = |ts, reason: &str, state| KernelEvent {
+            ts,
+            what: KernelEventKind::SendReset {
+                reason: reason.into(),
+                state: Some(state),
+                src: s.b,
+                dst: s.a,
+            },
+        };
+        let events = [
+            reset(51_000, "TCP_FLAGS", TcpState::Listen),
+            reset(52_000, "TCP_ABORT_ON_CLOSE", TcpState::FinWait1),
+        ];
+        let t = crate::explain::timeline::build_with_kernel(
+            s,
+            &[close_b],
+            &segments,
+            &events,
+            States::Recorded,
+        );
+        assert_eq!(kernel_reason(&t, Peer::B), Some("TCP_ABORT_ON_CLOSE"));
+        let text = account(&t, None, "Linux 6.18").join("\n");
+        assert!(
+            text.contains("B's kernel sent RST [R.] at +42 µs, from B's close(); the kernel's own reason: TCP_ABORT_ON_CLOSE"),
+            "{text}"
+        );
+        assert!(
+            text.contains("B's listening socket also sent RST [R] at +41 µs"),
+            "{text}"
         );
     }
 }
