@@ -414,13 +414,12 @@ fn unread_at_close(t: &Timeline, peer: Peer, rst: &WireRow, kernel: &str) -> Vec
     } else if let Some(shut) = t
         .calls()
         .find(|c| c.peer == peer && c.kind == CallKind::Shutdown)
+        .filter(|_| first_sent(t, peer, is_fin).is_none())
     {
-        if first_sent(t, peer, is_fin).is_none() {
-            lines.push(format!(
-                "{peer}'s {} sent no FIN: {other} was not told to stop sending.",
-                shut.call
-            ));
-        }
+        lines.push(format!(
+            "{peer}'s {} sent no FIN: {other} was not told to stop sending.",
+            shut.call
+        ));
     }
     lines.push(format!(
         "Fix: {peer} should read until the peer's end of stream (recv() returns 0) before close(), or the \
