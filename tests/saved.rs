@@ -203,6 +203,13 @@ fn each_capture_tells_its_modes_story() {
                 assert_eq!(calls("A", "connect")[0]["ret"], 0);
                 assert_eq!(calls("A", "recv")[0]["ret"], 9);
             }
+            Mode::SockDestroy => {
+                // destroyed from outside: B's kernel resets, B's own recv() fails ECONNABORTED, A's ECONNRESET
+                assert!(seg("B", 'R') && !seg("B", 'F'));
+                assert_eq!(calls("B", "SOCK_DESTROY")[0]["ret"], 1);
+                assert_eq!(calls("B", "recv")[0]["errno"], "ECONNABORTED");
+                assert_eq!(a_recv_errno, Some("ECONNRESET".into()));
+            }
             Mode::File(_) => unreachable!("the captures are of shipped modes"),
         }
     }

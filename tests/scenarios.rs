@@ -175,6 +175,18 @@ fn a_blocked_peer_cannot_act() {
 }
 
 #[test]
+fn a_blocked_peer_cannot_be_destroyed() {
+    // its socket is in use by the call it sleeps in: destroy it before, or after `wait A returns`
+    assert_error(
+        "A connect\nB accept\nA recv &\ndestroy A\n",
+        6,
+        1,
+        "A is blocked since line 5",
+    );
+    assert_error("destroy C\n", 3, 9, "a peer, A or B");
+}
+
+#[test]
 fn one_background_call_at_a_time() {
     assert_error(
         "A connect\nB accept\nA recv &\nB recv &\n",

@@ -287,10 +287,15 @@ enum ResetWhy {
     Linger,
     DataAfterClose,
     NoListener,
+    /// The socket was destroyed from outside (SOCK_DESTROY), as the recorded call shows.
+    Destroyed,
     Unknown,
 }
 
 fn reset_why(t: &Timeline, v: &Verdict, peer: Peer, w: &WireRow) -> ResetWhy {
+    if matches!(cause_of(t, w), Cause::Call(c) if c.kind == CallKind::Destroy) {
+        return ResetWhy::Destroyed;
+    }
     match kernel_reason(t, peer) {
         Some("TCP_ABORT_ON_CLOSE") => return ResetWhy::UnreadAtClose,
         Some("TCP_STATE") if set_linger(t, peer) => return ResetWhy::Linger,
@@ -326,6 +331,7 @@ fn why_reset(t: &Timeline, v: &Verdict, peer: Peer, kernel: &str) -> Vec<String>
         ResetWhy::Linger => linger_zero(t, peer, kernel),
         ResetWhy::DataAfterClose => data_after_close(peer),
         ResetWhy::NoListener => no_listener(t),
+        ResetWhy::Destroyed => destroyed(t, peer),
         ResetWhy::Unknown => Vec::new(),
     }
 }
@@ -363,6 +369,38 @@ fn data_after_close(peer: Peer) -> Vec<String> {
             "Fix: when recv() returns 0 the peer has finished; stop sending, or agree in the protocol who \
              closes first."
                 .to_string(),
+    ]
+}
+
+/// `peer`'s socket was destroyed from outside: what each side's next call returned, as recorded.
+fn destroyed(t: &Timeline, peer: Peer) -> Vec<String> {
+    let after = t
+        .calls()
+        .find(|c| c.kind == CallKind::Destroy && c.peer == peer)
+        .map_or(i64::MIN, |c| c.t_end);
+    let felt: Vec<String> = [peer, peer.other()]
+        .into_iter()
+        .filter_map(|p| {
+            let c = t
+                .calls()
+                .find(|c| c.peer == p && c.t_start >= after && c.errno().is_some())?;
+            let errno = crate::model::calls::errno_name(c.errno().unwrap_or(0));
+            Some(format!("{p}'s {} failed with {errno}", c.call))
+        })
+        .collect();
+    let felt = if felt.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", felt.join(", "))
+    };
+    vec![
+        format!(
+            "Why: {peer}'s socket was destroyed from outside (SOCK_DESTROY through sock_diag, what ss -K \
+             does), and Linux aborts it as a failed connection{felt}."
+        ),
+        "Fix: nothing in the applications; find who destroys sockets (ss -K, a tool that kills connections \
+         on a link change)."
+            .to_string(),
     ]
 }
 
@@ -773,6 +811,46 @@ mod tests {
             "{text}"
         );
         assert_eq!(verdict(&t).discarded_b, 5);
+    }
+
+    #[test]
+    fn a_socket_destroyed_from_outside_is_why_its_kernel_reset() {
+        let segments = [seg(20, Peer::B, TcpFlags::RST | ACK, 0)];
+        let failed = |errno| Outcome::Err { errno };
+        let calls = [
+            call(
+                Peer::B,
+                CallKind::Destroy,
+                (10, 30),
+                crate::testing::ok(),
+                None,
+            ),
+            call(
+                Peer::B,
+                CallKind::Recv,
+                (40, 41),
+                failed(libc::ECONNABORTED),
+                None,
+            ),
+            call(
+                Peer::A,
+                CallKind::Recv,
+                (42, 43),
+                failed(libc::ECONNRESET),
+                None,
+            ),
+        ];
+        let t = build(sides(), &calls, &segments, States::Recorded);
+        let text = account(&t, None, "x").join("\n");
+        assert!(text.contains("from B's sock_destroy()"), "{text}");
+        assert!(
+            text.contains("B's socket was destroyed from outside"),
+            "{text}"
+        );
+        assert!(
+            text.contains("B's recv() failed with ECONNABORTED, A's recv() failed with ECONNRESET"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub enum Mode {
     ShutdownRead,
     AcceptQueueReset,
     SelfConnect,
+    SockDestroy,
     /// A scenario read from a file (`run --scenario`, or a saved run of one): its own name, summary and text.
     File(&'static ScenarioFile),
 }
@@ -47,7 +48,7 @@ impl Mode {
         })))
     }
 
-    pub const ALL: [Mode; 14] = [
+    pub const ALL: [Mode; 15] = [
         Mode::Abrupt,
         Mode::Shutdown,
         Mode::Drain,
@@ -62,6 +63,7 @@ impl Mode {
         Mode::ShutdownRead,
         Mode::AcceptQueueReset,
         Mode::SelfConnect,
+        Mode::SockDestroy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +82,7 @@ impl Mode {
             Mode::ShutdownRead => "shutdown-read",
             Mode::AcceptQueueReset => "accept-queue-reset",
             Mode::SelfConnect => "self-connect",
+            Mode::SockDestroy => "sock-destroy",
             Mode::File(f) => &f.name,
         }
     }
@@ -128,6 +131,9 @@ impl Mode {
             }
             Mode::SelfConnect => {
                 "A's socket connects to its own address and port: a simultaneous open with itself, then talks to itself"
+            }
+            Mode::SockDestroy => {
+                "the kernel is asked to destroy B's socket (SOCK_DESTROY, what ss -K does): B's recv() fails with ECONNABORTED, A's with ECONNRESET"
             }
             Mode::File(f) => &f.summary,
         }

@@ -11,6 +11,7 @@
 pub mod capture;
 pub mod privilege;
 pub mod proc;
+pub mod sockdestroy;
 pub mod sockdiag;
 pub mod socket;
 pub mod sockopt;

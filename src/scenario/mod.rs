@@ -21,6 +21,7 @@ mod wait;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::model::run::{Mode, PairRun};
+use crate::os::sockdestroy::Destroyer;
 use crate::os::socket;
 
 pub use expect::{Evidence, Verdict, check};
@@ -54,6 +55,8 @@ pub struct Stage {
     mode: Mode,
     script: Script,
     listener: socket::Listener,
+    /// Started here, before the run gives up its privileges, when a step destroys a socket.
+    destroyer: Option<Destroyer>,
 }
 
 impl Stage {
@@ -68,10 +71,19 @@ impl Stage {
         };
         // `port closed` (refused) needs a port nobody listens on: bound but not listening, so no one else takes it.
         let listener = socket::Listener::bind(ip, !script.port_closed)?;
+        let destroyer = if script.destroys() {
+            let d = Destroyer::start().map_err(|e| {
+                std::io::Error::other(format!("cannot start the SOCK_DESTROY helper: {e}"))
+            })?;
+            Some(d)
+        } else {
+            None
+        };
         Ok(Stage {
             mode,
             script,
             listener,
+            destroyer,
         })
     }
 
@@ -82,6 +94,6 @@ impl Stage {
 
     /// Play the scenario.
     pub fn play(self) -> Result<PairRun, ScenarioError> {
-        play::play(self.mode, &self.script, self.listener)
+        play::play(self.mode, &self.script, self.listener, self.destroyer)
     }
 }

@@ -150,7 +150,7 @@ fn order(line: &Line, step: &Step, first: &Token, busy: &mut Option<(Peer, usize
                 format!("`wait {p} returns`"),
             ));
         }
-        (Step::Call { peer, .. }, Some((b, since))) if *peer == b => {
+        (Step::Call { peer, .. } | Step::Destroy(peer), Some((b, since))) if *peer == b => {
             return Err(line.err(
                 first.col,
                 format!(
@@ -214,6 +214,12 @@ fn step(line: &mut Line) -> Res<Step> {
             line.done()?;
             Ok(Step::Sleep(d))
         }
+        "destroy" => {
+            line.next += 1;
+            let (peer, _) = line.peer()?;
+            line.done()?;
+            Ok(Step::Destroy(peer))
+        }
         "A" | "B" if !first.quoted => {
             let (peer, _) = line.peer()?;
             let call = call(line, peer)?;
@@ -242,7 +248,7 @@ fn step(line: &mut Line) -> Res<Step> {
         }
         _ => Err(line.err(
             first.col,
-            "scenario, summary, teach, port, A, B, wait, sleep or expect",
+            "scenario, summary, teach, port, A, B, wait, sleep, destroy or expect",
             found(&first),
         )),
     }

@@ -2,11 +2,13 @@
 //! A call marked `&` runs on a thread of its own; the next steps go on once that peer is asleep in it, until
 //! `wait P returns`. Every wait, and every recv or accept that could block, is bounded.
 
+use std::cell::RefCell;
 use std::sync::mpsc;
 
 use crate::model::calls::{Peer, SocketCall, errno_name};
 use crate::model::run::{EndStates, Mode, PairRun};
 use crate::model::tcp_state::TcpState;
+use crate::os::sockdestroy::Destroyer;
 use crate::os::socket::{Listener, Recorder, Sock};
 use crate::os::{proc, sockdiag};
 use crate::scenario::script::{At, Call, Script, Step, Wait};
@@ -39,14 +41,22 @@ impl Ends<'_> {
     }
 }
 
-/// What every step shares: where calls are recorded, and B's listening socket.
+/// What every step shares: where calls are recorded, B's listening socket, and the SOCK_DESTROY helper when the
+/// scenario destroys a socket.
 struct Stage<'l> {
     rec: Recorder,
     listener: &'l Listener,
+    destroyer: RefCell<Option<Destroyer>>,
 }
 
-/// Play `script` as `mode` on B's bound port.
-pub fn play(mode: Mode, script: &Script, listener: Listener) -> Result<PairRun, ScenarioError> {
+/// Play `script` as `mode` on B's bound port; `destroyer` (started before privileges were given up) serves a
+/// `destroy` step.
+pub fn play(
+    mode: Mode,
+    script: &Script,
+    listener: Listener,
+    destroyer: Option<Destroyer>,
+) -> Result<PairRun, ScenarioError> {
     let rec = Recorder::default();
     let v6 = listener.addr.is_ipv6();
     let a = Sock::new(Peer::A, v6, &rec)
@@ -55,6 +65,7 @@ pub fn play(mode: Mode, script: &Script, listener: Listener) -> Result<PairRun, 
     let stage = Stage {
         rec: rec.clone(),
         listener: &listener,
+        destroyer: RefCell::new(destroyer),
     };
     let mut ends = Ends {
         a: Some(&mut slots.0),
@@ -113,6 +124,7 @@ fn steps(stage: &Stage, ends: &mut Ends, list: &[At<Step>]) -> Done {
                 proc::pause(*d);
                 Ok(())
             }
+            Step::Destroy(peer) => destroy(stage, ends, *peer),
         }
         .map_err(|e| at(s, e))?;
         i += 1;
@@ -179,6 +191,22 @@ fn call(stage: &Stage, ends: &mut Ends, peer: Peer, call: &Call) -> Done {
         }
     }
     Ok(())
+}
+
+/// SOCK_DESTROY of `peer`'s socket, through the helper started with the run.
+fn destroy(stage: &Stage, ends: &mut Ends, peer: Peer) -> Done {
+    let sock = ends.sock(peer)?;
+    let mut helper = stage.destroyer.borrow_mut();
+    let d = helper.as_mut().ok_or_else(|| {
+        ScenarioError(
+            "no SOCK_DESTROY helper was started for this run (one destroy per run)".into(),
+        )
+    })?;
+    let done = sock.destroyed_by(d);
+    // the helper serves one request
+    *helper = None;
+    done.map(|_| ())
+        .map_err(|e| ScenarioError(format!("cannot destroy {peer}'s socket: {e}")))
 }
 
 /// recv() once there is something to read (bytes, the end of the stream or an error), so it cannot block.

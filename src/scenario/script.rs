@@ -41,6 +41,9 @@ pub enum Step {
     Wait(Wait),
     /// A fixed pause: only where time itself is the lesson.
     Sleep(Duration),
+    /// The kernel is asked from outside to destroy `peer`'s connected socket (`destroy B`: SOCK_DESTROY through
+    /// sock_diag, what `ss -K` does); recorded as `peer`'s `SOCK_DESTROY (ss -K)`.
+    Destroy(Peer),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +132,14 @@ pub enum Want {
 }
 
 impl Script {
+    /// True when a step asks the kernel to destroy a socket: the run starts the SOCK_DESTROY helper while it
+    /// still has the rights.
+    pub fn destroys(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.item, Step::Destroy(_)))
+    }
+
     /// The steps' calls, for a test or a reader: which peers act at all.
     pub fn calls(&self) -> impl Iterator<Item = (Peer, &Call)> {
         self.steps.iter().filter_map(|s| match &s.item {
