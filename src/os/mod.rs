@@ -9,6 +9,7 @@
 //! for. Uses `model` and `wire` only; returns errors, never panics on what the kernel answers.
 
 pub mod capture;
+pub mod netns;
 pub mod privilege;
 pub mod proc;
 pub mod sockdestroy;
