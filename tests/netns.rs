@@ -1,11 +1,12 @@
 //! The private network namespaces of the link scenarios (os/netns.rs): made, changed and always removed — after a
 //! normal end, after the owner is killed with SIGINT or SIGKILL (its keeper, or the next run's sweep, removes
-//! them). Root and real: `ip netns list` and `ip link` are read after each.
+//! them) — and the two link scenarios played for real with `--check`, leaving nothing behind either. Root and
+//! real: `ip netns list` and `ip link` are read after each.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use tcp_close_watch::os::netns::{self, ADDR_B, Link, Pair};
+use tcp_close_watch::os::netns::{self, Link, Pair};
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -54,7 +55,7 @@ fn a_pair_carries_a_connection_and_is_removed_when_dropped() {
     let mut pair = Pair::create().expect("pair");
     let listener = {
         let _in_b = pair.enter(false).unwrap();
-        TcpListener::bind(SocketAddr::new(ADDR_B.into(), 0)).unwrap()
+        TcpListener::bind(SocketAddr::new(pair.addr_b.into(), 0)).unwrap()
     };
     let to = listener.local_addr().unwrap();
     let a = {
@@ -64,7 +65,7 @@ fn a_pair_carries_a_connection_and_is_removed_when_dropped() {
     // the socket stays in A's namespace: from the host, B's address is not even routed to
     assert!(TcpStream::connect_timeout(&to, Duration::from_millis(300)).is_err());
     let (_b, from) = listener.accept().unwrap();
-    assert_eq!(from.ip(), std::net::IpAddr::from(netns::ADDR_A));
+    assert_eq!(from.ip(), std::net::IpAddr::from(pair.addr_a));
     pair.link(&Link::Rate("1mbit".into())).expect("tbf works");
     pair.link(&Link::Blackhole).expect("a blackhole route");
     match pair.link(&Link::Delay(100)) {
@@ -161,4 +162,76 @@ fn a_dead_runs_pair_is_swept() {
     // (a pair made by another test at the same time may sweep it first: either way it is gone)
     netns::sweep_stale();
     assert!(!netns::list().contains(&stale.to_string()));
+}
+
+fn tcw(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Each link scenario meets its expectations on this kernel, and its namespaces are gone once `run` ends.
+#[test]
+fn the_link_scenarios_meet_their_expectations_and_leave_nothing() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("the link scenarios need root (namespaces, capture)");
+        return;
+    }
+    for mode in ["keepalive-dead-peer", "user-timeout"] {
+        let child = tcw(&["run", "--mode", mode, "--check"]);
+        let pid = child.id();
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{mode}: {err}");
+        assert!(err.contains(&format!("check: mode {mode}: ")), "{err}");
+        assert_eq!(gone(pid), Vec::<String>::new(), "{mode}");
+    }
+}
+
+/// `run` of a link scenario killed with `sig` while it plays (its pair made, A waiting on the kernel's timer)
+/// leaves nothing; after SIGKILL, the next run's sweep would take what the keeper had not.
+fn killed_run_leaves_nothing(sig: libc::c_int) {
+    let mut child = tcw(&["run", "--mode", "keepalive-dead-peer"]);
+    let pid = child.id();
+    let t0 = Instant::now();
+    while left_by(pid).len() < 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the run made no pair"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill of our own child.
+    unsafe { libc::kill(pid as i32, sig) };
+    let _ = child.wait();
+    let left = gone(pid);
+    drop(Pair::create().expect("the next pair, which sweeps"));
+    assert_eq!(left, Vec::<String>::new(), "after signal {sig}");
+    assert_eq!(
+        left_by(pid),
+        Vec::<String>::new(),
+        "after signal {sig} and a sweep"
+    );
+}
+
+#[test]
+fn an_interrupted_link_run_leaves_nothing() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("the link scenarios need root");
+        return;
+    }
+    killed_run_leaves_nothing(libc::SIGINT);
+}
+
+#[test]
+fn a_killed_link_run_leaves_nothing() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("the link scenarios need root");
+        return;
+    }
+    killed_run_leaves_nothing(libc::SIGKILL);
 }

@@ -6,9 +6,11 @@
 //!
 //! - [`timeline`]: the one builder, [`timeline::build`], for a live run, a saved run and `analyze --conn`.
 //! - [`infer`]: the TCP states the wire implies and the ⚠ notes; only `timeline::build` calls it.
+//! - [`outside`]: why a reset came that no call caused (a keepalive timer, a destroy from outside).
 //! - [`story`]: the verdict, the account in words ("what happened") and the `--mode all` comparison row.
 
 pub mod infer;
+pub mod outside;
 pub mod rows;
 pub mod story;
 pub mod timeline;

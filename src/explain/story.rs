@@ -9,6 +9,7 @@
 
 use serde::Serialize;
 
+use crate::explain::outside;
 use crate::explain::rows::{RowKind, Timeline, WireRow};
 use crate::model::calls::{CallKind, Peer, SocketCall};
 use crate::model::kernel::{KernelEventKind, reset_reason_meaning};
@@ -207,7 +208,13 @@ fn wire_lines(t: &Timeline, v: &Verdict) -> Vec<String> {
     }
     for &peer in &v.rst_from {
         let w = first_sent(t, peer, is_rst).expect("peer sent an RST");
-        let cause = cause_text(peer, cause_of(t, w));
+        // a timer's reset is no call's doing, even while a call waits
+        let cause = match kernel_reason(t, peer) {
+            Some("TCP_KEEPALIVE_TIMEOUT") => {
+                format!(", from {peer}'s keepalive timer (not a call)")
+            }
+            _ => cause_text(peer, cause_of(t, w)),
+        };
         let reason = kernel_reason(t, peer).map_or(String::new(), |r| {
             format!(
                 "; the kernel's own reason: {r}{}",
@@ -289,6 +296,8 @@ enum ResetWhy {
     NoListener,
     /// The socket was destroyed from outside (SOCK_DESTROY), as the recorded call shows.
     Destroyed,
+    /// Keepalive probes went unanswered, as the kernel named it.
+    KeepaliveTimeout,
     Unknown,
 }
 
@@ -301,6 +310,7 @@ fn reset_why(t: &Timeline, v: &Verdict, peer: Peer, w: &WireRow) -> ResetWhy {
         Some("TCP_STATE") if set_linger(t, peer) => return ResetWhy::Linger,
         Some("TCP_ABORT_ON_DATA") => return ResetWhy::DataAfterClose,
         Some("NO_SOCKET") => return ResetWhy::NoListener,
+        Some("TCP_KEEPALIVE_TIMEOUT") => return ResetWhy::KeepaliveTimeout,
         _ => {}
     }
     let cause = cause_of(t, w);
@@ -331,7 +341,8 @@ fn why_reset(t: &Timeline, v: &Verdict, peer: Peer, kernel: &str) -> Vec<String>
         ResetWhy::Linger => linger_zero(t, peer, kernel),
         ResetWhy::DataAfterClose => data_after_close(peer),
         ResetWhy::NoListener => no_listener(t),
-        ResetWhy::Destroyed => destroyed(t, peer),
+        ResetWhy::Destroyed => outside::destroyed(t, peer),
+        ResetWhy::KeepaliveTimeout => outside::keepalive_timeout(t, peer, w),
         ResetWhy::Unknown => Vec::new(),
     }
 }
@@ -369,38 +380,6 @@ fn data_after_close(peer: Peer) -> Vec<String> {
             "Fix: when recv() returns 0 the peer has finished; stop sending, or agree in the protocol who \
              closes first."
                 .to_string(),
-    ]
-}
-
-/// `peer`'s socket was destroyed from outside: what each side's next call returned, as recorded.
-fn destroyed(t: &Timeline, peer: Peer) -> Vec<String> {
-    let after = t
-        .calls()
-        .find(|c| c.kind == CallKind::Destroy && c.peer == peer)
-        .map_or(i64::MIN, |c| c.t_end);
-    let felt: Vec<String> = [peer, peer.other()]
-        .into_iter()
-        .filter_map(|p| {
-            let c = t
-                .calls()
-                .find(|c| c.peer == p && c.t_start >= after && c.errno().is_some())?;
-            let errno = crate::model::calls::errno_name(c.errno().unwrap_or(0));
-            Some(format!("{p}'s {} failed with {errno}", c.call))
-        })
-        .collect();
-    let felt = if felt.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", felt.join(", "))
-    };
-    vec![
-        format!(
-            "Why: {peer}'s socket was destroyed from outside (SOCK_DESTROY through sock_diag, what ss -K \
-             does), and Linux aborts it as a failed connection{felt}."
-        ),
-        "Fix: nothing in the applications; find who destroys sockets (ss -K, a tool that kills connections \
-         on a link change)."
-            .to_string(),
     ]
 }
 

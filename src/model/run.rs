@@ -24,6 +24,8 @@ pub enum Mode {
     AcceptQueueReset,
     SelfConnect,
     SockDestroy,
+    KeepaliveDeadPeer,
+    UserTimeout,
     /// A scenario read from a file (`run --scenario`, or a saved run of one): its own name, summary and text.
     File(&'static ScenarioFile),
 }
@@ -48,7 +50,7 @@ impl Mode {
         })))
     }
 
-    pub const ALL: [Mode; 15] = [
+    pub const ALL: [Mode; 17] = [
         Mode::Abrupt,
         Mode::Shutdown,
         Mode::Drain,
@@ -64,6 +66,8 @@ impl Mode {
         Mode::AcceptQueueReset,
         Mode::SelfConnect,
         Mode::SockDestroy,
+        Mode::KeepaliveDeadPeer,
+        Mode::UserTimeout,
     ];
 
     pub fn name(self) -> &'static str {
@@ -83,6 +87,8 @@ impl Mode {
             Mode::AcceptQueueReset => "accept-queue-reset",
             Mode::SelfConnect => "self-connect",
             Mode::SockDestroy => "sock-destroy",
+            Mode::KeepaliveDeadPeer => "keepalive-dead-peer",
+            Mode::UserTimeout => "user-timeout",
             Mode::File(f) => &f.name,
         }
     }
@@ -134,6 +140,12 @@ impl Mode {
             }
             Mode::SockDestroy => {
                 "the kernel is asked to destroy B's socket (SOCK_DESTROY, what ss -K does): B's recv() fails with ECONNABORTED, A's with ECONNRESET"
+            }
+            Mode::KeepaliveDeadPeer => {
+                "B vanishes (its answers go nowhere); A's keepalive probes go unanswered; A's kernel resets and recv() fails with ETIMEDOUT"
+            }
+            Mode::UserTimeout => {
+                "B vanishes while A's bytes are in flight: retransmissions, then TCP_USER_TIMEOUT ends it — ETIMEDOUT and no RST at all"
             }
             Mode::File(f) => &f.summary,
         }

@@ -17,18 +17,40 @@
 //! belong there; a socket stays in its namespace when the thread leaves, and after privileges are given up.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Every namespace's name starts with this, then this process's pid.
 pub const PREFIX: &str = "tcw-";
-/// A's and B's addresses on the veth (the namespaces are private, so every pair may use the same ones).
-pub const ADDR_A: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 1);
-pub const ADDR_B: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 2);
+/// A's and B's addresses on the veth of pair `n`: 10.201.n.1 and .2 (private to the namespaces; distinct within
+/// this process, so a run's B address names its pair).
+pub fn addrs(n: u32) -> (Ipv4Addr, Ipv4Addr) {
+    let third = (n % 250) as u8;
+    (
+        Ipv4Addr::new(10, 201, third, 1),
+        Ipv4Addr::new(10, 201, third, 2),
+    )
+}
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Where the pairs of this process capture: B's address, A's namespace and A's end of the veth.
+static CAPTURE_POINTS: Mutex<Vec<(IpAddr, String, String)>> = Mutex::new(Vec::new());
+
+fn lock_points() -> std::sync::MutexGuard<'static, Vec<(IpAddr, String, String)>> {
+    CAPTURE_POINTS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// When `b` is B's address of one of our pairs: A's namespace and A's end of the veth, where its wire is captured.
+pub fn capture_point(b: IpAddr) -> Option<(String, String)> {
+    lock_points()
+        .iter()
+        .find(|(ip, _, _)| *ip == b)
+        .map(|(_, ns, dev)| (ns.clone(), dev.clone()))
+}
 
 /// A link condition the keeper can set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +117,8 @@ pub struct Pair {
     /// A's end of the veth, in A's namespace: where a capture of A's wire listens.
     pub veth_a: String,
     pub veth_b: String,
+    pub addr_a: Ipv4Addr,
+    pub addr_b: Ipv4Addr,
     keeper: Option<Child>,
     input: Option<ChildStdin>,
     output: Option<BufReader<ChildStdout>>,
@@ -165,11 +189,14 @@ impl Pair {
         let ns = |side: &str| format!("{PREFIX}{pid}-{n}-{side}");
         // at most 15 bytes: `tcw` + a pid of up to 7 digits + n + a|b
         let veth = |side: &str| format!("tcw{pid}{n}{side}");
+        let (addr_a, addr_b) = addrs(n);
         let mut pair = Pair {
             ns_a: ns("a"),
             ns_b: ns("b"),
             veth_a: veth("a"),
             veth_b: veth("b"),
+            addr_a,
+            addr_b,
             keeper: None,
             input: None,
             output: None,
@@ -177,6 +204,13 @@ impl Pair {
         // the keeper first: from here on, any way out removes what was made
         pair.start_keeper()?;
         pair.build()?;
+        // the socket table of each namespace is read through a netlink socket opened inside it, now
+        for (a, ip) in [(true, addr_a), (false, addr_b)] {
+            let _inside = pair.enter(a)?;
+            crate::os::sockdiag::answer_for(ip.into())
+                .map_err(|e| NetnsError(format!("cannot open sock_diag in {}: {e}", pair.ns_a)))?;
+        }
+        lock_points().push((addr_b.into(), pair.ns_a.clone(), pair.veth_a.clone()));
         Ok(pair)
     }
 
@@ -184,7 +218,12 @@ impl Pair {
         let mut child = Command::new("/bin/sh")
             .arg("-c")
             .arg(KEEPER)
-            .args([&self.ns_a, &self.ns_b, &self.veth_a, &ADDR_A.to_string()])
+            .args([
+                &self.ns_a,
+                &self.ns_b,
+                &self.veth_a,
+                &self.addr_a.to_string(),
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -203,7 +242,7 @@ impl Pair {
         ip(&[
             "link", "add", va, "netns", a, "type", "veth", "peer", "name", vb, "netns", b,
         ])?;
-        for (ns, dev, addr) in [(a, va, ADDR_A), (b, vb, ADDR_B)] {
+        for (ns, dev, addr) in [(a, va, self.addr_a), (b, vb, self.addr_b)] {
             ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
             ip(&["-n", ns, "link", "set", dev, "up"])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
@@ -242,8 +281,33 @@ impl Pair {
     }
 }
 
+/// Pairs whose scenario is played, kept until their capture is finished (its end marker crosses the veth).
+static HELD: Mutex<Vec<Pair>> = Mutex::new(Vec::new());
+
+fn lock_held() -> std::sync::MutexGuard<'static, Vec<Pair>> {
+    HELD.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Keep `pair` until [`release`] is called with its B address (or the process ends: its keeper removes it then).
+pub fn hold(pair: Pair) {
+    lock_held().push(pair);
+}
+
+/// Remove the held pair whose B address is `b`, if any.
+pub fn release(b: IpAddr) {
+    let pair = {
+        let mut held = lock_held();
+        let i = held.iter().position(|p| IpAddr::from(p.addr_b) == b);
+        i.map(|i| held.remove(i))
+    };
+    drop(pair);
+}
+
 impl Drop for Pair {
     fn drop(&mut self) {
+        lock_points().retain(|(ip, _, _)| *ip != IpAddr::from(self.addr_b));
+        crate::os::sockdiag::forget(self.addr_a.into());
+        crate::os::sockdiag::forget(self.addr_b.into());
         // closing its input has the keeper delete both namespaces; wait, so that they are gone when this returns
         drop(self.input.take());
         drop(self.output.take());

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::model::calls::{CallKind, Peer};
 use crate::model::tcp_state::TcpState;
+pub use crate::os::netns::Link;
 use crate::os::socket::{Shut, SockOpt};
 
 /// A whole scenario file.
@@ -44,6 +45,9 @@ pub enum Step {
     /// The kernel is asked from outside to destroy `peer`'s connected socket (`destroy B`: SOCK_DESTROY through
     /// sock_diag, what `ss -K` does); recorded as `peer`'s `SOCK_DESTROY (ss -K)`.
     Destroy(Peer),
+    /// A link condition between A's and B's private network namespaces (`link blackhole`, `link down`,
+    /// `link rate 1mbit`, `link delay 100 ms`): a scenario with one is played over a veth, not loopback.
+    Link(Link),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +136,11 @@ pub enum Want {
 }
 
 impl Script {
+    /// True when a step sets a link condition: the run plays in a private pair of network namespaces.
+    pub fn links(&self) -> bool {
+        self.steps.iter().any(|s| matches!(s.item, Step::Link(_)))
+    }
+
     /// True when a step asks the kernel to destroy a socket: the run starts the SOCK_DESTROY helper while it
     /// still has the rights.
     pub fn destroys(&self) -> bool {
