@@ -80,8 +80,11 @@ impl Stage {
                     "scenario {mode} plays over IPv4 in namespaces of its own: leave out --ipv6"
                 )));
             }
-            let (listener, pair, a) =
-                in_namespaces(&script, &rec).map_err(std::io::Error::other)?;
+            let (listener, pair, a) = in_namespaces(&script, &rec).map_err(|e| {
+                std::io::Error::other(format!(
+                    "scenario {mode} plays over a veth in network namespaces of its own (run as root): {e}"
+                ))
+            })?;
             (listener, Some((pair, a)))
         } else {
             // `port closed` (refused) needs a port nobody listens on: bound but not listening, so no one else
