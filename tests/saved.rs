@@ -203,6 +203,30 @@ fn each_capture_tells_its_modes_story() {
                 assert_eq!(calls("A", "connect")[0]["ret"], 0);
                 assert_eq!(calls("A", "recv")[0]["ret"], 9);
             }
+            Mode::SockDestroy => {
+                // destroyed from outside: B's kernel resets, B's own recv() fails ECONNABORTED, A's ECONNRESET
+                assert!(seg("B", 'R') && !seg("B", 'F'));
+                assert_eq!(calls("B", "SOCK_DESTROY")[0]["ret"], 1);
+                assert_eq!(calls("B", "recv")[0]["errno"], "ECONNABORTED");
+                assert_eq!(a_recv_errno, Some("ECONNRESET".into()));
+            }
+            Mode::KeepaliveDeadPeer => {
+                // captured on A's veth: A's probes, then A's RST; B never answers
+                assert!(seg("A", 'R') && !seg("A", 'F'));
+                assert_eq!(a_recv_errno, Some("ETIMEDOUT".into()));
+            }
+            Mode::UserTimeout => {
+                // retransmissions of A's bytes, then a quiet end: no RST at all
+                let data_from_a = rows
+                    .iter()
+                    .filter(|r| {
+                        r["kind"] == "segment" && r["from"] == "A" && r["len"].as_u64() > Some(0)
+                    })
+                    .count();
+                assert!(data_from_a >= 3, "retransmitted: {data_from_a}");
+                assert!(!seg("A", 'R') && !seg("B", 'R'));
+                assert_eq!(a_recv_errno, Some("ETIMEDOUT".into()));
+            }
             Mode::File(_) => unreachable!("the captures are of shipped modes"),
         }
     }

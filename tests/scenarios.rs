@@ -175,6 +175,33 @@ fn a_blocked_peer_cannot_act() {
 }
 
 #[test]
+fn a_blocked_peer_cannot_be_destroyed() {
+    // its socket is in use by the call it sleeps in: destroy it before, or after `wait A returns`
+    assert_error(
+        "A connect\nB accept\nA recv &\ndestroy A\n",
+        6,
+        1,
+        "A is blocked since line 5",
+    );
+    assert_error("destroy C\n", 3, 9, "a peer, A or B");
+}
+
+#[test]
+fn an_unknown_link_condition_is_named() {
+    assert_error(
+        "link sideways\n",
+        3,
+        6,
+        "blackhole, down, rate RATE or delay N ms",
+    );
+    assert_error("link rate fast\n", 3, 11, "a rate, as 1mbit");
+    assert_error("link delay 100 s\n", 3, 16, "ms");
+    // a good one parses, and marks the scenario as played in namespaces of its own
+    let s = scenario::parse(&format!("{HEAD}A connect\nlink rate 500kbit\n")).unwrap();
+    assert!(s.links());
+}
+
+#[test]
 fn one_background_call_at_a_time() {
     assert_error(
         "A connect\nB accept\nA recv &\nB recv &\n",

@@ -8,10 +8,12 @@
 //! - [`infer`]: the TCP states the wire implies and the ⚠ notes; only `timeline::build` calls it.
 //! - [`account`]: the account of one captured connection (`analyze --conn`): what happened, the likely cause with
 //!   its evidence, what else fits, what to check.
+//! - [`outside`]: why a reset came that no call caused (a keepalive timer, a destroy from outside).
 //! - [`story`]: the verdict, the account in words ("what happened") and the `--mode all` comparison row.
 
 pub mod account;
 pub mod infer;
+pub mod outside;
 pub mod rows;
 pub mod story;
 pub mod timeline;

@@ -9,6 +9,7 @@
 
 use serde::Serialize;
 
+use crate::explain::outside;
 use crate::explain::rows::{KernelRow, RowKind, Timeline, WireRow};
 use crate::model::calls::{CallKind, Peer, SocketCall};
 use crate::model::kernel::{KernelEventKind, reset_reason_meaning};
@@ -52,7 +53,8 @@ pub fn verdict(t: &Timeline) -> Verdict {
         t.calls()
             .filter(|c| c.peer == peer && c.kind == CallKind::Close)
             .filter_map(|c| c.unread_before)
-            .sum()
+            .sum::<u32>()
+            + never_accepted(t, peer)
     };
     Verdict {
         fin_from: first_senders(t, |w| w.segment.flags.fin()),
@@ -62,6 +64,26 @@ pub fn verdict(t: &Timeline) -> Verdict {
         discarded_a: discarded(Peer::A),
         discarded_b: discarded(Peer::B),
     }
+}
+
+/// Bytes the other side's send() calls handed over before `peer`'s kernel reset a connection `peer`'s application
+/// never accept()ed: no recv() could read them, they went with the socket (the accept queue's, at `peer`).
+fn never_accepted(t: &Timeline, peer: Peer) -> u32 {
+    let Some(rst) = first_sent(t, peer, is_rst) else {
+        return 0;
+    };
+    let mine = |k: CallKind| t.calls().any(|c| c.peer == peer && c.kind == k);
+    let other_connected = t
+        .calls()
+        .any(|c| c.peer == peer.other() && c.kind == CallKind::Connect && c.errno().is_none());
+    if mine(CallKind::Accept) || mine(CallKind::Recv) || !other_connected {
+        return 0;
+    }
+    t.calls()
+        .filter(|c| c.peer == peer.other() && c.kind == CallKind::Send)
+        .filter(|c| c.t_end <= rst.segment.ts)
+        .map(|c| u32::try_from(c.ret().max(0)).unwrap_or(u32::MAX))
+        .sum()
 }
 
 /// What put a segment on the wire.
@@ -191,7 +213,13 @@ fn wire_lines(t: &Timeline, v: &Verdict) -> Vec<String> {
             .find(|w| w.from == peer && is_rst(w) && !from_listener(t, w))
             .or_else(|| first_sent(t, peer, is_rst))
             .expect("peer sent an RST");
-        let cause = cause_text(peer, cause_of(t, w));
+        // a timer's reset is no call's doing, even while a call waits
+        let cause = match kernel_reason(t, peer) {
+            Some("TCP_KEEPALIVE_TIMEOUT") => {
+                format!(", from {peer}'s keepalive timer (not a call)")
+            }
+            _ => cause_text(peer, cause_of(t, w)),
+        };
         let reason = kernel_reason(t, peer).map_or(String::new(), |r| {
             format!(
                 "; the kernel's own reason: {r}{}",
@@ -305,15 +333,23 @@ enum ResetWhy {
     Linger,
     DataAfterClose,
     NoListener,
+    /// The socket was destroyed from outside (SOCK_DESTROY), as the recorded call shows.
+    Destroyed,
+    /// Keepalive probes went unanswered, as the kernel named it.
+    KeepaliveTimeout,
     Unknown,
 }
 
 fn reset_why(t: &Timeline, v: &Verdict, peer: Peer, w: &WireRow) -> ResetWhy {
+    if matches!(cause_of(t, w), Cause::Call(c) if c.kind == CallKind::Destroy) {
+        return ResetWhy::Destroyed;
+    }
     match kernel_reason(t, peer) {
         Some("TCP_ABORT_ON_CLOSE") => return ResetWhy::UnreadAtClose,
         Some("TCP_STATE") if set_linger(t, peer) => return ResetWhy::Linger,
         Some("TCP_ABORT_ON_DATA") => return ResetWhy::DataAfterClose,
         Some("NO_SOCKET") => return ResetWhy::NoListener,
+        Some("TCP_KEEPALIVE_TIMEOUT") => return ResetWhy::KeepaliveTimeout,
         _ => {}
     }
     let cause = cause_of(t, w);
@@ -344,6 +380,8 @@ fn why_reset(t: &Timeline, v: &Verdict, peer: Peer, kernel: &str) -> Vec<String>
         ResetWhy::Linger => linger_zero(t, peer, kernel),
         ResetWhy::DataAfterClose => data_after_close(peer),
         ResetWhy::NoListener => no_listener(t),
+        ResetWhy::Destroyed => outside::destroyed(t, peer),
+        ResetWhy::KeepaliveTimeout => outside::keepalive_timeout(t, peer, w),
         ResetWhy::Unknown => Vec::new(),
     }
 }
@@ -418,17 +456,29 @@ fn unread_at_close(t: &Timeline, peer: Peer, rst: &WireRow, kernel: &str) -> Vec
         "Why: {peer} closed its socket while received data was still unread. Linux then does not send FIN \
          but RST (RFC 2525 §2.17: the data would otherwise be lost silently): {felt}."
     )];
-    // `peer` sent a RST (that is why we are here): after a shutdown() it had sent its FIN already.
-    if t.calls()
-        .any(|c| c.peer == peer && c.kind == CallKind::Shutdown)
-    {
+    // Only a shutdown() that stops writing sends a FIN (SHUT_RD sends nothing): read the direction from the call,
+    // and the FIN from the wire.
+    let shut_wr = t
+        .calls()
+        .find(|c| c.peer == peer && c.kind == CallKind::Shutdown && c.call.contains("WR"));
+    if let Some(shut) = shut_wr.filter(|_| first_sent(t, peer, is_fin).is_some()) {
         let named =
             kernel_reason(t, peer).map_or(String::new(), |r| format!(" (its own reason: {r})"));
         lines.push(format!(
-            "Textbook vs this kernel: shutdown(SHUT_WR) before close() is the fix the sockets textbook \
-             suggests. This kernel ({kernel}) sent the FIN at shutdown() and still an RST at close(), because \
-             bytes were unread{named}. The graceful close the RFCs describe is half-close and keep reading until \
-             the peer's FIN (mode drain)."
+            "Textbook vs this kernel: {} before close() is the fix the sockets textbook suggests. This \
+             kernel ({kernel}) sent the FIN at shutdown() and still an RST at close(), because bytes were \
+             unread{named}. The graceful close the RFCs describe is half-close and keep reading until the peer's \
+             FIN (mode drain).",
+            shut.call
+        ));
+    } else if let Some(shut) = t
+        .calls()
+        .find(|c| c.peer == peer && c.kind == CallKind::Shutdown)
+        .filter(|_| first_sent(t, peer, is_fin).is_none())
+    {
+        lines.push(format!(
+            "{peer}'s {} sent no FIN: {other} was not told to stop sending.",
+            shut.call
         ));
     }
     lines.push(format!(
@@ -730,34 +780,143 @@ mod tests {
             seg(10, Peer::B, TcpFlags::FIN | ACK, 0),
             seg(31, Peer::B, TcpFlags::RST | ACK, 0),
         ];
+        let t = build(
+            sides(),
+            &shutdown_then_close("shutdown(SHUT_WR)"),
+            &segments,
+            States::Recorded,
+        );
+        let text = account(&t, None, "Linux 9.9").join("\n");
+        assert!(
+            text.contains("shutdown(SHUT_WR) before close() is said to close gracefully. This kernel (Linux 9.9) sent the FIN at shutdown() and still an RST"),
+            "{text}"
+        );
+    }
+
+    /// B's shutdown (`shut`, as the call was written) at 9 µs, then its close() with 5 bytes unread at 30 µs.
+    fn shutdown_then_close(shut: &str) -> [SocketCall; 2] {
+        let mut shutdown = call(
+            Peer::B,
+            CallKind::Shutdown,
+            (9, 11),
+            crate::testing::ok(),
+            None,
+        );
+        shutdown.call = shut.to_string();
+        let close = call(
+            Peer::B,
+            CallKind::Close,
+            (30, 32),
+            crate::testing::ok(),
+            Some(5),
+        );
+        [shutdown, close]
+    }
+
+    #[test]
+    fn a_shutdown_of_the_reading_side_is_not_told_as_a_fin() {
+        let segments = [
+            seg(20, Peer::A, TcpFlags::PSH | ACK, 5),
+            seg(31, Peer::B, TcpFlags::RST | ACK, 0),
+        ];
+        let t = build(
+            sides(),
+            &shutdown_then_close("shutdown(SHUT_RD)"),
+            &segments,
+            States::Recorded,
+        );
+        let text = account(&t, None, "Linux 9.9").join("\n");
+        assert!(!text.contains("sent the FIN"), "{text}");
+        assert!(!text.contains("SHUT_WR"), "{text}");
+        assert!(
+            text.contains("B's shutdown(SHUT_RD) sent no FIN: A was not told to stop sending."),
+            "{text}"
+        );
+        assert_eq!(verdict(&t).discarded_b, 5);
+    }
+
+    #[test]
+    fn a_socket_destroyed_from_outside_is_why_its_kernel_reset() {
+        let segments = [seg(20, Peer::B, TcpFlags::RST | ACK, 0)];
+        let failed = |errno| Outcome::Err { errno };
         let calls = [
             call(
                 Peer::B,
-                CallKind::Shutdown,
-                (9, 11),
-                Outcome::Ok {
-                    ret: 0,
-                    data: vec![],
-                },
+                CallKind::Destroy,
+                (10, 30),
+                crate::testing::ok(),
                 None,
             ),
             call(
                 Peer::B,
-                CallKind::Close,
-                (30, 32),
-                Outcome::Ok {
-                    ret: 0,
-                    data: vec![],
-                },
-                Some(5),
+                CallKind::Recv,
+                (40, 41),
+                failed(libc::ECONNABORTED),
+                None,
+            ),
+            call(
+                Peer::A,
+                CallKind::Recv,
+                (42, 43),
+                failed(libc::ECONNRESET),
+                None,
             ),
         ];
         let t = build(sides(), &calls, &segments, States::Recorded);
-        let text = account(&t, None, "Linux 9.9").join("\n");
+        let text = account(&t, None, "x").join("\n");
+        assert!(text.contains("from B's sock_destroy()"), "{text}");
         assert!(
-            text.contains("This kernel (Linux 9.9) sent the FIN at shutdown() and still an RST"),
+            text.contains("B's socket was destroyed from outside"),
             "{text}"
         );
+        assert!(
+            text.contains("B's recv() failed with ECONNABORTED, A's recv() failed with ECONNRESET"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bytes_in_a_connection_never_accepted_are_counted_as_thrown_away() {
+        let segments = [
+            seg(10, Peer::A, TcpFlags::PSH | ACK, 34),
+            seg(40, Peer::B, TcpFlags::RST | ACK, 0),
+        ];
+        let sent = Outcome::Ok {
+            ret: 34,
+            data: vec![b'x'; 34],
+        };
+        let mut calls = vec![
+            call(
+                Peer::A,
+                CallKind::Connect,
+                (1, 5),
+                crate::testing::ok(),
+                None,
+            ),
+            call(Peer::A, CallKind::Send, (8, 12), sent, None),
+            call(
+                Peer::B,
+                CallKind::Close,
+                (39, 41),
+                crate::testing::ok(),
+                None,
+            ),
+        ];
+        let t = build(sides(), &calls, &segments, States::Recorded);
+        assert_eq!(verdict(&t).discarded_b, 34);
+        let text = account(&t, None, "x").join("\n");
+        assert!(!text.contains("Nothing was thrown away"), "{text}");
+        assert!(text.contains("34 bytes at B"), "{text}");
+        // once B's application has accepted the connection, what it left unread is what close() reports
+        calls.push(call(
+            Peer::B,
+            CallKind::Accept,
+            (6, 7),
+            crate::testing::ok(),
+            None,
+        ));
+        let t = build(sides(), &calls, &segments, States::Recorded);
+        assert_eq!(verdict(&t).discarded_b, 0);
     }
 
     #[test]

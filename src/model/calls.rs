@@ -44,10 +44,13 @@ pub enum CallKind {
     Shutdown,
     Close,
     SetSockOpt,
+    /// Not the application's own call: the kernel asked from outside to destroy the socket (SOCK_DESTROY through
+    /// sock_diag, what `ss -K` does).
+    Destroy,
 }
 
 impl CallKind {
-    pub const ALL: [CallKind; 7] = [
+    pub const ALL: [CallKind; 8] = [
         CallKind::Connect,
         CallKind::Accept,
         CallKind::Send,
@@ -55,6 +58,7 @@ impl CallKind {
         CallKind::Shutdown,
         CallKind::Close,
         CallKind::SetSockOpt,
+        CallKind::Destroy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +70,7 @@ impl CallKind {
             CallKind::Shutdown => "shutdown",
             CallKind::Close => "close",
             CallKind::SetSockOpt => "setsockopt",
+            CallKind::Destroy => "sock_destroy",
         }
     }
 

@@ -177,7 +177,10 @@ pub fn reset_reason_meaning(reason: &str) -> Option<&'static str> {
         "TCP_ABORT_ON_CLOSE" => {
             "abort on close: the application closed with unread data in the receive queue"
         }
-        "TCP_ABORT_ON_LINGER" => "abort on linger: the FIN-WAIT-2 linger time ran out",
+        // Linux sends it from close() in FIN-WAIT-2 when TCP_LINGER2 < 0 (tcp.c, __tcp_close): no timer runs.
+        "TCP_ABORT_ON_LINGER" => {
+            "abort on linger: closed in FIN-WAIT-2 with TCP_LINGER2 below 0, so no waiting for the peer's FIN"
+        }
         "TCP_ABORT_ON_MEMORY" => {
             "abort on memory: too many orphaned sockets or out of socket memory"
         }
@@ -209,7 +212,7 @@ pub fn reset_reason_short(reason: &str) -> Option<&'static str> {
         "NO_SOCKET" => "nothing listens on that port",
         "TCP_ABORT_ON_DATA" => "data for a socket its application closed",
         "TCP_ABORT_ON_CLOSE" => "closed with unread data",
-        "TCP_ABORT_ON_LINGER" => "FIN-WAIT-2 linger time ran out",
+        "TCP_ABORT_ON_LINGER" => "closed in FIN-WAIT-2 with TCP_LINGER2 < 0",
         "TCP_STATE" => "aborted in its state, e.g. SO_LINGER {1, 0}",
         "TCP_KEEPALIVE_TIMEOUT" => "keepalive timed out",
         "TCP_DISCONNECT_WITH_DATA" => "disconnected with unsent data",

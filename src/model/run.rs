@@ -23,6 +23,9 @@ pub enum Mode {
     ShutdownRead,
     AcceptQueueReset,
     SelfConnect,
+    SockDestroy,
+    KeepaliveDeadPeer,
+    UserTimeout,
     /// A scenario read from a file (`run --scenario`, or a saved run of one): its own name, summary and text.
     File(&'static ScenarioFile),
 }
@@ -47,7 +50,7 @@ impl Mode {
         })))
     }
 
-    pub const ALL: [Mode; 14] = [
+    pub const ALL: [Mode; 17] = [
         Mode::Abrupt,
         Mode::Shutdown,
         Mode::Drain,
@@ -62,6 +65,9 @@ impl Mode {
         Mode::ShutdownRead,
         Mode::AcceptQueueReset,
         Mode::SelfConnect,
+        Mode::SockDestroy,
+        Mode::KeepaliveDeadPeer,
+        Mode::UserTimeout,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +86,9 @@ impl Mode {
             Mode::ShutdownRead => "shutdown-read",
             Mode::AcceptQueueReset => "accept-queue-reset",
             Mode::SelfConnect => "self-connect",
+            Mode::SockDestroy => "sock-destroy",
+            Mode::KeepaliveDeadPeer => "keepalive-dead-peer",
+            Mode::UserTimeout => "user-timeout",
             Mode::File(f) => &f.name,
         }
     }
@@ -128,6 +137,15 @@ impl Mode {
             }
             Mode::SelfConnect => {
                 "A's socket connects to its own address and port: a simultaneous open with itself, then talks to itself"
+            }
+            Mode::SockDestroy => {
+                "the kernel is asked to destroy B's socket (SOCK_DESTROY, what ss -K does): B's recv() fails with ECONNABORTED, A's with ECONNRESET"
+            }
+            Mode::KeepaliveDeadPeer => {
+                "B vanishes (its answers go nowhere); A's keepalive probes go unanswered; A's kernel resets and recv() fails with ETIMEDOUT"
+            }
+            Mode::UserTimeout => {
+                "B vanishes while A's bytes are in flight: retransmissions, then TCP_USER_TIMEOUT ends it — ETIMEDOUT and no RST at all"
             }
             Mode::File(f) => &f.summary,
         }

@@ -142,6 +142,13 @@ pub struct LiveCapture {
     b: SocketAddr,
 }
 
+impl LiveCapture {
+    /// B's address, which the capture filters on.
+    pub fn b(&self) -> SocketAddr {
+        self.b
+    }
+}
+
 impl Drop for LiveCapture {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
@@ -183,12 +190,14 @@ struct Marker {
 const MARKER_PREFIX: &[u8] = b"tcp-close-watch: end of capture ";
 
 impl Marker {
-    /// A socket on the loopback address of `b`'s family, and a fresh token.
-    fn new(b: SocketAddr) -> std::io::Result<Marker> {
-        let any = if b.is_ipv6() {
-            "[::1]:0"
-        } else {
-            "127.0.0.1:0"
+    /// A socket on the loopback address of `b`'s family (any address, when `b` is reached over a device of its
+    /// own), and a fresh token.
+    fn new(b: SocketAddr, loopback: bool) -> std::io::Result<Marker> {
+        let any = match (b.is_ipv6(), loopback) {
+            (true, true) => "[::1]:0",
+            (false, true) => "127.0.0.1:0",
+            (true, false) => "[::]:0",
+            (false, false) => "0.0.0.0:0",
         };
         let socket = UdpSocket::bind(any)?;
         let mut payload = MARKER_PREFIX.to_vec();
@@ -239,11 +248,18 @@ fn random_token() -> std::io::Result<[u8; 16]> {
 /// Capture what goes to and from B's port on the loopback device. Returns once the capture is live, so nothing
 /// sent afterwards is missed.
 pub fn start(b: SocketAddr) -> Result<LiveCapture, CaptureError> {
-    let marker = Marker::new(b).map_err(|e| CaptureError::Marker(e.to_string()))?;
+    start_on_device(LOOPBACK, b)
+}
+
+/// Capture what goes to and from B's port on `device` (of the calling thread's network namespace: a link
+/// scenario captures on A's end of its veth, inside A's namespace).
+pub fn start_on_device(device: &str, b: SocketAddr) -> Result<LiveCapture, CaptureError> {
+    let marker =
+        Marker::new(b, device == LOOPBACK).map_err(|e| CaptureError::Marker(e.to_string()))?;
     let port = marker
         .port()
         .map_err(|e| CaptureError::Marker(e.to_string()))?;
-    start_on(LOOPBACK, &filter_for(b.port(), port), b, marker)
+    start_on(device, &filter_for(b.port(), port), b, marker)
 }
 
 fn open_error(e: pcap::Error) -> CaptureError {
@@ -563,7 +579,7 @@ mod tests {
     #[test]
     fn each_marker_carries_its_own_token() {
         let b: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let (one, two) = (Marker::new(b).unwrap(), Marker::new(b).unwrap());
+        let (one, two) = (Marker::new(b, true).unwrap(), Marker::new(b, true).unwrap());
         assert!(one.payload.starts_with(MARKER_PREFIX));
         assert_eq!(one.payload.len(), MARKER_PREFIX.len() + 32);
         assert_ne!(one.payload, two.payload);
@@ -573,7 +589,7 @@ mod tests {
     #[test]
     fn only_a_frame_ending_in_the_token_is_the_marker() {
         let b: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let marker = Marker::new(b).unwrap();
+        let marker = Marker::new(b, true).unwrap();
         let mut frame = vec![0u8; 42];
         frame.extend(&marker.payload);
         assert!(is_marker(&frame, &marker.payload));
@@ -609,7 +625,7 @@ mod tests {
     #[test]
     fn a_datagram_without_the_token_does_not_end_the_capture() {
         let b: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let marker = Marker::new(b).unwrap();
+        let marker = Marker::new(b, true).unwrap();
         let r = Reading {
             link: LinkType::Ethernet,
             nanosecond: true,

@@ -9,10 +9,12 @@
 //! for. Uses `model` and `wire` only; returns errors, never panics on what the kernel answers.
 
 pub mod capture;
+pub mod netns;
 pub mod privilege;
 pub mod proc;
 pub mod procmap;
 pub mod signal;
+pub mod sockdestroy;
 pub mod sockdiag;
 pub mod socket;
 pub mod sockopt;

@@ -5,6 +5,8 @@
 //! µs); /proc/net/tcp, which walks every bucket of the table (milliseconds on a large machine), is the fallback.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
 
 use crate::model::tcp_state::TcpState;
 
@@ -54,10 +56,13 @@ fn diag_request(local: SocketAddr, remote: SocketAddr) -> [u8; 72] {
     m
 }
 
-/// Ok(None) when the kernel says there is no such socket; Err when the question could not be asked.
-fn diag_lookup(local: SocketAddr, remote: SocketAddr) -> std::io::Result<Option<TcpState>> {
-    let err = std::io::Error::last_os_error;
-    // SAFETY: a netlink socket we close below; send/recv use buffers we own with their true lengths.
+/// sock_diag sockets opened inside our private network namespaces (os/netns.rs), by the address that lives there:
+/// a socket of such a namespace is only seen by a netlink socket of that namespace, and entering it later would
+/// need the privileges a run has given up.
+static IN_NETNS: Mutex<Vec<(IpAddr, OwnedFd)>> = Mutex::new(Vec::new());
+
+fn diag_socket() -> std::io::Result<OwnedFd> {
+    // SAFETY: socket(2) with constant arguments; the fd is owned at once.
     let fd = unsafe {
         libc::socket(
             libc::AF_NETLINK,
@@ -66,8 +71,41 @@ fn diag_lookup(local: SocketAddr, remote: SocketAddr) -> std::io::Result<Option<
         )
     };
     if fd < 0 {
-        return Err(err());
+        return Err(std::io::Error::last_os_error());
     }
+    // SAFETY: a fresh fd nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Open a sock_diag socket in the calling thread's network namespace, to ask about sockets on `ip` from then on.
+pub fn answer_for(ip: IpAddr) -> std::io::Result<()> {
+    let fd = diag_socket()?;
+    lock_in_netns().push((ip, fd));
+    Ok(())
+}
+
+/// Forget the sock_diag socket of `ip` (its namespace is being removed).
+pub fn forget(ip: IpAddr) {
+    lock_in_netns().retain(|(i, _)| *i != ip);
+}
+
+fn lock_in_netns() -> std::sync::MutexGuard<'static, Vec<(IpAddr, OwnedFd)>> {
+    IN_NETNS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Ok(None) when the kernel says there is no such socket; Err when the question could not be asked.
+fn diag_lookup(local: SocketAddr, remote: SocketAddr) -> std::io::Result<Option<TcpState>> {
+    let in_netns = lock_in_netns();
+    if let Some((_, fd)) = in_netns.iter().find(|(ip, _)| *ip == local.ip()) {
+        return ask(fd.as_raw_fd(), local, remote);
+    }
+    drop(in_netns);
+    let fd = diag_socket()?;
+    ask(fd.as_raw_fd(), local, remote)
+}
+
+fn ask(fd: RawFd, local: SocketAddr, remote: SocketAddr) -> std::io::Result<Option<TcpState>> {
+    let err = std::io::Error::last_os_error;
     let req = diag_request(local, remote);
     let mut buf = [0u8; 8192];
     let answer = unsafe {
@@ -78,7 +116,6 @@ fn diag_lookup(local: SocketAddr, remote: SocketAddr) -> std::io::Result<Option<
             if n < 0 { Err(err()) } else { Ok(n as usize) }
         }
     };
-    unsafe { libc::close(fd) };
     parse_diag_answer(&buf[..answer?], remote.port())
 }
 

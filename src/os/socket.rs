@@ -595,6 +595,36 @@ impl Sock {
         )
     }
 
+    /// Have the kernel destroy this socket from outside (SOCK_DESTROY, through `destroyer`, started while the
+    /// process had CAP_NET_ADMIN), recorded as `peer`'s `SOCK_DESTROY (ss -K)` returning the number of sockets the
+    /// kernel destroyed. When it destroyed none, nothing is recorded: the error says why it may have refused.
+    pub fn destroyed_by(
+        &self,
+        destroyer: &mut crate::os::sockdestroy::Destroyer,
+    ) -> std::io::Result<SocketCall> {
+        let (Some(local), Some(remote)) = (self.local, self.remote) else {
+            return Err(std::io::Error::other(format!(
+                "{}'s socket is not connected: there is no connection to destroy",
+                self.peer
+            )));
+        };
+        let t_start = now();
+        let n = destroyer.destroy(local, remote)?;
+        let t_end = now();
+        if n == 0 {
+            return Err(std::io::Error::other(
+                "the kernel destroyed no socket: SOCK_DESTROY needs CAP_NET_ADMIN when the run starts (run as \
+                 root) and a kernel built with CONFIG_INET_DIAG_DESTROY",
+            ));
+        }
+        let outcome = Outcome::Ok {
+            ret: i64::from(n),
+            data: vec![],
+        };
+        let call = "SOCK_DESTROY (ss -K)".to_string();
+        Ok(self.record(CallKind::Destroy, call, t_start, t_end, outcome, None))
+    }
+
     /// Wake a thread blocked in recv() on this socket after a scenario failed (shutdown makes recv() return);
     /// not recorded, as it is not part of the scenario.
     pub fn abort_blocked_recv(&self) {

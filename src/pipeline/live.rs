@@ -213,8 +213,17 @@ impl Door for Kernel {
         Ok((stage, b))
     }
 
+    /// On loopback; for a link scenario, on A's end of its veth, opened inside A's namespace (before privileges
+    /// end, like every capture), so it sees A's wire.
     fn start_capture(&mut self, b: SocketAddr) -> Result<LiveCapture, CaptureError> {
-        capture::start(b)
+        match crate::os::netns::capture_point(b.ip()) {
+            Some((ns_a, veth_a)) => {
+                let _inside = crate::os::netns::enter(&ns_a)
+                    .map_err(|e| CaptureError::Pcap(e.to_string()))?;
+                capture::start_on_device(&veth_a, b)
+            }
+            None => capture::start(b),
+        }
     }
 
     fn drop_privileges(&mut self) -> Result<(), PrivilegeError> {
@@ -228,8 +237,12 @@ impl Door for Kernel {
         stage.play()
     }
 
+    /// A link scenario's namespaces are removed once its capture has its end marker.
     fn finish_capture(&mut self, capture: LiveCapture) -> Result<Captured, FinishError> {
-        capture.finish()
+        let b = capture.b();
+        let captured = capture.finish();
+        crate::os::netns::release(b.ip());
+        captured
     }
 
     /// The kernel takes tens of ms to make an instance and switch its clock: done on a thread of its own while

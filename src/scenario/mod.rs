@@ -21,6 +21,8 @@ mod wait;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::model::run::{Mode, PairRun};
+use crate::os::netns::Pair;
+use crate::os::sockdestroy::Destroyer;
 use crate::os::socket;
 
 pub use expect::{Evidence, Verdict, check};
@@ -54,6 +56,11 @@ pub struct Stage {
     mode: Mode,
     script: Script,
     listener: socket::Listener,
+    /// Started here, before the run gives up its privileges, when a step destroys a socket.
+    destroyer: Option<Destroyer>,
+    /// A link scenario's namespaces, with A's socket already made inside A's (both need root).
+    net: Option<(Pair, socket::Sock)>,
+    rec: socket::Recorder,
 }
 
 impl Stage {
@@ -66,12 +73,39 @@ impl Stage {
         } else {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         };
-        // `port closed` (refused) needs a port nobody listens on: bound but not listening, so no one else takes it.
-        let listener = socket::Listener::bind(ip, !script.port_closed)?;
+        let rec = socket::Recorder::default();
+        let (listener, net) = if script.links() {
+            if ipv6 {
+                return Err(std::io::Error::other(format!(
+                    "scenario {mode} plays over IPv4 in namespaces of its own: leave out --ipv6"
+                )));
+            }
+            let (listener, pair, a) = in_namespaces(&script, &rec).map_err(|e| {
+                std::io::Error::other(format!(
+                    "scenario {mode} plays over a veth in network namespaces of its own (run as root): {e}"
+                ))
+            })?;
+            (listener, Some((pair, a)))
+        } else {
+            // `port closed` (refused) needs a port nobody listens on: bound but not listening, so no one else
+            // takes it.
+            (socket::Listener::bind(ip, !script.port_closed)?, None)
+        };
+        let destroyer = if script.destroys() {
+            let d = Destroyer::start().map_err(|e| {
+                std::io::Error::other(format!("cannot start the SOCK_DESTROY helper: {e}"))
+            })?;
+            Some(d)
+        } else {
+            None
+        };
         Ok(Stage {
             mode,
             script,
             listener,
+            destroyer,
+            net,
+            rec,
         })
     }
 
@@ -82,6 +116,33 @@ impl Stage {
 
     /// Play the scenario.
     pub fn play(self) -> Result<PairRun, ScenarioError> {
-        play::play(self.mode, &self.script, self.listener)
+        play::play(
+            self.mode,
+            &self.script,
+            play::Setup {
+                listener: self.listener,
+                destroyer: self.destroyer,
+                net: self.net,
+                rec: self.rec,
+            },
+        )
     }
+}
+
+/// A link scenario's stage: a pair of namespaces, B's port bound inside B's and A's socket made inside A's, while
+/// this process may still enter them.
+fn in_namespaces(
+    script: &Script,
+    rec: &socket::Recorder,
+) -> Result<(socket::Listener, Pair, socket::Sock), Box<dyn std::error::Error + Send + Sync>> {
+    let pair = Pair::create()?;
+    let listener = {
+        let _in_b = pair.enter(false)?;
+        socket::Listener::bind(IpAddr::V4(pair.addr_b), !script.port_closed)?
+    };
+    let a = {
+        let _in_a = pair.enter(true)?;
+        socket::Sock::new(crate::model::calls::Peer::A, false, rec)?
+    };
+    Ok((listener, pair, a))
 }

@@ -25,7 +25,7 @@ use crate::model::tcp_state::TcpState;
 use crate::os::socket::{Shut, SockOpt};
 pub use crate::scenario::lex::ParseError;
 use crate::scenario::lex::{Line, Res, Token, code_of, found, tokenize};
-use crate::scenario::script::{At, Call, Expect, Flag, Script, Step, Wait, Want};
+use crate::scenario::script::{At, Call, Expect, Flag, Link, Script, Step, Wait, Want};
 
 /// What the header lines said so far.
 #[derive(Default)]
@@ -150,7 +150,7 @@ fn order(line: &Line, step: &Step, first: &Token, busy: &mut Option<(Peer, usize
                 format!("`wait {p} returns`"),
             ));
         }
-        (Step::Call { peer, .. }, Some((b, since))) if *peer == b => {
+        (Step::Call { peer, .. } | Step::Destroy(peer), Some((b, since))) if *peer == b => {
             return Err(line.err(
                 first.col,
                 format!(
@@ -214,6 +214,18 @@ fn step(line: &mut Line) -> Res<Step> {
             line.done()?;
             Ok(Step::Sleep(d))
         }
+        "link" => {
+            line.next += 1;
+            let l = link(line)?;
+            line.done()?;
+            Ok(Step::Link(l))
+        }
+        "destroy" => {
+            line.next += 1;
+            let (peer, _) = line.peer()?;
+            line.done()?;
+            Ok(Step::Destroy(peer))
+        }
         "A" | "B" if !first.quoted => {
             let (peer, _) = line.peer()?;
             let call = call(line, peer)?;
@@ -242,10 +254,41 @@ fn step(line: &mut Line) -> Res<Step> {
         }
         _ => Err(line.err(
             first.col,
-            "scenario, summary, teach, port, A, B, wait, sleep or expect",
+            "scenario, summary, teach, port, A, B, wait, sleep, link, destroy or expect",
             found(&first),
         )),
     }
+}
+
+/// `blackhole`, `down`, `rate 1mbit`, `delay 100 ms`.
+fn link(line: &mut Line) -> Res<Link> {
+    const WHAT: &str = "blackhole, down, rate RATE or delay N ms";
+    let t = line.take(WHAT)?;
+    Ok(match t.text.as_str() {
+        "blackhole" => Link::Blackhole,
+        "down" => Link::Down,
+        "rate" => {
+            let r = line.take("a rate, as 1mbit or 500kbit")?;
+            let digits = r.text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+            let unit = &r.text[digits.len()..];
+            let good = !digits.is_empty()
+                && digits.chars().all(|c| c.is_ascii_digit())
+                && ["bit", "kbit", "mbit", "gbit"].contains(&unit);
+            if !good {
+                return Err(line.err(r.col, "a rate, as 1mbit or 500kbit", found(&r)));
+            }
+            Link::Rate(r.text)
+        }
+        "delay" => {
+            let ms: u32 = line.number("a delay in ms")?;
+            let unit = line.take("ms")?;
+            if unit.text != "ms" {
+                return Err(line.err(unit.col, "ms", found(&unit)));
+            }
+            Link::Delay(ms)
+        }
+        _ => return Err(line.err(t.col, WHAT, found(&t))),
+    })
 }
 
 /// The longest `sleep` a scenario may ask for.

@@ -2,11 +2,14 @@
 //! A call marked `&` runs on a thread of its own; the next steps go on once that peer is asleep in it, until
 //! `wait P returns`. Every wait, and every recv or accept that could block, is bounded.
 
+use std::cell::RefCell;
 use std::sync::mpsc;
 
 use crate::model::calls::{Peer, SocketCall, errno_name};
 use crate::model::run::{EndStates, Mode, PairRun};
 use crate::model::tcp_state::TcpState;
+use crate::os::netns::Pair;
+use crate::os::sockdestroy::Destroyer;
 use crate::os::socket::{Listener, Recorder, Sock};
 use crate::os::{proc, sockdiag};
 use crate::scenario::script::{At, Call, Script, Step, Wait};
@@ -39,22 +42,46 @@ impl Ends<'_> {
     }
 }
 
-/// What every step shares: where calls are recorded, and B's listening socket.
+/// What every step shares: where calls are recorded, B's listening socket, and the SOCK_DESTROY helper when the
+/// scenario destroys a socket.
 struct Stage<'l> {
     rec: Recorder,
     listener: &'l Listener,
+    destroyer: RefCell<Option<Destroyer>>,
+    pair: RefCell<Option<Pair>>,
+}
+
+/// What was made before privileges were given up: B's bound port, the SOCK_DESTROY helper for a `destroy` step,
+/// and a link scenario's namespaces with A's socket made inside A's.
+pub struct Setup {
+    pub listener: Listener,
+    pub destroyer: Option<Destroyer>,
+    pub net: Option<(Pair, Sock)>,
+    pub rec: Recorder,
 }
 
 /// Play `script` as `mode` on B's bound port.
-pub fn play(mode: Mode, script: &Script, listener: Listener) -> Result<PairRun, ScenarioError> {
-    let rec = Recorder::default();
-    let v6 = listener.addr.is_ipv6();
-    let a = Sock::new(Peer::A, v6, &rec)
-        .map_err(|e| ScenarioError(format!("cannot create A's socket: {e}")))?;
+pub fn play(mode: Mode, script: &Script, setup: Setup) -> Result<PairRun, ScenarioError> {
+    let Setup {
+        listener,
+        destroyer,
+        net,
+        rec,
+    } = setup;
+    let (pair, a) = match net {
+        Some((pair, a)) => (Some(pair), a),
+        None => (
+            None,
+            Sock::new(Peer::A, listener.addr.is_ipv6(), &rec)
+                .map_err(|e| ScenarioError(format!("cannot create A's socket: {e}")))?,
+        ),
+    };
     let mut slots = (Some(a), None);
     let stage = Stage {
         rec: rec.clone(),
         listener: &listener,
+        destroyer: RefCell::new(destroyer),
+        pair: RefCell::new(pair),
     };
     let mut ends = Ends {
         a: Some(&mut slots.0),
@@ -71,6 +98,10 @@ pub fn play(mode: Mode, script: &Script, listener: Listener) -> Result<PairRun, 
         b: sockdiag::state_of(b_addr, a_addr),
     };
     drop(slots);
+    // the namespaces stay until the capture has its end marker (the live run releases them)
+    if let Some(pair) = stage.pair.into_inner() {
+        crate::os::netns::hold(pair);
+    }
     Ok(PairRun {
         mode,
         a: a_addr,
@@ -113,6 +144,13 @@ fn steps(stage: &Stage, ends: &mut Ends, list: &[At<Step>]) -> Done {
                 proc::pause(*d);
                 Ok(())
             }
+            Step::Destroy(peer) => destroy(stage, ends, *peer),
+            Step::Link(l) => match stage.pair.borrow_mut().as_mut() {
+                Some(pair) => pair.link(l).map_err(|e| ScenarioError(e.to_string())),
+                None => Err(ScenarioError(
+                    "no network namespaces were made for this run".into(),
+                )),
+            },
         }
         .map_err(|e| at(s, e))?;
         i += 1;
@@ -179,6 +217,22 @@ fn call(stage: &Stage, ends: &mut Ends, peer: Peer, call: &Call) -> Done {
         }
     }
     Ok(())
+}
+
+/// SOCK_DESTROY of `peer`'s socket, through the helper started with the run.
+fn destroy(stage: &Stage, ends: &mut Ends, peer: Peer) -> Done {
+    let sock = ends.sock(peer)?;
+    let mut helper = stage.destroyer.borrow_mut();
+    let d = helper.as_mut().ok_or_else(|| {
+        ScenarioError(
+            "no SOCK_DESTROY helper was started for this run (one destroy per run)".into(),
+        )
+    })?;
+    let done = sock.destroyed_by(d);
+    // the helper serves one request
+    *helper = None;
+    done.map(|_| ())
+        .map_err(|e| ScenarioError(format!("cannot destroy {peer}'s socket: {e}")))
 }
 
 /// recv() once there is something to read (bytes, the end of the stream or an error), so it cannot block.
@@ -299,7 +353,7 @@ fn background(
             .map_err(|e| at(s, e))?;
             steps(stage, &mut others, inner)?;
             // Block (not spin) until the recv() returns, so its thread gets the CPU at once.
-            done_rx.recv_timeout(wait::LIMIT).map_err(|_| {
+            done_rx.recv_timeout(wait::CALL_LIMIT).map_err(|_| {
                 at(
                     s,
                     ScenarioError(format!(

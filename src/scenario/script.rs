@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::model::calls::{CallKind, Peer};
 use crate::model::tcp_state::TcpState;
+pub use crate::os::netns::Link;
 use crate::os::socket::{Shut, SockOpt};
 
 /// A whole scenario file.
@@ -41,6 +42,12 @@ pub enum Step {
     Wait(Wait),
     /// A fixed pause: only where time itself is the lesson.
     Sleep(Duration),
+    /// The kernel is asked from outside to destroy `peer`'s connected socket (`destroy B`: SOCK_DESTROY through
+    /// sock_diag, what `ss -K` does); recorded as `peer`'s `SOCK_DESTROY (ss -K)`.
+    Destroy(Peer),
+    /// A link condition between A's and B's private network namespaces (`link blackhole`, `link down`,
+    /// `link rate 1mbit`, `link delay 100 ms`): a scenario with one is played over a veth, not loopback.
+    Link(Link),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +136,19 @@ pub enum Want {
 }
 
 impl Script {
+    /// True when a step sets a link condition: the run plays in a private pair of network namespaces.
+    pub fn links(&self) -> bool {
+        self.steps.iter().any(|s| matches!(s.item, Step::Link(_)))
+    }
+
+    /// True when a step asks the kernel to destroy a socket: the run starts the SOCK_DESTROY helper while it
+    /// still has the rights.
+    pub fn destroys(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.item, Step::Destroy(_)))
+    }
+
     /// The steps' calls, for a test or a reader: which peers act at all.
     pub fn calls(&self) -> impl Iterator<Item = (Peer, &Call)> {
         self.steps.iter().filter_map(|s| match &s.item {

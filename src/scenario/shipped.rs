@@ -19,6 +19,9 @@ pub fn text(mode: Mode) -> &'static str {
         Mode::ShutdownRead => include_str!("../../scenarios/shutdown-read.scenario"),
         Mode::AcceptQueueReset => include_str!("../../scenarios/accept-queue-reset.scenario"),
         Mode::SelfConnect => include_str!("../../scenarios/self-connect.scenario"),
+        Mode::SockDestroy => include_str!("../../scenarios/sock-destroy.scenario"),
+        Mode::KeepaliveDeadPeer => include_str!("../../scenarios/keepalive-dead-peer.scenario"),
+        Mode::UserTimeout => include_str!("../../scenarios/user-timeout.scenario"),
         Mode::File(f) => &f.text,
     }
 }

@@ -9,6 +9,10 @@ use crate::os::proc;
 /// Every wait gives up after this long: far more than any step takes on loopback.
 pub const LIMIT: Duration = Duration::from_secs(3);
 
+/// How long a call running in the background may take to return: long enough for the kernel's own timers of the
+/// link scenarios (a keepalive or a user timeout of a few seconds), still bounded.
+pub const CALL_LIMIT: Duration = Duration::from_secs(15);
+
 /// A scenario that could not go on, with what it was waiting for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScenarioError(pub String);

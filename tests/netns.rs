@@ -1,0 +1,237 @@
+//! The private network namespaces of the link scenarios (os/netns.rs): made, changed and always removed — after a
+//! normal end, after the owner is killed with SIGINT or SIGKILL (its keeper, or the next run's sweep, removes
+//! them) — and the two link scenarios played for real with `--check`, leaving nothing behind either. Root and
+//! real: `ip netns list` and `ip link` are read after each.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use tcp_close_watch::os::netns::{self, Link, Pair};
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Names of ours that `ip netns list` and `ip link` (of the host) still show for `pid`.
+fn left_by(pid: u32) -> Vec<String> {
+    let ns = format!("tcw-{pid}-");
+    let veth = format!("tcw{pid}");
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .unwrap();
+    let links = String::from_utf8_lossy(&links.stdout).into_owned();
+    netns::list()
+        .into_iter()
+        .filter(|n| n.starts_with(&ns))
+        .chain(
+            links
+                .lines()
+                .filter(|l| l.contains(&veth))
+                .map(str::to_string),
+        )
+        .collect()
+}
+
+/// Wait (bounded) until nothing of `pid` is left.
+fn gone(pid: u32) -> Vec<String> {
+    let t0 = Instant::now();
+    loop {
+        let left = left_by(pid);
+        if left.is_empty() || t0.elapsed() > Duration::from_secs(5) {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_pair_carries_a_connection_and_is_removed_when_dropped() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("network namespaces need root");
+        return;
+    }
+    let mut pair = Pair::create().expect("pair");
+    let listener = {
+        let _in_b = pair.enter(false).unwrap();
+        TcpListener::bind(SocketAddr::new(pair.addr_b.into(), 0)).unwrap()
+    };
+    let to = listener.local_addr().unwrap();
+    let a = {
+        let _in_a = pair.enter(true).unwrap();
+        TcpStream::connect_timeout(&to, Duration::from_secs(2)).expect("A reaches B over the veth")
+    };
+    // the socket stays in A's namespace: from the host, B's address is not even routed to
+    assert!(TcpStream::connect_timeout(&to, Duration::from_millis(300)).is_err());
+    let (_b, from) = listener.accept().unwrap();
+    assert_eq!(from.ip(), std::net::IpAddr::from(pair.addr_a));
+    pair.link(&Link::Rate("1mbit".into())).expect("tbf works");
+    pair.link(&Link::Blackhole).expect("a blackhole route");
+    match pair.link(&Link::Delay(100)) {
+        Ok(()) => {}
+        Err(e) => assert!(e.0.contains("netem"), "{e}"),
+    }
+    drop(a);
+    let names = [pair.ns_a.clone(), pair.ns_b.clone(), pair.veth_a.clone()];
+    drop(pair);
+    // other tests of this process make pairs at the same time: look for this one's names
+    let left: Vec<String> = left_by(std::process::id())
+        .into_iter()
+        .filter(|l| names.iter().any(|n| l.contains(n.as_str())))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+}
+
+/// A child process that makes a pair and waits; killed with `sig`. With SIGINT its keeper removes the pair at
+/// once; with SIGKILL too (the pipe closes), and a pair left anyway is swept by the next `Pair::create`.
+fn killed_owner_leaves_nothing(sig: libc::c_int) {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "hold_a_pair", "--nocapture", "--ignored"])
+        .env("TCW_HOLD_PAIR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let t0 = Instant::now();
+    while left_by(pid).len() < 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the child made no pair"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill of our own child.
+    unsafe { libc::kill(pid as i32, sig) };
+    let _ = child.wait();
+    let left = gone(pid);
+    // whatever might be left (nothing, as the keeper saw its pipe close), the next run sweeps it
+    let next = Pair::create().expect("pair");
+    drop(next);
+    assert_eq!(left, Vec::<String>::new(), "after signal {sig}");
+    assert_eq!(
+        left_by(pid),
+        Vec::<String>::new(),
+        "after signal {sig} and a sweep"
+    );
+}
+
+#[test]
+fn a_pair_is_removed_when_its_owner_is_interrupted() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("network namespaces need root");
+        return;
+    }
+    killed_owner_leaves_nothing(libc::SIGINT);
+}
+
+#[test]
+fn a_pair_is_removed_when_its_owner_is_killed() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("network namespaces need root");
+        return;
+    }
+    killed_owner_leaves_nothing(libc::SIGKILL);
+}
+
+/// Not a test of its own: the process the tests above kill.
+#[test]
+#[ignore = "run by the kill tests as a child process"]
+fn hold_a_pair() {
+    if std::env::var_os("TCW_HOLD_PAIR").is_none() {
+        return;
+    }
+    let _pair = Pair::create().expect("pair");
+    std::thread::sleep(Duration::from_secs(30));
+}
+
+#[test]
+fn a_dead_runs_pair_is_swept() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("network namespaces need root");
+        return;
+    }
+    // a name of a pid that cannot be alive (above pid_max), as a crashed run whose keeper was killed would leave
+    let stale = "tcw-99999999-0-a";
+    let made = std::process::Command::new("ip")
+        .args(["netns", "add", stale])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // (a pair made by another test at the same time may sweep it first: either way it is gone)
+    netns::sweep_stale();
+    assert!(!netns::list().contains(&stale.to_string()));
+}
+
+fn tcw(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Each link scenario meets its expectations on this kernel, and its namespaces are gone once `run` ends.
+#[test]
+fn the_link_scenarios_meet_their_expectations_and_leave_nothing() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("the link scenarios need root (namespaces, capture)");
+        return;
+    }
+    for mode in ["keepalive-dead-peer", "user-timeout"] {
+        let child = tcw(&["run", "--mode", mode, "--check"]);
+        let pid = child.id();
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{mode}: {err}");
+        assert!(err.contains(&format!("check: mode {mode}: ")), "{err}");
+        assert_eq!(gone(pid), Vec::<String>::new(), "{mode}");
+    }
+}
+
+/// `run` of a link scenario killed with `sig` while it plays (its pair made, A waiting on the kernel's timer)
+/// leaves nothing; after SIGKILL, the next run's sweep would take what the keeper had not.
+fn killed_run_leaves_nothing(sig: libc::c_int) {
+    let mut child = tcw(&["run", "--mode", "keepalive-dead-peer"]);
+    let pid = child.id();
+    let t0 = Instant::now();
+    while left_by(pid).len() < 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the run made no pair"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill of our own child.
+    unsafe { libc::kill(pid as i32, sig) };
+    let _ = child.wait();
+    let left = gone(pid);
+    drop(Pair::create().expect("the next pair, which sweeps"));
+    assert_eq!(left, Vec::<String>::new(), "after signal {sig}");
+    assert_eq!(
+        left_by(pid),
+        Vec::<String>::new(),
+        "after signal {sig} and a sweep"
+    );
+}
+
+#[test]
+fn an_interrupted_link_run_leaves_nothing() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("the link scenarios need root");
+        return;
+    }
+    killed_run_leaves_nothing(libc::SIGINT);
+}
+
+#[test]
+fn a_killed_link_run_leaves_nothing() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("the link scenarios need root");
+        return;
+    }
+    killed_run_leaves_nothing(libc::SIGKILL);
+}
