@@ -220,7 +220,7 @@ fn each_capture_tells_its_modes_story() {
                 let data_from_a = rows
                     .iter()
                     .filter(|r| {
-                        r["kind"] == "segment" && r["from"] == "A" && r["len"].as_u64() > Some(0)
+                        r["kind"] == "segment" && r["side"] == "A" && r["len"].as_u64() > Some(0)
                     })
                     .count();
                 assert!(data_from_a >= 3, "retransmitted: {data_from_a}");

@@ -788,7 +788,7 @@ mod tests {
         );
         let text = account(&t, None, "Linux 9.9").join("\n");
         assert!(
-            text.contains("shutdown(SHUT_WR) before close() is said to close gracefully. This kernel (Linux 9.9) sent the FIN at shutdown() and still an RST"),
+            text.contains("shutdown(SHUT_WR) before close() is the fix the sockets textbook suggests. This kernel (Linux 9.9) sent the FIN at shutdown() and still an RST"),
             "{text}"
         );
     }
