@@ -346,4 +346,40 @@ fn recorded_self_connect() {
     let a = account_of(&f);
     assert!(a.contains("A socket connected to itself"), "{a}");
     assert!(!a.contains("Handshake timeout"), "{a}");
+    // The summary row: the FIN and the 8 bytes reached the socket that sent them (it is both ends), so no
+    // "half-closed"; conn_state and history are Zeek's, which takes every segment as the originator's.
+    let s = summary_of(&f);
+    assert_eq!(s["client"], s["server"]);
+    assert_eq!(
+        (&s["fins"]["client"], &s["fins"]["server"]),
+        (&1.into(), &1.into())
+    );
+    assert_eq!(
+        (&s["bytes"]["client"], &s["bytes"]["server"]),
+        (&8.into(), &8.into())
+    );
+    let ending = s["ending"].as_str().unwrap();
+    assert!(
+        !ending.contains("half-closed") && ending.contains("its FIN came back"),
+        "{ending}"
+    );
+    assert_eq!(
+        (&s["conn_state"], &s["history"]),
+        (&"SH".into(), &"SADF".into())
+    );
+}
+
+/// The summary row (`--format json`, the `connection` object) of connection 0.
+fn summary_of(file: &std::path::Path) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args(["analyze", "--format", "json"])
+        .arg(file)
+        .output()
+        .expect("the binary runs");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["type"] == "connection" && v["id"] == 0)
+        .expect("connection 0")
 }
