@@ -231,7 +231,8 @@ fn reset(c: &Conn, i: usize) -> Vec<String> {
     let w = c.segs[i];
     let x = w.from;
     let mut lines = Vec::new();
-    let cause = already_gone(c, i)
+    let cause = duplicate_syn_reset(c, i)
+        .or_else(|| already_gone(c, i))
         .or_else(|| after_own_fin(c, i))
         .or_else(|| no_socket(c, i))
         .or_else(|| keepalive_gave_up(c, i))
@@ -253,6 +254,36 @@ fn reset(c: &Conn, i: usize) -> Vec<String> {
         lines.push(req);
     }
     lines
+}
+
+/// An old duplicate SYN after the close, answered by a listener with a new SYN-ACK; the other side's old socket
+/// answers with its old ACK and the RST for that unacceptable ACK is the one taken.
+fn duplicate_syn_reset(c: &Conn, i: usize) -> Option<String> {
+    let w = c.segs[i];
+    let bad_ack = w.notes.iter().any(|n| n.contains("stays in SYN_RECV"));
+    let (d, _) = c.segs[..i]
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.notes.iter().any(|n| n.starts_with("duplicate SYN")))?;
+    if !bad_ack {
+        return None;
+    }
+    let (x, y) = (name(w.from), name(w.from.other()));
+    let later = c.segs[i + 1..]
+        .iter()
+        .any(|v| v.from == w.from.other() && v.segment.flags.rst());
+    let then = if later {
+        format!(
+            " The {y}'s later RST (instead of the ACK its TIME_WAIT gave before) shows that socket was gone by then."
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "An old duplicate SYN, likely: a copy of the {y}'s first SYN was captured at {}, after the connection had closed (the network duplicated and delayed it). The {x}, listening, took it as a new connection and answered with a SYN-ACK of new numbers; the {y}'s old socket answered with its old ACK, which the {x} in SYN_RECV answered with this RST at {} (RFC 9293 §3.10.7.4). That RST ended the {y}'s TIME_WAIT early (Linux, net.ipv4.tcp_rfc1337 = 0: the hazard RFC 1337 describes).{then} Nothing of the old connection's data was lost. Check: what on the path duplicates segments (a bonding or mirroring misconfiguration, a flapping route), and net.ipv4.tcp_rfc1337 = 1 to keep TIME_WAIT through such RSTs.",
+        c.at(d),
+        c.at(i),
+    ))
 }
 
 /// The sender had reset or closed already: its kernel answers for a socket that no longer exists.
@@ -503,6 +534,11 @@ fn in_flight(c: &Conn, i: usize) -> Option<String> {
 /// An IP ID unlike the sender's: the other side's own (copied into a forged reply), or far from a sender whose
 /// IDs run in sequence. Random or constant IDs (other stacks, crafted files) tell nothing.
 fn ip_id_evidence(c: &Conn, x: Peer, id: u16, others: &[IpFacts]) -> Option<String> {
+    // Linux sends IP ID 0 in DF packets of no full socket (a SYN-ACK from a request socket, a RST for a segment
+    // it has no socket for): a 0 says nothing of who sent it
+    if id == 0 {
+        return None;
+    }
     let ids: Vec<u16> = others.iter().filter_map(|o| o.ip_id).collect();
     let ip = |j: usize| c.ip.get(j).copied().flatten();
     let copied = !ids.contains(&id)
