@@ -109,6 +109,9 @@ fn rst_with_the_syns_own_number_as_ack_is_dropped_in_syn_sent() {
             );
         }
     }
+    // the forged RST carries the client's own SYN window (16384), none of the server's
+    let a = account_of(&file);
+    assert!(a.contains("window 16384, the client's own"), "{a}");
 }
 
 /// syn-then-rst.pcap: the client's RST after its SYN was called "RST ignored … (RFC 5961: challenge ACK)". A
@@ -482,4 +485,21 @@ fn recorded_duplicate_syn_after_close() {
     let a = account_of(&f);
     assert!(a.contains("An old duplicate SYN, likely"), "{a}");
     assert!(!a.contains("socket that no longer exists, likely"), "{a}");
+}
+
+/// A RST whose window is merely new to its sender (a Windows client's 9300, a load balancer's 8201 after 8190) is
+/// how those stacks send it: not evidence of forgery. Only a window copied from the other side counts.
+#[test]
+fn a_rst_window_new_to_its_sender_is_not_called_injected() {
+    for name in ["simpleauth.pcap", "fin_retransmission.pcap"] {
+        let Some(file) = corpus_file(name) else {
+            return;
+        };
+        let (rows, _) = timeline(&file, "0");
+        let rst = rows.iter().find(|r| r.flags.starts_with('R')).unwrap();
+        let others: Vec<&Row> = rows.iter().filter(|r| r.from == rst.from).collect();
+        assert!(others.len() > 1, "{name}: {rows:#?}");
+        let a = account_of(&file);
+        assert!(!a.contains("looks injected"), "{name}: {a}");
+    }
 }

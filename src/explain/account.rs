@@ -179,7 +179,16 @@ fn untaken_rst(c: &Conn, i: usize, w: &WireRow) -> String {
             format!("the {yn}, in SYN_SENT, drops it: it does not acknowledge the SYN")
         }
         Some(RstFate::Challenge { .. }) => {
-            format!("the {yn} answers with a challenge ACK and keeps the connection")
+            let seen = w
+                .notes
+                .iter()
+                .any(|n| n.contains("likely that challenge ACK"));
+            let ack = if seen {
+                "its challenge ACK follows"
+            } else {
+                "no challenge ACK from it shows in the capture"
+            };
+            format!("in the {yn}'s window but not exact, it keeps the connection; {ack}")
         }
         Some(RstFate::OutOfWindow { .. }) => format!("out of the {yn}'s window, dropped silently"),
         _ => format!("the {yn} had nothing left to reset"),
@@ -553,6 +562,31 @@ fn ip_id_evidence(c: &Conn, x: Peer, id: u16, others: &[IpFacts]) -> Option<Stri
         .then(|| format!("IP ID {id:#06x}, far from the {}'s sequence", name(x)))
 }
 
+/// A RST's window that is one the other side advertised and unlike every window its sender did: a forger tends
+/// to copy the numbers it saw. A window merely new to the sender is no evidence: stacks differ in what their RST
+/// carries (0 on Linux; some load balancers and Windows put their own current window).
+fn window_evidence(c: &Conn, i: usize) -> Option<String> {
+    let w = c.segs[i];
+    let win = w.segment.window;
+    let own: std::collections::BTreeSet<u16> = c
+        .from(w.from)
+        .filter(|(j, v)| *j != i && !v.segment.flags.rst())
+        .map(|(_, v)| v.segment.window)
+        .collect();
+    let copied = c.from(w.from.other()).any(|(_, v)| v.segment.window == win);
+    if win == 0 || own.is_empty() || own.contains(&win) || !copied {
+        return None;
+    }
+    let listed: Vec<String> = own.iter().take(4).map(u16::to_string).collect();
+    let more = if own.len() > 4 { ", …" } else { "" };
+    Some(format!(
+        "window {win}, the {}'s own, where the {}'s other packets have {}{more}",
+        name(w.from.other()),
+        name(w.from),
+        listed.join(", ")
+    ))
+}
+
 /// RSTs whose IP header is unlike the sender's other packets (TTL, IP ID) or that a SYN-SENT socket cannot
 /// accept: likely injected on the path.
 fn forged(c: &Conn) -> Vec<String> {
@@ -589,6 +623,7 @@ fn forged(c: &Conn) -> Vec<String> {
                 evidence.extend(ip_id_evidence(c, w.from, id, &others));
             }
         }
+        evidence.extend(window_evidence(c, i));
         if w.rst_fate == Some(RstFate::UnacceptableAck) {
             evidence.push(format!(
                 "its ACK is not acceptable in SYN_SENT, so the {} dropped it",

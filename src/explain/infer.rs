@@ -656,7 +656,7 @@ fn rst_notes(was: &Conn, w: &WireRow, fate: RstFate) -> Vec<String> {
         }),
         RstFate::Listener => notes.push(listener_note(was, w)),
         RstFate::Challenge { off } => notes.push(format!(
-            "RST in the window but {off:+} from the next expected number: the {yname} answers with a challenge ACK and keeps the connection (RFC 5961 §3.2)"
+            "RST in the window but {off:+} from the next expected number: the {yname} keeps the connection and is due to answer with a challenge ACK (RFC 5961 §3.2)"
         )),
         RstFate::OutOfWindow { off } if off.unsigned_abs() < 1 << 30 => notes.push(format!(
             "RST out of the window ({off:+} from the next expected number): the {yname} drops it silently, no challenge ACK (RFC 5961 §3.2)"
@@ -944,12 +944,36 @@ mod tests {
         segs.push(seg(6, false, R, 400, 0, 0));
         let r = run(segs);
         assert!(r[3].1[0].contains("challenge ACK"), "{:?}", r[3]);
+        // nothing from the client after it: the challenge ACK is not in the capture, and the note says so
+        assert!(
+            r[3].1[1].starts_with("no challenge ACK from the client follows"),
+            "{:?}",
+            r[3]
+        );
         assert!(r[4].1[0].starts_with("RST out of the window"), "{:?}", r[4]);
         assert!(r[5].1[0].contains("drops it silently"), "{:?}", r[5]);
         assert!(
             r[3..].iter().all(|(s, _)| s == "ESTABLISHED CLOSE"),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn a_challenge_ack_is_named_only_when_it_follows() {
+        let mut segs = handshake();
+        segs.push(seg(4, false, R, 510, 0, 0));
+        segs.push(seg(5, true, A, 101, 501, 0));
+        let r = run(segs.clone());
+        assert!(r[3].1[1].contains("pure ACK"), "{:?}", r[3]);
+        assert!(
+            r[3].1[1].contains("likely that challenge ACK"),
+            "{:?}",
+            r[3]
+        );
+        // data is no challenge ACK
+        segs[4] = seg(5, true, A, 101, 501, 10);
+        let r = run(segs);
+        assert!(r[3].1[1].starts_with("no challenge ACK"), "{:?}", r[3]);
     }
 
     #[test]
