@@ -120,6 +120,19 @@ impl std::error::Error for Error {
     }
 }
 
+/// One filter per thread reading files (a compiled BPF program is not shared between threads): `--filter`'s
+/// expression compiled again for each, or none without one; `None` when they cannot be had (a compiled filter
+/// without its expression), and the files are then read one by one.
+fn worker_filters(config: &Config, workers: usize) -> Option<Vec<Option<Bpf>>> {
+    match (&config.bpf, &config.selection.filter) {
+        (None, _) => Some((0..workers).map(|_| None).collect()),
+        (Some(_), Some(expr)) => (0..workers)
+            .map(|_| Bpf::new(expr).ok().map(Some))
+            .collect(),
+        (Some(_), None) => None,
+    }
+}
+
 /// Read every file and print what `config` asks for, to `out`. Files that cannot be read are noted and skipped;
 /// the error at the end says how many (after the results of the others).
 pub fn run(
@@ -165,15 +178,19 @@ pub fn run(
         }
     };
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    if files.len() > 1 && config.bpf.is_none() && cores > 1 {
-        // several files: a core each, printed in the order given (a --filter's compiled program is one)
+    let workers = cores.min(files.len());
+    let filters = (workers > 1)
+        .then(|| worker_filters(&config, workers))
+        .flatten();
+    if let Some(filters) = filters {
+        // several files: a core each (with a --filter compiled for each), printed in the order given
         let keep = many::Keep {
             conns: &keep,
             every: config.every,
             shown: shown.as_ref(),
         };
         let inputs = files.iter().cloned().zip(sources).collect();
-        many::in_order(inputs, &keep, cores, |report, notes| {
+        many::in_order(inputs, &keep, filters, |report, notes| {
             handle(report, notes, &mut config, feedback)
         })?;
     } else {
