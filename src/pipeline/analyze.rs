@@ -120,10 +120,16 @@ impl std::error::Error for Error {
     }
 }
 
-/// One filter per thread reading files (a compiled BPF program is not shared between threads): `--filter`'s
-/// expression compiled again for each, or none without one; `None` when they cannot be had (a compiled filter
-/// without its expression), and the files are then read one by one.
-fn worker_filters(config: &Config, workers: usize) -> Option<Vec<Option<Bpf>>> {
+/// One filter per thread reading `files` files, a thread per core (a compiled BPF program is not shared between
+/// threads): `--filter`'s expression compiled again for each, or none without one. `None` when one thread is all
+/// there is or the filters cannot be had (a compiled filter without its expression): the files are then read one by
+/// one.
+fn worker_filters(config: &Config, files: usize) -> Option<Vec<Option<Bpf>>> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = cores.min(files);
+    if workers < 2 {
+        return None;
+    }
     match (&config.bpf, &config.selection.filter) {
         (None, _) => Some((0..workers).map(|_| None).collect()),
         (Some(_), Some(expr)) => (0..workers)
@@ -177,12 +183,7 @@ pub fn run(
             _ => print_report(&report, config, out, feedback),
         }
     };
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let workers = cores.min(files.len());
-    let filters = (workers > 1)
-        .then(|| worker_filters(&config, workers))
-        .flatten();
-    if let Some(filters) = filters {
+    if let Some(filters) = worker_filters(&config, files.len()) {
         // several files: a core each (with a --filter compiled for each), printed in the order given
         let keep = many::Keep {
             conns: &keep,
