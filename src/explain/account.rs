@@ -278,6 +278,18 @@ fn duplicate_syn_reset(c: &Conn, i: usize) -> Option<String> {
         return None;
     }
     let (x, y) = (name(w.from), name(w.from.other()));
+    // the SYN's sender in TIME_WAIT, both FINs acknowledged: the old connection had closed cleanly
+    let closed = c
+        .states_before(d)
+        .is_some_and(|(a, b)| TcpState::TimeWait == if w.from == Peer::A { b } else { a });
+    let (when, lost) = if closed {
+        (
+            "after the connection had closed",
+            " Nothing of the old connection's data was lost: it had closed cleanly before.",
+        )
+    } else {
+        ("after its handshake was done", "")
+    };
     let later = c.segs[i + 1..]
         .iter()
         .any(|v| v.from == w.from.other() && v.segment.flags.rst());
@@ -289,7 +301,7 @@ fn duplicate_syn_reset(c: &Conn, i: usize) -> Option<String> {
         String::new()
     };
     Some(format!(
-        "An old duplicate SYN, likely: a copy of the {y}'s first SYN was captured at {}, after the connection had closed (the network duplicated and delayed it). The {x}, listening, took it as a new connection and answered with a SYN-ACK of new numbers; the {y}'s old socket answered with its old ACK, which the {x} in SYN_RECV answered with this RST at {} (RFC 9293 §3.10.7.4). That RST ended the {y}'s TIME_WAIT early (Linux, net.ipv4.tcp_rfc1337 = 0: the hazard RFC 1337 describes).{then} Nothing of the old connection's data was lost. Check: what on the path duplicates segments (a bonding or mirroring misconfiguration, a flapping route), and net.ipv4.tcp_rfc1337 = 1 to keep TIME_WAIT through such RSTs.",
+        "An old duplicate SYN, likely: a copy of the {y}'s first SYN was captured at {}, {when} (the network duplicated and delayed it). The {x}, listening, took it as a new connection and answered with a SYN-ACK of new numbers; the {y}'s old socket answered with its old ACK, which the {x} in SYN_RECV answered with this RST at {} (RFC 9293 §3.10.7.4). That RST ended the {y}'s TIME_WAIT early (Linux, net.ipv4.tcp_rfc1337 = 0: the hazard RFC 1337 describes).{then}{lost} Check: what on the path duplicates segments (a bonding or mirroring misconfiguration, a flapping route), and net.ipv4.tcp_rfc1337 = 1 to keep TIME_WAIT through such RSTs.",
         c.at(d),
         c.at(i),
     ))
