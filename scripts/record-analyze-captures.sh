@@ -194,7 +194,63 @@ s.close(); time.sleep(0.3)"
   echo "recorded $out/self-connect.pcap ($(stat -c %s "$out/self-connect.pcap") bytes)"
 }
 
-all=(refused unread keepalive_race dead_peer zero_window simultaneous_close fin_retransmit simultaneous_open self_connect)
+# handshake-timeout: nft drops every SYN-ACK the server sends; the client (net.ipv4.tcp_syn_retries 1 in its
+# namespace) sends its SYN twice and connect() fails with ETIMEDOUT, without a RST.
+handshake_timeout() {
+  ip netns exec "$C" sysctl -qw net.ipv4.tcp_syn_retries=1
+  record handshake-timeout "$COMMON
+nft('add rule inet tcw out tcp flags & (syn | ack) == syn | ack drop')
+l = listener(); time.sleep(3.5); nft('flush chain inet tcw out')" "$COMMON
+try: client()
+except (TimeoutError, OSError): pass" 1.5
+  ip netns exec "$C" sysctl -qw net.ipv4.tcp_syn_retries=6
+}
+
+# fin-wait2-timeout: the client (net.ipv4.tcp_fin_timeout 1 in its namespace) close()s; the server acknowledges
+# the FIN but keeps its half open; 2.5 s later, long after the client's orphaned socket timed out of FIN_WAIT2,
+# the server sends: the client's kernel has no socket for it and answers with a bare RST.
+fin_wait2_timeout() {
+  ip netns exec "$C" sysctl -qw net.ipv4.tcp_fin_timeout=1
+  record fin-wait2-timeout "$COMMON
+l = listener(); s, _ = l.accept(); s.recv(100); s.sendall(b'ok'); s.recv(100); time.sleep(2.5)
+s.sendall(b'late news'); time.sleep(0.5); s.close()" "$COMMON
+c = client(); c.sendall(b'hello'); c.recv(2); c.close(); time.sleep(3.5)" 0.5
+  ip netns exec "$C" sysctl -qw net.ipv4.tcp_fin_timeout=60
+}
+
+# duplicate-syn: a copy of the client's SYN, taken off the client's veth end with an AF_PACKET socket, is sent
+# again 0.5 s after the connection closed (the client closed first and sits in TIME_WAIT): the network
+# duplicated the SYN and delayed the copy. The listening server answers it with a new SYN-ACK, the client's
+# TIME_WAIT socket answers that with its old ACK, and the server resets the half-open one.
+duplicate_syn() {
+  record duplicate-syn "$COMMON
+l = listener(); s, _ = l.accept(); s.recv(100); s.sendall(b'pong'); s.recv(100); s.close(); time.sleep(2)" "$COMMON
+ETH_P_ALL = 3
+raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)); raw.bind(('$C', 0))
+raw.settimeout(2)
+import threading
+syn = []
+def sniff():
+    while not syn:
+        f = raw.recv(2000)
+        # Ethernet + IPv4 (no options: 20 bytes) + TCP: flags at 14 + 20 + 13
+        if len(f) > 47 and f[12:14] == b'\x08\x00' and f[23] == 6 and f[47] & 0x12 == 0x02:
+            syn.append(f)
+t = threading.Thread(target=sniff); t.start(); time.sleep(0.1)
+c = client(); c.sendall(b'ping'); c.recv(4); c.close(); t.join(); time.sleep(0.5)
+# the captured copy may carry a partial checksum (checksum offload on the veth): fill it in, as the wire had it
+f = bytearray(syn[0][:14 + 20 + (syn[0][46] >> 4) * 4])
+seg = f[34:]; seg[16:18] = b'\0\0'
+data = bytes(f[26:34]) + struct.pack('!HH', 6, len(seg)) + bytes(seg)
+data += b'\0' * (len(data) % 2)
+x = sum(struct.unpack('!%dH' % (len(data) // 2), data))
+while x >> 16: x = (x & 0xffff) + (x >> 16)
+f[50:52] = struct.pack('!H', ~x & 0xffff)
+raw.send(bytes(f)); time.sleep(1)" 1
+}
+
+all=(refused unread keepalive_race dead_peer zero_window simultaneous_close fin_retransmit simultaneous_open self_connect
+  handshake_timeout fin_wait2_timeout duplicate_syn)
 for name in "${@:-${all[@]}}"; do
   "${name//-/_}"
 done

@@ -109,6 +109,9 @@ fn rst_with_the_syns_own_number_as_ack_is_dropped_in_syn_sent() {
             );
         }
     }
+    // the forged RST carries the client's own SYN window (16384), none of the server's
+    let a = account_of(&file);
+    assert!(a.contains("window 16384, the client's own"), "{a}");
 }
 
 /// syn-then-rst.pcap: the client's RST after its SYN was called "RST ignored … (RFC 5961: challenge ACK)". A
@@ -346,4 +349,157 @@ fn recorded_self_connect() {
     let a = account_of(&f);
     assert!(a.contains("A socket connected to itself"), "{a}");
     assert!(!a.contains("Handshake timeout"), "{a}");
+    // The summary row: the FIN and the 8 bytes reached the socket that sent them (it is both ends), so no
+    // "half-closed"; conn_state and history are Zeek's, which takes every segment as the originator's.
+    let s = summary_of(&f);
+    assert_eq!(s["client"], s["server"]);
+    assert_eq!(
+        (&s["fins"]["client"], &s["fins"]["server"]),
+        (&1.into(), &1.into())
+    );
+    assert_eq!(
+        (&s["bytes"]["client"], &s["bytes"]["server"]),
+        (&8.into(), &8.into())
+    );
+    let ending = s["ending"].as_str().unwrap();
+    assert!(
+        !ending.contains("half-closed") && ending.contains("its FIN came back"),
+        "{ending}"
+    );
+    assert_eq!(
+        (&s["conn_state"], &s["history"]),
+        (&"SH".into(), &"SADF".into())
+    );
+}
+
+/// The summary row (`--format json`, the `connection` object) of connection 0.
+fn summary_of(file: &std::path::Path) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args(["analyze", "--format", "json"])
+        .arg(file)
+        .output()
+        .expect("the binary runs");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["type"] == "connection" && v["id"] == 0)
+        .expect("connection 0")
+}
+
+/// Recorded: every SYN-ACK dropped, tcp_syn_retries 1: the client's SYN sent again and again, never answered,
+/// no RST. Nothing reached the server's column, which stays LISTEN; the account says timeout, not refusal.
+#[test]
+fn recorded_handshake_timeout() {
+    let f = recorded("handshake-timeout.pcap");
+    let (rows, _) = timeline(&f, "0");
+    assert!(rows.len() >= 2, "{rows:#?}");
+    assert!(
+        rows.iter().all(|r| r.flags == "S" && r.from == "A"),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.iter().all(|r| st(r) == ("SYN_SENT", "LISTEN")),
+        "{rows:#?}"
+    );
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|r| r.notes.iter().any(|n| n.contains("retransmitted SYN")))
+    );
+    let a = account_of(&f);
+    assert!(a.contains("Handshake timeout, likely"), "{a}");
+    assert!(!a.contains("Refused") && !a.contains("reset"), "{a}");
+    let s = summary_of(&f);
+    assert_eq!(
+        (&s["conn_state"], &s["history"]),
+        (&"S0".into(), &"S".into())
+    );
+}
+
+/// Recorded: the client close()s (tcp_fin_timeout 1 s in its namespace), its FIN is acknowledged, and the server
+/// sends 2.5 s later: a bare RST (no ACK, seq = the server's ACK number) from a host with no socket left. Its row
+/// says FIN_WAIT2 and tcp_fin_timeout; the RST's IP ID 0 (Linux's, for a RST of no socket, as in its SYN-ACK from
+/// a request socket) is no evidence of forgery.
+#[test]
+fn recorded_bare_rst_after_fin_wait2_timeout() {
+    let f = recorded("fin-wait2-timeout.pcap");
+    let (rows, _) = timeline(&f, "0");
+    let fin = rows.iter().position(|r| r.flags.contains('F')).unwrap();
+    assert_eq!(rows[fin].from, "A");
+    let acked = rows[fin + 1..].iter().position(|r| r.from == "B").unwrap() + fin + 1;
+    assert_eq!(st(&rows[acked]), ("FIN_WAIT2", "CLOSE_WAIT"), "{rows:#?}");
+    let rst = rows.last().unwrap();
+    assert_eq!((rst.from.as_str(), rst.flags.as_str()), ("A", "R"));
+    assert_eq!(st(rst), ("CLOSE", "CLOSE"));
+    assert!(
+        rst.notes
+            .iter()
+            .any(|n| n.starts_with("bare RST") && n.contains("tcp_fin_timeout")),
+        "{rst:#?}"
+    );
+    let a = account_of(&f);
+    assert!(!a.contains("looks injected"), "{a}");
+    assert!(a.contains("late news"), "the data the RST refused: {a}");
+}
+
+/// Recorded: a copy of the client's SYN sent again 0.5 s after the close (client in TIME_WAIT). The listening
+/// server answers with a SYN-ACK of new numbers, the TIME_WAIT its old ACK, the server in SYN_RECV a RST for that
+/// ACK (and stays: it sends the SYN-ACK again), which ended the client's TIME_WAIT: the second SYN-ACK draws a
+/// RST at exactly the new half-open connection's RCV.NXT, which is judged against it and not the old numbers.
+#[test]
+fn recorded_duplicate_syn_after_close() {
+    let f = recorded("duplicate-syn.pcap");
+    let (rows, _) = timeline(&f, "0");
+    let d = rows
+        .iter()
+        .position(|r| r.notes.iter().any(|n| n.starts_with("duplicate SYN")))
+        .expect("the duplicate SYN is recognised");
+    assert_eq!(rows[d].flags, "S");
+    assert_eq!(st(&rows[d]).0, "TIME_WAIT", "not restarted: {rows:#?}");
+    assert!(rows[d].notes.iter().all(|n| !n.contains("retransmitted")));
+    let synack = &rows[d + 1];
+    assert_eq!(
+        (synack.flags.as_str(), st(synack)),
+        ("S.", ("TIME_WAIT", "SYN_RECV"))
+    );
+    let rsts: Vec<&Row> = rows.iter().filter(|r| r.flags == "R").collect();
+    assert_eq!(rsts.len(), 2, "{rows:#?}");
+    assert_eq!(rsts[0].from, "B");
+    assert_eq!(
+        st(rsts[0]),
+        ("CLOSE", "SYN_RECV"),
+        "it stays in SYN_RECV: {rows:#?}"
+    );
+    // the RST for the second SYN-ACK sits at the new connection's RCV.NXT: taken, not "out of the window"
+    assert_eq!(rsts[1].from, "A");
+    assert_eq!(st(rsts[1]), ("CLOSE", "CLOSE"), "{rows:#?}");
+    assert!(
+        rsts[1]
+            .notes
+            .iter()
+            .all(|n| !n.contains("out of the window")),
+        "{:#?}",
+        rsts[1]
+    );
+    let a = account_of(&f);
+    assert!(a.contains("An old duplicate SYN, likely"), "{a}");
+    assert!(!a.contains("socket that no longer exists, likely"), "{a}");
+}
+
+/// A RST whose window is merely new to its sender (a Windows client's 9300, a load balancer's 8201 after 8190) is
+/// how those stacks send it: not evidence of forgery. Only a window copied from the other side counts.
+#[test]
+fn a_rst_window_new_to_its_sender_is_not_called_injected() {
+    for name in ["simpleauth.pcap", "fin_retransmission.pcap"] {
+        let Some(file) = corpus_file(name) else {
+            return;
+        };
+        let (rows, _) = timeline(&file, "0");
+        let rst = rows.iter().find(|r| r.flags.starts_with('R')).unwrap();
+        let others: Vec<&Row> = rows.iter().filter(|r| r.from == rst.from).collect();
+        assert!(others.len() > 1, "{name}: {rows:#?}");
+        let a = account_of(&file);
+        assert!(!a.contains("looks injected"), "{name}: {a}");
+    }
 }

@@ -179,7 +179,16 @@ fn untaken_rst(c: &Conn, i: usize, w: &WireRow) -> String {
             format!("the {yn}, in SYN_SENT, drops it: it does not acknowledge the SYN")
         }
         Some(RstFate::Challenge { .. }) => {
-            format!("the {yn} answers with a challenge ACK and keeps the connection")
+            let seen = w
+                .notes
+                .iter()
+                .any(|n| n.contains("likely that challenge ACK"));
+            let ack = if seen {
+                "its challenge ACK follows"
+            } else {
+                "no challenge ACK from it shows in the capture"
+            };
+            format!("in the {yn}'s window but not exact, it keeps the connection; {ack}")
         }
         Some(RstFate::OutOfWindow { .. }) => format!("out of the {yn}'s window, dropped silently"),
         _ => format!("the {yn} had nothing left to reset"),
@@ -231,7 +240,8 @@ fn reset(c: &Conn, i: usize) -> Vec<String> {
     let w = c.segs[i];
     let x = w.from;
     let mut lines = Vec::new();
-    let cause = already_gone(c, i)
+    let cause = duplicate_syn_reset(c, i)
+        .or_else(|| already_gone(c, i))
         .or_else(|| after_own_fin(c, i))
         .or_else(|| no_socket(c, i))
         .or_else(|| keepalive_gave_up(c, i))
@@ -253,6 +263,48 @@ fn reset(c: &Conn, i: usize) -> Vec<String> {
         lines.push(req);
     }
     lines
+}
+
+/// An old duplicate SYN after the close, answered by a listener with a new SYN-ACK; the other side's old socket
+/// answers with its old ACK and the RST for that unacceptable ACK is the one taken.
+fn duplicate_syn_reset(c: &Conn, i: usize) -> Option<String> {
+    let w = c.segs[i];
+    let bad_ack = w.notes.iter().any(|n| n.contains("stays in SYN_RECV"));
+    let (d, _) = c.segs[..i]
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.notes.iter().any(|n| n.starts_with("duplicate SYN")))?;
+    if !bad_ack {
+        return None;
+    }
+    let (x, y) = (name(w.from), name(w.from.other()));
+    // the SYN's sender in TIME_WAIT, both FINs acknowledged: the old connection had closed cleanly
+    let closed = c
+        .states_before(d)
+        .is_some_and(|(a, b)| TcpState::TimeWait == if w.from == Peer::A { b } else { a });
+    let (when, lost) = if closed {
+        (
+            "after the connection had closed",
+            " Nothing of the old connection's data was lost: it had closed cleanly before.",
+        )
+    } else {
+        ("after its handshake was done", "")
+    };
+    let later = c.segs[i + 1..]
+        .iter()
+        .any(|v| v.from == w.from.other() && v.segment.flags.rst());
+    let then = if later {
+        format!(
+            " The {y}'s later RST (instead of the ACK its TIME_WAIT gave before) shows that socket was gone by then."
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "An old duplicate SYN, likely: a copy of the {y}'s first SYN was captured at {}, {when} (the network duplicated and delayed it). The {x}, listening, took it as a new connection and answered with a SYN-ACK of new numbers; the {y}'s old socket answered with its old ACK, which the {x} in SYN_RECV answered with this RST at {} (RFC 9293 §3.10.7.4). That RST ended the {y}'s TIME_WAIT early (Linux, net.ipv4.tcp_rfc1337 = 0: the hazard RFC 1337 describes).{then}{lost} Check: what on the path duplicates segments (a bonding or mirroring misconfiguration, a flapping route), and net.ipv4.tcp_rfc1337 = 1 to keep TIME_WAIT through such RSTs.",
+        c.at(d),
+        c.at(i),
+    ))
 }
 
 /// The sender had reset or closed already: its kernel answers for a socket that no longer exists.
@@ -503,6 +555,11 @@ fn in_flight(c: &Conn, i: usize) -> Option<String> {
 /// An IP ID unlike the sender's: the other side's own (copied into a forged reply), or far from a sender whose
 /// IDs run in sequence. Random or constant IDs (other stacks, crafted files) tell nothing.
 fn ip_id_evidence(c: &Conn, x: Peer, id: u16, others: &[IpFacts]) -> Option<String> {
+    // Linux sends IP ID 0 in DF packets of no full socket (a SYN-ACK from a request socket, a RST for a segment
+    // it has no socket for): a 0 says nothing of who sent it
+    if id == 0 {
+        return None;
+    }
     let ids: Vec<u16> = others.iter().filter_map(|o| o.ip_id).collect();
     let ip = |j: usize| c.ip.get(j).copied().flatten();
     let copied = !ids.contains(&id)
@@ -515,6 +572,31 @@ fn ip_id_evidence(c: &Conn, x: Peer, id: u16, others: &[IpFacts]) -> Option<Stri
     let sequential = ids.len() >= 2 && ids.windows(2).all(|p| p[1] != p[0] && close(p[0], p[1]));
     (sequential && !ids.iter().any(|&o| close(o, id)))
         .then(|| format!("IP ID {id:#06x}, far from the {}'s sequence", name(x)))
+}
+
+/// A RST's window that is one the other side advertised and unlike every window its sender did: a forger tends
+/// to copy the numbers it saw. A window merely new to the sender is no evidence: stacks differ in what their RST
+/// carries (0 on Linux; some load balancers and Windows put their own current window).
+fn window_evidence(c: &Conn, i: usize) -> Option<String> {
+    let w = c.segs[i];
+    let win = w.segment.window;
+    let own: std::collections::BTreeSet<u16> = c
+        .from(w.from)
+        .filter(|(j, v)| *j != i && !v.segment.flags.rst())
+        .map(|(_, v)| v.segment.window)
+        .collect();
+    let copied = c.from(w.from.other()).any(|(_, v)| v.segment.window == win);
+    if win == 0 || own.is_empty() || own.contains(&win) || !copied {
+        return None;
+    }
+    let listed: Vec<String> = own.iter().take(4).map(u16::to_string).collect();
+    let more = if own.len() > 4 { ", …" } else { "" };
+    Some(format!(
+        "window {win}, the {}'s own, where the {}'s other packets have {}{more}",
+        name(w.from.other()),
+        name(w.from),
+        listed.join(", ")
+    ))
 }
 
 /// RSTs whose IP header is unlike the sender's other packets (TTL, IP ID) or that a SYN-SENT socket cannot
@@ -553,6 +635,7 @@ fn forged(c: &Conn) -> Vec<String> {
                 evidence.extend(ip_id_evidence(c, w.from, id, &others));
             }
         }
+        evidence.extend(window_evidence(c, i));
         if w.rst_fate == Some(RstFate::UnacceptableAck) {
             evidence.push(format!(
                 "its ACK is not acceptable in SYN_SENT, so the {} dropped it",

@@ -17,7 +17,7 @@
 
 use crate::explain::rows::{RowKind, RstFate, Timeline, WireRow};
 use crate::model::calls::Peer;
-use crate::model::segment::{Control, Segment, SeqNumber, TcpFlags};
+use crate::model::segment::{Control, Segment, SeqNumber, TcpFlags, TimestampNs};
 use crate::model::tcp_state::TcpState;
 
 /// What one side has sent so far.
@@ -42,6 +42,8 @@ struct Sent {
     data_in_after_fin: bool,
     /// It sent a RST.
     rst: bool,
+    /// When the peer first acknowledged its FIN.
+    fin_acked_at: Option<TimestampNs>,
 }
 
 impl Sent {
@@ -87,6 +89,9 @@ struct Seen {
     duplicate_syn: bool,
     /// The receiver had acknowledged the sender's SYN before this segment.
     own_syn_acked: bool,
+    /// A bare RST from a side in SYN-RECEIVED at the number the other side's last ACK gave, that ACK not
+    /// acknowledging its SYN: RFC 9293 §3.10.7.4's answer to an unacceptable ACK, after which it stays.
+    rst_for_bad_ack: bool,
 }
 
 /// Fill `states_after` and `notes` of every segment row, A being the client and B the server. Only
@@ -248,8 +253,9 @@ fn step(conn: &mut Conn, w: &WireRow) -> (Conn, Seen) {
     }
     let was = *conn;
     let seen = seen(conn, w);
-    // a RST no socket of this connection would send (SYN-SENT's unacceptable ACK) says nothing of its sender
-    if seen.rst != Some(RstFate::UnacceptableAck) {
+    // a RST no socket of this connection would send (SYN-SENT's unacceptable ACK) says nothing of its sender;
+    // one answering an unacceptable ACK leaves SYN-RECEIVED as it was
+    if seen.rst != Some(RstFate::UnacceptableAck) && !seen.rst_for_bad_ack {
         conn.state[x] = sends(conn.state[x], seen.control, &seen, &conn.sent[x]);
     }
     remember(&mut conn.sent, w, &seen);
@@ -356,6 +362,11 @@ fn seen(c: &Conn, w: &WireRow) -> Seen {
         rst: (control == Control::Rst).then(|| rst_fate(c, w)),
         duplicate_syn,
         own_syn_acked: c.sent[y].has_acked(c.sent[x].isn),
+        rst_for_bad_ack: control == Control::Rst
+            && !ack
+            && c.state[x] == TcpState::SynReceived
+            && c.sent[y].acked == Some(s.seq)
+            && !c.sent[y].has_acked(c.sent[x].isn),
     }
 }
 
@@ -459,6 +470,11 @@ fn remember(sent: &mut [Sent; 2], w: &WireRow, seen: &Seen) {
     let s = &w.segment;
     let (x, y) = (w.from as usize, w.from.other() as usize);
     if seen.control != Control::Rst {
+        if s.flags.syn() && !seen.duplicate_syn && sent[x].isn.is_some_and(|isn| isn != s.seq) {
+            // a new incarnation on the same ports (a SYN-ACK answering an old duplicate SYN): its numbers start
+            // again, and what the old one sent, acknowledged and advertised no longer judges its peer's RSTs
+            (sent[x].next, sent[x].fin, sent[x].acked, sent[x].window) = (None, None, None, None);
+        }
         if s.flags.syn() && !seen.duplicate_syn {
             sent[x].isn = Some(s.seq);
             sent[x].bare_syn |= !s.flags.ack();
@@ -480,6 +496,9 @@ fn remember(sent: &mut [Sent; 2], w: &WireRow, seen: &Seen) {
     }
     if s.flags.ack() && seen.control != Control::Rst {
         sent[x].acked = Some(sent[x].acked.map_or(s.ack, |a| a.latest(s.ack)));
+        if sent[y].fin_acked_at.is_none() && sent[x].has_acked(sent[y].fin) {
+            sent[y].fin_acked_at = Some(s.ts);
+        }
     }
 }
 
@@ -493,7 +512,14 @@ fn name(p: Peer) -> &'static str {
 /// The remarks on one segment, from both sides just before it (`was`) and after it (`now`).
 fn notes(was: &Conn, now: &Conn, w: &WireRow, seen: &Seen) -> Vec<String> {
     if let Some(fate) = seen.rst {
-        return rst_notes(was, w, fate);
+        let mut notes = rst_notes(was, w, fate);
+        if seen.rst_for_bad_ack {
+            notes.insert(0, format!(
+                "the {} in SYN_RECV answers an ACK that does not acknowledge its SYN-ACK with this RST (seq = that ACK) and stays in SYN_RECV (RFC 9293 §3.10.7.4)",
+                name(w.from)
+            ));
+        }
+        return notes;
     }
     let s = &w.segment;
     let (x, y) = (w.from as usize, w.from.other() as usize);
@@ -601,14 +627,20 @@ fn rst_notes(was: &Conn, w: &WireRow, fate: RstFate) -> Vec<String> {
         RstFate::Accepted if was.state[y] == TcpState::SynSent => notes.push(format!(
             "connection refused: the {xname} answers the SYN with RST (its ACK acknowledges the SYN)"
         )),
-        RstFate::Accepted if me.fin.is_some() && me.data_in_after_fin => notes.push(format!(
-            "RST answering data sent after close: the {xname} had closed (FIN), so the {yname}'s later data is refused"
-        )),
+        RstFate::Accepted if me.fin.is_some() && me.data_in_after_fin => {
+            notes.push(format!(
+                "RST answering data sent after close: the {xname} had closed (FIN), so the {yname}'s later data is refused"
+            ));
+            notes.extend(fin_wait2_note(was, w));
+        }
         RstFate::Accepted if me.rst && was.state[x] == TcpState::Closed => notes.push(format!(
             "the {xname} had already reset: this RST answers the {yname}'s later segment for a socket that no longer exists"
         )),
         RstFate::Accepted if was.state[y] == TcpState::TimeWait => notes.push(format!(
             "RST to the {yname} in TIME_WAIT: Linux ends the TIME_WAIT at once (net.ipv4.tcp_rfc1337 = 0)"
+        )),
+        RstFate::Accepted if was.state[x] == TcpState::Closed && !s.flags.ack() => notes.push(format!(
+            "the {xname} has no connection left (CLOSED): its kernel answers the {yname}'s segment for a socket that no longer exists with this RST (seq = that segment's ACK), which the {yname} takes"
         )),
         RstFate::Accepted => notes.push(format!(
             "the {xname} resets the connection (the likely cause is in the account below)"
@@ -624,7 +656,7 @@ fn rst_notes(was: &Conn, w: &WireRow, fate: RstFate) -> Vec<String> {
         }),
         RstFate::Listener => notes.push(listener_note(was, w)),
         RstFate::Challenge { off } => notes.push(format!(
-            "RST in the window but {off:+} from the next expected number: the {yname} answers with a challenge ACK and keeps the connection (RFC 5961 §3.2)"
+            "RST in the window but {off:+} from the next expected number: the {yname} keeps the connection and is due to answer with a challenge ACK (RFC 5961 §3.2)"
         )),
         RstFate::OutOfWindow { off } if off.unsigned_abs() < 1 << 30 => notes.push(format!(
             "RST out of the window ({off:+} from the next expected number): the {yname} drops it silently, no challenge ACK (RFC 5961 §3.2)"
@@ -643,6 +675,23 @@ fn rst_notes(was: &Conn, w: &WireRow, fate: RstFate) -> Vec<String> {
         ));
     }
     notes
+}
+
+/// A bare RST (no ACK, at the peer's ACK number) from a side whose FIN was acknowledged: it was in FIN_WAIT2,
+/// and either its orphaned socket refused the data or, past net.ipv4.tcp_fin_timeout, no socket was left.
+fn fin_wait2_note(was: &Conn, w: &WireRow) -> Option<String> {
+    let s = &w.segment;
+    let (x, y) = (w.from as usize, w.from.other() as usize);
+    let acked_at = was.sent[x].fin_acked_at?;
+    if s.flags.ack() || was.sent[y].acked != Some(s.seq) {
+        return None;
+    }
+    let gap = (s.ts - acked_at) as f64 / 1e9;
+    Some(format!(
+        "bare RST (no ACK, its seq the {yname}'s ACK number), {gap:.3} s after the {yname} acknowledged the {xname}'s FIN: the {xname} was in FIN_WAIT2 with its socket closed (close() or exit; a socket only shut down for writing takes data there). A closed socket lives in FIN_WAIT2 for net.ipv4.tcp_fin_timeout (60 s by default), refusing data with this RST; after it, the kernel has no socket left and sends the same RST",
+        xname = name(w.from),
+        yname = name(w.from.other()),
+    ))
 }
 
 /// A RST to a side in LISTEN: ignored — and, when its SYN may have arrived unseen, what SYN-RECEIVED would do.
@@ -895,12 +944,36 @@ mod tests {
         segs.push(seg(6, false, R, 400, 0, 0));
         let r = run(segs);
         assert!(r[3].1[0].contains("challenge ACK"), "{:?}", r[3]);
+        // nothing from the client after it: the challenge ACK is not in the capture, and the note says so
+        assert!(
+            r[3].1[1].starts_with("no challenge ACK from the client follows"),
+            "{:?}",
+            r[3]
+        );
         assert!(r[4].1[0].starts_with("RST out of the window"), "{:?}", r[4]);
         assert!(r[5].1[0].contains("drops it silently"), "{:?}", r[5]);
         assert!(
             r[3..].iter().all(|(s, _)| s == "ESTABLISHED CLOSE"),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn a_challenge_ack_is_named_only_when_it_follows() {
+        let mut segs = handshake();
+        segs.push(seg(4, false, R, 510, 0, 0));
+        segs.push(seg(5, true, A, 101, 501, 0));
+        let r = run(segs.clone());
+        assert!(r[3].1[1].contains("pure ACK"), "{:?}", r[3]);
+        assert!(
+            r[3].1[1].contains("likely that challenge ACK"),
+            "{:?}",
+            r[3]
+        );
+        // data is no challenge ACK
+        segs[4] = seg(5, true, A, 101, 501, 10);
+        let r = run(segs);
+        assert!(r[3].1[1].starts_with("no challenge ACK"), "{:?}", r[3]);
     }
 
     #[test]

@@ -65,8 +65,48 @@ pub fn build_with_kernel(
     let mut t = merge(sides, calls, segments, kernel);
     if states == States::Inferred {
         infer::annotate(&mut t);
+        challenge_acks(&mut t);
     }
     t
+}
+
+/// For each RST that RFC 5961 answers with a challenge ACK: whether one shows in the capture. The receiver's next
+/// segment, a pure ACK (no data, no SYN, FIN or RST), is it; anything else, or nothing, means none was seen.
+fn challenge_acks(t: &mut Timeline) {
+    use crate::explain::rows::RstFate;
+    // each segment row: (row, sender, time, a pure ACK: no data, no SYN, FIN or RST)
+    let segs: Vec<(usize, Peer, TimestampNs, bool)> = t
+        .rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match &r.kind {
+            RowKind::Segment(w) => {
+                let f = w.segment.flags;
+                let pure = f.ack() && w.segment.len == 0 && !f.syn() && !f.fin() && !f.rst();
+                Some((i, w.from, w.segment.ts, pure))
+            }
+            _ => None,
+        })
+        .collect();
+    for (k, &(i, from, ts, _)) in segs.iter().enumerate() {
+        let RowKind::Segment(w) = &mut t.rows[i].kind else {
+            continue;
+        };
+        if !matches!(w.rst_fate, Some(RstFate::Challenge { .. })) {
+            continue;
+        }
+        let y = if from == Peer::A { "server" } else { "client" };
+        let answer = segs[k + 1..].iter().find(|s| s.1 != from);
+        w.notes.push(match answer {
+            Some(&(_, _, at, true)) => format!(
+                "the {y}'s next segment, a pure ACK {:.3} ms later, is likely that challenge ACK",
+                (at - ts) as f64 / 1e6
+            ),
+            _ => format!(
+                "no challenge ACK from the {y} follows in the capture: rate-limited (net.ipv4.tcp_challenge_ack_limit), the RST never reached it, or the capture missed it"
+            ),
+        });
+    }
 }
 
 /// How long after its cause a reset's stamp may come, on loopback: what [`reset_placement`] looks back over.

@@ -120,6 +120,25 @@ impl std::error::Error for Error {
     }
 }
 
+/// One filter per thread reading `files` files, a thread per core (a compiled BPF program is not shared between
+/// threads): `--filter`'s expression compiled again for each, or none without one. `None` when one thread is all
+/// there is or the filters cannot be had (a compiled filter without its expression): the files are then read one by
+/// one.
+fn worker_filters(config: &Config, files: usize) -> Option<Vec<Option<Bpf>>> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = cores.min(files);
+    if workers < 2 {
+        return None;
+    }
+    match (&config.bpf, &config.selection.filter) {
+        (None, _) => Some((0..workers).map(|_| None).collect()),
+        (Some(_), Some(expr)) => (0..workers)
+            .map(|_| Bpf::new(expr).ok().map(Some))
+            .collect(),
+        (Some(_), None) => None,
+    }
+}
+
 /// Read every file and print what `config` asks for, to `out`. Files that cannot be read are noted and skipped;
 /// the error at the end says how many (after the results of the others).
 pub fn run(
@@ -163,16 +182,15 @@ pub fn run(
             _ => print_report(&report, config, out, feedback),
         }
     };
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    if files.len() > 1 && config.bpf.is_none() && cores > 1 {
-        // several files: a core each, printed in the order given (a --filter's compiled program is one)
+    if let Some(filters) = worker_filters(&config, files.len()) {
+        // several files: a core each (with a --filter compiled for each), printed in the order given
         let keep = many::Keep {
             conns: &keep,
             every: config.every,
             shown: shown.as_ref(),
         };
         let inputs = files.iter().cloned().zip(sources).collect();
-        many::in_order(inputs, &keep, cores, |report, notes| {
+        many::in_order(inputs, &keep, filters, |report, notes| {
             handle(report, notes, &mut config, feedback)
         })?;
     } else {

@@ -102,10 +102,23 @@ impl Conn {
     }
 
     pub fn fins(&self, s: Side) -> u16 {
-        self.zeek.endpoint(s).fin_cnt
+        self.zeek.endpoint(self.sender_side(s)).fin_cnt
     }
     pub fn rsts(&self, s: Side) -> u16 {
-        self.zeek.endpoint(s).rst_cnt
+        self.zeek.endpoint(self.sender_side(s)).rst_cnt
+    }
+
+    /// A socket connected to itself (a self-connect: the same address and port at both ends, so the same 4-tuple
+    /// both ways). Every segment is sent by that one socket and comes back to it: it is client and server at once.
+    pub fn self_connect(&self) -> bool {
+        self.client == self.server
+    }
+
+    /// Whose counters tell what `s` sent: its own, except in a self-connect, where every segment is both ends'
+    /// and so was counted once, on the client's side (Zeek's originator: Zeek's `is_orig` compares the source
+    /// with the originator's address and port, which every segment of a self-connect matches).
+    fn sender_side(&self, s: Side) -> Side {
+        if self.self_connect() { Side::Client } else { s }
     }
     pub fn syns(&self, s: Side) -> u16 {
         self.counts[s.index()].syns
@@ -113,7 +126,7 @@ impl Conn {
 
     /// Payload bytes each side sent, by sequence numbers (Zeek's orig_bytes / resp_bytes).
     pub fn bytes(&self, s: Side) -> u64 {
-        self.zeek.size(s)
+        self.zeek.size(self.sender_side(s))
     }
 
     pub fn conn_state(&self) -> ConnState {
@@ -130,6 +143,9 @@ impl Conn {
 
     /// The kind of ending, for totals.
     pub fn ending(&self) -> Ending {
+        if self.self_connect() {
+            return self.self_connect_ending();
+        }
         if let Some(by) = self.first_rst {
             if by == Side::Server
                 && self.conn_state() == ConnState::REJ
@@ -149,6 +165,15 @@ impl Conn {
                 Ending::Unanswered
             }
             None => Ending::Open,
+        }
+    }
+
+    /// [`Conn::ending`] of a self-connect: its FIN (or RST) reached the very socket that sent it.
+    fn self_connect_ending(&self) -> Ending {
+        match self.first_close {
+            Some((_, CloseKind::Fin)) if self.first_rst.is_none() => Ending::SelfConnectClosed,
+            Some(_) => Ending::SelfConnectReset,
+            None => Ending::SelfConnectOpen,
         }
     }
 }
@@ -241,6 +266,12 @@ pub enum Ending {
     Unanswered,
     /// Neither FIN nor RST seen: still open when the capture ended.
     Open,
+    /// A socket connected to itself sent a FIN, which came back to it (both ends' FIN), and no RST.
+    SelfConnectClosed,
+    /// A socket connected to itself sent a RST (to itself).
+    SelfConnectReset,
+    /// A socket connected to itself, neither FIN nor RST seen.
+    SelfConnectOpen,
 }
 
 impl Ending {
@@ -283,6 +314,11 @@ impl Ending {
             Ending::HalfClosed { by: S } => "half-closed by the server (no FIN back)",
             Ending::Unanswered => "SYN never answered",
             Ending::Open => "still open at the end of the capture",
+            Ending::SelfConnectClosed => {
+                "closed (a socket connected to itself: its FIN came back to it)"
+            }
+            Ending::SelfConnectReset => "reset (a socket connected to itself)",
+            Ending::SelfConnectOpen => "still open (a socket connected to itself)",
         }
     }
 }
@@ -370,6 +406,41 @@ pub(crate) mod tests {
                 format!("reset by the {n} after the {o}'s FIN")
             );
         }
+    }
+
+    /// A self-connect, the segments of self-connect.pcap: one socket at both ends, so Zeek (whose `is_orig` is
+    /// "source == originator's address and port") takes every segment as the originator's: its SYN-ACK repeats
+    /// the SYN's number, so no 'H'; the responder stays inactive, so conn_state SH and history SADF. The other
+    /// columns say what the packets prove: the FIN and the bytes reached the socket that sent them.
+    #[test]
+    fn self_connect_is_one_socket_at_both_ends() {
+        const ME: &str = "127.0.0.1:40000";
+        let mut t = Tracker::new();
+        for (f, seq, ack, len) in [
+            (S, 1, 0, 0),
+            (S | A, 1, 2, 0),
+            (A, 2, 2, 0),
+            (A, 2, 2, 8),
+            (A, 10, 10, 0),
+            (F | A, 10, 10, 0),
+            (A, 11, 11, 0),
+        ] {
+            t.add(&seg(ME, ME, f, seq, ack, len));
+        }
+        assert_eq!(t.conns.len(), 1);
+        let c = &t.conns[0];
+        assert!(c.self_connect());
+        assert_eq!((c.conn_state(), c.history()), (ConnState::SH, "SADF"));
+        assert_eq!((c.fins(Side::Client), c.fins(Side::Server)), (1, 1));
+        assert_eq!((c.bytes(Side::Client), c.bytes(Side::Server)), (8, 8));
+        assert_eq!(c.ending(), Ending::SelfConnectClosed);
+        // two sockets, same segments but the answers from the other end: an ordinary connection, unchanged
+        let mut t = Tracker::new();
+        t.add(&seg(C, SV, S, 1, 0, 0));
+        t.add(&seg(C, SV, F | A, 2, 0, 0));
+        assert!(!t.conns[0].self_connect());
+        assert_eq!(t.conns[0].fins(Side::Server), 0);
+        assert_eq!(t.conns[0].ending(), Ending::HalfClosed { by: Side::Client });
     }
 
     #[test]

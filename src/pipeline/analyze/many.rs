@@ -10,6 +10,7 @@ use crate::pipeline::Feedback;
 use crate::pipeline::analyze::read::analyze_with;
 use crate::track::report::FileReport;
 use crate::track::select::Selection;
+use crate::wire::bpf::Bpf;
 
 /// The notes a worker's reading makes, kept to be told in the files' order.
 #[derive(Default)]
@@ -28,12 +29,13 @@ pub(super) struct Keep<'a> {
     pub shown: Option<&'a Selection>,
 }
 
-/// Read every input on up to `workers` threads and call `each` with each report and the notes its reading made, in
-/// the inputs' order. An error from `each` stops the reading of files not yet begun and is returned.
+/// Read every input on a thread per filter in `filters` (each thread matching frames with its own: `--filter`'s
+/// program, or none) and call `each` with each report and the notes its reading made, in the inputs' order. An
+/// error from `each` stops the reading of files not yet begun and is returned.
 pub(super) fn in_order<E>(
     inputs: Vec<(String, Result<Source, OpenError>)>,
     keep: &Keep,
-    workers: usize,
+    filters: Vec<Option<Bpf>>,
     mut each: impl FnMut(FileReport, Vec<String>) -> Result<(), E>,
 ) -> Result<(), E> {
     let count = inputs.len();
@@ -41,7 +43,7 @@ pub(super) fn in_order<E>(
     let stop = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<(usize, FileReport, Vec<String>)>();
     std::thread::scope(|scope| {
-        for _ in 0..workers.clamp(1, count.max(1)) {
+        for mut bpf in filters.into_iter().take(count.max(1)) {
             let tx = tx.clone();
             let (queue, stop) = (&queue, &stop);
             scope.spawn(move || {
@@ -53,7 +55,13 @@ pub(super) fn in_order<E>(
                     let mut notes = Kept::default();
                     let opened = source.and_then(CaptureReader::read_from);
                     let r = analyze_with(
-                        &name, opened, keep.conns, keep.every, None, keep.shown, &mut notes,
+                        &name,
+                        opened,
+                        keep.conns,
+                        keep.every,
+                        bpf.as_mut(),
+                        keep.shown,
+                        &mut notes,
                     );
                     if tx.send((i, r, notes.0)).is_err() {
                         break;
@@ -106,8 +114,9 @@ mod tests {
             every: false,
             shown: None,
         };
+        let none = |n| (0..n).map(|_| None).collect::<Vec<Option<Bpf>>>();
         let mut seen = Vec::new();
-        let ok: Result<(), ()> = in_order(inputs(), &keep, 4, |r, _| {
+        let ok: Result<(), ()> = in_order(inputs(), &keep, none(4), |r, _| {
             seen.push((r.name.clone(), r.open_error.is_some(), r.conns.len()));
             Ok(())
         });
@@ -121,11 +130,63 @@ mod tests {
         assert_eq!(seen[3].2, 1, "refused.pcap has one connection");
 
         let mut handed = 0;
-        let stopped = in_order(inputs(), &keep, 2, |_, _| {
+        let stopped = in_order(inputs(), &keep, none(2), |_, _| {
             handed += 1;
             if handed == 3 { Err("stop") } else { Ok(()) }
         });
         assert_eq!(stopped, Err("stop"));
         assert_eq!(handed, 3, "nothing is handed on after an error");
+    }
+
+    /// With a filter, each thread matches frames with its own copy: the connections it matched are those one
+    /// filter matches reading the files one after another.
+    #[test]
+    fn a_filter_matches_the_same_on_every_thread() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/analyze");
+        let names: Vec<String> = [
+            "dead-peer",
+            "refused",
+            "keepalive-race",
+            "self-connect",
+            "unread",
+        ]
+        .iter()
+        .map(|n| format!("{dir}/{n}.pcap"))
+        .collect();
+        let conns = HashSet::new();
+        let keep = Keep {
+            conns: &conns,
+            every: false,
+            shown: None,
+        };
+        let expr = "tcp[tcpflags] & tcp-rst != 0";
+        let matched = |r: &FileReport| r.conns.iter().map(|c| c.bpf_matched).collect::<Vec<_>>();
+        let mut one = Bpf::new(expr).unwrap();
+        let apart: Vec<Vec<bool>> = names
+            .iter()
+            .map(|n| {
+                let opened = Source::open(n).and_then(CaptureReader::read_from);
+                let r = analyze_with(
+                    n,
+                    opened,
+                    &conns,
+                    false,
+                    Some(&mut one),
+                    None,
+                    &mut Kept::default(),
+                );
+                matched(&r)
+            })
+            .collect();
+        assert!(apart.iter().flatten().any(|&m| m) && apart.iter().flatten().any(|&m| !m));
+        let filters = (0..3).map(|_| Some(Bpf::new(expr).unwrap())).collect();
+        let inputs = names.iter().map(|n| (n.clone(), Source::open(n))).collect();
+        let mut together = Vec::new();
+        let ok: Result<(), ()> = in_order(inputs, &keep, filters, |r, _| {
+            together.push(matched(&r));
+            Ok(())
+        });
+        assert!(ok.is_ok());
+        assert_eq!(together, apart);
     }
 }
