@@ -89,6 +89,54 @@ fn no_capture_shows_calls_and_says_the_wire_is_missing() {
     );
 }
 
+/// Without root, `--mode all --no-capture` plays every mode it can and leaves out, each with a note, the modes
+/// that need root (their own network namespaces, SOCK_DESTROY): the kernel refuses those to nobody.
+#[test]
+fn all_modes_without_root_leave_out_the_ones_that_need_it() {
+    let bin = env!("CARGO_BIN_EXE_tcp-close-watch");
+    let args = [
+        "run",
+        "--mode",
+        "all",
+        "--no-capture",
+        "--no-kernel",
+        "-f",
+        "json",
+    ];
+    let o = if is_root() {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(["--inh-caps=-all", "--bounding-set=-all"])
+            .arg(bin)
+            .args(args)
+            .output()
+            .expect("setpriv (util-linux) runs")
+    } else {
+        tcw(&args)
+    };
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let played: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|r| r["mode"].as_str().map(str::to_string))
+        .collect();
+    for mode in tcp_close_watch::model::run::Mode::ALL {
+        let script = tcp_close_watch::scenario::script(mode).unwrap();
+        let needs_root = script.links() || script.destroys();
+        assert_eq!(
+            played.contains(&mode.name().to_string()),
+            !needs_root,
+            "{mode}: {played:?}\n{err}"
+        );
+        assert_eq!(
+            err.contains(&format!("mode {mode} left out: it needs root")),
+            needs_root,
+            "{err}"
+        );
+    }
+}
+
 /// Drop to an unprivileged user (as root) so the capture is refused, and check the one-line error.
 #[test]
 fn missing_capture_rights_is_one_clear_line() {

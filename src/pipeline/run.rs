@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::capfile::saved;
 use crate::model::run::Mode;
+use crate::os::privilege;
 use crate::pipeline::live::{self, Kernel, LiveRun, Options, RunError};
 use crate::pipeline::{Feedback, tell};
 use crate::render::compare::Compared;
@@ -135,12 +136,12 @@ pub fn run(config: Config, out: &mut dyn Write, feedback: &mut dyn Feedback) -> 
     } else {
         Kernel::default()
     };
-    let modes: &[Mode] = match &config.plan {
-        Plan::One(mode, _) => &[*mode],
-        Plan::EachMode(_) | Plan::Compare(_) => &Mode::ALL,
+    let modes: Vec<Mode> = match &config.plan {
+        Plan::One(mode, _) => vec![*mode],
+        Plan::EachMode(_) | Plan::Compare(_) => playable(config.options, feedback),
     };
     // every mode's port and capture opened, privileges given up, then each one played
-    let runs = live::run_all_with(&mut door, modes, config.options).map_err(Error::Live)?;
+    let runs = live::run_all_with(&mut door, &modes, config.options).map_err(Error::Live)?;
     let mut incomplete = Vec::new();
     // what the kernel's events cost when they cannot be read is said once, not once per mode
     if let Some(missing) = runs.iter().find_map(|r| r.kernel_missing.as_ref()) {
@@ -171,6 +172,31 @@ pub fn run(config: Config, out: &mut dyn Write, feedback: &mut dyn Feedback) -> 
     } else {
         Err(Error::Incomplete(incomplete))
     }
+}
+
+/// The shipped modes `--mode all` can play here. A mode that plays in network namespaces of its own, or asks the
+/// kernel to destroy a socket, needs root; link modes are IPv4 only. Those are left out with a note each, rather
+/// than failing the whole comparison for a user without root (`--mode NAME` still says exactly why).
+fn playable(options: Options, feedback: &mut dyn Feedback) -> Vec<Mode> {
+    let root = privilege::is_root();
+    Mode::ALL
+        .iter()
+        .copied()
+        .filter(|&mode| {
+            let Ok(script) = scenario::script(mode) else {
+                return true;
+            };
+            let why = if (script.links() || script.destroys()) && !root {
+                "it needs root (network namespaces of its own, or SOCK_DESTROY)"
+            } else if script.links() && options.ipv6 {
+                "its private link is IPv4 only"
+            } else {
+                return true;
+            };
+            feedback.note(&format!("note: mode {mode} left out: {why}"));
+            false
+        })
+        .collect()
 }
 
 fn print_runs(
