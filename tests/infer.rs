@@ -352,15 +352,9 @@ fn recorded_self_connect() {
     // The summary row: the FIN and the 8 bytes reached the socket that sent them (it is both ends), so no
     // "half-closed"; conn_state and history are Zeek's, which takes every segment as the originator's.
     let s = summary_of(&f);
-    assert_eq!(s["client"], s["server"]);
-    assert_eq!(
-        (&s["fins"]["client"], &s["fins"]["server"]),
-        (&1.into(), &1.into())
-    );
-    assert_eq!(
-        (&s["bytes"]["client"], &s["bytes"]["server"]),
-        (&8.into(), &8.into())
-    );
+    assert_eq!(s["a"], s["b"]);
+    assert_eq!((&s["fins"]["a"], &s["fins"]["b"]), (&1.into(), &1.into()));
+    assert_eq!((&s["bytes"]["a"], &s["bytes"]["b"]), (&8.into(), &8.into()));
     let ending = s["ending"].as_str().unwrap();
     assert!(
         !ending.contains("half-closed") && ending.contains("its FIN came back"),
@@ -383,7 +377,7 @@ fn summary_of(file: &std::path::Path) -> Value {
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|v| v["type"] == "connection" && v["id"] == 0)
+        .find(|v| v["kind"] == "connection" && v["id"] == 0)
         .expect("connection 0")
 }
 
