@@ -72,16 +72,16 @@ python3 - "$dir/watch.json" "$requests" "$seconds" "$(( (cpu1 - cpu0) ))" "$tick
 import json, sys
 path, requests, seconds, cpu_ticks, ticks, peak_kb, errors, alone = sys.argv[1:9]
 seen = 0
-named = {"client": 0, "server": 0}
+named = {"a": 0, "b": 0}
 totals = None
 for line in open(path):
     o = json.loads(line)
-    if o.get("type") == "connection":
+    if o.get("kind") == "watched":
         seen += 1
-        for side, p in o["processes"].items():
+        for side, p in (o.get("processes") or {}).items():
             if p and not p.startswith("?"):
                 named[side] += 1
-    elif o.get("type") == "totals":
+    elif o.get("kind") == "watch_totals":
         totals = o
 requests, seconds = int(requests), float(seconds)
 def hl(n):
@@ -91,7 +91,7 @@ print(f"wrk alone          {alone} connections ({alone / seconds:,.0f}/s)  (the 
 print(f"wrk under watch    {requests} connections ({requests / seconds:,.0f}/s) = {requests / alone:.2f} of the reference  {errors}")
 print(f"watch reported     {seen} connections ({seen / seconds:,.0f}/s) — {seen - requests:+d} vs wrk "
       f"(wrk does not count the requests in flight when it stops)")
-print(f"  process named: client {named['client']}, server {named['server']} (of {seen}); "
+print(f"  process named: client {named['a']}, server {named['b']} (of {seen}); "
       f"lookups not made: {totals['lookups_refused']}")
 print(f"libpcap drops      {hl(totals['pcap_drops'])}")
 print(f"trace losses       {hl(totals['trace_lost'] or 0)}")

@@ -387,6 +387,50 @@ fn serve(mut owners: Owners, rx: Receiver<Ask>, answers: Sender<Answer>) {
     }
 }
 
+/// From this many lookups due at once, the socket table is read in one dump rather than asked a question each.
+const DUMP_FROM: usize = 4;
+
+/// Every state but TIME_WAIT and CLOSE (no process holds those, and under load TIME_WAIT is most of the table).
+const DUMP_STATES: u32 = ((1 << 13) - 1) & !(1 << 0) & !(1 << 6) & !(1 << 7);
+
+/// The socket table as one dump found it: connections by address pair, and the listeners.
+struct Table {
+    conns: HashMap<(SocketAddr, SocketAddr), sockdiag::DiagSocket>,
+    listeners: Vec<(SocketAddr, sockdiag::DiagSocket)>,
+}
+
+impl Table {
+    /// Both families (a dual-stack socket's IPv4 connections are in the IPv6 table); `None` if either fails.
+    fn dump(d: &sockdiag::Diag) -> Option<Table> {
+        let mut t = Table {
+            conns: HashMap::new(),
+            listeners: Vec::new(),
+        };
+        for ipv6 in [false, true] {
+            for (local, remote, s) in sockdiag::dump(d, ipv6, DUMP_STATES).ok()? {
+                if s.listener {
+                    t.listeners.push((local, s));
+                } else {
+                    t.conns.insert((local, remote), s);
+                }
+            }
+        }
+        Some(t)
+    }
+
+    /// As [`sockdiag::socket_of`] answers: the connection, else the listener of its local port (marked so).
+    fn socket_of(&self, local: SocketAddr, remote: SocketAddr) -> Option<sockdiag::DiagSocket> {
+        self.conns.get(&(local, remote)).copied().or_else(|| {
+            self.listeners
+                .iter()
+                .find(|(l, _)| {
+                    l.port() == local.port() && (l.ip() == local.ip() || l.ip().is_unspecified())
+                })
+                .map(|(_, s)| *s)
+        })
+    }
+}
+
 /// Look up every due ask at once (one /proc scan for all); those not held by a process yet go back in `waiting`.
 fn look_up(
     owners: &mut Owners,
@@ -396,10 +440,15 @@ fn look_up(
     let mut out = Vec::new();
     let mut asked: Vec<(Ask, u32, sockdiag::DiagSocket)> = Vec::new();
     let diag = sockdiag::Diag::open();
+    let table = match &diag {
+        Ok(d) if due.len() >= DUMP_FROM => Table::dump(d),
+        _ => None,
+    };
     for (ask, tries, _) in due {
-        let answer = match &diag {
-            Ok(d) => d.socket_of(ask.local, ask.remote),
-            Err(_) => sockdiag::socket_of(ask.local, ask.remote),
+        let answer = match (&table, &diag) {
+            (Some(t), _) => Ok(t.socket_of(ask.local, ask.remote)),
+            (None, Ok(d)) => d.socket_of(ask.local, ask.remote),
+            (None, Err(_)) => sockdiag::socket_of(ask.local, ask.remote),
         };
         match answer {
             Ok(Some(s)) => asked.push((ask, tries, s)),
@@ -439,6 +488,29 @@ mod tests {
         let found = here.find(&[s.inode, u64::MAX]);
         assert_eq!(found[0].as_ref().map(|o| o.pid), Some(std::process::id()));
         assert_eq!(found[1], None);
+    }
+
+    #[test]
+    fn one_dump_finds_a_connection_both_ends_and_the_listener() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (b, _) = l.accept().unwrap();
+        let t = Table::dump(&sockdiag::Diag::open().unwrap()).unwrap();
+        let (la, lb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        let sa = t.socket_of(la, lb).unwrap();
+        let sb = t.socket_of(lb, la).unwrap();
+        assert!(
+            !sa.listener && !sb.listener && sa.inode != 0 && sb.inode != 0 && sa.inode != sb.inode
+        );
+        // the same inodes as the one-socket question gives
+        assert_eq!(
+            sockdiag::socket_of(la, lb).unwrap().unwrap().inode,
+            sa.inode
+        );
+        // a pair the table does not have, on the listener's port: the listener, marked so
+        let other: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert!(t.socket_of(lb, other).unwrap().listener);
+        assert_eq!(t.socket_of(la, other), None);
         assert!(descends_from(std::process::id(), std::process::id()));
         assert!(!descends_from(1, std::process::id()));
     }
