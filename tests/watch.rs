@@ -727,3 +727,41 @@ fn a_watch_killed_with_sigkill_leaves_no_instance_and_no_helper() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn on_any_device_a_loopback_reset_is_seen_once_from_the_right_side() {
+    if !can_run() {
+        return;
+    }
+    // `any` is the Linux cooked link type (SLL or SLL2, whichever libpcap gives): its own header before the IP one
+    let server = Server::start("abort");
+    let w = Watch::start(&["-i", "any", "--port", &server.port.to_string()]);
+    let mut c = TcpStream::connect(server.addr()).unwrap();
+    let client = c.local_addr().unwrap();
+    c.write_all(b"hello, more than one byte").unwrap();
+    let mut buf = [0u8; 16];
+    let got = c.read(&mut buf).expect_err("the server's RST fails the read");
+    std::thread::sleep(Duration::from_millis(300));
+    let (lines, code) = w.stop();
+    assert_eq!(code, Some(0));
+    let conn = connection(&lines, server.port);
+    assert_eq!(conn["file"], "any");
+    // the client is the side that sent the SYN, whatever the order the cooked frames came in
+    assert_eq!(conn["a"], client.to_string(), "{conn}");
+    assert_eq!(conn["b"], server.addr().to_string(), "{conn}");
+    assert_eq!(conn["ending"], "reset by the server");
+    assert_eq!(conn["conn_state"], "RSTR");
+    // each frame once (a loopback frame is not counted on its way out and again on its way in)
+    assert_eq!(conn["rsts"]["a"], 0, "{conn}");
+    assert_eq!(conn["rsts"]["b"], 1, "{conn}");
+    assert_eq!(conn["bytes"]["a"], 25, "{conn}");
+    assert_eq!(conn["first_close"]["by"], "B", "{conn}");
+    assert_eq!(conn["first_close"]["flag"], "RST", "{conn}");
+    let why = why(&conn);
+    assert!(why.contains("TCP_ABORT_ON_CLOSE"), "{why}");
+    assert!(
+        why.contains(&format!("the client application was told {}", errno_name(&got))),
+        "{why}"
+    );
+    assert_eq!(lines.last().unwrap()["pcap_drops"], 0);
+}
