@@ -362,6 +362,7 @@ impl Lookups {
 fn serve(mut owners: Owners, rx: Receiver<Ask>, answers: Sender<Answer>) {
     // (ask, tries so far, when to try next)
     let mut waiting: Vec<(Ask, u32, Instant)> = Vec::new();
+    let mut costs = Costs::default();
     loop {
         let wait = waiting
             .iter()
@@ -379,7 +380,7 @@ fn serve(mut owners: Owners, rx: Receiver<Ask>, answers: Sender<Answer>) {
         let now = Instant::now();
         let (due, later): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|w| w.2 <= now);
         waiting = later;
-        for (ask, found) in look_up(&mut owners, due, &mut waiting) {
+        for (ask, found) in look_up(&mut owners, due, &mut waiting, &mut costs) {
             if answers.send((ask, found)).is_err() {
                 return;
             }
@@ -387,8 +388,61 @@ fn serve(mut owners: Owners, rx: Receiver<Ask>, answers: Sender<Answer>) {
     }
 }
 
-/// From this many lookups due at once, the socket table is read in one dump rather than asked a question each.
-const DUMP_FROM: usize = 4;
+/// What a batch of lookups cost each way, to ask the socket table the cheaper way. A question for one socket is a
+/// hash lookup in the kernel (tens of µs); a dump walks the whole table, TIME_WAIT entries included, so it costs
+/// with the table's size (20–40 ms with the TIME_WAIT entries of a few thousand connections a second), not with the
+/// batch's.
+struct Costs {
+    /// Microseconds per dump, and per one-socket question (moving averages).
+    dump_us: f64,
+    question_us: f64,
+    /// Batches since the other way was last measured.
+    since_other: u32,
+}
+
+impl Default for Costs {
+    fn default() -> Costs {
+        Costs {
+            dump_us: 0.0,
+            question_us: 30.0,
+            since_other: 0,
+        }
+    }
+}
+
+/// Every this many batches the way not chosen is measured again (the table grows and shrinks).
+const REMEASURE_EVERY: u32 = 64;
+
+impl Costs {
+    fn dump_pays(&mut self, asks: usize) -> bool {
+        if asks < 4 {
+            return false;
+        }
+        let cheaper = self.dump_us < asks as f64 * self.question_us;
+        self.since_other += 1;
+        if self.since_other >= REMEASURE_EVERY {
+            self.since_other = 0;
+            return !cheaper;
+        }
+        cheaper
+    }
+
+    fn measured(&mut self, dumped: bool, asks: usize, took: Duration) {
+        let us = took.as_micros() as f64;
+        let (avg, sample) = if dumped {
+            (&mut self.dump_us, us)
+        } else if asks > 0 {
+            (&mut self.question_us, us / asks as f64)
+        } else {
+            return;
+        };
+        *avg = if *avg == 0.0 {
+            sample
+        } else {
+            0.7 * *avg + 0.3 * sample
+        };
+    }
+}
 
 /// Every state but TIME_WAIT and CLOSE (no process holds those, and under load TIME_WAIT is most of the table).
 const DUMP_STATES: u32 = ((1 << 13) - 1) & !(1 << 0) & !(1 << 6) & !(1 << 7);
@@ -400,13 +454,21 @@ struct Table {
 }
 
 impl Table {
-    /// Both families (a dual-stack socket's IPv4 connections are in the IPv6 table); `None` if either fails.
-    fn dump(d: &sockdiag::Diag) -> Option<Table> {
+    /// IPv4's sockets, and IPv6's when an ask is IPv6 or was not answered by IPv4's (a dual-stack socket's IPv4
+    /// connections are in the IPv6 table; each dump walks the whole table); `None` if a dump fails.
+    fn dump<'a>(d: &sockdiag::Diag, asks: impl Iterator<Item = &'a Ask> + Clone) -> Option<Table> {
         let mut t = Table {
             conns: HashMap::new(),
             listeners: Vec::new(),
         };
         for ipv6 in [false, true] {
+            if ipv6
+                && !asks
+                    .clone()
+                    .any(|a| a.local.is_ipv6() || t.socket_of(a.local, a.remote).is_none())
+            {
+                break;
+            }
             for (local, remote, s) in sockdiag::dump(d, ipv6, DUMP_STATES).ok()? {
                 if s.listener {
                     t.listeners.push((local, s));
@@ -436,12 +498,15 @@ fn look_up(
     owners: &mut Owners,
     due: Vec<(Ask, u32, Instant)>,
     waiting: &mut Vec<(Ask, u32, Instant)>,
+    costs: &mut Costs,
 ) -> Vec<(Ask, Found)> {
     let mut out = Vec::new();
     let mut asked: Vec<(Ask, u32, sockdiag::DiagSocket)> = Vec::new();
     let diag = sockdiag::Diag::open();
+    let started = Instant::now();
+    let dumped = diag.is_ok() && costs.dump_pays(due.len());
     let table = match &diag {
-        Ok(d) if due.len() >= DUMP_FROM => Table::dump(d),
+        Ok(d) if dumped => Table::dump(d, due.iter().map(|w| &w.0)),
         _ => None,
     };
     for (ask, tries, _) in due {
@@ -455,6 +520,7 @@ fn look_up(
             Ok(None) | Err(_) => out.push((ask, Found::NotLocal)),
         }
     }
+    costs.measured(dumped, out.len() + asked.len(), started.elapsed());
     let inodes: Vec<u64> = asked.iter().map(|(_, _, s)| s.inode).collect();
     let found = owners.find(&inodes);
     for ((ask, tries, s), owner) in asked.into_iter().zip(found) {
@@ -495,7 +561,7 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (b, _) = l.accept().unwrap();
-        let t = Table::dump(&sockdiag::Diag::open().unwrap()).unwrap();
+        let t = Table::dump(&sockdiag::Diag::open().unwrap(), [].iter()).unwrap();
         let (la, lb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
         let sa = t.socket_of(la, lb).unwrap();
         let sb = t.socket_of(lb, la).unwrap();
