@@ -74,6 +74,7 @@ import json, sys
 path, requests, seconds, cpu_ticks, ticks, peak_kb, errors, alone = sys.argv[1:9]
 seen = 0
 named = {"a": 0, "b": 0}
+inferred = {"a": 0, "b": 0}
 unnamed = {"a": {}, "b": {}}
 totals = None
 for line in open(path):
@@ -83,6 +84,7 @@ for line in open(path):
         for side, p in (o.get("processes") or {}).items():
             if p and not p.startswith("?"):
                 named[side] += 1
+                inferred[side] += "inferred" in p
             else:
                 why = p or "null"
                 unnamed[side][why] = unnamed[side].get(why, 0) + 1
@@ -96,7 +98,8 @@ print(f"wrk alone          {alone} connections ({alone / seconds:,.0f}/s)  (the 
 print(f"wrk under watch    {requests} connections ({requests / seconds:,.0f}/s) = {requests / alone:.2f} of the reference  {errors}")
 print(f"watch reported     {seen} connections ({seen / seconds:,.0f}/s) — {seen - requests:+d} vs wrk "
       f"(wrk does not count the requests in flight when it stops)")
-print(f"  process named: client {named['a']}, server {named['b']} (of {seen}); "
+print(f"  process named: client {named['a']}, server {named['b']} (of {seen}; of these by the listener of the "
+      f"port, inferred: {inferred['a']}, {inferred['b']}); "
       f"lookups not made: {totals['lookups_refused']}")
 for side, who in (("a", "client"), ("b", "server")):
     top = sorted(unnamed[side].items(), key=lambda kv: -kv[1])[:3]

@@ -557,6 +557,25 @@ mod tests {
     }
 
     #[test]
+    fn the_socket_table_is_asked_the_way_last_measured_cheaper() {
+        let mut c = Costs::default();
+        assert!(
+            !c.dump_pays(3),
+            "a few questions never pay for a walk of the table"
+        );
+        assert!(c.dump_pays(500), "not measured yet: try the dump");
+        c.measured(true, 500, Duration::from_millis(30));
+        // 30 ms for the dump against 500 questions of 30 µs (15 ms): ask each
+        assert!(!c.dump_pays(500));
+        c.measured(false, 500, Duration::from_millis(100));
+        // the questions took 200 µs each (averaged with what was known: 81 µs, 40 ms): the dump is cheaper again
+        assert!(c.dump_pays(500));
+        // now and then the other way is measured again
+        let dumps = (0..REMEASURE_EVERY).filter(|_| c.dump_pays(500)).count();
+        assert_eq!(dumps as u32, REMEASURE_EVERY - 1);
+    }
+
+    #[test]
     fn one_dump_finds_a_connection_both_ends_and_the_listener() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
