@@ -576,6 +576,31 @@ mod tests {
     }
 
     #[test]
+    fn a_dual_stack_servers_ipv4_connection_is_found_in_the_ipv6_dump_by_its_ipv4_addresses() {
+        let Ok(l) = std::net::TcpListener::bind("[::]:0") else {
+            return crate::testing::skip("no IPv6 on this machine");
+        };
+        let port = l.local_addr().unwrap().port();
+        let a = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_b, _) = l.accept().unwrap();
+        // as the packets show it: IPv4 on both ends
+        let (client, server) = (a.local_addr().unwrap(), a.peer_addr().unwrap());
+        let ask = Ask {
+            local: server,
+            remote: client,
+        };
+        let t = Table::dump(&sockdiag::Diag::open().unwrap(), [ask].iter()).unwrap();
+        let s = t.socket_of(server, client).expect("in the IPv6 table");
+        assert!(!s.listener && s.inode != 0, "{s:?}");
+        assert_eq!(
+            Owners::Here(Finder::default()).find(&[s.inode])[0]
+                .as_ref()
+                .map(|o| o.pid),
+            Some(std::process::id())
+        );
+    }
+
+    #[test]
     fn one_dump_finds_a_connection_both_ends_and_the_listener() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
