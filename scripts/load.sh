@@ -37,6 +37,7 @@ http {
   server { listen 127.0.0.1:$port; location / { return 200 "ok\n"; } }
 }
 EOF
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 nginx -c "$dir/nginx.conf" -p "$dir"
 sleep 0.3
 # the reference, measured in the same run: the same load with nothing watching
@@ -67,21 +68,27 @@ requests=$(awk '/requests in/ {print $1}' "$dir/wrk.txt")
 alone=$(awk '/requests in/ {print $1}' "$dir/wrk-alone.txt")
 errors=$(awk '/Socket errors/ {print}' "$dir/wrk.txt")
 echo "load: watch's threads' CPU time: $threads; its /proc helper (tcw-procmap): ${helper_cpu}s"
-echo "load: $(nproc) CPUs; load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine)"
+echo "load: $(nproc) CPUs; load average before the run: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine)"
 python3 - "$dir/watch.json" "$requests" "$seconds" "$(( (cpu1 - cpu0) ))" "$ticks" "$peak_kb" "$errors" "$alone" <<'EOF'
 import json, sys
 path, requests, seconds, cpu_ticks, ticks, peak_kb, errors, alone = sys.argv[1:9]
 seen = 0
-named = {"client": 0, "server": 0}
+named = {"a": 0, "b": 0}
+inferred = {"a": 0, "b": 0}
+unnamed = {"a": {}, "b": {}}
 totals = None
 for line in open(path):
     o = json.loads(line)
-    if o.get("type") == "connection":
+    if o.get("kind") == "watched":
         seen += 1
-        for side, p in o["processes"].items():
+        for side, p in (o.get("processes") or {}).items():
             if p and not p.startswith("?"):
                 named[side] += 1
-    elif o.get("type") == "totals":
+                inferred[side] += "inferred" in p
+            else:
+                why = p or "null"
+                unnamed[side][why] = unnamed[side].get(why, 0) + 1
+    elif o.get("kind") == "watch_totals":
         totals = o
 requests, seconds = int(requests), float(seconds)
 def hl(n):
@@ -91,8 +98,13 @@ print(f"wrk alone          {alone} connections ({alone / seconds:,.0f}/s)  (the 
 print(f"wrk under watch    {requests} connections ({requests / seconds:,.0f}/s) = {requests / alone:.2f} of the reference  {errors}")
 print(f"watch reported     {seen} connections ({seen / seconds:,.0f}/s) — {seen - requests:+d} vs wrk "
       f"(wrk does not count the requests in flight when it stops)")
-print(f"  process named: client {named['client']}, server {named['server']} (of {seen}); "
+print(f"  process named: client {named['a']}, server {named['b']} (of {seen}; of these by the listener of the "
+      f"port, inferred: {inferred['a']}, {inferred['b']}); "
       f"lookups not made: {totals['lookups_refused']}")
+for side, who in (("a", "client"), ("b", "server")):
+    top = sorted(unnamed[side].items(), key=lambda kv: -kv[1])[:3]
+    if top:
+        print(f"  {who} not named: " + "; ".join(f"{n} {w}" for w, n in top))
 print(f"libpcap drops      {hl(totals['pcap_drops'])}")
 print(f"trace losses       {hl(totals['trace_lost'] or 0)}")
 cpu = int(cpu_ticks) / int(ticks)

@@ -727,3 +727,100 @@ fn a_watch_killed_with_sigkill_leaves_no_instance_and_no_helper() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn on_any_device_a_loopback_reset_is_seen_once_from_the_right_side() {
+    if !can_run() {
+        return;
+    }
+    // `any` is the Linux cooked link type (SLL or SLL2, whichever libpcap gives): its own header before the IP one
+    let server = Server::start("abort");
+    let w = Watch::start(&["-i", "any", "--port", &server.port.to_string()]);
+    let mut c = TcpStream::connect(server.addr()).unwrap();
+    let client = c.local_addr().unwrap();
+    c.write_all(b"hello, more than one byte").unwrap();
+    let mut buf = [0u8; 16];
+    let got = c
+        .read(&mut buf)
+        .expect_err("the server's RST fails the read");
+    std::thread::sleep(Duration::from_millis(300));
+    let (lines, code) = w.stop();
+    assert_eq!(code, Some(0));
+    let conn = connection(&lines, server.port);
+    assert_eq!(conn["file"], "any");
+    // the client is the side that sent the SYN, whatever the order the cooked frames came in
+    assert_eq!(conn["a"], client.to_string(), "{conn}");
+    assert_eq!(conn["b"], server.addr().to_string(), "{conn}");
+    assert_eq!(conn["ending"], "reset by the server");
+    assert_eq!(conn["conn_state"], "RSTR");
+    // each frame once (a loopback frame is not counted on its way out and again on its way in)
+    assert_eq!(conn["rsts"]["a"], 0, "{conn}");
+    assert_eq!(conn["rsts"]["b"], 1, "{conn}");
+    assert_eq!(conn["bytes"]["a"], 25, "{conn}");
+    assert_eq!(conn["first_close"]["by"], "B", "{conn}");
+    assert_eq!(conn["first_close"]["flag"], "RST", "{conn}");
+    let why = why(&conn);
+    assert!(why.contains("TCP_ABORT_ON_CLOSE"), "{why}");
+    assert!(
+        why.contains(&format!(
+            "the client application was told {}",
+            errno_name(&got)
+        )),
+        "{why}"
+    );
+    assert_eq!(lines.last().unwrap()["pcap_drops"], 0);
+}
+
+#[test]
+fn write_with_pid_holds_every_captured_frame_while_the_lines_are_that_processs() {
+    if !can_run() {
+        return;
+    }
+    // documented (docs/watch.md, --help): --pid chooses the lines, the file holds what the capture filter selected
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pid.pcapng");
+    let (mine, theirs) = (Server::start("abort"), Server::start("abort"));
+    let w = Watch::start(&[
+        "--pid",
+        &mine.child.id().to_string(),
+        "--port",
+        &mine.port.to_string(),
+        "--port",
+        &theirs.port.to_string(),
+        "--write",
+        file.to_str().unwrap(),
+    ]);
+    for s in [&mine, &theirs] {
+        let mut c = TcpStream::connect(s.addr()).unwrap();
+        c.write_all(b"unread data").unwrap();
+        let _ = c.read(&mut [0u8; 8]).expect_err("reset");
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    let (lines, _) = w.stop();
+    let conn = connection(&lines, mine.port);
+    let printed = lines.iter().filter(|l| l["kind"] == "watched").count();
+    assert_eq!(printed, 1, "{lines:#?}");
+    // the file, read back by analyze: both connections, each whole (its handshake and its reset)
+    let out = Command::new(BIN)
+        .args(["analyze", "--format", "json", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let conns: Vec<&Value> = rows.iter().filter(|r| r["kind"] == "connection").collect();
+    assert_eq!(conns.len(), 2, "{rows:#?}");
+    for s in [&mine, &theirs] {
+        let c = conns
+            .iter()
+            .find(|c| c["b"] == s.addr().to_string())
+            .unwrap_or_else(|| panic!("{} in the file: {rows:#?}", s.addr()));
+        assert_eq!(c["conn_state"], "RSTR", "{c}");
+    }
+    let in_file = conns
+        .iter()
+        .find(|c| c["b"] == conn["b"])
+        .expect("the printed connection is in the file");
+    assert_eq!(in_file["packets"], conn["packets"]);
+}

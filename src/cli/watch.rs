@@ -47,7 +47,8 @@ pub struct WatchArgs {
     /// Watch only connections with this address on either side; repeatable.
     #[arg(long = "host", value_name = "IP")]
     pub hosts: Vec<IpAddr>,
-    /// Watch only segments matching this BPF expression (tcpdump syntax; applied in the kernel).
+    /// Watch only segments matching this BPF expression (tcpdump syntax; applied in the kernel to each frame:
+    /// unlike analyze, a connection is built only from the frames that match — see docs/watch.md).
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
     /// Only connections with an end held by this process (or one of its children).
@@ -62,7 +63,8 @@ pub struct WatchArgs {
     /// Report a connection with no segment for this many seconds as expired, and forget it.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub idle_timeout: u64,
-    /// Save what was captured to this pcapng file.
+    /// Save every frame the capture filter selected to this pcapng file (also with --pid or a PROGRAM, which
+    /// choose the lines printed, not the frames written).
     #[arg(long, short = 'w', value_name = "FILE")]
     pub write: Option<PathBuf>,
     /// Become this user once the capture and trace are open (default: the user who ran sudo, else nobody).

@@ -362,6 +362,7 @@ impl Lookups {
 fn serve(mut owners: Owners, rx: Receiver<Ask>, answers: Sender<Answer>) {
     // (ask, tries so far, when to try next)
     let mut waiting: Vec<(Ask, u32, Instant)> = Vec::new();
+    let mut costs = Costs::default();
     loop {
         let wait = waiting
             .iter()
@@ -379,11 +380,116 @@ fn serve(mut owners: Owners, rx: Receiver<Ask>, answers: Sender<Answer>) {
         let now = Instant::now();
         let (due, later): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|w| w.2 <= now);
         waiting = later;
-        for (ask, found) in look_up(&mut owners, due, &mut waiting) {
+        for (ask, found) in look_up(&mut owners, due, &mut waiting, &mut costs) {
             if answers.send((ask, found)).is_err() {
                 return;
             }
         }
+    }
+}
+
+/// What a batch of lookups cost each way, to ask the socket table the cheaper way. A question for one socket is a
+/// hash lookup in the kernel (tens of µs); a dump walks the whole table, TIME_WAIT entries included, so it costs
+/// with the table's size (20–40 ms with the TIME_WAIT entries of a few thousand connections a second), not with the
+/// batch's.
+struct Costs {
+    /// Microseconds per dump, and per one-socket question (moving averages).
+    dump_us: f64,
+    question_us: f64,
+    /// Batches since the other way was last measured.
+    since_other: u32,
+}
+
+impl Default for Costs {
+    fn default() -> Costs {
+        Costs {
+            dump_us: 0.0,
+            question_us: 30.0,
+            since_other: 0,
+        }
+    }
+}
+
+/// Every this many batches the way not chosen is measured again (the table grows and shrinks).
+const REMEASURE_EVERY: u32 = 64;
+
+impl Costs {
+    fn dump_pays(&mut self, asks: usize) -> bool {
+        if asks < 4 {
+            return false;
+        }
+        let cheaper = self.dump_us < asks as f64 * self.question_us;
+        self.since_other += 1;
+        if self.since_other >= REMEASURE_EVERY {
+            self.since_other = 0;
+            return !cheaper;
+        }
+        cheaper
+    }
+
+    fn measured(&mut self, dumped: bool, asks: usize, took: Duration) {
+        let us = took.as_micros() as f64;
+        let (avg, sample) = if dumped {
+            (&mut self.dump_us, us)
+        } else if asks > 0 {
+            (&mut self.question_us, us / asks as f64)
+        } else {
+            return;
+        };
+        *avg = if *avg == 0.0 {
+            sample
+        } else {
+            0.7 * *avg + 0.3 * sample
+        };
+    }
+}
+
+/// Every state but TIME_WAIT and CLOSE (no process holds those, and under load TIME_WAIT is most of the table).
+const DUMP_STATES: u32 = ((1 << 13) - 1) & !(1 << 0) & !(1 << 6) & !(1 << 7);
+
+/// The socket table as one dump found it: connections by address pair, and the listeners.
+struct Table {
+    conns: HashMap<(SocketAddr, SocketAddr), sockdiag::DiagSocket>,
+    listeners: Vec<(SocketAddr, sockdiag::DiagSocket)>,
+}
+
+impl Table {
+    /// IPv4's sockets, and IPv6's when an ask is IPv6 or was not answered by IPv4's (a dual-stack socket's IPv4
+    /// connections are in the IPv6 table; each dump walks the whole table); `None` if a dump fails.
+    fn dump<'a>(d: &sockdiag::Diag, asks: impl Iterator<Item = &'a Ask> + Clone) -> Option<Table> {
+        let mut t = Table {
+            conns: HashMap::new(),
+            listeners: Vec::new(),
+        };
+        for ipv6 in [false, true] {
+            if ipv6
+                && !asks
+                    .clone()
+                    .any(|a| a.local.is_ipv6() || t.socket_of(a.local, a.remote).is_none())
+            {
+                break;
+            }
+            for (local, remote, s) in sockdiag::dump(d, ipv6, DUMP_STATES).ok()? {
+                if s.listener {
+                    t.listeners.push((local, s));
+                } else {
+                    t.conns.insert((local, remote), s);
+                }
+            }
+        }
+        Some(t)
+    }
+
+    /// As [`sockdiag::socket_of`] answers: the connection, else the listener of its local port (marked so).
+    fn socket_of(&self, local: SocketAddr, remote: SocketAddr) -> Option<sockdiag::DiagSocket> {
+        self.conns.get(&(local, remote)).copied().or_else(|| {
+            self.listeners
+                .iter()
+                .find(|(l, _)| {
+                    l.port() == local.port() && (l.ip() == local.ip() || l.ip().is_unspecified())
+                })
+                .map(|(_, s)| *s)
+        })
     }
 }
 
@@ -392,20 +498,29 @@ fn look_up(
     owners: &mut Owners,
     due: Vec<(Ask, u32, Instant)>,
     waiting: &mut Vec<(Ask, u32, Instant)>,
+    costs: &mut Costs,
 ) -> Vec<(Ask, Found)> {
     let mut out = Vec::new();
     let mut asked: Vec<(Ask, u32, sockdiag::DiagSocket)> = Vec::new();
     let diag = sockdiag::Diag::open();
+    let started = Instant::now();
+    let dumped = diag.is_ok() && costs.dump_pays(due.len());
+    let table = match &diag {
+        Ok(d) if dumped => Table::dump(d, due.iter().map(|w| &w.0)),
+        _ => None,
+    };
     for (ask, tries, _) in due {
-        let answer = match &diag {
-            Ok(d) => d.socket_of(ask.local, ask.remote),
-            Err(_) => sockdiag::socket_of(ask.local, ask.remote),
+        let answer = match (&table, &diag) {
+            (Some(t), _) => Ok(t.socket_of(ask.local, ask.remote)),
+            (None, Ok(d)) => d.socket_of(ask.local, ask.remote),
+            (None, Err(_)) => sockdiag::socket_of(ask.local, ask.remote),
         };
         match answer {
             Ok(Some(s)) => asked.push((ask, tries, s)),
             Ok(None) | Err(_) => out.push((ask, Found::NotLocal)),
         }
     }
+    costs.measured(dumped, out.len() + asked.len(), started.elapsed());
     let inodes: Vec<u64> = asked.iter().map(|(_, _, s)| s.inode).collect();
     let found = owners.find(&inodes);
     for ((ask, tries, s), owner) in asked.into_iter().zip(found) {
@@ -439,6 +554,73 @@ mod tests {
         let found = here.find(&[s.inode, u64::MAX]);
         assert_eq!(found[0].as_ref().map(|o| o.pid), Some(std::process::id()));
         assert_eq!(found[1], None);
+    }
+
+    #[test]
+    fn the_socket_table_is_asked_the_way_last_measured_cheaper() {
+        let mut c = Costs::default();
+        assert!(
+            !c.dump_pays(3),
+            "a few questions never pay for a walk of the table"
+        );
+        assert!(c.dump_pays(500), "not measured yet: try the dump");
+        c.measured(true, 500, Duration::from_millis(30));
+        // 30 ms for the dump against 500 questions of 30 µs (15 ms): ask each
+        assert!(!c.dump_pays(500));
+        c.measured(false, 500, Duration::from_millis(100));
+        // the questions took 200 µs each (averaged with what was known: 81 µs, 40 ms): the dump is cheaper again
+        assert!(c.dump_pays(500));
+        // now and then the other way is measured again
+        let dumps = (0..REMEASURE_EVERY).filter(|_| c.dump_pays(500)).count();
+        assert_eq!(dumps as u32, REMEASURE_EVERY - 1);
+    }
+
+    #[test]
+    fn a_dual_stack_servers_ipv4_connection_is_found_in_the_ipv6_dump_by_its_ipv4_addresses() {
+        let Ok(l) = std::net::TcpListener::bind("[::]:0") else {
+            return crate::testing::skip("no IPv6 on this machine");
+        };
+        let port = l.local_addr().unwrap().port();
+        let a = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_b, _) = l.accept().unwrap();
+        // as the packets show it: IPv4 on both ends
+        let (client, server) = (a.local_addr().unwrap(), a.peer_addr().unwrap());
+        let ask = Ask {
+            local: server,
+            remote: client,
+        };
+        let t = Table::dump(&sockdiag::Diag::open().unwrap(), [ask].iter()).unwrap();
+        let s = t.socket_of(server, client).expect("in the IPv6 table");
+        assert!(!s.listener && s.inode != 0, "{s:?}");
+        assert_eq!(
+            Owners::Here(Finder::default()).find(&[s.inode])[0]
+                .as_ref()
+                .map(|o| o.pid),
+            Some(std::process::id())
+        );
+    }
+
+    #[test]
+    fn one_dump_finds_a_connection_both_ends_and_the_listener() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (b, _) = l.accept().unwrap();
+        let t = Table::dump(&sockdiag::Diag::open().unwrap(), [].iter()).unwrap();
+        let (la, lb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        let sa = t.socket_of(la, lb).unwrap();
+        let sb = t.socket_of(lb, la).unwrap();
+        assert!(
+            !sa.listener && !sb.listener && sa.inode != 0 && sb.inode != 0 && sa.inode != sb.inode
+        );
+        // the same inodes as the one-socket question gives
+        assert_eq!(
+            sockdiag::socket_of(la, lb).unwrap().unwrap().inode,
+            sa.inode
+        );
+        // a pair the table does not have, on the listener's port: the listener, marked so
+        let other: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert!(t.socket_of(lb, other).unwrap().listener);
+        assert_eq!(t.socket_of(la, other), None);
         assert!(descends_from(std::process::id(), std::process::id()));
         assert!(!descends_from(1, std::process::id()));
     }
