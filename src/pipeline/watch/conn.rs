@@ -80,6 +80,14 @@ pub fn process_text(p: &Process) -> Option<String> {
 /// peer" for a reset no kernel here reported sending. `local[side]`: that end is on this machine.
 pub fn why(c: &Conn, x: &Extra, local: [bool; 2]) -> Vec<String> {
     let mut out = Vec::new();
+    // who is client and who server is known from the SYN; without one it is the first sender, a guess
+    if c.syns(Side::Client) == 0 && c.syns(Side::Server) == 0 {
+        out.push(
+            "client and server guessed (no SYN seen: the connection began before the watch, or the filter \
+             left the handshake out): they may be the other way round"
+                .to_string(),
+        );
+    }
     let mut sent_reset = [false; 2];
     // the kernel's resets first: on loopback the receiver's error report is stamped before the send that caused it
     let resets = x.kernel.iter().filter(|e| e.what.name() == "send_reset");
@@ -230,5 +238,26 @@ mod tests {
         );
         assert!(why(&c, &x, [true, true])[0].contains("not traced"));
         assert_eq!(reset_reason(&c, &x), None);
+    }
+
+    /// Only the reset passed the filter: no SYN says who is client, so the line says its roles are a guess.
+    #[test]
+    fn without_a_syn_the_roles_are_said_to_be_guessed() {
+        let mut t: LiveTracker<()> = LiveTracker::new(&Selection::default());
+        t.add(&crate::testing::segment(
+            0,
+            "127.0.0.1:8080",
+            "127.0.0.1:40000",
+            R | A,
+            10,
+            7,
+            0,
+        ));
+        let c = t.drain().remove(0).conn;
+        let why = why(&c, &Extra::default(), [true, false]);
+        assert!(why[0].starts_with("client and server guessed"), "{why:?}");
+        assert!(
+            !super::why(&reset_conn(), &Extra::default(), [true, false])[0].contains("guessed")
+        );
     }
 }
