@@ -8,9 +8,11 @@
 //! - [`infer`]: the TCP states the wire implies and the ⚠ notes; only `timeline::build` calls it.
 //! - [`account`]: the account of one captured connection (`analyze --conn`): what happened, the likely cause with
 //!   its evidence, what else fits, what to check.
+//! - [`calls_only`]: what the socket calls alone prove about a reset, for a run with no capture.
 //! - [`story`]: the verdict, the account in words ("what happened") and the `--mode all` comparison row.
 
 pub mod account;
+pub mod calls_only;
 pub mod infer;
 pub mod rows;
 pub mod story;

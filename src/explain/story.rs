@@ -9,6 +9,7 @@
 
 use serde::Serialize;
 
+use crate::explain::calls_only::{self, Proof};
 use crate::explain::rows::{RowKind, Timeline, WireRow};
 use crate::model::calls::{CallKind, Peer, SocketCall};
 use crate::model::kernel::{KernelEventKind, reset_reason_meaning};
@@ -147,6 +148,9 @@ pub fn account(
     for &peer in &v.rst_from {
         lines.extend(why_reset(t, &v, peer, kernel));
     }
+    if t.segments().next().is_none() {
+        lines.extend(resets_without_capture(t, kernel));
+    }
     lines.extend(answer_despite_reset(t));
     lines.extend(state_disagreements(t));
     if v.rst_from.is_empty() && v.fin_from.len() == 2 {
@@ -269,7 +273,7 @@ enum ResetWhy {
     Unknown,
 }
 
-fn reset_why(t: &Timeline, v: &Verdict, peer: Peer, w: &WireRow) -> ResetWhy {
+fn reset_why(t: &Timeline, v: &Verdict, peer: Peer, w: Option<&WireRow>) -> ResetWhy {
     match kernel_reason(t, peer) {
         Some("TCP_ABORT_ON_CLOSE") => return ResetWhy::UnreadAtClose,
         Some("TCP_STATE") if set_linger(t, peer) => return ResetWhy::Linger,
@@ -277,6 +281,15 @@ fn reset_why(t: &Timeline, v: &Verdict, peer: Peer, w: &WireRow) -> ResetWhy {
         Some("NO_SOCKET") => return ResetWhy::NoListener,
         _ => {}
     }
+    let Some(w) = w else {
+        return match calls_only::reset_proof(t, peer) {
+            Some(Proof::UnreadAtClose) => ResetWhy::UnreadAtClose,
+            Some(Proof::Linger) => ResetWhy::Linger,
+            Some(Proof::Refused) => ResetWhy::NoListener,
+            Some(Proof::DataAfterClose) => ResetWhy::DataAfterClose,
+            None => ResetWhy::Unknown,
+        };
+    };
     let cause = cause_of(t, w);
     let from_close = matches!(cause, Cause::Call(c) if c.kind == CallKind::Close);
     if from_close && closed_with_unread(t, peer) {
@@ -300,13 +313,49 @@ fn reset_why(t: &Timeline, v: &Verdict, peer: Peer, w: &WireRow) -> ResetWhy {
 /// says.
 fn why_reset(t: &Timeline, v: &Verdict, peer: Peer, kernel: &str) -> Vec<String> {
     let w = first_sent(t, peer, is_rst).expect("peer sent an RST");
-    match reset_why(t, v, peer, w) {
-        ResetWhy::UnreadAtClose => unread_at_close(t, peer, w, kernel),
+    match reset_why(t, v, peer, Some(w)) {
+        ResetWhy::UnreadAtClose => unread_at_close(t, peer, w.segment.ts, kernel),
         ResetWhy::Linger => linger_zero(t, peer, kernel),
         ResetWhy::DataAfterClose => data_after_close(peer),
         ResetWhy::NoListener => no_listener(t),
         ResetWhy::Unknown => Vec::new(),
     }
+}
+
+/// With no segment captured: each reset the kernel's own word or the calls alone prove, as a fact line marked
+/// with what proves it, then its why and fix. What only the wire could show (its flags, its time) is not said.
+fn resets_without_capture(t: &Timeline, kernel: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    for peer in [Peer::A, Peer::B] {
+        let why = reset_why(t, &verdict(t), peer, None);
+        let at = match why {
+            ResetWhy::Unknown if kernel_reason(t, peer).is_none() => continue,
+            ResetWhy::NoListener => t.calls().find(|c| c.errno() == Some(libc::ECONNREFUSED)),
+            _ => t
+                .calls()
+                .find(|c| c.peer == peer && c.kind == CallKind::Close),
+        };
+        let ts = at.map_or(t.t0(), |c| c.t_start);
+        lines.push(match kernel_reason(t, peer) {
+            Some(r) => format!(
+                "{peer}'s kernel sent RST, by its own word: reason {r}{}; no segment was captured to show it.",
+                reset_reason_meaning(r).map_or(String::new(), |m| format!(" ({m})"))
+            ),
+            None => format!(
+                "{peer}'s kernel resets the connection: {} (this follows from the calls; no segment was \
+                 captured to confirm it).",
+                calls_only::evidence(t, peer)
+            ),
+        });
+        lines.extend(match why {
+            ResetWhy::UnreadAtClose => unread_at_close(t, peer, ts, kernel),
+            ResetWhy::Linger => linger_zero(t, peer, kernel),
+            ResetWhy::DataAfterClose => data_after_close(peer),
+            ResetWhy::NoListener => no_listener(t),
+            ResetWhy::Unknown => Vec::new(),
+        });
+    }
+    lines
 }
 
 fn linger_zero(t: &Timeline, peer: Peer, kernel: &str) -> Vec<String> {
@@ -360,12 +409,12 @@ fn no_listener(t: &Timeline) -> Vec<String> {
 
 /// `peer` closed with received data unread, so its kernel sent RST (`rst`) instead of FIN: what the other side
 /// felt, what shutdown() before it did on this kernel, and the fix.
-fn unread_at_close(t: &Timeline, peer: Peer, rst: &WireRow, kernel: &str) -> Vec<String> {
+fn unread_at_close(t: &Timeline, peer: Peer, rst: TimestampNs, kernel: &str) -> Vec<String> {
     let other = peer.other();
     // what the reset did to the other side, as its calls show it
     let felt = t
         .calls()
-        .filter(|c| c.peer == other && c.t_end > rst.segment.ts)
+        .filter(|c| c.peer == other && c.t_end > rst)
         .find(|c| c.errno().is_some())
         .map(|c| {
             format!(
@@ -380,8 +429,10 @@ fn unread_at_close(t: &Timeline, peer: Peer, rst: &WireRow, kernel: &str) -> Vec
          but RST (RFC 2525 §2.17: the data would otherwise be lost silently): {felt}."
     )];
     // `peer` sent a RST (that is why we are here): after a shutdown() it had sent its FIN already.
-    if t.calls()
-        .any(|c| c.peer == peer && c.kind == CallKind::Shutdown)
+    // it tells what the wire showed: not without a capture
+    if t.segments().next().is_some()
+        && t.calls()
+            .any(|c| c.peer == peer && c.kind == CallKind::Shutdown)
     {
         let named =
             kernel_reason(t, peer).map_or(String::new(), |r| format!(" (its own reason: {r})"));
@@ -818,5 +869,93 @@ mod tests {
             .as_deref(),
             Some("TCP_STATE")
         );
+    }
+    /// A run with no capture: the calls alone, as `run --no-capture --no-kernel` records them.
+    fn calls_only(calls: &[SocketCall]) -> String {
+        let t = build(sides(), calls, &[], States::Recorded);
+        account(&t, None, "Linux test").join("\n")
+    }
+
+    fn ok(ret: i64) -> Outcome {
+        Outcome::Ok { ret, data: vec![] }
+    }
+
+    fn failed(errno: i32) -> Outcome {
+        Outcome::Err { errno }
+    }
+
+    #[test]
+    fn without_capture_a_close_with_unread_data_still_says_why_marked_as_from_the_calls() {
+        let text = calls_only(&[
+            call(
+                Peer::A,
+                CallKind::Recv,
+                (20, 60),
+                failed(libc::ECONNRESET),
+                None,
+            ),
+            call(Peer::B, CallKind::Close, (50, 52), ok(0), Some(33)),
+        ]);
+        assert!(
+            text.contains(
+                "B's kernel resets the connection: B called close() with 33 bytes unread"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("this follows from the calls; no segment was captured"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Why: B closed its socket while received data was still unread"),
+            "{text}"
+        );
+        assert!(text.contains("A's recv() failed with ECONNRESET"), "{text}");
+        assert!(text.contains("Fix: B should read"), "{text}");
+        // what only the wire shows is not claimed
+        assert!(!text.contains("RST [R"), "{text}");
+        assert!(!text.contains(" at +"), "{text}");
+    }
+
+    #[test]
+    fn without_capture_a_refused_connect_and_data_after_close_are_explained() {
+        let text = calls_only(&[call(
+            Peer::A,
+            CallKind::Connect,
+            (0, 5),
+            failed(libc::ECONNREFUSED),
+            None,
+        )]);
+        assert!(
+            text.contains("A's connect() failed with ECONNREFUSED"),
+            "{text}"
+        );
+        assert!(text.contains("Fix: start the server first"), "{text}");
+        let text = calls_only(&[
+            call(Peer::B, CallKind::Close, (10, 12), ok(0), Some(0)),
+            call(Peer::A, CallKind::Send, (20, 21), ok(15), None),
+            call(Peer::A, CallKind::Send, (30, 31), failed(libc::EPIPE), None),
+        ]);
+        assert!(
+            text.contains(
+                "B had closed its socket when A sent to it; A's send() failed with EPIPE"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Why: B's application had closed"), "{text}");
+    }
+
+    #[test]
+    fn without_capture_nothing_is_claimed_when_the_calls_prove_no_reset() {
+        // EPIPE after A's own shutdown(SHUT_WR) is A's doing, not a reset; a clean close proves none either
+        let text = calls_only(&[
+            call(Peer::A, CallKind::Shutdown, (5, 6), ok(0), None),
+            call(Peer::B, CallKind::Close, (10, 12), ok(0), Some(0)),
+            call(Peer::A, CallKind::Send, (30, 31), failed(libc::EPIPE), None),
+            call(Peer::A, CallKind::Close, (40, 41), ok(0), Some(0)),
+        ]);
+        assert!(!text.contains("RST"), "{text}");
+        assert!(!text.contains("Why:"), "{text}");
+        assert!(text.contains("No segment was captured."), "{text}");
     }
 }
