@@ -721,3 +721,11 @@ fn flags_as_words_name_the_same_segments() {
         }
     }
 }
+
+#[test]
+fn watch_legend_with_a_machine_format_is_a_usage_error_before_anything_opens() {
+    let o = tcw(&["watch", "--legend", "-f", "json", "--port", "9"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--legend"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+}
