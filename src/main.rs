@@ -303,6 +303,10 @@ fn watch_command(args: cli::watch::WatchArgs) -> Ended {
     }
     outputs.ready()?;
     let mut out = Output::to(file);
+    if let Some(legend) = args.legend() {
+        let wrote = out.write_all(legend.as_bytes());
+        written(&mut out, wrote)?;
+    }
     let ended = match watch::run(config, &mut out, &mut Stderr::new()) {
         Ok(end) => {
             written(&mut out, Ok(()))?;

@@ -137,6 +137,81 @@ fn all_modes_without_root_leave_out_the_ones_that_need_it() {
     }
 }
 
+fn json_rows(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+/// With no capture the account still says why and the fix, as far as the calls (and, as root, the kernel's own
+/// word) prove it — and marks it as such.
+#[test]
+fn no_capture_keeps_the_why_and_the_fix_the_calls_prove() {
+    let mut asks = vec![vec!["--no-kernel"]];
+    if is_root() {
+        asks.push(vec![]);
+    } else {
+        tcp_close_watch::testing::skip("the kernel's word (tracefs) needs root");
+    }
+    for extra in asks {
+        let mut args = vec!["run", "--mode", "abrupt", "--no-capture", "-f", "json"];
+        args.extend(extra.iter().copied());
+        let o = tcw(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let rows = json_rows(&o);
+        let call = |side: &str, name: &str| {
+            rows.iter()
+                .find(|r| {
+                    r["kind"] == "call"
+                        && r["side"] == side
+                        && r["call"].as_str().unwrap().starts_with(name)
+                })
+                .unwrap_or_else(|| panic!("{side}'s {name}"))
+        };
+        // what the calls did: B closed with bytes unread, A's recv() was reset
+        let close_b = call("B", "close(");
+        assert!(close_b["unread_before"].as_u64().unwrap() > 0);
+        assert_eq!(call("A", "recv(")["errno"], "ECONNRESET");
+        let account = rows.last().unwrap()["account"].as_array().unwrap().clone();
+        let text: Vec<&str> = account.iter().map(|l| l.as_str().unwrap()).collect();
+        let joined = text.join("\n");
+        assert!(
+            text.iter()
+                .any(|l| l
+                    .starts_with("Why: B closed its socket while received data was still unread")),
+            "{joined}"
+        );
+        assert!(
+            text.iter().any(|l| l.starts_with("Fix: B should read")),
+            "{joined}"
+        );
+        let reset = rows
+            .iter()
+            .find(|r| r["kind"] == "kernel" && r["event"] == "send_reset");
+        match reset {
+            // the kernel's word: its reset comes after B's close() began, and the account names its reason
+            Some(r) => {
+                assert!(
+                    r["t_us"].as_i64() >= close_b["t_us"].as_i64(),
+                    "{r} before {close_b}"
+                );
+                assert!(
+                    joined.contains(&format!(
+                        "by its own word: reason {}",
+                        r["reason"].as_str().unwrap()
+                    )),
+                    "{joined}"
+                );
+            }
+            None => assert!(
+                joined.contains("this follows from the calls; no segment was captured"),
+                "{joined}"
+            ),
+        }
+    }
+}
+
 /// Drop to an unprivileged user (as root) so the capture is refused, and check the one-line error.
 #[test]
 fn missing_capture_rights_is_one_clear_line() {
@@ -693,4 +768,12 @@ fn flags_as_words_name_the_same_segments() {
             );
         }
     }
+}
+
+#[test]
+fn watch_legend_with_a_machine_format_is_a_usage_error_before_anything_opens() {
+    let o = tcw(&["watch", "--legend", "-f", "json", "--port", "9"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--legend"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
 }

@@ -94,6 +94,40 @@ fn svg_is_well_formed_with_one_arrow_per_segment() {
     );
 }
 
+/// A connection's title (a file path, both addresses, how it ended) is longer than the picture is wide: it goes on
+/// two lines, and a line still too long is set smaller to fit the picture's width instead of running off its edge.
+#[test]
+fn svg_long_title_stays_inside_the_picture() {
+    let t = abrupt();
+    let title = format!(
+        "{}/trace.pcap connection 0: client [2a00:6020:ad0b:8381:fd70:e2f9:f031:9dc4]:49980 → server \
+         [2a00:6020:ad0b:8380::10]:389, reset by the server after the client's FIN, conn_state RSTR history SFhr",
+        "/a/long/path".repeat(4)
+    );
+    let text = svg::svg(&t, &title);
+    let doc = roxmltree::Document::parse(&text).expect("well-formed XML");
+    let width: i32 = doc
+        .root_element()
+        .attribute("width")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let lines: Vec<_> = doc
+        .descendants()
+        .filter(|n| {
+            n.has_tag_name("text") && n.attribute("y").is_some_and(|y| y == "18" || y == "35")
+        })
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].text().unwrap().ends_with("connection 0"));
+    assert!(lines[1].text().unwrap().starts_with("client ["));
+    // DejaVu Sans: about 0.55 of the font size a character
+    let size: f32 = lines[1].attribute("font-size").unwrap().parse().unwrap();
+    let x: f32 = lines[1].attribute("x").unwrap().parse().unwrap();
+    let chars = lines[1].text().unwrap().chars().count() as f32;
+    assert!(x + chars * 0.55 * size <= width as f32, "{size}");
+}
+
 #[test]
 fn ladder_draws_each_segment_and_marks_the_reset() {
     let t = abrupt();

@@ -82,12 +82,22 @@ pub struct WatchArgs {
     /// Write the output to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Before the first line, explain each field of the line and every conn_state code (table format only).
+    #[arg(long)]
+    pub legend: bool,
     /// Start this program (and its arguments, after `--`) and watch only its sockets; the watch ends with it.
     #[arg(last = true, value_name = "PROGRAM")]
     pub program: Vec<String>,
 }
 
 impl WatchArgs {
+    /// `--legend`'s text, fitted to the width, when it was asked for.
+    pub fn legend(&self) -> Option<String> {
+        let room = self.color.style(self.width).room();
+        self.legend
+            .then(|| tcp_close_watch::render::legend::watch_legend(room))
+    }
+
     pub fn config(&self) -> Result<Config, Failure> {
         if let Some(expr) = &self.filter {
             Bpf::new(expr).map_err(|e| Failure::usage(format!("--filter {expr:?}: {e}")))?;
@@ -99,6 +109,12 @@ impl WatchArgs {
                 format.name()
             ))
         })?;
+        if self.legend && self.format != Format::Table {
+            return Err(Failure::usage(format!(
+                "--legend explains the table's lines; the fields of --format {} are in docs/output.md",
+                format.name()
+            )));
+        }
         if self.idle_timeout == 0 {
             return Err(Failure::usage("--idle-timeout must be at least 1 second"));
         }

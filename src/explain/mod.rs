@@ -9,9 +9,11 @@
 //! - [`account`]: the account of one captured connection (`analyze --conn`): what happened, the likely cause with
 //!   its evidence, what else fits, what to check.
 //! - [`outside`]: why a reset came that no call caused (a keepalive timer, a destroy from outside).
+//! - [`calls_only`]: what the socket calls alone prove about a reset, for a run with no capture.
 //! - [`story`]: the verdict, the account in words ("what happened") and the `--mode all` comparison row.
 
 pub mod account;
+pub mod calls_only;
 pub mod infer;
 pub mod outside;
 pub mod rows;

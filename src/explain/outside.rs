@@ -1,8 +1,48 @@
 //! Resets no call of the application caused: a keepalive timer that gave up, a socket destroyed from outside
-//! (SOCK_DESTROY). Why each came, in words, from what the timeline shows; [`crate::explain::story`] tells them.
+//! (SOCK_DESTROY), a listener answering a segment that crossed its connection's close. Why each came, in words, from what the timeline shows; [`crate::explain::story`] tells them.
 
-use crate::explain::rows::{Timeline, WireRow};
+use crate::explain::rows::{RowKind, Timeline, WireRow};
 use crate::model::calls::{CallKind, Peer};
+use crate::model::segment::TimestampNs;
+
+/// `peer`'s first RST of the connection's own: not one its listener sent back at a segment that crossed the close
+/// (unless that is the only one).
+pub fn own_rst(t: &Timeline, peer: Peer) -> Option<&WireRow> {
+    t.segments()
+        .find(|w| w.from == peer && w.segment.flags.rst() && !from_listener(t, w))
+        .or_else(|| {
+            t.segments()
+                .find(|w| w.from == peer && w.segment.flags.rst())
+        })
+}
+
+/// A RST sent by `w.from`'s listening socket: a segment of the other side's that found the connection socket
+/// already unhashed by close() went to the listener, which answers an ACK with RST (`TCP_FLAGS` on 6.x).
+fn from_listener(t: &Timeline, w: &WireRow) -> bool {
+    w.segment.flags.rst()
+        && t.rows
+            .iter()
+            .filter(|r| r.t == w.segment.ts)
+            .any(|r| matches!(&r.kind, RowKind::Kernel(k) if k.peer == w.from && k.from_listener()))
+}
+
+/// What each RST a listener sent back says (see [`own_rst`]): not a second close, a race inside the kernel.
+pub fn listener_answers(t: &Timeline, at: impl Fn(TimestampNs) -> String) -> Vec<String> {
+    t.segments()
+        .filter(|w| from_listener(t, w))
+        .map(|w| {
+            let (peer, other) = (w.from, w.from.other());
+            format!(
+                "{peer}'s listening socket also sent RST [{}] at {}: a segment of {other}'s arrived after \
+                 {peer}'s connection socket was gone and was answered by the listener (the kernel's reason: {}), \
+                 a race inside the kernel, not a second close.",
+                w.segment.flags.tcpdump(),
+                at(w.segment.ts),
+                t.reset_reason(w).unwrap_or("none given")
+            )
+        })
+        .collect()
+}
 
 /// `peer`'s keepalive gave up: the empty probes on the wire before its RST, and what its call got.
 pub fn keepalive_timeout(t: &Timeline, peer: Peer, rst: &WireRow) -> Vec<String> {

@@ -103,6 +103,18 @@ pub struct KernelRow {
 }
 
 impl KernelRow {
+    /// A RST sent by a listening socket: the answer to a segment that found no connection socket (see
+    /// `explain::outside::own_rst`), not a connection's own end.
+    pub fn from_listener(&self) -> bool {
+        matches!(
+            self.event,
+            KernelEventKind::SendReset {
+                state: Some(TcpState::Listen),
+                ..
+            }
+        )
+    }
+
     /// The row in words: `B's kernel sends RST — reason TCP_ABORT_ON_CLOSE (closed with unread data)`.
     pub fn text(&self) -> String {
         self.event.describe(&self.peer.to_string())
@@ -177,6 +189,20 @@ impl Timeline {
             RowKind::Kernel(k) => Some(k),
             _ => None,
         })
+    }
+
+    /// The reason `peer`'s kernel gave for its connection's own RST (a listener's answer only when there is no
+    /// other), when the timeline holds the kernel's word.
+    pub fn kernel_reason(&self, peer: Peer) -> Option<&str> {
+        let resets: Vec<&KernelRow> = self
+            .kernel_rows()
+            .filter(|k| k.peer == peer && k.reason().is_some())
+            .collect();
+        let chosen = resets
+            .iter()
+            .find(|k| !k.from_listener())
+            .or(resets.first());
+        chosen.and_then(|k| k.reason())
     }
 
     /// The reason the kernel gave for this RST segment: its sender's `tcp_send_reset` placed at it.

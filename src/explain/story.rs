@@ -9,8 +9,9 @@
 
 use serde::Serialize;
 
+use crate::explain::calls_only::{self, Proof};
 use crate::explain::outside;
-use crate::explain::rows::{KernelRow, RowKind, Timeline, WireRow};
+use crate::explain::rows::{RowKind, Timeline, WireRow};
 use crate::model::calls::{CallKind, Peer, SocketCall};
 use crate::model::kernel::{KernelEventKind, reset_reason_meaning};
 use crate::model::run::PairRun;
@@ -169,6 +170,9 @@ pub fn account(
     for &peer in &v.rst_from {
         lines.extend(why_reset(t, &v, peer, kernel));
     }
+    if t.segments().next().is_none() {
+        lines.extend(resets_without_capture(t, kernel));
+    }
     lines.extend(answer_despite_reset(t));
     lines.extend(state_disagreements(t));
     if v.rst_from.is_empty() && v.fin_from.len() == 2 {
@@ -207,12 +211,7 @@ fn wire_lines(t: &Timeline, v: &Verdict) -> Vec<String> {
         ));
     }
     for &peer in &v.rst_from {
-        // the connection's own RST: not one its listener sent back at a segment that crossed the close
-        let w = t
-            .segments()
-            .find(|w| w.from == peer && is_rst(w) && !from_listener(t, w))
-            .or_else(|| first_sent(t, peer, is_rst))
-            .expect("peer sent an RST");
+        let w = outside::own_rst(t, peer).expect("peer sent an RST");
         // a timer's reset is no call's doing, even while a call waits
         let cause = match kernel_reason(t, peer) {
             Some("TCP_KEEPALIVE_TIMEOUT") => {
@@ -232,17 +231,7 @@ fn wire_lines(t: &Timeline, v: &Verdict) -> Vec<String> {
             us(t, w.segment.ts)
         ));
     }
-    for w in t.segments().filter(|w| from_listener(t, w)) {
-        let (peer, other) = (w.from, w.from.other());
-        lines.push(format!(
-            "{peer}'s listening socket also sent RST [{}] at {}: a segment of {other}'s arrived after {peer}'s \
-             connection socket was gone and was answered by the listener (the kernel's reason: {}), a race \
-             inside the kernel, not a second close.",
-            w.segment.flags.tcpdump(),
-            us(t, w.segment.ts),
-            t.reset_reason(w).unwrap_or("none given")
-        ));
-    }
+    lines.extend(outside::listener_answers(t, |ts| us(t, ts)));
     if v.fin_from.is_empty() && v.rst_from.is_empty() && t.segments().next().is_some() {
         lines.push("Neither side sent FIN or RST.".to_string());
     }
@@ -296,34 +285,9 @@ fn set_linger(t: &Timeline, peer: Peer) -> bool {
         .any(|c| c.peer == peer && c.kind == CallKind::SetSockOpt && c.call.contains("SO_LINGER"))
 }
 
-/// The reason `peer`'s kernel gave for its connection's own RST (a listener's answer only when there is no
-/// other), when the timeline holds the kernel's word.
+/// The reason `peer`'s kernel gave for its connection's own RST (see [`Timeline::kernel_reason`]).
 pub fn kernel_reason(t: &Timeline, peer: Peer) -> Option<&str> {
-    let own = |k: &&&KernelRow| {
-        !matches!(
-            k.event,
-            KernelEventKind::SendReset {
-                state: Some(TcpState::Listen),
-                ..
-            }
-        )
-    };
-    let resets: Vec<&KernelRow> = t
-        .kernel_rows()
-        .filter(|k| k.peer == peer && k.reason().is_some())
-        .collect();
-    let chosen = resets.iter().find(own).or(resets.first());
-    chosen.and_then(|k| k.reason())
-}
-
-/// A RST sent by `w.from`'s listening socket: a segment of the other side's that found the connection socket
-/// already unhashed by close() went to the listener, which answers an ACK with RST (`TCP_FLAGS` on 6.x).
-fn from_listener(t: &Timeline, w: &WireRow) -> bool {
-    w.segment.flags.rst()
-        && t.rows.iter().filter(|r| r.t == w.segment.ts).any(|r| {
-            matches!(&r.kind, RowKind::Kernel(k) if k.peer == w.from
-                && matches!(k.event, KernelEventKind::SendReset { state: Some(TcpState::Listen), .. }))
-        })
+    t.kernel_reason(peer)
 }
 
 /// Which explanation fits a RST: the kernel's own reason when it gave one, else what the timeline implies.
@@ -340,8 +304,8 @@ enum ResetWhy {
     Unknown,
 }
 
-fn reset_why(t: &Timeline, v: &Verdict, peer: Peer, w: &WireRow) -> ResetWhy {
-    if matches!(cause_of(t, w), Cause::Call(c) if c.kind == CallKind::Destroy) {
+fn reset_why(t: &Timeline, v: &Verdict, peer: Peer, w: Option<&WireRow>) -> ResetWhy {
+    if w.is_some_and(|w| matches!(cause_of(t, w), Cause::Call(c) if c.kind == CallKind::Destroy)) {
         return ResetWhy::Destroyed;
     }
     match kernel_reason(t, peer) {
@@ -352,6 +316,15 @@ fn reset_why(t: &Timeline, v: &Verdict, peer: Peer, w: &WireRow) -> ResetWhy {
         Some("TCP_KEEPALIVE_TIMEOUT") => return ResetWhy::KeepaliveTimeout,
         _ => {}
     }
+    let Some(w) = w else {
+        return match calls_only::reset_proof(t, peer) {
+            Some(Proof::UnreadAtClose) => ResetWhy::UnreadAtClose,
+            Some(Proof::Linger) => ResetWhy::Linger,
+            Some(Proof::Refused) => ResetWhy::NoListener,
+            Some(Proof::DataAfterClose) => ResetWhy::DataAfterClose,
+            None => ResetWhy::Unknown,
+        };
+    };
     let cause = cause_of(t, w);
     let from_close = matches!(cause, Cause::Call(c) if c.kind == CallKind::Close);
     if from_close && closed_with_unread(t, peer) {
@@ -374,9 +347,9 @@ fn reset_why(t: &Timeline, v: &Verdict, peer: Peer, w: &WireRow) -> ResetWhy {
 /// SYN to a port nobody listens on — as the kernel named it, else as the timeline shows it. Nothing when neither
 /// says.
 fn why_reset(t: &Timeline, v: &Verdict, peer: Peer, kernel: &str) -> Vec<String> {
-    let w = first_sent(t, peer, is_rst).expect("peer sent an RST");
-    match reset_why(t, v, peer, w) {
-        ResetWhy::UnreadAtClose => unread_at_close(t, peer, w, kernel),
+    let w = outside::own_rst(t, peer).expect("peer sent an RST");
+    match reset_why(t, v, peer, Some(w)) {
+        ResetWhy::UnreadAtClose => unread_at_close(t, peer, w.segment.ts, kernel),
         ResetWhy::Linger => linger_zero(t, peer, kernel),
         ResetWhy::DataAfterClose => data_after_close(peer),
         ResetWhy::NoListener => no_listener(t),
@@ -384,6 +357,48 @@ fn why_reset(t: &Timeline, v: &Verdict, peer: Peer, kernel: &str) -> Vec<String>
         ResetWhy::KeepaliveTimeout => outside::keepalive_timeout(t, peer, w),
         ResetWhy::Unknown => Vec::new(),
     }
+}
+
+/// With no segment captured: each reset the kernel's own word or the calls alone prove, as a fact line marked
+/// with what proves it, then its why and fix. What only the wire could show (its flags, its time) is not said.
+fn resets_without_capture(t: &Timeline, kernel: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    for peer in [Peer::A, Peer::B] {
+        let why = reset_why(t, &verdict(t), peer, None);
+        let at = match why {
+            ResetWhy::Unknown if kernel_reason(t, peer).is_none() => continue,
+            ResetWhy::NoListener => t.calls().find(|c| c.errno() == Some(libc::ECONNREFUSED)),
+            _ => t
+                .calls()
+                .find(|c| c.peer == peer && c.kind == CallKind::Close),
+        };
+        let ts = at.map_or(t.t0(), |c| c.t_start);
+        lines.push(match kernel_reason(t, peer) {
+            Some(r) => format!(
+                "{peer}'s kernel sent RST, by its own word: reason {r}{}; no segment was captured to show it.",
+                reset_reason_meaning(r).map_or(String::new(), |m| format!(" ({m})"))
+            ),
+            None => format!(
+                "{peer}'s kernel resets the connection: {} (this follows from the calls; no segment was \
+                 captured to confirm it).",
+                calls_only::evidence(t, peer)
+            ),
+        });
+        lines.extend(match why {
+            ResetWhy::UnreadAtClose => unread_at_close(t, peer, ts, kernel),
+            ResetWhy::Linger => linger_zero(t, peer, kernel),
+            ResetWhy::DataAfterClose => data_after_close(peer),
+            ResetWhy::NoListener => no_listener(t),
+            ResetWhy::Destroyed => outside::destroyed(t, peer),
+            // the probes themselves are on the wire, which was not captured: the kernel's word alone
+            ResetWhy::KeepaliveTimeout => vec![format!(
+                "Why: {peer}'s keepalive probes went unanswered, so its kernel ended the connection (its own \
+                 reason: TCP_KEEPALIVE_TIMEOUT)."
+            )],
+            ResetWhy::Unknown => Vec::new(),
+        });
+    }
+    lines
 }
 
 fn linger_zero(t: &Timeline, peer: Peer, kernel: &str) -> Vec<String> {
@@ -437,12 +452,12 @@ fn no_listener(t: &Timeline) -> Vec<String> {
 
 /// `peer` closed with received data unread, so its kernel sent RST (`rst`) instead of FIN: what the other side
 /// felt, what shutdown() before it did on this kernel, and the fix.
-fn unread_at_close(t: &Timeline, peer: Peer, rst: &WireRow, kernel: &str) -> Vec<String> {
+fn unread_at_close(t: &Timeline, peer: Peer, rst: TimestampNs, kernel: &str) -> Vec<String> {
     let other = peer.other();
     // what the reset did to the other side, as its calls show it
     let felt = t
         .calls()
-        .filter(|c| c.peer == other && c.t_end > rst.segment.ts)
+        .filter(|c| c.peer == other && c.t_end > rst)
         .find(|c| c.errno().is_some())
         .map(|c| {
             format!(
@@ -474,7 +489,8 @@ fn unread_at_close(t: &Timeline, peer: Peer, rst: &WireRow, kernel: &str) -> Vec
     } else if let Some(shut) = t
         .calls()
         .find(|c| c.peer == peer && c.kind == CallKind::Shutdown)
-        .filter(|_| first_sent(t, peer, is_fin).is_none())
+        // what the wire showed: not without a capture
+        .filter(|_| t.segments().next().is_some() && first_sent(t, peer, is_fin).is_none())
     {
         lines.push(format!(
             "{peer}'s {} sent no FIN: {other} was not told to stop sending.",
@@ -1070,5 +1086,93 @@ mod tests {
             text.contains("B's listening socket also sent RST [R] at +41 µs"),
             "{text}"
         );
+    }
+    /// A run with no capture: the calls alone, as `run --no-capture --no-kernel` records them.
+    fn calls_only(calls: &[SocketCall]) -> String {
+        let t = build(sides(), calls, &[], States::Recorded);
+        account(&t, None, "Linux test").join("\n")
+    }
+
+    fn ok(ret: i64) -> Outcome {
+        Outcome::Ok { ret, data: vec![] }
+    }
+
+    fn failed(errno: i32) -> Outcome {
+        Outcome::Err { errno }
+    }
+
+    #[test]
+    fn without_capture_a_close_with_unread_data_still_says_why_marked_as_from_the_calls() {
+        let text = calls_only(&[
+            call(
+                Peer::A,
+                CallKind::Recv,
+                (20, 60),
+                failed(libc::ECONNRESET),
+                None,
+            ),
+            call(Peer::B, CallKind::Close, (50, 52), ok(0), Some(33)),
+        ]);
+        assert!(
+            text.contains(
+                "B's kernel resets the connection: B called close() with 33 bytes unread"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("this follows from the calls; no segment was captured"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Why: B closed its socket while received data was still unread"),
+            "{text}"
+        );
+        assert!(text.contains("A's recv() failed with ECONNRESET"), "{text}");
+        assert!(text.contains("Fix: B should read"), "{text}");
+        // what only the wire shows is not claimed
+        assert!(!text.contains("RST [R"), "{text}");
+        assert!(!text.contains(" at +"), "{text}");
+    }
+
+    #[test]
+    fn without_capture_a_refused_connect_and_data_after_close_are_explained() {
+        let text = calls_only(&[call(
+            Peer::A,
+            CallKind::Connect,
+            (0, 5),
+            failed(libc::ECONNREFUSED),
+            None,
+        )]);
+        assert!(
+            text.contains("A's connect() failed with ECONNREFUSED"),
+            "{text}"
+        );
+        assert!(text.contains("Fix: start the server first"), "{text}");
+        let text = calls_only(&[
+            call(Peer::B, CallKind::Close, (10, 12), ok(0), Some(0)),
+            call(Peer::A, CallKind::Send, (20, 21), ok(15), None),
+            call(Peer::A, CallKind::Send, (30, 31), failed(libc::EPIPE), None),
+        ]);
+        assert!(
+            text.contains(
+                "B had closed its socket when A sent to it; A's send() failed with EPIPE"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Why: B's application had closed"), "{text}");
+    }
+
+    #[test]
+    fn without_capture_nothing_is_claimed_when_the_calls_prove_no_reset() {
+        // EPIPE after A's own shutdown(SHUT_WR) is A's doing, not a reset; a clean close proves none either
+        let text = calls_only(&[
+            call(Peer::A, CallKind::Shutdown, (5, 6), ok(0), None),
+            call(Peer::B, CallKind::Close, (10, 12), ok(0), Some(0)),
+            call(Peer::A, CallKind::Send, (30, 31), failed(libc::EPIPE), None),
+            call(Peer::A, CallKind::Close, (40, 41), ok(0), Some(0)),
+        ]);
+        assert!(!text.contains("RST"), "{text}");
+        assert!(!text.contains("Why:"), "{text}");
+        assert!(text.contains("No segment was captured."), "{text}");
     }
 }

@@ -19,6 +19,7 @@ pub use crate::explain::rows::{KernelRow, Row, RowKind, Sides, Timeline, WireRow
 use crate::model::calls::{Peer, SocketCall};
 use crate::model::kernel::{KernelEvent, KernelEventKind};
 use crate::model::segment::{Segment, SeqNumber, TimestampNs};
+use crate::model::tcp_state::TcpState;
 
 /// Relative sequence numbers, per direction: relative to the SYN when one was seen, else to the first segment.
 fn relative_bases(sides: &Sides, segments: &[Segment]) -> [Option<SeqNumber>; 2] {
@@ -128,7 +129,18 @@ fn reset_placement(e: &KernelEvent, segments: &[Segment], kernel: &[KernelEvent]
     kernel
         .iter()
         .filter(|x| x.what.src() == dst && x.ts <= e.ts && near(x.ts))
-        .filter(|x| !matches!(x.what, KernelEventKind::SendReset { .. }))
+        // what a reset does to its receiver; not, say, the handshake's state changes just before
+        .filter(|x| {
+            matches!(
+                x.what,
+                KernelEventKind::ReceiveReset { .. }
+                    | KernelEventKind::ErrorReport { .. }
+                    | KernelEventKind::StateChange {
+                        new: TcpState::Closed,
+                        ..
+                    }
+            )
+        })
         .map(|x| x.ts)
         .min()
         .unwrap_or(e.ts)
@@ -447,6 +459,36 @@ mod tests {
             Some("TCP_ABORT_ON_CLOSE")
         );
         assert!(t.rows.windows(2).all(|w| w[0].t <= w[1].t));
+    }
+
+    #[test]
+    fn without_capture_a_reset_sits_before_what_it_did_to_the_receiver_not_the_handshake() {
+        let s = sides();
+        let (a, b) = (s.a, s.b);
+        let change = |ts, src, dst, old, new| KernelEvent {
+            ts,
+            what: KernelEventKind::StateChange { old, new, src, dst },
+        };
+        let events = [
+            // the handshake, 4 ms before the reset's late stamp
+            change(100_000, a, b, TcpState::SynSent, TcpState::Established),
+            change(4_000_000, a, b, TcpState::Established, TcpState::Closed),
+            KernelEvent {
+                ts: 4_010_000,
+                what: KernelEventKind::SendReset {
+                    reason: "TCP_ABORT_ON_CLOSE".into(),
+                    state: Some(TcpState::Closed),
+                    src: b,
+                    dst: a,
+                },
+            },
+        ];
+        let t = build_with_kernel(s, &[], &[], &events, States::Recorded);
+        let reset = t
+            .rows
+            .iter()
+            .find(|r| matches!(&r.kind, RowKind::Kernel(k) if k.reason().is_some()));
+        assert_eq!(reset.map(|r| r.t), Some(4_000_000));
     }
 
     #[test]

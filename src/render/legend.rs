@@ -228,6 +228,55 @@ pub fn legend(shown: &str, room: Option<usize>) -> String {
     format!("\nLegend (docs/reading-the-timeline.md and docs/analyze.md say more):\n{out}")
 }
 
+/// What each field of `watch`'s line means, in the line's order.
+const WATCH_FIELDS: &[(&str, &str)] = &[
+    (
+        "12:00:00.123456",
+        "when the connection ended (UTC), from its last segment",
+    ),
+    ("#0", "the connection's number in this watch"),
+    (
+        "A → B",
+        "client (who sent the SYN) → server, each with the process that holds its socket",
+    ),
+    (
+        "cmd[pid]",
+        "the process holding that end; \"(holds the listener; inferred)\": its socket was gone, this process holds the listener of its port",
+    ),
+    (
+        "client FIN",
+        "first close: which side closed first, and how (FIN or RST)",
+    ),
+    (
+        "11↑ 0↓ bytes",
+        "payload bytes client → server ↑ and server → client ↓, by sequence numbers (Zeek's orig_bytes, resp_bytes)",
+    ),
+    ("0.002819 s", "from the first segment to the last"),
+    (
+        "[open]",
+        "after the ending: the connection was still open when the watch stopped ([expired (idle)]: no segment for --idle-timeout; [ended (4-tuple reused)]: a new connection took its addresses)",
+    ),
+    (
+        "— why",
+        "the cause, from the kernel's reset reason and errno when it was traced",
+    ),
+];
+
+/// `watch --legend`: its line's fields, then every conn_state code a line may show — printed before the first
+/// line, since nothing is on the screen yet.
+pub fn watch_legend(room: Option<usize>) -> String {
+    let mut out = String::from("Legend of each line (docs/watch.md says more):\n");
+    for (code, meaning) in WATCH_FIELDS {
+        let line = format!("{code:<16} {meaning}");
+        out.push_str(&fit::wrap(&line, room, "  ", &" ".repeat(19)));
+    }
+    let states = "conn_state S0 S1 SF REJ S2 S3 RSTO RSTR RSTOS0 RSTRH SH SHR OTH";
+    let codes = legend(states, room);
+    out.push_str(codes.split_once(":\n").map_or("", |(_, rest)| rest));
+    out.push('\n');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::legend;
@@ -242,5 +291,19 @@ mod tests {
         assert!(l.contains("RSTR"), "{l}");
         assert!(!l.contains("[F.]") && !l.contains("REJ"), "{l}");
         assert_eq!(legend("nothing to explain", None), "");
+    }
+
+    #[test]
+    fn watch_legend_names_every_conn_state_and_fits() {
+        let l = super::watch_legend(Some(80));
+        for code in [
+            "S0", "SF", "REJ", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH", "↑", "#0",
+        ] {
+            assert!(
+                l.split_whitespace().any(|w| w == code || w.contains(code)),
+                "{code}: {l}"
+            );
+        }
+        assert!(l.lines().all(|x| crate::render::fit::width(x) <= 80), "{l}");
     }
 }

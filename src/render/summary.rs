@@ -271,8 +271,14 @@ pub fn write_summary_table(
     // where the ending starts, and how much room it has before the edge
     let indent: usize = cols[..cols.len() - 1].iter().map(|&i| width[i] + 2).sum();
     let ending_room = room.map(|r| r.saturating_sub(indent).max(ending_word));
+    // too little room beside the other columns (long IPv6 addresses): the ending goes on a line of its own below
+    let below = room.is_some_and(|r| r.saturating_sub(indent) < ENDING_ROOM.min(width[last]));
     let mut head = String::new();
     for (k, &i) in cols.iter().enumerate() {
+        if below && k + 1 == cols.len() {
+            head.truncate(head.trim_end().len());
+            head.push_str("\n    ");
+        }
         head.push_str(HEADERS[i]);
         if k + 1 < cols.len() {
             push_spaces(
@@ -286,6 +292,12 @@ pub fn write_summary_table(
     let row = |buf: &mut String, c: &Conn| {
         let ending = c.ending().text();
         for (k, &i) in cols.iter().enumerate() {
+            if k + 1 == cols.len() && below {
+                buf.truncate(buf.trim_end().len());
+                buf.push('\n');
+                buf.push_str(fit::wrap(ending, room, "    ", "    ").trim_end());
+                break;
+            }
             if k + 1 == cols.len() {
                 match ending_room {
                     Some(r) if fit::width(ending) > r => {
@@ -786,6 +798,27 @@ mod tests {
             .map(|l| l.split(' ').next().unwrap().parse().unwrap())
             .collect();
         assert_eq!(ids, (0..r.conns.len() as u32).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn long_addresses_put_the_ending_on_a_line_below_not_a_word_per_line() {
+        let mut t = Tracker::new();
+        let (c, s) = (
+            "[2a00:6020:ad0b:8381:fd70:e2f9:f031:9dc4]:49980",
+            "[2a00:6020:ad0b:8380::10]:389",
+        );
+        t.add(&seg(1, c, s, TcpFlags::SYN, 1, 0, 0));
+        t.add(&seg(2, s, c, TcpFlags::RST, 0, 0, 0));
+        let shown: Vec<&Conn> = t.conns.iter().collect();
+        let mut out = Vec::new();
+        write_summary_table(&shown, Some(90), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.lines().all(|l| fit::width(l) <= 90), "{text}");
+        let ending = shown[0].ending().text();
+        assert!(
+            text.lines().any(|l| l.trim() == ending),
+            "the ending whole on its own line:\n{text}"
+        );
     }
 
     #[test]

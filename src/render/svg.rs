@@ -196,6 +196,18 @@ fn note_label(s: &mut String, note: &str, y: i32) {
     );
 }
 
+/// The font size (at most `size`) at which `text` fits `room` pixels: DejaVu Sans is about 0.55 of its size a
+/// character, 0.65 in bold (rsvg-convert ignores `textLength`, so the text itself is made smaller).
+fn fitting_size(text: &str, size: f32, bold: bool, room: i32) -> f32 {
+    let per_char = if bold { 0.65 } else { 0.55 };
+    let wide = text.chars().count() as f32 * per_char * size;
+    if wide <= room as f32 {
+        size
+    } else {
+        (size * room as f32 / wide * 10.0).floor() / 10.0
+    }
+}
+
 /// The picture's frame: arrow heads, background, title, both sides' headers and lifelines, the time unit.
 fn head(s: &mut String, t: &Timeline, title: &str, height: i32, unit_ms: bool) {
     let _ = writeln!(
@@ -214,24 +226,52 @@ fn head(s: &mut String, t: &Timeline, title: &str, height: i32, unit_ms: bool) {
         s,
         r#"<rect width="{WIDTH}" height="{height}" fill="white"/>"#
     );
-    // the title on up to two lines: what it is, then what it shows
-    for (i, part) in title.splitn(2, " — ").enumerate() {
+    // the title on up to two lines: what it is, then what it shows (a run: "mode … — what it does"; a
+    // connection: "FILE connection N: client → server, how it ended")
+    let parts = title
+        .split_once(" — ")
+        .or_else(|| title.split_once(": "))
+        .map_or(vec![title], |(a, b)| vec![a, b]);
+    for (i, part) in parts.into_iter().enumerate() {
         let weight = if i == 0 { "bold" } else { "normal" };
+        let size = fitting_size(part, 13.0, i == 0, WIDTH - 28);
         let _ = writeln!(
             s,
-            r##"<text x="14" y="{}" font-size="13" font-weight="{weight}" fill="#333">{}</text>"##,
+            r##"<text x="14" y="{}" font-size="{size}" font-weight="{weight}" fill="#333">{}</text>"##,
             18 + 17 * i as i32,
             xml(part)
         );
     }
-    // headers and lifelines
+    // headers and lifelines; a label too long for its box (an IPv6 address) goes on two lines, smaller
     for (x, label) in [(A_X, &t.sides.a_label), (B_X, &t.sides.b_label)] {
         let _ = writeln!(
             s,
-            r##"<rect x="{}" y="44" width="240" height="32" rx="6" fill="#f3f3f3" stroke="#888"/><text x="{x}" y="65" text-anchor="middle" font-weight="bold">{}</text>"##,
-            x - 120,
-            xml(label)
+            r##"<rect x="{}" y="44" width="240" height="32" rx="6" fill="#f3f3f3" stroke="#888"/>"##,
+            x - 120
         );
+        let lines = match label.split_once(' ') {
+            Some((role, addr)) if fitting_size(label, 13.0, true, 230) < 13.0 => vec![role, addr],
+            _ => vec![label.as_str()],
+        };
+        let size = if lines.len() == 1 {
+            13.0
+        } else {
+            fitting_size(lines[1], 11.0, true, 230)
+        };
+        for (k, line) in lines.iter().enumerate() {
+            let y = if lines.len() == 1 {
+                65
+            } else {
+                57 + 13 * k as i32
+            };
+            // the role stays readable; only the address is made smaller
+            let size = if k == 0 { size.clamp(11.0, 13.0) } else { size };
+            let _ = writeln!(
+                s,
+                r##"<text x="{x}" y="{y}" text-anchor="middle" font-weight="bold" font-size="{size}">{}</text>"##,
+                xml(line)
+            );
+        }
         let _ = writeln!(
             s,
             r##"<line x1="{x}" y1="76" x2="{x}" y2="{}" stroke="#999" stroke-width="2"/>"##,
