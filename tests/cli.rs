@@ -777,3 +777,17 @@ fn watch_legend_with_a_machine_format_is_a_usage_error_before_anything_opens() {
     assert!(stderr(&o).contains("--legend"), "{}", stderr(&o));
     assert!(stdout(&o).is_empty());
 }
+
+/// `--legend` explains the table's and the ladder's codes; asked with a machine format it is refused (exit 2, one
+/// line), not ignored in silence.
+#[test]
+fn legend_with_a_machine_format_is_refused() {
+    let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/abrupt.pcapng");
+    let o = tcw(&["analyze", capture, "--legend", "-f", "json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    let o = tcw(&["analyze", capture, "--legend", "--width", "100"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!o.stdout.is_empty());
+}

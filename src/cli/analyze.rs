@@ -60,6 +60,7 @@ pub struct AnalyzeArgs {
 impl AnalyzeArgs {
     /// The filter compiled and standard input named at most once; the output is opened after these checks.
     pub fn config(self) -> Result<Config, Failure> {
+        crate::cli::legend_applies(self.legend, self.format)?;
         let bpf = match &self.filter {
             Some(expr) => Some(
                 Bpf::new(expr).map_err(|e| Failure::usage(format!("--filter {expr:?}: {e}")))?,

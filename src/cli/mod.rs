@@ -241,6 +241,19 @@ impl Write for Recorded<'_> {
 }
 
 /// `--legend`'s text for what `seen` showed, when the format is one a person reads (table, ladder).
+/// `--legend` explains the codes of the table and the ladder; with another format it would be ignored in silence,
+/// so it is refused, saying where those formats' fields are explained.
+pub fn legend_applies(legend: bool, format: Format) -> Result<(), Failure> {
+    if legend && !matches!(format, Format::Table | Format::Ladder) {
+        return Err(Failure::usage(format!(
+            "--legend explains the table's and the ladder's codes; the fields of --format {} are in \
+             docs/output.md",
+            TimelineFormat::from(format).name()
+        )));
+    }
+    Ok(())
+}
+
 pub fn legend_for(format: Format, seen: &[u8], style: Style) -> Option<String> {
     matches!(format, Format::Table | Format::Ladder).then(|| {
         tcp_close_watch::render::legend::legend(&String::from_utf8_lossy(seen), style.room())

@@ -67,6 +67,7 @@ pub struct RunArgs {
 impl RunArgs {
     /// What to play and how to show it; `--write` and `--format svg` are refused for every mode at once.
     pub fn config(&self) -> Result<Config, Failure> {
+        crate::cli::legend_applies(self.legend, self.format)?;
         if let Some(path) = &self.write {
             save_kind(path)?;
         }
