@@ -210,10 +210,7 @@ fn run_command(args: cli::run::RunArgs) -> Ended {
     };
     let result = run::run(config, &mut rec, &mut Stderr::new());
     let seen = std::mem::take(&mut rec.seen);
-    if let (Ok(()), Some((format, style))) = (&result, legend)
-        && let Some(text) = cli::legend_for(format, &seen, style)
-        && let Err(e) = out.write_all(text.as_bytes())
-    {
+    if let Err(e) = legend_under(&mut out, result.is_ok(), legend, &seen) {
         return written(&mut out, Err(e));
     }
     let ended = match result {
@@ -239,6 +236,22 @@ fn run_command(args: cli::run::RunArgs) -> Ended {
     finish(outputs, ended)
 }
 
+/// `--legend`: after a whole output, what the codes it showed mean (only the table and the ladder have codes).
+fn legend_under(
+    out: &mut Output,
+    printed: bool,
+    legend: Option<(cli::Format, tcp_close_watch::render::Style)>,
+    seen: &[u8],
+) -> std::io::Result<()> {
+    match legend.filter(|_| printed) {
+        Some((format, style)) => match cli::legend_for(format, seen, style) {
+            Some(text) => out.write_all(text.as_bytes()),
+            None => Ok(()),
+        },
+        None => Ok(()),
+    }
+}
+
 fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
     let output = args.output.clone();
     let legend = args
@@ -258,10 +271,7 @@ fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
     };
     let result = analyze::run(config, &mut rec, &mut Stderr::new());
     let seen = std::mem::take(&mut rec.seen);
-    if let (Ok(()), Some((format, style))) = (&result, legend)
-        && let Some(text) = cli::legend_for(format, &seen, style)
-        && let Err(e) = out.write_all(text.as_bytes())
-    {
+    if let Err(e) = legend_under(&mut out, result.is_ok(), legend, &seen) {
         return written(&mut out, Err(e));
     }
     let ended = match result {
