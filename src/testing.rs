@@ -381,3 +381,17 @@ pub fn documented_json_keys()
     }
     kinds
 }
+
+/// A file of the public corpus (`../shared/corpus/pcaps/NAME`), or `None` after the loud `SKIPPED` line saying
+/// which test (`who`) could not run without it.
+pub fn corpus_file(name: &str, who: &str) -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus/pcaps")
+        .join(name);
+    if path.is_file() {
+        Some(path)
+    } else {
+        skip(&format!("{who}: {} is missing", path.display()));
+        None
+    }
+}

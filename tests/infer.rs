@@ -7,18 +7,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
-use tcp_close_watch::testing::skip;
 
 fn corpus_file(name: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus/pcaps")
-        .join(name);
-    if path.is_file() {
-        Some(path)
-    } else {
-        skip(&format!("infer: {} is missing", path.display()));
-        None
-    }
+    tcp_close_watch::testing::corpus_file(name, "infer")
 }
 
 pub fn recorded(name: &str) -> PathBuf {

@@ -8,15 +8,7 @@ use std::process::Command;
 use tcp_close_watch::testing::skip;
 
 fn corpus_file(name: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus/pcaps")
-        .join(name);
-    if path.is_file() {
-        Some(path)
-    } else {
-        skip(&format!("regression: {} is missing", path.display()));
-        None
-    }
+    tcp_close_watch::testing::corpus_file(name, "regression")
 }
 
 fn analyze(args: &[&str]) -> std::process::Output {

@@ -105,18 +105,29 @@ fn diag_lookup(local: SocketAddr, remote: SocketAddr) -> std::io::Result<Option<
 }
 
 fn ask(fd: RawFd, local: SocketAddr, remote: SocketAddr) -> std::io::Result<Option<TcpState>> {
+    let mut buf = [0u8; 8192];
+    let n = exchange(fd, local, remote, &mut buf)?;
+    parse_diag_answer(&buf[..n], remote.port())
+}
+
+/// One question about the socket `local` ⇄ `remote` on the sock_diag socket `fd`, its answer read into `buf`.
+fn exchange(
+    fd: RawFd,
+    local: SocketAddr,
+    remote: SocketAddr,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
     let err = std::io::Error::last_os_error;
     let req = diag_request(local, remote);
-    let mut buf = [0u8; 8192];
-    let answer = unsafe {
+    // SAFETY: send/recv on a socket the caller holds, with buffers we own and their true lengths.
+    unsafe {
         if libc::send(fd, req.as_ptr().cast(), req.len(), 0) < 0 {
             Err(err())
         } else {
             let n = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
             if n < 0 { Err(err()) } else { Ok(n as usize) }
         }
-    };
-    parse_diag_answer(&buf[..answer?], remote.port())
+    }
 }
 
 /// The state in the kernel's answer. The kernel's lookup falls back to a listener when no connection matches;
@@ -197,20 +208,9 @@ impl Diag {
         remote: SocketAddr,
     ) -> std::io::Result<Option<DiagSocket>> {
         use std::os::fd::AsRawFd;
-        let err = std::io::Error::last_os_error;
-        let fd = self.0.as_raw_fd();
-        let req = diag_request(local, remote);
         let mut buf = [0u8; 8192];
-        // SAFETY: send/recv on our socket with buffers we own and their true lengths.
-        let answer = unsafe {
-            if libc::send(fd, req.as_ptr().cast(), req.len(), 0) < 0 {
-                Err(err())
-            } else {
-                let n = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
-                if n < 0 { Err(err()) } else { Ok(n as usize) }
-            }
-        };
-        parse_diag_socket(&buf[..answer?], remote.port())
+        let n = exchange(self.0.as_raw_fd(), local, remote, &mut buf)?;
+        parse_diag_socket(&buf[..n], remote.port())
     }
 }
 
