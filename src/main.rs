@@ -192,7 +192,7 @@ fn run_command(args: cli::run::RunArgs) -> Ended {
         cli::run::ask(&mut config)?;
     }
     let mut outputs = Outputs::default();
-    let file = match &args.output {
+    let file = match &args.shown.output {
         Some(path) => Some(outputs.create(path, "-o", &[])?),
         None => None,
     };
@@ -201,9 +201,7 @@ fn run_command(args: cli::run::RunArgs) -> Ended {
     }
     outputs.ready()?;
     let mut out = Output::to(file);
-    let legend = args
-        .legend
-        .then(|| (args.format, args.color.style(args.width)));
+    let legend = args.shown.legend(args.format);
     let mut rec = cli::Recorded {
         out: &mut out,
         seen: Vec::new(),
@@ -253,10 +251,8 @@ fn legend_under(
 }
 
 fn analyze_command(args: cli::analyze::AnalyzeArgs) -> Ended {
-    let output = args.output.clone();
-    let legend = args
-        .legend
-        .then(|| (args.format, args.color.style(args.width)));
+    let output = args.shown.output.clone();
+    let legend = args.shown.legend(args.format);
     let config = args.config()?;
     let mut outputs = Outputs::default();
     let file = match &output {

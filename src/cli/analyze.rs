@@ -3,7 +3,6 @@
 //! Exit codes: `cli::EXIT_CODES` (set in main).
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use tcp_close_watch::pipeline::analyze::Config;
 use tcp_close_watch::render::{RowsPrinter, TimelineFormat, TimelinePrinter};
@@ -11,7 +10,7 @@ use tcp_close_watch::track::select::{Only, Selection};
 use tcp_close_watch::wire::bpf::Bpf;
 
 use crate::Failure;
-use crate::cli::{ColorChoice, FlagStyle, Format};
+use crate::cli::{Format, Shown};
 
 #[derive(clap::Args)]
 pub struct AnalyzeArgs {
@@ -40,27 +39,14 @@ pub struct AnalyzeArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value = "table")]
     pub format: Format,
-    /// When to colour the timeline tables.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub color: ColorChoice,
-    /// Write the output to this file instead of standard output.
-    #[arg(long, short)]
-    pub output: Option<PathBuf>,
-    /// How the table and the ladder write TCP flags: tcpdump's letters ([S.]) or words ([SYN-ACK]).
-    #[arg(long, value_enum, default_value = "letters")]
-    pub flags: FlagStyle,
-    /// After a table or ladder, explain every code it shows ([S.], seq 1:35, RSTR, history letters, …).
-    #[arg(long)]
-    pub legend: bool,
-    /// Fit text output into N columns (0: no limit); by default the terminal's width, or COLUMNS when piped.
-    #[arg(long, value_name = "N")]
-    pub width: Option<u16>,
+    #[command(flatten)]
+    pub shown: Shown,
 }
 
 impl AnalyzeArgs {
     /// The filter compiled and standard input named at most once; the output is opened after these checks.
     pub fn config(self) -> Result<Config, Failure> {
-        crate::cli::legend_applies(self.legend, self.format)?;
+        self.shown.legend_applies(self.format)?;
         let bpf = match &self.filter {
             Some(expr) => Some(
                 Bpf::new(expr).map_err(|e| Failure::usage(format!("--filter {expr:?}: {e}")))?,
@@ -90,7 +76,7 @@ impl AnalyzeArgs {
             selection_with_conn(&self, &conns);
         }
         let format = TimelineFormat::from(self.format);
-        let style = self.color.style(self.width);
+        let style = self.shown.style();
         let several = every || conns.len() * self.files.len() > 1;
         Ok(Config {
             files: self.files,
@@ -109,7 +95,7 @@ impl AnalyzeArgs {
             } else {
                 TimelinePrinter::new(format, style)
             }
-            .flag_words(self.flags == FlagStyle::Words),
+            .flag_words(self.shown.words()),
             rows: self
                 .format
                 .zeek()

@@ -240,6 +240,49 @@ impl Write for Recorded<'_> {
     }
 }
 
+/// How `run` and `analyze` show what they found: where, how wide, in colour or not, flags as letters or words, and
+/// whether a legend follows. One set of options, declared once, so the two commands cannot drift apart.
+#[derive(clap::Args)]
+pub struct Shown {
+    /// Write the output to this file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<std::path::PathBuf>,
+    /// How the table and the ladder write TCP flags: tcpdump's letters ([S.]) or words ([SYN-ACK]).
+    #[arg(long, value_enum, default_value = "letters")]
+    pub flags: FlagStyle,
+    /// After a table or ladder, explain every code it shows ([S.], seq 1:35, RSTR, history letters, …).
+    #[arg(long)]
+    pub legend: bool,
+    /// Fit text output into N columns (0: no limit); by default the terminal's width, or COLUMNS when piped.
+    #[arg(long, value_name = "N")]
+    pub width: Option<u16>,
+    /// Colour RST and FIN rows: auto (a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+impl Shown {
+    /// The style of standard output (colour and width).
+    pub fn style(&self) -> Style {
+        self.color.style(self.width)
+    }
+
+    /// Flags written as words for beginners.
+    pub fn words(&self) -> bool {
+        self.flags == FlagStyle::Words
+    }
+
+    /// `--legend` with a format it explains; refused (usage error) with one it does not.
+    pub fn legend_applies(&self, format: Format) -> Result<(), Failure> {
+        legend_applies(self.legend, format)
+    }
+
+    /// What `legend_for` needs after the output, when `--legend` was given.
+    pub fn legend(&self, format: Format) -> Option<(Format, Style)> {
+        self.legend.then(|| (format, self.style()))
+    }
+}
+
 /// `--legend`'s text for what `seen` showed, when the format is one a person reads (table, ladder).
 /// `--legend` explains the codes of the table and the ladder; with another format it would be ignored in silence,
 /// so it is refused, saying where those formats' fields are explained.

@@ -8,7 +8,7 @@ use tcp_close_watch::pipeline::run::{Config, Error, Plan, Save};
 use tcp_close_watch::render::{RowsPrinter, TimelineFormat, TimelinePrinter};
 
 use crate::Failure;
-use crate::cli::{ColorChoice, FlagStyle, Format};
+use crate::cli::{Format, Shown};
 
 fn mode_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = Mode::ALL.iter().map(|m| m.name()).collect();
@@ -47,27 +47,14 @@ pub struct RunArgs {
     /// `analyze`); FILE.pcap keeps the segments alone.
     #[arg(long, short = 'w', value_name = "FILE")]
     pub write: Option<PathBuf>,
-    /// Write the output to this file instead of standard output.
-    #[arg(long, short)]
-    pub output: Option<PathBuf>,
-    /// How the table and the ladder write TCP flags: tcpdump's letters ([S.]) or words ([SYN-ACK]).
-    #[arg(long, value_enum, default_value = "letters")]
-    pub flags: FlagStyle,
-    /// After a table or ladder, explain every code it shows ([S.], seq 1:35, RSTR, history letters, …).
-    #[arg(long)]
-    pub legend: bool,
-    /// Fit text output into N columns (0: no limit); by default the terminal's width, or COLUMNS when piped.
-    #[arg(long, value_name = "N")]
-    pub width: Option<u16>,
-    /// Colour RST and FIN rows: auto (a terminal, unless NO_COLOR is set), always, never.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
+    #[command(flatten)]
+    pub shown: Shown,
 }
 
 impl RunArgs {
     /// What to play and how to show it; `--write` and `--format svg` are refused for every mode at once.
     pub fn config(&self) -> Result<Config, Failure> {
-        crate::cli::legend_applies(self.legend, self.format)?;
+        self.shown.legend_applies(self.format)?;
         if let Some(path) = &self.write {
             save_kind(path)?;
         }
@@ -78,8 +65,8 @@ impl RunArgs {
             ));
         }
         let format = TimelineFormat::from(self.format);
-        let style = self.color.style(self.width);
-        let words = self.flags == FlagStyle::Words;
+        let style = self.shown.style();
+        let words = self.shown.words();
         let options = Options {
             ipv6: self.ipv6,
             capture: !self.no_capture,
@@ -100,7 +87,10 @@ impl RunArgs {
             ));
         }
         let plan = if let Some(path) = &self.scenario {
-            Plan::One(load(path)?, TimelinePrinter::new(format, style))
+            Plan::One(
+                load(path)?,
+                TimelinePrinter::new(format, style).flag_words(words),
+            )
         } else if self.mode != "all" {
             let mode = Mode::from_name(&self.mode)
                 .ok_or_else(|| Failure::usage(format!("unknown mode {}", self.mode)))?;
