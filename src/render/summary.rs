@@ -266,15 +266,33 @@ pub fn write_summary_table(
     let last = width.len() - 1;
     let mut need = width;
     need[last] = width[last].min(ENDING_ROOM.max(ending_word));
+    // too little room even for the client and the server side by side (IPv6 at 80 columns): the server starts a
+    // line of its own under the client, whole (an address is never shortened), and the columns after it follow it
+    let stack = room.is_some_and(|r| width[0] + 2 + width[1] + 2 + width[2] > r);
+    if stack {
+        need[1] = 0;
+    }
     let shown_cols = fit::shown_columns(&need, &DROP_ORDER, 2, 0, room);
     let cols: Vec<usize> = (0..width.len()).filter(|&i| shown_cols[i]).collect();
     // where the ending starts, and how much room it has before the edge
-    let indent: usize = cols[..cols.len() - 1].iter().map(|&i| width[i] + 2).sum();
+    let indent: usize = cols[..cols.len() - 1]
+        .iter()
+        .filter(|&&i| !(stack && i == 1))
+        .map(|&i| width[i] + 2)
+        .sum();
     let ending_room = room.map(|r| r.saturating_sub(indent).max(ending_word));
     // too little room beside the other columns (long IPv6 addresses): the ending goes on a line of its own below
     let below = room.is_some_and(|r| r.saturating_sub(indent) < ENDING_ROOM.min(width[last]));
+    let under_client = |buf: &mut String| {
+        buf.truncate(buf.trim_end().len());
+        buf.push('\n');
+        push_spaces(buf, width[0] + 2);
+    };
     let mut head = String::new();
     for (k, &i) in cols.iter().enumerate() {
+        if stack && i == 2 {
+            under_client(&mut head);
+        }
         if below && k + 1 == cols.len() {
             head.truncate(head.trim_end().len());
             head.push_str("\n    ");
@@ -308,6 +326,9 @@ pub fn write_summary_table(
                     _ => push_cell(buf, c, i, ending),
                 }
                 break;
+            }
+            if stack && i == 2 {
+                under_client(buf);
             }
             let start = buf.len();
             push_cell(buf, c, i, ending);
