@@ -47,6 +47,7 @@ pub fn seg(ts: TimestampNs, from: Peer, flags: u16, seq: u32, ack: u32, payload:
         window: 100,
         len: payload.len() as u32,
         payload: payload.to_vec(),
+        ip_len: plain_ip_len(src, payload.len() as u32),
     }
 }
 
@@ -60,7 +61,7 @@ pub fn segment(
     ack: u32,
     len: u32,
 ) -> Segment {
-    Segment {
+    let mut seg = Segment {
         ts,
         src: src.parse().expect("test address"),
         dst: dst.parse().expect("test address"),
@@ -70,7 +71,17 @@ pub fn segment(
         window: 100,
         len,
         payload: Vec::new(),
-    }
+        ip_len: 0,
+    };
+    seg.ip_len = plain_ip_len(seg.src, len);
+    seg
+}
+
+/// The IP length of a test segment: IP and TCP headers without options (20 + 20 bytes, or 40 + 20 for IPv6)
+/// and the payload.
+fn plain_ip_len(src: SocketAddr, payload: u32) -> u32 {
+    let ip_header = if src.is_ipv4() { 20 } else { 40 };
+    ip_header + 20 + payload
 }
 
 /// A call `name()` of `kind` made at `t.0` that returned at `t.1`.

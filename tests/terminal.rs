@@ -215,3 +215,100 @@ fn fin_and_rst_rows_use_colours_that_read_on_white_and_on_black() {
         assert!(!t.contains(bright), "{bright} in\n{t}");
     }
 }
+
+/// The output of `analyze ARGS` whatever its exit code (damaged corpus files end with 3, files without TCP
+/// with 1 and no output).
+fn analyze_any(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .arg("analyze")
+        .args(args)
+        .env_remove("COLUMNS")
+        .output()
+        .expect("binary runs");
+    String::from_utf8(o.stdout).expect("UTF-8")
+}
+
+/// Every public corpus file and every saved run, summarised and as its first connection, fits 80 and 120
+/// columns; no word is cut but a path, after a `/` (docs/output.md); and every client and server address is
+/// printed whole, however long (IPv6), never shortened.
+#[test]
+fn every_corpus_file_and_capture_fits_80_and_120_columns_with_its_addresses_whole() {
+    let mut files: Vec<String> = Vec::new();
+    let corpus = format!("{}/../shared/corpus/pcaps", env!("CARGO_MANIFEST_DIR"));
+    match std::fs::read_dir(&corpus) {
+        Ok(dir) => files.extend(
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.path().display().to_string()),
+        ),
+        Err(_) => tcp_close_watch::testing::skip(&format!("{corpus} is missing")),
+    }
+    let captures = format!("{}/captures", env!("CARGO_MANIFEST_DIR"));
+    files.extend(
+        std::fs::read_dir(&captures)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().display().to_string())
+            .filter(|p| p.ends_with(".pcapng")),
+    );
+    files.sort();
+    let mut ipv6_rows = 0;
+    for file in &files {
+        let csv = analyze_any(&[file, "-f", "csv"]);
+        // the summary's CSV (a saved run's is its timeline): file,id,a,b,…
+        let summary = csv.starts_with("file,id,a,b,");
+        let addresses: BTreeSet<String> = csv
+            .lines()
+            .filter(|l| summary && !l.starts_with("file,"))
+            .flat_map(|l| {
+                l.split(',')
+                    .skip(2)
+                    .take(2)
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        ipv6_rows += addresses.iter().filter(|a| a.starts_with('[')).count();
+        for extra in [&[][..], &["--conn", "0"][..]] {
+            let wide = analyze_any(&[&[file.as_str(), "--width", "0"][..], extra].concat());
+            if wide.is_empty() {
+                continue;
+            }
+            let wide_words = words(&wide);
+            // a path broken after a '/': its start up to a '/', or its end from one
+            let path_piece = |word: &str| {
+                wide_words.iter().any(|w| {
+                    (w.starts_with(word) && word.ends_with('/'))
+                        || (w.ends_with(word) && w[..w.len() - word.len()].ends_with('/'))
+                })
+            };
+            for width in [80, 120] {
+                let w = width.to_string();
+                let narrow = analyze_any(&[&[file.as_str(), "--width", &w][..], extra].concat());
+                for line in narrow.lines() {
+                    assert!(
+                        line.width() <= width,
+                        "{file} {extra:?} at {width}: a line of {} columns:\n{line}\n\n{narrow}",
+                        line.width()
+                    );
+                }
+                let allowed = layout_words(width);
+                let narrow_words = words(&narrow);
+                for word in &narrow_words {
+                    assert!(
+                        wide_words.contains(word) || allowed.contains(word) || path_piece(word),
+                        "{file} {extra:?} at {width}: {word:?} is cut\n{narrow}"
+                    );
+                }
+                if extra.is_empty() {
+                    for a in &addresses {
+                        assert!(
+                            narrow_words.contains(a),
+                            "{file} at {width}: {a} is not printed whole\n{narrow}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(ipv6_rows > 0, "no IPv6 connection among the files checked");
+}

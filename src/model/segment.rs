@@ -192,6 +192,9 @@ pub struct Segment {
     pub len: u32,
     /// The payload bytes that were captured (at most `len`).
     pub payload: Vec<u8>,
+    /// The IP packet's length as its header declares it, headers included: IPv4's total length, IPv6's payload
+    /// length + 40 (Zeek's `IP_Hdr::TotalLen`, which its conn.log sums into `orig_ip_bytes`/`resp_ip_bytes`).
+    pub ip_len: u32,
 }
 
 impl Segment {
@@ -356,6 +359,7 @@ mod tests {
             window: 0,
             len: 5,
             payload: b"hello".to_vec(),
+            ip_len: 45,
         };
         assert_eq!(s.seq_len(), 6);
     }

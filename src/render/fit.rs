@@ -1,6 +1,7 @@
 //! Fitting text into the width of the terminal (or `--width`, or `COLUMNS`): lines are broken only at spaces, and
-//! a word is never cut. A word wider than the whole room stays whole on a line of its own (the only way a line
-//! outgrows the width); the tables avoid that by dropping columns first, in an order each table states.
+//! a word is never cut, but for a path wider than the whole room, which breaks after a `/`. A word wider than
+//! the whole room stays whole on a line of its own (the only way a line outgrows the width); the tables avoid
+//! that by dropping columns first, in an order each table states.
 
 use unicode_width::UnicodeWidthStr;
 
@@ -36,13 +37,13 @@ pub fn wrap(text: &str, room: Option<usize>, first: &str, rest: &str) -> String 
         let mut line = String::from(prefix);
         let mut used = width(prefix);
         let mut empty = true;
-        for word in para.split(' ') {
+        for (word, glued) in pieces(para, room.saturating_sub(width(rest))) {
             let w = width(word);
             if empty {
                 if word.is_empty() {
                     continue;
                 }
-            } else if used + 1 + w > room && !word.is_empty() {
+            } else if used + usize::from(!glued) + w > room && !word.is_empty() {
                 out.push_str(line.trim_end());
                 out.push('\n');
                 line = String::from(rest);
@@ -50,7 +51,7 @@ pub fn wrap(text: &str, room: Option<usize>, first: &str, rest: &str) -> String 
                 line.push_str(word);
                 used += w;
                 continue;
-            } else {
+            } else if !glued {
                 line.push(' ');
                 used += 1;
             }
@@ -61,6 +62,25 @@ pub fn wrap(text: &str, room: Option<usize>, first: &str, rest: &str) -> String 
         out.push_str(line.trim_end());
         out.push('\n');
         prefix = rest;
+    }
+    out
+}
+
+/// The words of `para` (split at spaces), each with whether it is glued to the one before (no space between).
+/// A word wider than `room` that is a path is cut after its `/`s, so that a long file name breaks where a path
+/// does rather than running past the edge.
+fn pieces(para: &str, room: usize) -> Vec<(&str, bool)> {
+    let mut out = Vec::new();
+    for word in para.split(' ') {
+        if width(word) <= room || !word.contains('/') {
+            out.push((word, false));
+            continue;
+        }
+        let mut glued = false;
+        for piece in word.split_inclusive('/') {
+            out.push((piece, glued));
+            glued = true;
+        }
     }
     out
 }

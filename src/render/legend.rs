@@ -202,7 +202,7 @@ const ENTRIES: &[Entry] = &[
         &["history"],
         "history ShADar",
         "Zeek's letters, upper case from the client, lower from the server: s SYN, h SYN-ACK, a ACK, d data, \
-         f FIN, r RST, t retransmission, w zero window, i FIN+RST, q SYN with FIN or RST, ^ roles flipped; \
+         f FIN, r RST, t retransmission, g content gap (bytes never captured), w zero window, i FIN+RST, q SYN with FIN or RST, ^ roles flipped; \
          cut at 29 letters with + (ours; Zeek does not cut)",
     ),
 ];

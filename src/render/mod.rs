@@ -15,6 +15,7 @@ pub mod ladder;
 pub mod legend;
 pub mod mermaid;
 pub mod printer;
+pub mod rows;
 pub mod run;
 pub mod summary;
 pub mod svg;

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use serde_json::{Value, json};
 
 use crate::model::time::{iso_time, push_iso_time, push_seconds, push_u64};
+use crate::render::rows::{ROWS_PER_PART, write_rows};
 use crate::render::text::markdown_table;
 use crate::render::{csv, escape, fit, json};
 use crate::track::conn::{CloseKind, Conn, Ending, Endpoint, Side};
@@ -193,60 +194,6 @@ fn push_spaces(out: &mut String, mut n: usize) {
     }
 }
 
-/// Rows are formatted in parts of this many connections (~1.5 MB of text); with more than one part, a second
-/// thread formats every other part while this one formats and writes the rest, in order.
-const ROWS_PER_PART: usize = 8192;
-
-/// Format `row` for every connection and write the text to `out` in order, on two threads when there are many.
-fn write_rows(
-    conns: &[&Conn],
-    row: &(dyn Fn(&mut String, &Conn) + Sync),
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let parts: Vec<&[&Conn]> = conns.chunks(ROWS_PER_PART).collect();
-    let format = |part: &[&Conn], buf: &mut String| {
-        buf.clear();
-        for c in part {
-            row(buf, c);
-        }
-    };
-    let mut mine = String::new();
-    if parts.len() < 2 {
-        for part in &parts {
-            format(part, &mut mine);
-            out.write_all(mine.as_bytes())?;
-        }
-        return Ok(());
-    }
-    std::thread::scope(|scope| {
-        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<String>(2);
-        let (free_tx, free_rx) = std::sync::mpsc::channel::<String>();
-        let theirs = &parts;
-        scope.spawn(move || {
-            for part in theirs.iter().skip(1).step_by(2) {
-                let mut buf = free_rx.try_recv().unwrap_or_default();
-                format(part, &mut buf);
-                if done_tx.send(buf).is_err() {
-                    return;
-                }
-            }
-        });
-        for (k, part) in parts.iter().enumerate() {
-            if k % 2 == 0 {
-                format(part, &mut mine);
-                out.write_all(mine.as_bytes())?;
-            } else {
-                let buf = done_rx
-                    .recv()
-                    .map_err(|_| io::Error::other("the formatting thread stopped"))?;
-                out.write_all(buf.as_bytes())?;
-                let _ = free_tx.send(buf);
-            }
-        }
-        Ok(())
-    })
-}
-
 /// The summary's columns in the order they are left out when the width is too small for them (indices of
 /// [`HEADERS`], least telling first); id, client, server and the ending stay, and the ending wraps at its spaces.
 pub const DROP_ORDER: [usize; 9] = [3, 7, 4, 6, 5, 11, 8, 9, 10];
@@ -254,60 +201,102 @@ pub const DROP_ORDER: [usize; 9] = [3, 7, 4, 6, 5, 11, 8, 9, 10];
 /// The room the last column (the ending) should have at least, or its widest word if that is wider.
 const ENDING_ROOM: usize = 24;
 
-/// Plain aligned columns (two spaces apart), fitted to `room`: columns are left out in [`DROP_ORDER`] until the
-/// rest fit, and the last column (the ending) wraps at its spaces under itself. Rows go to `out` in chunks as they
-/// are formatted, so a million-row summary never sits in memory as a whole.
-pub fn write_summary_table(
-    shown: &[&Conn],
-    room: Option<usize>,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+/// How the plain table is laid out in `room`: the width of every column, which are shown, where the ending
+/// starts, and which parts go on lines of their own.
+struct Plan {
+    width: [usize; 13],
+    /// The shown columns, indices of [`HEADERS`].
+    cols: Vec<usize>,
+    shown: [bool; 13],
+    /// Where the ending starts, and how much room it has before the edge.
+    indent: usize,
+    ending_room: Option<usize>,
+    /// Too little room beside the other columns (long IPv6 addresses): the ending goes on a line of its own.
+    below: bool,
+    /// Too little room even for the client and the server side by side (IPv6 at 80 columns): the server starts
+    /// a line of its own under the client, whole (an address is never shortened), the columns after it follow.
+    stack: bool,
+}
+
+fn plan(shown: &[&Conn], room: Option<usize>) -> Plan {
     let (width, ending_word) = widths(shown);
     let last = width.len() - 1;
     let mut need = width;
     need[last] = width[last].min(ENDING_ROOM.max(ending_word));
+    let stack = room.is_some_and(|r| width[0] + 2 + width[1] + 2 + width[2] > r);
+    if stack {
+        need[1] = 0;
+    }
     let shown_cols = fit::shown_columns(&need, &DROP_ORDER, 2, 0, room);
     let cols: Vec<usize> = (0..width.len()).filter(|&i| shown_cols[i]).collect();
-    // where the ending starts, and how much room it has before the edge
-    let indent: usize = cols[..cols.len() - 1].iter().map(|&i| width[i] + 2).sum();
-    let ending_room = room.map(|r| r.saturating_sub(indent).max(ending_word));
-    // too little room beside the other columns (long IPv6 addresses): the ending goes on a line of its own below
-    let below = room.is_some_and(|r| r.saturating_sub(indent) < ENDING_ROOM.min(width[last]));
-    let mut head = String::new();
-    for (k, &i) in cols.iter().enumerate() {
-        if below && k + 1 == cols.len() {
-            head.truncate(head.trim_end().len());
-            head.push_str("\n    ");
-        }
-        head.push_str(HEADERS[i]);
-        if k + 1 < cols.len() {
-            push_spaces(
-                &mut head,
-                width[i].saturating_sub(fit::width(HEADERS[i])) + 2,
-            );
-        }
+    let indent: usize = cols[..cols.len() - 1]
+        .iter()
+        .filter(|&&i| !(stack && i == 1))
+        .map(|&i| width[i] + 2)
+        .sum();
+    Plan {
+        width,
+        shown: std::array::from_fn(|i| shown_cols[i]),
+        ending_room: room.map(|r| r.saturating_sub(indent).max(ending_word)),
+        below: room.is_some_and(|r| r.saturating_sub(indent) < ENDING_ROOM.min(width[last])),
+        cols,
+        indent,
+        stack,
     }
-    head.push('\n');
-    out.write_all(head.as_bytes())?;
-    let row = |buf: &mut String, c: &Conn| {
+}
+
+impl Plan {
+    /// End the line in `buf` and start the next under the client's column.
+    fn under_client(&self, buf: &mut String) {
+        buf.truncate(buf.trim_end().len());
+        buf.push('\n');
+        push_spaces(buf, self.width[0] + 2);
+    }
+
+    /// The column names, laid out as the rows are.
+    fn header(&self) -> String {
+        let mut head = String::new();
+        for (k, &i) in self.cols.iter().enumerate() {
+            if self.stack && i == 2 {
+                self.under_client(&mut head);
+            }
+            if self.below && k + 1 == self.cols.len() {
+                head.truncate(head.trim_end().len());
+                head.push_str("\n    ");
+            }
+            head.push_str(HEADERS[i]);
+            if k + 1 < self.cols.len() {
+                let pad = self.width[i].saturating_sub(fit::width(HEADERS[i])) + 2;
+                push_spaces(&mut head, pad);
+            }
+        }
+        head.push('\n');
+        head
+    }
+
+    /// One connection's row, laid out.
+    fn row(&self, buf: &mut String, c: &Conn, room: Option<usize>) {
         let ending = c.ending().text();
-        for (k, &i) in cols.iter().enumerate() {
-            if k + 1 == cols.len() && below {
+        for (k, &i) in self.cols.iter().enumerate() {
+            if k + 1 == self.cols.len() && self.below {
                 buf.truncate(buf.trim_end().len());
                 buf.push('\n');
                 buf.push_str(fit::wrap(ending, room, "    ", "    ").trim_end());
                 break;
             }
-            if k + 1 == cols.len() {
-                match ending_room {
+            if k + 1 == self.cols.len() {
+                match self.ending_room {
                     Some(r) if fit::width(ending) > r => {
-                        let hang = " ".repeat(indent);
-                        let wrapped = fit::wrap(ending, Some(indent + r), &hang, &hang);
-                        buf.push_str(wrapped[indent..].trim_end());
+                        let hang = " ".repeat(self.indent);
+                        let wrapped = fit::wrap(ending, Some(self.indent + r), &hang, &hang);
+                        buf.push_str(wrapped[self.indent..].trim_end());
                     }
                     _ => push_cell(buf, c, i, ending),
                 }
                 break;
+            }
+            if self.stack && i == 2 {
+                self.under_client(buf);
             }
             let start = buf.len();
             push_cell(buf, c, i, ending);
@@ -317,13 +306,29 @@ pub fn write_summary_table(
             } else {
                 cell.chars().count()
             };
-            push_spaces(buf, width[i].saturating_sub(n) + 2);
+            push_spaces(buf, self.width[i].saturating_sub(n) + 2);
         }
         buf.push('\n');
-    };
-    write_rows(shown, &row, out)?;
-    let dropped: Vec<&str> = (0..width.len())
-        .filter(|&i| !shown_cols[i])
+    }
+}
+
+/// Plain aligned columns (two spaces apart), fitted to `room`: columns are left out in [`DROP_ORDER`] until the
+/// rest fit, and the last column (the ending) wraps at its spaces under itself. Rows go to `out` in chunks as they
+/// are formatted, so a million-row summary never sits in memory as a whole.
+pub fn write_summary_table(
+    shown: &[&Conn],
+    room: Option<usize>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let plan = plan(shown, room);
+    out.write_all(plan.header().as_bytes())?;
+    write_rows(
+        shown,
+        &|buf: &mut String, c: &Conn| plan.row(buf, c, room),
+        out,
+    )?;
+    let dropped: Vec<&str> = (0..plan.width.len())
+        .filter(|&i| !plan.shown[i])
         .map(|i| HEADERS[i])
         .collect();
     if !dropped.is_empty() {

@@ -18,6 +18,8 @@ const B_X: i32 = 680;
 const TOP: i32 = 110;
 const ROW: i32 = 34;
 const SLOPE: i32 = 16;
+/// The extra height of a break: its label sits between the rows around it, clear of both rows' labels.
+const BREAK: i32 = 40;
 
 const RST: &str = "#c62828";
 const FIN: &str = "#1565c0";
@@ -48,11 +50,11 @@ fn layout(t: &Timeline) -> (Vec<i32>, Vec<Option<i64>>, i32) {
         let is_break = i > 0 && gap >= threshold;
         breaks.push(is_break.then_some(gap));
         if is_break {
-            y += ROW;
+            y += BREAK;
         }
         ys.push(y);
         let notes = match &row.kind {
-            RowKind::Segment(w) => w.notes.len() as i32,
+            RowKind::Segment(w) => w.notes.iter().map(|n| note_lines(n).len() as i32).sum(),
             _ => 0,
         };
         y += ROW + notes * 14;
@@ -71,25 +73,23 @@ fn gap_text(ns: i64) -> String {
     }
 }
 
-/// A break in both lifelines just above `y`, and how long nothing happened.
+/// A break in both lifelines just above `y`, and how long nothing happened: in the band between the row above
+/// (its arrow and the reason under it end 24 px below it) and this row's label (22 px above `y`).
 fn gap_break(s: &mut String, y: i32, ns: i64) {
-    let top = y - ROW + 2;
+    let (top, bottom) = (y - 48, y - 26);
     for x in [A_X, B_X] {
         let _ = writeln!(
             s,
-            r##"<rect x="{}" y="{top}" width="8" height="{}" fill="white"/><line x1="{}" y1="{top}" x2="{}" y2="{}" stroke="#999" stroke-width="2" stroke-dasharray="2 4"/>"##,
+            r##"<rect x="{}" y="{top}" width="8" height="{}" fill="white"/><line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="#999" stroke-width="2" stroke-dasharray="2 4"/>"##,
             x - 4,
-            ROW - 14,
-            x,
-            x,
-            top + ROW - 14
+            bottom - top,
         );
     }
     let _ = writeln!(
         s,
         r##"<text class="gap" x="{}" y="{}" text-anchor="middle" fill="#666" font-style="italic">⋯ {} ⋯</text>"##,
         (A_X + B_X) / 2,
-        top + ROW / 2 - 2,
+        bottom - 6,
         gap_text(ns)
     );
 }
@@ -132,8 +132,9 @@ pub fn svg(t: &Timeline, title: &str) -> String {
                 if let Some(reason) = t.reset_reason(w) {
                     reason_label(&mut s, reason, y);
                 }
-                for (k, note) in w.notes.iter().enumerate() {
-                    note_label(&mut s, note, y + 20 + 14 * k as i32);
+                let lines = w.notes.iter().flat_map(|n| note_lines(n));
+                for (k, line) in lines.enumerate() {
+                    note_label(&mut s, &line, y + 20 + 14 * k as i32);
                 }
             }
             RowKind::Kernel(k) => {
@@ -144,7 +145,7 @@ pub fn svg(t: &Timeline, title: &str) -> String {
             }
         }
     }
-    legend(&mut s, height - LEGEND + 10);
+    legend(&mut s, &Shown::of(t), height - LEGEND + 10);
     s.push_str("</svg>\n");
     s
 }
@@ -152,21 +153,62 @@ pub fn svg(t: &Timeline, title: &str) -> String {
 /// Room for the legend at the foot.
 const LEGEND: i32 = 30;
 
-/// What the colours and marks mean, one line at height `y`.
-fn legend(s: &mut String, y: i32) {
+/// What a picture holds that its legend explains.
+#[derive(Default)]
+struct Shown {
+    rst: bool,
+    fin: bool,
+    plain: bool,
+    failed: bool,
+    kernel: bool,
+    inferred: bool,
+}
+
+impl Shown {
+    fn of(t: &Timeline) -> Shown {
+        let mut shown = Shown::default();
+        for row in &t.rows {
+            match &row.kind {
+                RowKind::Segment(w) => {
+                    let f = w.segment.flags;
+                    shown.rst |= f.rst();
+                    shown.fin |= f.fin() && !f.rst();
+                    shown.plain |= !f.fin() && !f.rst();
+                    shown.inferred |= !w.notes.is_empty();
+                }
+                RowKind::Call {
+                    call,
+                    returns_later,
+                } => shown.failed |= !returns_later && call.errno().is_some(),
+                RowKind::Return { call } => shown.failed |= call.errno().is_some(),
+                RowKind::Kernel(k) => {
+                    shown.kernel = true;
+                    shown.failed |=
+                        matches!(k.event, KernelEventKind::ErrorReport { errno, .. } if errno != 0);
+                }
+            }
+        }
+        shown
+    }
+}
+
+/// What the colours and marks of the picture mean (only those it shows), one line at height `y`.
+fn legend(s: &mut String, shown: &Shown, y: i32) {
     let items = [
-        (RST, "RST segment", true),
-        (FIN, "FIN segment", true),
-        (PLAIN, "other segment", true),
-        (RST, "red text: a call that failed", false),
+        (shown.rst, RST, "RST segment", true),
+        (shown.fin, FIN, "FIN segment", true),
+        (shown.plain, PLAIN, "other segment", true),
+        (shown.failed, RST, "red text: a call that failed", false),
+        (shown.kernel, "#222", "⚙ the kernel's own event", false),
         (
-            "#222",
-            "⚙ the kernel's own event   ⚠ inferred from the packets",
+            shown.inferred,
+            "#8a5a00",
+            "⚠ inferred from the packets",
             false,
         ),
     ];
     let mut x = 14;
-    for (colour, text, line) in items {
+    for (_, colour, text, line) in items.into_iter().filter(|i| i.0) {
         if line {
             let _ = writeln!(
                 s,
@@ -186,13 +228,32 @@ fn legend(s: &mut String, y: i32) {
     }
 }
 
-/// An inference from the packets (analyze's ⚠ notes), small, under its arrow at height `y`.
-fn note_label(s: &mut String, note: &str, y: i32) {
+/// Characters of a note's line: what 10-px DejaVu Sans fits across the picture.
+const NOTE_CHARS: usize = ((WIDTH - 40) as f32 / (0.55 * 10.0)) as usize;
+
+/// A note (analyze's ⚠, what the packets alone suggest) as the lines it takes, broken between words.
+fn note_lines(note: &str) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::from("⚠");
+    for word in note.split(' ') {
+        if line.chars().count() + 1 + word.chars().count() > NOTE_CHARS && line != "⚠" {
+            lines.push(std::mem::take(&mut line));
+        } else if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines
+}
+
+/// One line of a note, small, under its arrow at height `y`.
+fn note_label(s: &mut String, line: &str, y: i32) {
     let _ = writeln!(
         s,
         r##"<text class="note" x="{}" y="{y}" text-anchor="middle" fill="#8a5a00" font-size="10" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"##,
-        (A_X + B_X) / 2,
-        xml(&format!("⚠ {note}"))
+        WIDTH / 2,
+        xml(line)
     );
 }
 
@@ -285,20 +346,23 @@ fn head(s: &mut String, t: &Timeline, title: &str, height: i32, unit_ms: bool) {
     );
 }
 
-/// A call's text beside its side's lifeline at height `y`; red when it failed.
+/// A call's text beside its side's lifeline at height `y`; red when it failed. A's text is made smaller when it
+/// would run into the times in the margin, B's when it would leave the picture.
 fn call_text(peer: Peer, y: i32, text: &str, error: bool) -> String {
     let colour = if error { RST } else { "#222" };
     match peer {
         Peer::A => format!(
-            r#"<text class="call" x="{}" y="{}" text-anchor="end" fill="{colour}">{}</text>"#,
+            r#"<text class="call" x="{}" y="{}" text-anchor="end" fill="{colour}" font-size="{}">{}</text>"#,
             A_X - 10,
             y + 4,
+            fitting_size(text, 13.0, false, A_X - 10 - 70),
             xml(text)
         ),
         Peer::B => format!(
-            r#"<text class="call" x="{}" y="{}" fill="{colour}">{}</text>"#,
+            r#"<text class="call" x="{}" y="{}" fill="{colour}" font-size="{}">{}</text>"#,
             B_X + 10,
             y + 4,
+            fitting_size(text, 13.0, false, WIDTH - B_X - 24),
             xml(text)
         ),
     }
@@ -344,4 +408,91 @@ fn arrow(s: &mut String, w: &WireRow, y: i32) {
         y - 9,
         xml(&segment_label(w))
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explain::timeline::{States, build};
+    use crate::model::segment::TcpFlags;
+    use crate::testing::{seg, sides};
+
+    const S: u16 = TcpFlags::SYN;
+    const A: u16 = TcpFlags::ACK;
+    const R: u16 = TcpFlags::RST;
+
+    /// The y of every `<text>` of `class`, and of every segment label (the monospace texts).
+    fn ys(svg: &str, marker: &str) -> Vec<i32> {
+        svg.lines()
+            .filter(|l| l.contains(marker))
+            .filter_map(|l| {
+                let at = l.find("<text")?;
+                let y = l[at..].split(" y=\"").nth(1)?.split('"').next()?;
+                y.parse().ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_break_label_stays_clear_of_the_next_arrow_label() {
+        // a handshake, then a second of nothing, then the reset
+        let segs = vec![
+            seg(0, Peer::A, S, 0, 0, b""),
+            seg(10_000, Peer::B, S | A, 0, 1, b""),
+            seg(20_000, Peer::A, A, 1, 1, b""),
+            seg(1_000_020_000, Peer::B, R | A, 1, 1, b""),
+        ];
+        let svg = svg(&build(sides(), &[], &segs, States::Inferred), "t");
+        let gap = ys(&svg, r#"class="gap""#);
+        assert_eq!(gap.len(), 1, "{svg}");
+        let labels = ys(&svg, "DejaVu Sans Mono");
+        let next = labels.iter().find(|&&y| y > gap[0]).expect("a label below");
+        // both 12–13 px text: baselines at least a line apart, and the one above the break clear too
+        assert!(
+            next - gap[0] >= 14,
+            "gap at {}, next label at {next}",
+            gap[0]
+        );
+        let above = labels.iter().rev().find(|&&y| y < gap[0]).unwrap();
+        assert!(gap[0] - above >= 14, "label at {above}, gap at {}", gap[0]);
+    }
+
+    #[test]
+    fn the_legend_names_only_what_the_picture_shows() {
+        let plain = vec![
+            seg(0, Peer::A, S, 0, 0, b""),
+            seg(10, Peer::B, S | A, 0, 1, b""),
+        ];
+        let legend = |segs: &[crate::model::segment::Segment]| {
+            let svg = svg(&build(sides(), &[], segs, States::Inferred), "t");
+            svg.lines()
+                .filter(|l| l.contains(r#"class="legend""#))
+                .map(|l| {
+                    l.split('>')
+                        .nth(1)
+                        .unwrap()
+                        .split('<')
+                        .next()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(legend(&plain), ["other segment"]);
+        let mut reset = plain.clone();
+        reset.push(seg(20, Peer::B, R | A, 1, 1, b""));
+        let with_reset = legend(&reset);
+        assert!(
+            with_reset.contains(&"RST segment".to_string()),
+            "{with_reset:?}"
+        );
+        // no FIN, no call, no kernel row in either picture
+        for absent in [
+            "FIN segment",
+            "red text: a call that failed",
+            "⚙ the kernel's own event",
+        ] {
+            assert!(!with_reset.iter().any(|l| l == absent), "{with_reset:?}");
+        }
+    }
 }

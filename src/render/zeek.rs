@@ -101,21 +101,26 @@ fn row(file: &str, c: &Conn) -> Row {
         // Zeek sets these only when Site::local_nets is configured
         ("local_orig", None),
         ("local_resp", None),
-        // Zeek counts the gaps its reassembler saw; a record of ~200 bytes per connection keeps no reassembly,
-        // so the field is unset rather than a guess
-        ("missed_bytes", None),
+        // the content gaps, as Zeek's reassembler finds them (track::zeek::reassem)
+        ("missed_bytes", Some(json!(c.zeek.missed_bytes()))),
         ("history", (!history.is_empty()).then(|| json!(history))),
         (
             "orig_pkts",
             Some(json!(c.counts[Side::Client.index()].packets)),
         ),
-        // IP header bytes are not kept by the decoder: unset, as Zeek leaves them without its ConnSize analyzer
-        ("orig_ip_bytes", None),
+        // ConnSize's sums of the IP headers' total lengths
+        (
+            "orig_ip_bytes",
+            Some(json!(c.ip_bytes[Side::Client.index()])),
+        ),
         (
             "resp_pkts",
             Some(json!(c.counts[Side::Server.index()].packets)),
         ),
-        ("resp_ip_bytes", None),
+        (
+            "resp_ip_bytes",
+            Some(json!(c.ip_bytes[Side::Server.index()])),
+        ),
         ("tunnel_parents", None),
     ];
     Row { fields: f }

@@ -3,7 +3,7 @@
 //! and how it ended, in words ([`Ending`]). Finding a packet's connection, numbered the way Wireshark numbers
 //! `tcp.stream`, is [`crate::track::tracker`]'s job.
 //!
-//! Memory: one [`Conn`] (~200 bytes) per connection, whatever the number of packets.
+//! Memory: one [`Conn`] (~250 bytes) per connection, whatever the number of packets.
 
 use crate::model::segment::{Segment, SeqNumber, TimestampNs};
 use crate::track::ends::FlowKey;
@@ -70,6 +70,8 @@ pub struct Conn {
     pub start: TimestampNs,
     pub end: TimestampNs,
     pub counts: [SideCounts; 2],
+    /// IP bytes each side sent, headers included, as the IP headers declare them (conn.log's `*_ip_bytes`).
+    pub ip_bytes: [u64; 2],
     pub first_close: Option<(Side, CloseKind)>,
     /// The first RST came after a FIN from this side.
     pub rst_after_fin_of: Option<Side>,
@@ -197,6 +199,7 @@ impl Conn {
             start: p.ts,
             end: p.ts,
             counts: [SideCounts::default(); 2],
+            ip_bytes: [0; 2],
             first_close: None,
             rst_after_fin_of: None,
             first_rst: None,
@@ -227,6 +230,7 @@ impl Conn {
         self.end = self.end.max(p.ts);
         self.start = self.start.min(p.ts);
         self.counts[side.index()].count(p);
+        self.ip_bytes[side.index()] += u64::from(p.ip_len);
         if f.rst() && self.first_rst.is_none() {
             self.first_rst = Some(side);
             // FINs before this packet (Zeek counts this one's below); after both, the RST answers the other's.
@@ -363,7 +367,7 @@ pub(crate) mod tests {
     fn record_stays_small() {
         // a million connections must fit well under 300 MB with the index and the output buffers
         assert!(
-            std::mem::size_of::<Conn>() <= 208,
+            std::mem::size_of::<Conn>() <= 248,
             "{}",
             std::mem::size_of::<Conn>()
         );

@@ -18,10 +18,23 @@ pub struct TcpPacket {
     pub window: u16,
     /// Payload length as the IP header declares it.
     pub len: u32,
+    /// The IP packet's declared length, headers included (conn.log's `*_ip_bytes` sum it).
+    pub ip_len: u32,
+    /// The whole payload was captured (Zeek's reassembler takes a segment's bytes only then: a payload cut by
+    /// the snap length is never delivered, and its bytes count as missed once the peer acknowledges them).
+    pub whole: bool,
 }
 
 impl TcpPacket {
+    /// The packet of a segment whose captured payload is `seg.payload`.
     pub fn of(seg: &Segment) -> TcpPacket {
+        TcpPacket::captured(seg, seg.payload.len())
+    }
+
+    /// The packet of a segment of which `captured` payload bytes were captured (the decoder's fast path keeps
+    /// the payload apart from the segment).
+    #[inline]
+    pub fn captured(seg: &Segment, captured: usize) -> TcpPacket {
         TcpPacket {
             ts: seg.ts,
             src: Endpoint::from_socket(seg.src),
@@ -31,6 +44,8 @@ impl TcpPacket {
             ack: seg.ack,
             window: seg.window,
             len: seg.len,
+            ip_len: seg.ip_len,
+            whole: captured >= seg.len as usize,
         }
     }
 }

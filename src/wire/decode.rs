@@ -114,6 +114,7 @@ fn plain_ipv4_tcp(ts: TimestampNs, ip: &[u8]) -> Option<(Segment, &[u8])> {
             window: u16::from_be_bytes([tcp[14], tcp[15]]),
             len: payload.len() as u32,
             payload: Vec::new(),
+            ip_len: total as u32,
         },
         payload,
     ))
@@ -275,6 +276,8 @@ struct IpLayer<'s, 'a> {
     src: IpAddr,
     dst: IpAddr,
     declared_end: usize,
+    /// The packet's length as the IP header declares it (IPv6: payload length + 40), as Zeek sums it.
+    declared_len: u32,
     payload: &'s LaxIpPayloadSlice<'a>,
 }
 
@@ -289,6 +292,12 @@ fn ip_layer<'s, 'a>(sliced: &'s LaxSlicedPacket<'a>) -> Result<IpLayer<'s, 'a>, 
                 src: IpAddr::V4(h.source_addr()),
                 dst: IpAddr::V4(h.destination_addr()),
                 declared_end: start + usize::from(h.total_len()),
+                // 0 is what TCP segmentation offload (and Linux BIG TCP) leave: the packet is what was captured
+                // (Wireshark's reading; Zeek's too when told to ignore checksums)
+                declared_len: match h.total_len() {
+                    0 => (h.slice().len() + v4.payload().payload.len()) as u32,
+                    n => u32::from(n),
+                },
                 payload: v4.payload(),
             })
         }
@@ -299,6 +308,7 @@ fn ip_layer<'s, 'a>(sliced: &'s LaxSlicedPacket<'a>) -> Result<IpLayer<'s, 'a>, 
                 src: IpAddr::V6(h.source_addr()),
                 dst: IpAddr::V6(h.destination_addr()),
                 declared_end: start + 40 + usize::from(h.payload_length()),
+                declared_len: 40 + u32::from(h.payload_length()),
                 payload: v6.payload(),
             })
         }
@@ -345,7 +355,7 @@ fn segment_from<'a>(
         Some(TransportSlice::Tcp(tcp)) => tcp,
         _ if ip.payload.fragmented => return Err(Skip::Fragment),
         // The snap length cut the TCP options: the fixed 20 bytes still tell ports, numbers and flags.
-        _ => return fixed_header_only(ts, ip.src, ip.dst, ip.declared_end, ip.payload.payload),
+        _ => return fixed_header_only(ts, &ip, ip.payload.payload),
     };
     let header_len = tcp.header_slice().len();
     let captured_payload = tcp.payload();
@@ -367,6 +377,7 @@ fn segment_from<'a>(
             window: tcp.window_size(),
             len: u32::try_from(len).unwrap_or(u32::MAX),
             payload: Vec::new(),
+            ip_len: ip.declared_len,
         },
         captured_payload,
     ))
@@ -374,13 +385,12 @@ fn segment_from<'a>(
 
 /// A segment from the fixed TCP header alone, when the options (and so the payload) were cut by the snap
 /// length. A data offset below 5 words is a broken header, not a cut one.
-fn fixed_header_only(
+fn fixed_header_only<'a>(
     ts: TimestampNs,
-    src_ip: IpAddr,
-    dst_ip: IpAddr,
-    declared_end: usize,
-    tcp: &[u8],
-) -> Result<(Segment, &[u8]), Skip> {
+    ip: &IpLayer<'_, '_>,
+    tcp: &'a [u8],
+) -> Result<(Segment, &'a [u8]), Skip> {
+    let (src_ip, dst_ip, declared_end) = (ip.src, ip.dst, ip.declared_end);
     let h = tcp.get(..20).ok_or(Skip::BadTcp)?;
     let header_len = usize::from(h[12] >> 4) * 4;
     if header_len < 20 || tcp.len() >= header_len {
@@ -400,6 +410,7 @@ fn fixed_header_only(
             window: u16::from_be_bytes([h[14], h[15]]),
             len: u32::try_from(len).unwrap_or(u32::MAX),
             payload: Vec::new(),
+            ip_len: ip.declared_len,
         },
         &[],
     ))

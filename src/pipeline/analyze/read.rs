@@ -137,7 +137,7 @@ impl Decoding {
         c.fin += u64::from(seg.flags.fin());
         c.rst += u64::from(seg.flags.rst());
         let h = hasher.hash_sockets(&seg.src, &seg.dst);
-        Some((TcpPacket::of(&seg), h, payload, link))
+        Some((TcpPacket::captured(&seg, payload.len()), h, payload, link))
     }
 
     fn finish(self, report: &mut FileReport) {
@@ -287,6 +287,7 @@ fn one_thread(
                     window: p.window,
                     len: p.len,
                     payload: payload[..payload.len().min(64)].to_vec(),
+                    ip_len: p.ip_len,
                 };
                 report
                     .kept_ip

@@ -41,6 +41,9 @@ pub struct TcpEndpoint {
     zero_win: u32,
     pub fin_cnt: u16,
     pub rst_cnt: u16,
+    /// Zeek's reassembler's `last_reassem_seq` less one (so that 0, the default, is its start at 1): the bytes
+    /// of this side's stream delivered or given up as a gap.
+    reassembled: u32,
     /// Zeek reported this side as closing.
     pub did_close: bool,
 }
@@ -66,6 +69,18 @@ impl TcpEndpoint {
     /// Zeek's `DidRxmit`: a retransmission, logged as 'T' on a logarithmic scale.
     pub(super) fn did_rxmit(&mut self, history: &mut History, side: Side) {
         history.scaled_entry(side, &mut self.rxmit, b'T');
+    }
+
+    /// Zeek's reassembler's `last_reassem_seq`: the stream is delivered (or given up) below it.
+    #[inline]
+    pub(super) fn last_reassem_seq(&self) -> u64 {
+        u64::from(self.reassembled) + 1
+    }
+
+    /// Move `last_reassem_seq` (sequence numbers are 32-bit here: past 4 GiB it stays at the top).
+    #[inline]
+    pub(super) fn set_last_reassem_seq(&mut self, seq: u64) {
+        self.reassembled = u32::try_from(seq - 1).unwrap_or(u32::MAX);
     }
 
     /// Zeek's `ZeroWindow`: a zero window advertised, logged as 'W' on a logarithmic scale.

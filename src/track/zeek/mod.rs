@@ -14,15 +14,19 @@
 //!
 //! Zeek's originator is our [`Side::Client`], its responder our [`Side::Server`].
 //!
+//! - `reassem`: `TCP_Reassembler`, reduced to its content gaps (`missed_bytes`, 'G').
+//!
 //! Left out, on purpose: checksum validation ('C': like tshark we count frames with bad checksums, Zeek drops
-//! them), content gaps ('G', needs reassembly), window tracking beyond zero windows, weirds and events, sequence
+//! them), window tracking beyond zero windows, weirds and events, sequence
 //! wraps, Zeek's port-based role flip for connections that start mid-stream (we keep the first sender as
-//! originator, as the issue defines the client). Every field is fixed-size: a finished connection costs the same
-//! few dozen bytes whatever its packet count.
+//! originator, as the issue defines the client). Every field is fixed-size but the ranges seen above a hole, kept
+//! apart and only while there is one: a finished connection costs the same few dozen bytes whatever its packet
+//! count.
 
 mod conn_state;
 mod endpoint;
 mod history;
+mod reassem;
 mod seq;
 mod state_machine;
 
@@ -37,12 +41,14 @@ pub use history::History;
 use endpoint::EndpointState::{Closed, Established, Inactive, Partial, Reset, SynAckSent, SynSent};
 use seq::{is_too_large, one_before, seq_delta};
 
-/// Zeek's per-connection TCP state: two endpoints and the history.
-#[derive(Debug, Clone, Copy, Default)]
+/// Zeek's per-connection TCP state: two endpoints, the history and the content gaps.
+#[derive(Debug, Clone, Default)]
 pub struct ZeekConn {
     /// [originator, responder], indexed by [`Side`].
     ep: [TcpEndpoint; 2],
     pub history: History,
+    /// The content gaps, for the few connections that have a hole or a gap.
+    holes: reassem::Holes,
 }
 
 impl ZeekConn {
@@ -76,6 +82,7 @@ impl ZeekConn {
 
         init_endpoint(endpoint, flags, p.seq, seq_one_past_segment);
         let rel_seq = p.seq.since(endpoint.start_seq);
+        let seq_underflow = (rel_seq as i32) < 0;
         history::update_history(
             history,
             side,
@@ -92,18 +99,38 @@ impl ZeekConn {
         if flags.rst() {
             endpoint.rst_cnt = endpoint.rst_cnt.saturating_add(1);
         }
+        // Zeek's `rel_ack`: the ack relative to the peer's start, 0 when it lies before it (`ack_underflow`)
+        let mut rel_ack = 0;
         if flags.ack() {
             if peer.state == Inactive {
+                rel_ack = 1;
                 init_peer(peer, p.ack);
-            } else if seq_delta(p.ack, peer.start_seq) >= 0 && !flags.rst() {
-                // An ack before the peer's start is Zeek's `ack_underflow`; acks in RSTs are not trusted.
-                update_ack_seq(peer, p.ack);
+            } else {
+                let delta = seq_delta(p.ack, peer.start_seq);
+                rel_ack = u64::try_from(delta).unwrap_or(0);
+                if delta >= 0 && !flags.rst() {
+                    // acks in RSTs are not trusted
+                    update_ack_seq(peer, p.ack);
+                }
             }
         }
         update_last_seq(history, side, endpoint, seq_one_past_segment, flags, p.len);
 
         if state_machine::update_state_machine(side, endpoint, peer, p) {
             endpoint.did_close = true;
+        }
+
+        // After the state machine, so that a gap revealed by a FIN or RST is judged by the state it leaves.
+        if flags.ack() {
+            let (bytes, gaps) = reassem::ack_received(peer, &mut self.holes, side.other(), rel_ack);
+            if bytes > 0 && reassem::clean(peer, endpoint) {
+                reassem::report_gaps(&mut self.holes, history, side.other(), bytes, gaps);
+            }
+        }
+        // Zeek's reassembler takes only whole payloads, not a RST's, and none from before the side's start.
+        if p.len > 0 && p.whole && !flags.rst() && !seq_underflow {
+            let data_seq = u64::from(rel_seq) + u64::from(flags.syn());
+            reassem::data_sent(endpoint, &mut self.holes, side, data_seq, u64::from(p.len));
         }
     }
 
@@ -114,6 +141,11 @@ impl ZeekConn {
             self.endpoint(Side::Server),
             self.history.as_str(),
         )
+    }
+
+    /// conn.log's `missed_bytes`: bytes in content gaps, both directions.
+    pub fn missed_bytes(&self) -> u64 {
+        reassem::missed_bytes(&self.holes)
     }
 
     /// Payload bytes `side` sent: conn.log's `orig_bytes` (client) or `resp_bytes` (server).
@@ -261,6 +293,8 @@ mod tests {
             ack: SeqNumber(ack),
             window,
             len,
+            ip_len: 40 + len,
+            whole: true,
         }
     }
 

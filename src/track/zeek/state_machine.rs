@@ -10,7 +10,7 @@ use crate::track::zeek::endpoint::EndpointState::{
 use crate::track::zeek::endpoint::TcpEndpoint;
 
 /// Zeek's `UpdateStateMachine`: `endpoint` sent `p` (from `side`), `peer` is the other end.
-#[inline]
+#[inline(always)]
 pub(super) fn update_state_machine(
     side: Side,
     endpoint: &mut TcpEndpoint,
