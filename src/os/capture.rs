@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::model::frame::RawFrame;
+use crate::model::seen::Seen;
 use crate::model::segment::{Segment, TimestampNs};
 use crate::wire::decode::{self, Skip};
 use crate::wire::link::LinkType;
@@ -254,12 +255,21 @@ pub fn start(b: SocketAddr) -> Result<LiveCapture, CaptureError> {
 /// Capture what goes to and from B's port on `device` (of the calling thread's network namespace: a link
 /// scenario captures on A's end of its veth, inside A's namespace).
 pub fn start_on_device(device: &str, b: SocketAddr) -> Result<LiveCapture, CaptureError> {
+    start_into(device, b, None)
+}
+
+/// [`start_on_device`], also adding each segment to `seen` as it is read, for a scenario that waits on the wire.
+pub fn start_into(
+    device: &str,
+    b: SocketAddr,
+    seen: Option<Seen>,
+) -> Result<LiveCapture, CaptureError> {
     let marker =
         Marker::new(b, device == LOOPBACK).map_err(|e| CaptureError::Marker(e.to_string()))?;
     let port = marker
         .port()
         .map_err(|e| CaptureError::Marker(e.to_string()))?;
-    start_on(device, &filter_for(b.port(), port), b, marker)
+    start_on(device, &filter_for(b.port(), port), b, marker, seen)
 }
 
 fn open_error(e: pcap::Error) -> CaptureError {
@@ -276,6 +286,7 @@ fn start_on(
     filter: &str,
     b: SocketAddr,
     marker: Marker,
+    seen: Option<Seen>,
 ) -> Result<LiveCapture, CaptureError> {
     let mut cap = pcap::Capture::from_device(device)
         .map_err(open_error)?
@@ -302,6 +313,7 @@ fn start_on(
         marker: marker.payload.clone(),
         dropped_before,
         stop: Arc::clone(&stop),
+        seen,
     };
     let thread = std::thread::spawn(move || read_until_marker(cap, &reading));
     Ok(LiveCapture {
@@ -322,6 +334,8 @@ struct Reading {
     dropped_before: u32,
     /// Set once the marker is on its way (or the capture is abandoned).
     stop: Arc<AtomicBool>,
+    /// Where each segment is shown as it is read (a scenario's waits on the wire), if anywhere.
+    seen: Option<Seen>,
 }
 
 /// Read until the marker is in, or [`MARKER_WAIT`] after being told to stop. libpcap is non-blocking; between
@@ -384,6 +398,9 @@ fn take_frame(
 ) -> bool {
     match decode::decode(r.link, ts, data) {
         Ok(seg) => {
+            if let Some(seen) = &r.seen {
+                seen.add_segment(&seg);
+            }
             got.segments.push(seg);
             got.frames.push(RawFrame {
                 ts,
@@ -632,6 +649,7 @@ mod tests {
             marker: marker.payload.clone(),
             dropped_before: 0,
             stop: Arc::new(AtomicBool::new(false)),
+            seen: None,
         };
         let mut got = empty();
         for forged in [
