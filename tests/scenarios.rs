@@ -652,3 +652,89 @@ fn a_wait_never_met_gives_up_naming_its_line() {
         assert!(took < std::time::Duration::from_secs(8), "{took:?}");
     }
 }
+
+/// The rows of a JSON run.
+fn json_rows(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// SO_RCVBUF as the kernel applies it: B asks for 2048 bytes (Linux doubles it and keeps at least 4608) after
+/// the handshake. A's first 20000 bytes are taken all the same (a socket with nothing queued accepts a segment
+/// whatever its size), its next 20000 find the buffer full: B's kernel drops them and advertises a zero window,
+/// and B's close() finds only the first 20000 unread. Without the option the window stays open and all 40000
+/// bytes are queued. Deterministic on loopback: B's kernel takes each segment inside A's send().
+#[test]
+fn a_small_receive_buffer_shows_a_zero_window_on_the_wire() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("the window on the wire needs a capture (root)");
+        return;
+    }
+    let play = |rcvbuf: &str| {
+        let text = format!(
+            "scenario rcvbuf\nsummary a small receive buffer\nA connect\nB accept\n{rcvbuf}\n\
+             A send 20000 bytes\nwait B unread 20000\nA send 20000 bytes\nsleep 20 ms\nB close\nA close\n"
+        );
+        let o = play_file("rcvbuf", &text, &["-f", "json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let rows = json_rows(&o);
+        let zero = rows
+            .iter()
+            .any(|r| r["kind"] == "segment" && r["side"] == "B" && r["win"] == 0);
+        let unread = rows
+            .iter()
+            .find(|r| r["kind"] == "call" && r["side"] == "B" && r["call"] == "close()")
+            .and_then(|r| r["unread_before"].as_i64())
+            .expect("B's close() with its unread bytes");
+        (zero, unread)
+    };
+    assert_eq!(play("B setsockopt SO_RCVBUF 2048"), (true, 20000));
+    assert_eq!(play(""), (false, 40000));
+}
+
+/// TCP_NODELAY as the kernel applies it. Nagle's algorithm holds a small segment back while an earlier small one
+/// is unacknowledged; on loopback B's kernel acknowledges inside A's send(), so nothing is ever in flight and the
+/// two behave alike. Over the veth with B's answers blackholed, A's first one-byte segment stays unacknowledged:
+/// with TCP_NODELAY the second byte leaves at once as a segment of its own, without it (Nagle) it waits. Counted:
+/// the sequence numbers of A's one-byte segments before its close() (close pushes what was held). A tail loss
+/// probe re-sends the last segment some ms later (seen with TCP_NODELAY), a copy of a sequence number already
+/// counted; Nagle's held byte waited past the 50 ms in every run here (the retransmission timer is 200 ms at least).
+#[test]
+fn nodelay_sends_a_second_small_segment_that_nagle_holds_back() {
+    if !is_root() {
+        tcp_close_watch::testing::skip(
+            "Nagle over a blackholed veth needs root (namespaces, capture)",
+        );
+        return;
+    }
+    let play = |nodelay: &str| {
+        let text = format!(
+            "scenario nagle\nsummary two small sends\nA connect\nB accept\n\
+             A setsockopt TCP_NODELAY {nodelay}\nlink blackhole\nA send \"a\"\nA send \"b\"\nsleep 50 ms\n\
+             A close\nB close\n"
+        );
+        let o = play_file("nagle", &text, &["-f", "json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let rows = json_rows(&o);
+        let t = |r: &serde_json::Value| r["t_us"].as_i64().unwrap();
+        let close = rows
+            .iter()
+            .find(|r| r["kind"] == "call" && r["side"] == "A" && r["call"] == "close()")
+            .map(t)
+            .expect("A's close()");
+        let seqs: std::collections::BTreeSet<i64> = rows
+            .iter()
+            .filter(|r| r["kind"] == "segment" && r["side"] == "A" && r["len"] == 1 && t(r) < close)
+            .map(|r| r["seq"].as_i64().unwrap())
+            .collect();
+        seqs.len()
+    };
+    assert_eq!(play("on"), 2, "TCP_NODELAY: both bytes leave at once");
+    assert_eq!(
+        play("off"),
+        1,
+        "Nagle: the second byte waits for the first's ACK"
+    );
+}
