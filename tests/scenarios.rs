@@ -416,7 +416,7 @@ fn waits_on_the_wire_and_the_kernel_read_whole() {
     use tcp_close_watch::model::calls::Peer;
     use tcp_close_watch::model::tcp_state::TcpState;
     let s = scenario::parse(&format!(
-        "{HEAD}A connect\nwait B sends FIN|RST\nwait A kernel sends RST\n\
+        "{HEAD}A connect\nwait B sends FIN|RST\nwait A kernel sends RST\nwait B sends window 0\n\
          wait B kernel sends RST reason TCP_ABORT_ON_CLOSE|TCP_STATE\nwait A kernel receives RST\n\
          wait A kernel state CLOSE_WAIT|CLOSE\nwait A kernel reports ECONNRESET|EPIPE\n"
     ))
@@ -440,6 +440,7 @@ fn waits_on_the_wire_and_the_kernel_read_whole() {
                 peer: Peer::A,
                 event: KernelWait::SendsReset { reasons: vec![] }
             },
+            &Wait::ZeroWindow { peer: Peer::B },
             &Wait::Kernel {
                 peer: Peer::B,
                 event: KernelWait::SendsReset {
@@ -476,8 +477,13 @@ fn an_unknown_wait_is_named() {
 
 #[test]
 fn a_wait_for_a_flag_names_the_flags() {
-    assert_error("wait B sends ACK\n", 3, 14, "SYN, FIN or RST");
-    assert_error("wait B sends FIN|PSH\n", 3, 18, "SYN, FIN or RST");
+    assert_error("wait B sends ACK\n", 3, 14, "SYN, FIN, RST or window 0");
+    assert_error("wait B sends FIN|PSH\n", 3, 18, "SYN, FIN, RST or window 0");
+}
+
+#[test]
+fn a_wait_for_a_window_waits_for_a_zero_one() {
+    assert_error("wait B sends window 100\n", 3, 21, "0 (a zero window)");
 }
 
 #[test]

@@ -448,9 +448,16 @@ fn wait(line: &mut Line) -> Res<Wait> {
         }
         "returns" => Wait::Returns(peer),
         "acked" => Wait::Acked { peer },
+        "sends" if line.eat("window") => {
+            let z = line.take("0 (a zero window)")?;
+            if z.text != "0" {
+                return Err(line.err(z.col, "0 (a zero window)", found(&z)));
+            }
+            Wait::ZeroWindow { peer }
+        }
         "sends" => Wait::Sends {
             peer,
-            flags: line.alternatives("SYN, FIN or RST, or several joined by |", |f| {
+            flags: line.alternatives("SYN, FIN, RST or window 0; flags joined by |", |f| {
                 [Flag::Syn, Flag::Fin, Flag::Rst]
                     .into_iter()
                     .find(|x| x.name() == f)

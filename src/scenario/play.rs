@@ -272,7 +272,9 @@ fn recv(sock: &Sock, max: usize) -> Result<SocketCall, ScenarioError> {
 
 fn wait(stage: &Stage, ends: &mut Ends, w: &Wait) -> Done {
     match w {
-        Wait::Sends { .. } | Wait::Kernel { .. } => wait::on_view(w, &stage.seen, stage.addrs()),
+        Wait::Sends { .. } | Wait::ZeroWindow { .. } | Wait::Kernel { .. } => {
+            wait::on_view(w, &stage.seen, stage.addrs())
+        }
         Wait::Unread { peer, bytes } => {
             let sock = ends.sock(*peer)?;
             wait::until(

@@ -88,6 +88,9 @@ pub enum Wait {
     Returns(Peer),
     /// Until a segment from `peer`'s socket with one of `flags` has been captured (`wait B sends FIN`).
     Sends { peer: Peer, flags: Vec<Flag> },
+    /// Until a segment from `peer`'s socket advertising a zero window has been captured (`wait B sends window 0`):
+    /// its receive buffer is full.
+    ZeroWindow { peer: Peer },
     /// Until the kernel's trace has shown this event of `peer`'s socket (`wait A kernel receives RST`).
     Kernel { peer: Peer, event: KernelWait },
 }
@@ -180,9 +183,12 @@ impl Script {
 
     /// The first wait on a captured segment (`wait P sends …`): the run needs a capture to meet it.
     pub fn wire_wait(&self) -> Option<&At<Step>> {
-        self.steps
-            .iter()
-            .find(|s| matches!(s.item, Step::Wait(Wait::Sends { .. })))
+        self.steps.iter().find(|s| {
+            matches!(
+                s.item,
+                Step::Wait(Wait::Sends { .. } | Wait::ZeroWindow { .. })
+            )
+        })
     }
 
     /// The first wait on the kernel's events (`wait P kernel …`): the run needs the kernel's trace to meet it.

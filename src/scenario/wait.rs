@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::model::calls::{Peer, errno_name};
 use crate::model::kernel::KernelEventKind;
 use crate::model::seen::Seen;
+use crate::model::segment::Segment;
 use crate::os::proc;
 use crate::scenario::script::{KernelWait, Wait};
 
@@ -80,11 +81,19 @@ pub fn seen_now(w: &Wait, seen: &Seen, addrs: Addrs) -> Option<bool> {
         Wait::Sends { peer, flags } => !seen
             .segments(|s| addrs.is(*peer, s.src, s.dst) && flags.iter().any(|f| f.on(s.flags)))
             .is_empty(),
+        Wait::ZeroWindow { peer } => !seen
+            .segments(|s| addrs.is(*peer, s.src, s.dst) && zero_window(s))
+            .is_empty(),
         Wait::Kernel { peer, event } => !seen
             .events(|e| addrs.is(*peer, e.src(), e.dst()) && kernel_match(event, e))
             .is_empty(),
         _ => return None,
     })
+}
+
+/// A zero window advertised: not on a RST (its window means nothing) nor a SYN (not scaled yet).
+fn zero_window(s: &Segment) -> bool {
+    s.window == 0 && s.flags.ack() && !s.flags.rst() && !s.flags.syn()
 }
 
 fn kernel_match(w: &KernelWait, e: &KernelEventKind) -> bool {
@@ -120,6 +129,21 @@ pub fn awaited(w: &Wait, seen: &Seen, addrs: Addrs) -> String {
                     "none".to_string()
                 } else {
                     so_far.join(" ")
+                }
+            )
+        }
+        Wait::ZeroWindow { peer } => {
+            let windows: Vec<String> = seen
+                .segments(|s| addrs.is(*peer, s.src, s.dst))
+                .iter()
+                .map(|s| s.window.to_string())
+                .collect();
+            format!(
+                "a segment from {peer} advertising a zero window to be captured (windows from {peer} so far: {})",
+                if windows.is_empty() {
+                    "none".to_string()
+                } else {
+                    windows.join(" ")
                 }
             )
         }
