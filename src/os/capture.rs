@@ -141,6 +141,8 @@ pub struct LiveCapture {
     marker: Marker,
     /// B's address: where the end marker goes.
     b: SocketAddr,
+    /// Whether it captures the loopback device (else a link scenario's veth).
+    loopback: bool,
 }
 
 impl LiveCapture {
@@ -321,6 +323,7 @@ fn start_on(
         thread: Some(thread),
         marker,
         b,
+        loopback: device == LOOPBACK,
     })
 }
 
@@ -445,11 +448,27 @@ fn timestamp(tv: libc::timeval, nanosecond: bool) -> TimestampNs {
 impl LiveCapture {
     /// Send the end marker, stop once it is read (or [`MARKER_WAIT`] later), and hand back what was captured.
     /// Returns within [`MARKER_WAIT`] and a poll slice whatever the network does.
+    ///
+    /// On a device of its own (a link scenario's veth) whose link was set down (`link down`), the marker cannot
+    /// leave (ENETUNREACH, ENETDOWN): nor can anything else, either way, since the link went down, and what was
+    /// sent before is in the ring already (the tap copies a frame as it is sent). The capture is then read until
+    /// its deadline and taken as whole.
     pub fn finish(mut self) -> Result<Captured, FinishError> {
         self.stop.store(true, Ordering::Release);
-        self.marker.send(self.b).map_err(FinishError::Marker)?;
+        let link_down = match self.marker.send(self.b) {
+            Ok(()) => false,
+            Err(e)
+                if !self.loopback
+                    && matches!(e.raw_os_error(), Some(libc::ENETUNREACH | libc::ENETDOWN)) =>
+            {
+                true
+            }
+            Err(e) => return Err(FinishError::Marker(e)),
+        };
         let thread = self.thread.take().ok_or(FinishError::Panicked)?;
-        thread.join().map_err(|_| FinishError::Panicked)?
+        let mut got = thread.join().map_err(|_| FinishError::Panicked)??;
+        got.complete |= link_down;
+        Ok(got)
     }
 }
 
