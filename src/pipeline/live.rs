@@ -13,6 +13,7 @@ use crate::explain::timeline::{self, Sides, States, Timeline};
 use crate::model::kernel::KernelTrace;
 use crate::model::run::{Mode, PairRun};
 use crate::model::seen::Seen;
+use crate::model::segment::PAYLOAD_KEPT;
 use crate::os::capture::{self, CaptureError, Captured, FinishError, LiveCapture};
 use crate::os::privilege::{self, PrivilegeError};
 use crate::os::tracefs::{TraceError, Tracer};
@@ -413,10 +414,14 @@ fn play<D: Door>(door: &mut D, opened: Opened<D>) -> Result<LiveRun, RunError> {
     let pair = door
         .play(opened.stage, &opened.seen)
         .map_err(RunError::Scenario)?;
-    let captured = match opened.capture {
+    let mut captured = match opened.capture {
         Some(live) => Some(door.finish_capture(live).map_err(RunError::CaptureRead)?),
         None => None,
     };
+    // the timeline keeps a preview of each payload, as analyze does (the frames keep what was captured)
+    for s in captured.iter_mut().flat_map(|c| c.segments.iter_mut()) {
+        s.payload.truncate(PAYLOAD_KEPT);
+    }
     let trace = tracer.and_then(|t| {
         door.finish_trace(t)
             .map_err(|e| kernel_missing = Some(e.to_string()))
