@@ -311,7 +311,7 @@ pub fn run_all_with<D: Door>(
     }
     let opened: Vec<Opened<D>> = starting.into_iter().map(|s| ready(door, s)).collect();
     for (o, &mode) in opened.iter().zip(modes) {
-        unseeable(mode, true, true, o.kernel_missing.as_deref())?;
+        unseeable(mode, true, true, o.kernel_cause.as_deref())?;
     }
     door.drop_privileges().map_err(RunError::Privileges)?;
     opened.into_iter().map(|o| play(door, o)).collect()
@@ -343,7 +343,7 @@ fn unseeable(
             at(w)
         ))),
         (true, Some(why), Some(w)) => Err(RunError::Unseeable(format!(
-            "{} waits on the kernel's events, which cannot be read here: {why}",
+            "{} waits on the kernel's events: {why}",
             at(w)
         ))),
         _ => Ok(()),
@@ -356,8 +356,9 @@ struct Opened<D: Door> {
     seen: Seen,
     capture: Option<D::Capture>,
     trace: Option<D::Trace>,
-    /// Why the kernel's trace could not start, when it could not.
+    /// Why the kernel's trace could not start, when it could not: with what it costs the timeline, and alone.
     kernel_missing: Option<String>,
+    kernel_cause: Option<String>,
 }
 
 /// A run being made ready: B's port bound, its capture running, the kernel's trace being set up.
@@ -391,13 +392,13 @@ fn start<D: Door>(door: &mut D, mode: Mode, opts: Options) -> Result<Starting<D>
 
 /// Wait for the trace; one that cannot start costs its rows, not the run.
 fn ready<D: Door>(door: &mut D, s: Starting<D>) -> Opened<D> {
-    let (trace, kernel_missing) = match s.pending.map(|p| door.trace_ready(p)) {
+    let (trace, kernel_missing, kernel_cause) = match s.pending.map(|p| door.trace_ready(p)) {
         Some(Ok(t)) => {
             s.seen.set_kernel();
-            (Some(t), None)
+            (Some(t), None, None)
         }
-        Some(Err(e)) => (None, Some(e.to_string())),
-        None => (None, None),
+        Some(Err(e)) => (None, Some(e.to_string()), Some(e.cause())),
+        None => (None, None, None),
     };
     Opened {
         stage: s.stage,
@@ -405,6 +406,7 @@ fn ready<D: Door>(door: &mut D, s: Starting<D>) -> Opened<D> {
         capture: s.capture,
         trace,
         kernel_missing,
+        kernel_cause,
     }
 }
 
