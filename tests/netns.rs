@@ -312,3 +312,50 @@ fn a_failed_link_run_leaves_nothing() {
     );
     assert_eq!(gone(pid), Vec::<String>::new());
 }
+
+/// `link rate`: tbf on A's end of the veth paces what A sends. 20000 bytes at 80 kbit/s (10 kB/s, a 4 kB burst)
+/// take about 1.6 s to leave; without the limit, a few ms. Measured on the wire (A's veth, after the qdisc): from
+/// A's send() to its last data segment.
+#[test]
+fn a_rate_limit_paces_what_a_sends() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("the link scenarios need root (namespaces, capture)");
+        return;
+    }
+    let spread = |link: &str| {
+        let (_, o) = play_file(
+            "rate",
+            &format!(
+                "scenario rate\nsummary a rate limit\nA connect\nB accept\n{link}\nA send 20000 bytes\n\
+                 wait A acked\nA close\nB close\n"
+            ),
+            &["-f", "json"],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let t = |r: &serde_json::Value| r["t_us"].as_i64().unwrap();
+        let send = rows
+            .iter()
+            .find(|r| r["kind"] == "call" && r["call"] == "send(20000 bytes)")
+            .map(t)
+            .unwrap();
+        let last = rows
+            .iter()
+            .filter(|r| r["kind"] == "segment" && r["side"] == "A" && r["len"].as_u64() > Some(0))
+            .map(t)
+            .max()
+            .unwrap();
+        last - send
+    };
+    let paced = spread("link rate 80kbit");
+    assert!(
+        paced > 1_000_000,
+        "20000 bytes left in {paced} µs at 80 kbit/s"
+    );
+    // the same veth with a limit far above what is sent
+    let free = spread("link rate 1gbit");
+    assert!(free < 500_000, "{free} µs at 1 gbit/s");
+}
