@@ -57,6 +57,10 @@ captures:
 synth connections="100000" out="/tmp/tcw-synth.pcap":
     cargo run --release --quiet --example synth -- --connections {{connections}} {{out}}
 
+# how soon a scenario's wait on the wire or the kernel's events lets the next step go, against a state poll (root)
+bench-waits: build
+    python3 bench/waits.py
+
 # analyze beside tcptrace/tshark/tcpdump on 100k- and 1M-connection captures (in /tmp); see bench/RESULTS.md
 bench-analyze:
     bash bench/analyze.sh

@@ -242,8 +242,16 @@ fn every_saved_run_fits_the_snap_length() {
         if path.extension().is_none_or(|e| e != "pcapng") {
             continue;
         }
+        // zero-window fills B's receive buffer with 10000-byte segments by design: its frames are cut at the snap
+        // length (only `send N bytes`' filler is lost), their length on the wire kept
+        let bulk = path.file_name().is_some_and(|n| n == "zero-window.pcapng");
         let mut reader = CaptureReader::open(&path.to_string_lossy()).unwrap();
         while let Some(frame) = reader.next_frame().unwrap() {
+            if bulk {
+                assert!(frame.data.len() <= SNAPLEN as usize);
+                checked += 1;
+                continue;
+            }
             // room to spare: a run's frames may grow a little (IPv6, TCP options) and still fit
             assert!(
                 (frame.orig_len as i32) * 2 <= SNAPLEN,

@@ -123,7 +123,7 @@ fn all_modes_without_root_leave_out_the_ones_that_need_it() {
         .collect();
     for mode in tcp_close_watch::model::run::Mode::ALL {
         let script = tcp_close_watch::scenario::script(mode).unwrap();
-        let needs_root = script.links() || script.destroys();
+        let needs_root = script.links() || script.destroys() || script.kernel_wait().is_some();
         assert_eq!(
             played.contains(&mode.name().to_string()),
             !needs_root,

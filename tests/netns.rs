@@ -235,3 +235,127 @@ fn a_killed_link_run_leaves_nothing() {
     }
     killed_run_leaves_nothing(libc::SIGKILL);
 }
+
+/// A file played by `run --scenario` as a child (to learn its pid), with its standard error.
+fn play_file(name: &str, text: &str, args: &[&str]) -> (u32, std::process::Output) {
+    let dir = std::env::temp_dir().join(format!("tcw-netns-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}.scenario"));
+    std::fs::write(&file, text).unwrap();
+    let mut all = vec!["run", "--scenario", file.to_str().unwrap()];
+    all.extend(args);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tcp-close-watch"))
+        .args(&all)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let o = child.wait_with_output().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    (pid, o)
+}
+
+/// `link down`: nothing A sends afterwards reaches the wire (its send() still succeeds: the bytes are queued),
+/// and the run ends whole, although its end-of-capture marker cannot leave a down link either.
+#[test]
+fn a_link_set_down_carries_nothing_more_and_the_run_ends_whole() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("the link scenarios need root (namespaces, capture)");
+        return;
+    }
+    let (pid, o) = play_file(
+        "down",
+        "scenario down\nsummary the link goes down\nA connect\nB accept\nA send \"up\"\nwait B unread 2\n\
+         link down\nA send \"down\"\nsleep 50 ms\nA close\nB close\n",
+        &["-f", "json"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!err.contains("warning"), "{err}");
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let data = |len: u64| {
+        rows.iter()
+            .any(|r| r["kind"] == "segment" && r["side"] == "A" && r["len"] == len)
+    };
+    let sent = |text: &str| {
+        rows.iter()
+            .any(|r| r["kind"] == "call" && r["side"] == "A" && r["data"] == text)
+    };
+    assert!(sent("up") && sent("down"), "both send()s succeed");
+    assert!(data(2), "the bytes sent before are on the wire");
+    assert!(!data(4), "nothing leaves a link that is down");
+    assert_eq!(gone(pid), Vec::<String>::new());
+}
+
+/// A link run that fails (a wait that is never met) leaves nothing either.
+#[test]
+fn a_failed_link_run_leaves_nothing() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("the link scenarios need root (namespaces, capture)");
+        return;
+    }
+    let (pid, o) = play_file(
+        "fails",
+        "scenario fails\nsummary waits for what never comes\nA connect\nB accept\nlink blackhole\n\
+         wait B sends FIN\nA close\nB close\n",
+        &[],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("line 6 (wait B sends FIN): gave up after 3 s"),
+        "{err}"
+    );
+    assert_eq!(gone(pid), Vec::<String>::new());
+}
+
+/// `link rate`: tbf on A's end of the veth paces what A sends. 20000 bytes at 80 kbit/s (10 kB/s, a 4 kB burst)
+/// take about 1.6 s to leave; without the limit, a few ms. Measured on the wire (A's veth, after the qdisc): from
+/// A's send() to its last data segment.
+#[test]
+fn a_rate_limit_paces_what_a_sends() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("the link scenarios need root (namespaces, capture)");
+        return;
+    }
+    let spread = |link: &str| {
+        let (_, o) = play_file(
+            "rate",
+            &format!(
+                "scenario rate\nsummary a rate limit\nA connect\nB accept\n{link}\nA send 20000 bytes\n\
+                 wait A acked\nA close\nB close\n"
+            ),
+            &["-f", "json"],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let t = |r: &serde_json::Value| r["t_us"].as_i64().unwrap();
+        let send = rows
+            .iter()
+            .find(|r| r["kind"] == "call" && r["call"] == "send(20000 bytes)")
+            .map(t)
+            .unwrap();
+        let last = rows
+            .iter()
+            .filter(|r| r["kind"] == "segment" && r["side"] == "A" && r["len"].as_u64() > Some(0))
+            .map(t)
+            .max()
+            .unwrap();
+        last - send
+    };
+    let paced = spread("link rate 80kbit");
+    assert!(
+        paced > 1_000_000,
+        "20000 bytes left in {paced} µs at 80 kbit/s"
+    );
+    // the same veth with a limit far above what is sent
+    let free = spread("link rate 1gbit");
+    assert!(free < 500_000, "{free} µs at 1 gbit/s");
+}

@@ -392,3 +392,125 @@ fn without_the_kernel_nothing_is_traced_and_nothing_is_said() {
     assert!(!door.asked.contains(&Asked::StartTrace(b_of(&door))));
     assert!(run.kernel_missing.is_none() && run.trace.is_none());
 }
+
+/// A scenario's waits on the wire and on the kernel's events (`wait B sends RST`, `wait A kernel receives RST` in
+/// sock-destroy) look at a view the capture and the trace fill as they read: the replay fills it from the saved
+/// run the same way, and its play holds each such wait against it.
+#[test]
+fn waits_on_the_wire_and_the_kernel_are_held_against_what_the_run_saw() {
+    let script = tcp_close_watch::scenario::script(Mode::SockDestroy).unwrap();
+    let (wire, kernel) = (script.wire_wait().unwrap(), script.kernel_wait().unwrap());
+    let mut door = replay(Mode::SockDestroy);
+    let run = live::run_with(&mut door, Mode::SockDestroy, CAPTURE).unwrap();
+    assert!(run.trace.is_some());
+    // the same order as every run: the view needs nothing asked of its own
+    assert_eq!(
+        door.asked,
+        [
+            Asked::Bind {
+                mode: Mode::SockDestroy,
+                ipv6: false
+            },
+            Asked::StartTrace(run.pair.b),
+            Asked::StartCapture(run.pair.b),
+            Asked::TraceReady,
+            Asked::DropPrivileges,
+            Asked::Play,
+            Asked::FinishCapture,
+            Asked::FinishTrace,
+            Asked::KernelRelease,
+        ]
+    );
+
+    // a run whose kernel never showed A's socket reset: the wait on it is not met, and says which line
+    let saved = replay(Mode::SockDestroy);
+    let mut trace = live::run_with(&mut replay(Mode::SockDestroy), Mode::SockDestroy, CAPTURE)
+        .unwrap()
+        .trace
+        .unwrap();
+    trace.events.retain(|e| e.what.name() != "receive_reset");
+    let mut door = saved.with_trace(Some(trace));
+    let err = live::run_with(&mut door, Mode::SockDestroy, CAPTURE).unwrap_err();
+    let RunError::Scenario(e) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        e.0.contains(&format!("line {} ({})", kernel.line, kernel.text)),
+        "{e}"
+    );
+    assert!(e.0.contains("A's kernel to receive RST"), "{e}");
+    assert!(!door.asked.contains(&Asked::FinishCapture));
+
+    // the same for the wire: a capture without B's RST
+    let mut stripped = replay(Mode::SockDestroy);
+    let mut captured = live::run_with(&mut stripped, Mode::SockDestroy, CAPTURE)
+        .unwrap()
+        .captured
+        .unwrap();
+    captured.segments.retain(|s| !s.flags.rst());
+    let mut door = Replay::new(
+        tcp_close_watch::capfile::saved::read_run(&capture_file(Mode::SockDestroy)).unwrap(),
+        captured,
+    );
+    let err = live::run_with(&mut door, Mode::SockDestroy, CAPTURE).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("line {} ({})", wire.line, wire.text)),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("a segment from B with RST to be captured"),
+        "{err}"
+    );
+}
+
+/// A scenario that waits on what the run cannot see is refused before anything is played, with its line: with
+/// --no-capture before anything is opened, without the kernel's trace once it is known not to start.
+#[test]
+fn a_wait_the_run_cannot_see_is_refused_before_anything_is_played() {
+    let mut door = replay(Mode::SockDestroy);
+    let err = live::run_with(
+        &mut door,
+        Mode::SockDestroy,
+        Options {
+            capture: false,
+            ..CAPTURE
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, RunError::Unseeable(_)), "{err:?}");
+    assert!(err.to_string().contains("--no-capture was given"), "{err}");
+    assert!(err.to_string().contains("wait B sends RST"), "{err}");
+    assert!(door.asked.is_empty(), "{:?}", door.asked);
+
+    let mut door = replay(Mode::SockDestroy);
+    let err = live::run_with(
+        &mut door,
+        Mode::SockDestroy,
+        Options {
+            kernel: false,
+            ..CAPTURE
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("--no-kernel was given"), "{err}");
+    assert!(door.asked.is_empty(), "{:?}", door.asked);
+
+    let mut door = replay(Mode::SockDestroy).failing_trace(TraceError::NotPermitted {
+        path: "/sys/kernel/tracing/instances".into(),
+    });
+    let err = live::run_with(&mut door, Mode::SockDestroy, CAPTURE).unwrap_err();
+    assert!(matches!(err, RunError::Unseeable(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("waits on the kernel's events: cannot read the kernel's TCP events"),
+        "{err}"
+    );
+    assert_eq!(err.to_string().lines().count(), 1);
+    // what the events would cost a timeline is beside the point: there is no timeline
+    assert!(!err.to_string().contains("the timeline"), "{err}");
+    assert!(door.asked.contains(&Asked::TraceReady));
+    assert!(!door.asked.contains(&Asked::DropPrivileges));
+    assert!(!door.asked.contains(&Asked::Play));
+}

@@ -227,6 +227,15 @@ fn each_capture_tells_its_modes_story() {
                 assert!(!seg("A", 'R') && !seg("B", 'R'));
                 assert_eq!(a_recv_errno, Some("ETIMEDOUT".into()));
             }
+            Mode::ZeroWindow => {
+                // B's buffer full: a zero window from B, its close() throws 10000 bytes away with RST
+                let zero = rows.iter().any(|r| {
+                    r["kind"] == "segment" && r["side"] == "B" && r["win"] == 0 && r["flags"] == "."
+                });
+                assert!(zero && seg("B", 'R') && !seg("B", 'F'));
+                assert_eq!(b_close_unread, Some(10000));
+                assert_eq!(a_recv_errno, Some("ECONNRESET".into()));
+            }
             Mode::File(_) => unreachable!("the captures are of shipped modes"),
         }
     }

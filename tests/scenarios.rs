@@ -409,3 +409,338 @@ fn a_pause_is_bounded() {
     assert_error("sleep 31 s\n", 3, 7, "at most 30 s");
     assert_error("sleep 2 minutes\n", 3, 9, "ms or s");
 }
+
+#[test]
+fn waits_on_the_wire_and_the_kernel_read_whole() {
+    use scenario::{Flag, KernelWait, Step, Wait};
+    use tcp_close_watch::model::calls::Peer;
+    use tcp_close_watch::model::tcp_state::TcpState;
+    let s = scenario::parse(&format!(
+        "{HEAD}A connect\nwait B sends FIN|RST\nwait A kernel sends RST\nwait B sends window 0\n\
+         wait B kernel sends RST reason TCP_ABORT_ON_CLOSE|TCP_STATE\nwait A kernel receives RST\n\
+         wait A kernel state CLOSE_WAIT|CLOSE\nwait A kernel reports ECONNRESET|EPIPE\n"
+    ))
+    .unwrap();
+    let waits: Vec<&Wait> = s
+        .steps
+        .iter()
+        .filter_map(|s| match &s.item {
+            Step::Wait(w) => Some(w),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        waits,
+        [
+            &Wait::Sends {
+                peer: Peer::B,
+                flags: vec![Flag::Fin, Flag::Rst]
+            },
+            &Wait::Kernel {
+                peer: Peer::A,
+                event: KernelWait::SendsReset { reasons: vec![] }
+            },
+            &Wait::ZeroWindow { peer: Peer::B },
+            &Wait::Kernel {
+                peer: Peer::B,
+                event: KernelWait::SendsReset {
+                    reasons: vec!["TCP_ABORT_ON_CLOSE".into(), "TCP_STATE".into()]
+                }
+            },
+            &Wait::Kernel {
+                peer: Peer::A,
+                event: KernelWait::ReceivesReset
+            },
+            &Wait::Kernel {
+                peer: Peer::A,
+                event: KernelWait::State(vec![TcpState::CloseWait, TcpState::Closed])
+            },
+            &Wait::Kernel {
+                peer: Peer::A,
+                event: KernelWait::Reports(vec![libc::ECONNRESET, libc::EPIPE])
+            },
+        ]
+    );
+    assert_eq!(s.wire_wait().map(|w| w.line), Some(4));
+    assert_eq!(s.kernel_wait().map(|w| w.line), Some(5));
+}
+
+#[test]
+fn an_unknown_wait_is_named() {
+    assert_error(
+        "wait A sent FIN\n",
+        3,
+        8,
+        "unread, acked, state, returns, sends or kernel",
+    );
+}
+
+#[test]
+fn a_wait_for_a_flag_names_the_flags() {
+    assert_error("wait B sends ACK\n", 3, 14, "SYN, FIN, RST or window 0");
+    assert_error("wait B sends FIN|PSH\n", 3, 18, "SYN, FIN, RST or window 0");
+}
+
+#[test]
+fn a_wait_for_a_window_waits_for_a_zero_one() {
+    assert_error("wait B sends window 100\n", 3, 21, "0 (a zero window)");
+}
+
+#[test]
+fn an_unknown_kernel_event_is_named() {
+    assert_error(
+        "wait A kernel knows\n",
+        3,
+        15,
+        "sends RST, receives RST, state S or reports ERRNO",
+    );
+}
+
+#[test]
+fn the_kernel_traces_resets_only() {
+    assert_error("wait A kernel sends FIN\n", 3, 21, "RST");
+    assert_error("wait A kernel receives SYN\n", 3, 24, "RST");
+}
+
+#[test]
+fn a_bad_reset_reason_is_named() {
+    assert_error(
+        "wait B kernel sends RST reason abort_on_close\n",
+        3,
+        32,
+        "the kernel's reset reason",
+    );
+}
+
+#[test]
+fn a_wait_for_an_unknown_state_or_errno_is_named() {
+    assert_error(
+        "wait A kernel state CLOSING|GONE\n",
+        3,
+        29,
+        "a state as ss names it",
+    );
+    assert_error("wait A kernel reports ECONNRESTE\n", 3, 23, "an errno name");
+}
+
+/// A file in a directory of its own, played with `args`; the directory is removed.
+fn play_file(name: &str, text: &str, args: &[&str]) -> Output {
+    // tests run at once: a directory per call
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tcw-scn-{name}-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}.scenario"));
+    std::fs::write(&file, text).unwrap();
+    let mut all = vec!["run", "--scenario", file.to_str().unwrap()];
+    all.extend(args);
+    let o = tcw(&all);
+    std::fs::remove_dir_all(&dir).unwrap();
+    o
+}
+
+/// A's keepalive gives up on a peer whose answers are blackholed: A's kernel sends RST (TCP_KEEPALIVE_TIMEOUT) on
+/// a timer about 2 s after the link went, with nothing of the scenario's doing at that moment. `wait_line` waits
+/// for one trace of that; A's close() after it must come after what it waits for, on the run's one clock.
+fn a_wait_holds_the_next_step_until_the_kernel_timer_fires(
+    wait_line: &str,
+    awaited: impl Fn(&serde_json::Value) -> bool,
+) {
+    if !is_root() {
+        tcp_close_watch::testing::skip(
+            "a wait on the wire or the kernel's events needs root (namespaces, capture, tracefs)",
+        );
+        return;
+    }
+    let name = "keepalive-wait";
+    let text = format!(
+        "scenario {name}\nsummary a wait on a kernel timer\nA connect\nB accept\n\
+         A setsockopt SO_KEEPALIVE on\nA setsockopt TCP_KEEPIDLE 1\nA setsockopt TCP_KEEPINTVL 1\n\
+         A setsockopt TCP_KEEPCNT 1\nlink blackhole\n{wait_line}\nA close\nB close\n"
+    );
+    let o = play_file(name, &text, &["-f", "json"]);
+    assert!(o.status.success(), "{wait_line}: {}", stderr(&o));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let t = |r: &serde_json::Value| r["t_us"].as_i64().unwrap();
+    let seen = rows
+        .iter()
+        .find(|r| awaited(r))
+        .unwrap_or_else(|| panic!("{wait_line}: the run shows no such row"));
+    let close = rows
+        .iter()
+        .find(|r| r["kind"] == "call" && r["side"] == "A" && r["call"] == "close()")
+        .expect("A's close()");
+    // the timer fires a second or more after the link went: a wait that did not hold would close long before
+    assert!(t(seen) > 900_000, "{wait_line}: at {} µs", t(seen));
+    assert!(
+        t(close) >= t(seen),
+        "{wait_line}: A closed at {} µs, before what it waited for at {} µs",
+        t(close),
+        t(seen)
+    );
+}
+
+#[test]
+fn a_wait_for_a_captured_segment_holds_until_it_is_on_the_wire() {
+    a_wait_holds_the_next_step_until_the_kernel_timer_fires("wait A sends RST", |r| {
+        r["kind"] == "segment" && r["side"] == "A" && r["flags"].as_str().unwrap().contains('R')
+    });
+}
+
+#[test]
+fn a_wait_for_a_reset_the_kernel_sends_holds_until_it_is_traced() {
+    a_wait_holds_the_next_step_until_the_kernel_timer_fires(
+        "wait A kernel sends RST reason TCP_KEEPALIVE_TIMEOUT",
+        |r| {
+            r["event"] == "send_reset" && r["side"] == "A" && r["reason"] == "TCP_KEEPALIVE_TIMEOUT"
+        },
+    );
+}
+
+#[test]
+fn a_wait_for_a_reset_the_kernel_receives_holds_until_it_is_traced() {
+    // A's RST reaches B (only B's answers are blackholed)
+    a_wait_holds_the_next_step_until_the_kernel_timer_fires("wait B kernel receives RST", |r| {
+        r["event"] == "receive_reset" && r["side"] == "B"
+    });
+}
+
+#[test]
+fn a_wait_for_a_state_the_kernel_traces_holds_until_it_is_traced() {
+    a_wait_holds_the_next_step_until_the_kernel_timer_fires("wait A kernel state CLOSE", |r| {
+        r["event"] == "state" && r["side"] == "A" && r["new"] == "CLOSE"
+    });
+}
+
+#[test]
+fn a_wait_for_an_error_the_kernel_reports_holds_until_it_is_traced() {
+    a_wait_holds_the_next_step_until_the_kernel_timer_fires(
+        "wait A kernel reports ETIMEDOUT",
+        |r| r["event"] == "error_report" && r["side"] == "A" && r["errno"] == "ETIMEDOUT",
+    );
+}
+
+/// A wait for what never comes gives up after its bound, naming its line and what was seen instead.
+#[test]
+fn a_wait_never_met_gives_up_naming_its_line() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("a wait on the wire or the kernel's events needs root");
+        return;
+    }
+    for (line, says) in [
+        (
+            "wait B sends RST",
+            "a segment from B with RST to be captured (captured from B so far: S. ",
+        ),
+        (
+            "wait B kernel sends RST",
+            "B's kernel to send RST (its events so far: B's socket: LISTEN → SYN_RECV",
+        ),
+    ] {
+        let text = format!(
+            "scenario never\nsummary a clean ending\nA connect\nB accept\nB close\nA close\n{line}\n"
+        );
+        let start = std::time::Instant::now();
+        let o = play_file("never", &text, &[]);
+        let took = start.elapsed();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!(
+                "line 7 ({line}): gave up after 3 s waiting for {says}"
+            )),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(took < std::time::Duration::from_secs(8), "{took:?}");
+    }
+}
+
+/// The rows of a JSON run.
+fn json_rows(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// SO_RCVBUF as the kernel applies it: B asks for 2048 bytes (Linux doubles it and keeps at least 4608) after
+/// the handshake. A's first 20000 bytes are taken all the same (a socket with nothing queued accepts a segment
+/// whatever its size), its next 20000 find the buffer full: B's kernel drops them and advertises a zero window,
+/// and B's close() finds only the first 20000 unread. Without the option the window stays open and all 40000
+/// bytes are queued. Deterministic on loopback: B's kernel takes each segment inside A's send().
+#[test]
+fn a_small_receive_buffer_shows_a_zero_window_on_the_wire() {
+    if !is_root() {
+        tcp_close_watch::testing::skip("the window on the wire needs a capture (root)");
+        return;
+    }
+    let play = |rcvbuf: &str| {
+        let text = format!(
+            "scenario rcvbuf\nsummary a small receive buffer\nA connect\nB accept\n{rcvbuf}\n\
+             A send 20000 bytes\nwait B unread 20000\nA send 20000 bytes\nsleep 20 ms\nB close\nA close\n"
+        );
+        let o = play_file("rcvbuf", &text, &["-f", "json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let rows = json_rows(&o);
+        let zero = rows
+            .iter()
+            .any(|r| r["kind"] == "segment" && r["side"] == "B" && r["win"] == 0);
+        let unread = rows
+            .iter()
+            .find(|r| r["kind"] == "call" && r["side"] == "B" && r["call"] == "close()")
+            .and_then(|r| r["unread_before"].as_i64())
+            .expect("B's close() with its unread bytes");
+        (zero, unread)
+    };
+    assert_eq!(play("B setsockopt SO_RCVBUF 2048"), (true, 20000));
+    assert_eq!(play(""), (false, 40000));
+}
+
+/// TCP_NODELAY as the kernel applies it. Nagle's algorithm holds a small segment back while an earlier small one
+/// is unacknowledged; on loopback B's kernel acknowledges inside A's send(), so nothing is ever in flight and the
+/// two behave alike. Over the veth with B's answers blackholed, A's first one-byte segment stays unacknowledged:
+/// with TCP_NODELAY the second byte leaves at once as a segment of its own, without it (Nagle) it waits. Counted:
+/// the sequence numbers of A's one-byte segments before its close() (close pushes what was held). A tail loss
+/// probe re-sends the last segment some ms later (seen with TCP_NODELAY), a copy of a sequence number already
+/// counted; Nagle's held byte waited past the 50 ms in every run here (the retransmission timer is 200 ms at least).
+#[test]
+fn nodelay_sends_a_second_small_segment_that_nagle_holds_back() {
+    if !is_root() {
+        tcp_close_watch::testing::skip(
+            "Nagle over a blackholed veth needs root (namespaces, capture)",
+        );
+        return;
+    }
+    let play = |nodelay: &str| {
+        let text = format!(
+            "scenario nagle\nsummary two small sends\nA connect\nB accept\n\
+             A setsockopt TCP_NODELAY {nodelay}\nlink blackhole\nA send \"a\"\nA send \"b\"\nsleep 50 ms\n\
+             A close\nB close\n"
+        );
+        let o = play_file("nagle", &text, &["-f", "json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let rows = json_rows(&o);
+        let t = |r: &serde_json::Value| r["t_us"].as_i64().unwrap();
+        let close = rows
+            .iter()
+            .find(|r| r["kind"] == "call" && r["side"] == "A" && r["call"] == "close()")
+            .map(t)
+            .expect("A's close()");
+        let seqs: std::collections::BTreeSet<i64> = rows
+            .iter()
+            .filter(|r| r["kind"] == "segment" && r["side"] == "A" && r["len"] == 1 && t(r) < close)
+            .map(|r| r["seq"].as_i64().unwrap())
+            .collect();
+        seqs.len()
+    };
+    assert_eq!(play("on"), 2, "TCP_NODELAY: both bytes leave at once");
+    assert_eq!(
+        play("off"),
+        1,
+        "Nagle: the second byte waits for the first's ACK"
+    );
+}

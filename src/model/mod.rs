@@ -5,6 +5,7 @@ pub mod calls;
 pub mod frame;
 pub mod kernel;
 pub mod run;
+pub mod seen;
 pub mod segment;
 pub mod tcp_state;
 pub mod time;

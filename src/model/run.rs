@@ -26,6 +26,7 @@ pub enum Mode {
     SockDestroy,
     KeepaliveDeadPeer,
     UserTimeout,
+    ZeroWindow,
     /// A scenario read from a file (`run --scenario`, or a saved run of one): its own name, summary and text.
     File(&'static ScenarioFile),
 }
@@ -50,7 +51,7 @@ impl Mode {
         })))
     }
 
-    pub const ALL: [Mode; 17] = [
+    pub const ALL: [Mode; 18] = [
         Mode::Abrupt,
         Mode::Shutdown,
         Mode::Drain,
@@ -68,6 +69,7 @@ impl Mode {
         Mode::SockDestroy,
         Mode::KeepaliveDeadPeer,
         Mode::UserTimeout,
+        Mode::ZeroWindow,
     ];
 
     pub fn name(self) -> &'static str {
@@ -89,6 +91,7 @@ impl Mode {
             Mode::SockDestroy => "sock-destroy",
             Mode::KeepaliveDeadPeer => "keepalive-dead-peer",
             Mode::UserTimeout => "user-timeout",
+            Mode::ZeroWindow => "zero-window",
             Mode::File(f) => &f.name,
         }
     }
@@ -146,6 +149,9 @@ impl Mode {
             }
             Mode::UserTimeout => {
                 "B vanishes while A's bytes are in flight: retransmissions, then TCP_USER_TIMEOUT ends it — ETIMEDOUT and no RST at all"
+            }
+            Mode::ZeroWindow => {
+                "B's receive buffer is full: its kernel advertises a zero window, A's send() succeeds anyway; B closes with bytes unread: RST"
             }
             Mode::File(f) => &f.summary,
         }

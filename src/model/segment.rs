@@ -178,6 +178,10 @@ impl Control {
 /// Nanoseconds since the Unix epoch (CLOCK_REALTIME), the clock both libpcap and our socket calls use.
 pub type TimestampNs = i64;
 
+/// How many bytes of a segment's payload a timeline keeps: a preview, the same for a live run and for `analyze`, so
+/// that a saved run analysed prints what the live run printed.
+pub const PAYLOAD_KEPT: usize = 64;
+
 /// One captured TCP segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Segment {

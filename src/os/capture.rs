@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::model::frame::RawFrame;
+use crate::model::seen::Seen;
 use crate::model::segment::{Segment, TimestampNs};
 use crate::wire::decode::{self, Skip};
 use crate::wire::link::LinkType;
@@ -140,6 +141,8 @@ pub struct LiveCapture {
     marker: Marker,
     /// B's address: where the end marker goes.
     b: SocketAddr,
+    /// Whether it captures the loopback device (else a link scenario's veth).
+    loopback: bool,
 }
 
 impl LiveCapture {
@@ -254,12 +257,21 @@ pub fn start(b: SocketAddr) -> Result<LiveCapture, CaptureError> {
 /// Capture what goes to and from B's port on `device` (of the calling thread's network namespace: a link
 /// scenario captures on A's end of its veth, inside A's namespace).
 pub fn start_on_device(device: &str, b: SocketAddr) -> Result<LiveCapture, CaptureError> {
+    start_into(device, b, None)
+}
+
+/// [`start_on_device`], also adding each segment to `seen` as it is read, for a scenario that waits on the wire.
+pub fn start_into(
+    device: &str,
+    b: SocketAddr,
+    seen: Option<Seen>,
+) -> Result<LiveCapture, CaptureError> {
     let marker =
         Marker::new(b, device == LOOPBACK).map_err(|e| CaptureError::Marker(e.to_string()))?;
     let port = marker
         .port()
         .map_err(|e| CaptureError::Marker(e.to_string()))?;
-    start_on(device, &filter_for(b.port(), port), b, marker)
+    start_on(device, &filter_for(b.port(), port), b, marker, seen)
 }
 
 fn open_error(e: pcap::Error) -> CaptureError {
@@ -276,6 +288,7 @@ fn start_on(
     filter: &str,
     b: SocketAddr,
     marker: Marker,
+    seen: Option<Seen>,
 ) -> Result<LiveCapture, CaptureError> {
     let mut cap = pcap::Capture::from_device(device)
         .map_err(open_error)?
@@ -302,6 +315,7 @@ fn start_on(
         marker: marker.payload.clone(),
         dropped_before,
         stop: Arc::clone(&stop),
+        seen,
     };
     let thread = std::thread::spawn(move || read_until_marker(cap, &reading));
     Ok(LiveCapture {
@@ -309,6 +323,7 @@ fn start_on(
         thread: Some(thread),
         marker,
         b,
+        loopback: device == LOOPBACK,
     })
 }
 
@@ -322,6 +337,8 @@ struct Reading {
     dropped_before: u32,
     /// Set once the marker is on its way (or the capture is abandoned).
     stop: Arc<AtomicBool>,
+    /// Where each segment is shown as it is read (a scenario's waits on the wire), if anywhere.
+    seen: Option<Seen>,
 }
 
 /// Read until the marker is in, or [`MARKER_WAIT`] after being told to stop. libpcap is non-blocking; between
@@ -384,6 +401,9 @@ fn take_frame(
 ) -> bool {
     match decode::decode(r.link, ts, data) {
         Ok(seg) => {
+            if let Some(seen) = &r.seen {
+                seen.add_segment(&seg);
+            }
             got.segments.push(seg);
             got.frames.push(RawFrame {
                 ts,
@@ -428,11 +448,27 @@ fn timestamp(tv: libc::timeval, nanosecond: bool) -> TimestampNs {
 impl LiveCapture {
     /// Send the end marker, stop once it is read (or [`MARKER_WAIT`] later), and hand back what was captured.
     /// Returns within [`MARKER_WAIT`] and a poll slice whatever the network does.
+    ///
+    /// On a device of its own (a link scenario's veth) whose link was set down (`link down`), the marker cannot
+    /// leave (ENETUNREACH, ENETDOWN): nor can anything else, either way, since the link went down, and what was
+    /// sent before is in the ring already (the tap copies a frame as it is sent). The capture is then read until
+    /// its deadline and taken as whole.
     pub fn finish(mut self) -> Result<Captured, FinishError> {
         self.stop.store(true, Ordering::Release);
-        self.marker.send(self.b).map_err(FinishError::Marker)?;
+        let link_down = match self.marker.send(self.b) {
+            Ok(()) => false,
+            Err(e)
+                if !self.loopback
+                    && matches!(e.raw_os_error(), Some(libc::ENETUNREACH | libc::ENETDOWN)) =>
+            {
+                true
+            }
+            Err(e) => return Err(FinishError::Marker(e)),
+        };
         let thread = self.thread.take().ok_or(FinishError::Panicked)?;
-        thread.join().map_err(|_| FinishError::Panicked)?
+        let mut got = thread.join().map_err(|_| FinishError::Panicked)??;
+        got.complete |= link_down;
+        Ok(got)
     }
 }
 
@@ -632,6 +668,7 @@ mod tests {
             marker: marker.payload.clone(),
             dropped_before: 0,
             stop: Arc::new(AtomicBool::new(false)),
+            seen: None,
         };
         let mut got = empty();
         for forged in [

@@ -12,6 +12,8 @@ use std::net::SocketAddr;
 use crate::explain::timeline::{self, Sides, States, Timeline};
 use crate::model::kernel::KernelTrace;
 use crate::model::run::{Mode, PairRun};
+use crate::model::seen::Seen;
+use crate::model::segment::PAYLOAD_KEPT;
 use crate::os::capture::{self, CaptureError, Captured, FinishError, LiveCapture};
 use crate::os::privilege::{self, PrivilegeError};
 use crate::os::tracefs::{TraceError, Tracer};
@@ -107,6 +109,9 @@ pub enum RunError {
     CaptureRead(FinishError),
     /// Root or a capability could not be given up once the captures were open: nothing was played.
     Privileges(PrivilegeError),
+    /// The scenario waits on something this run cannot see (a captured segment with --no-capture, a kernel event
+    /// without the kernel's trace): refused before anything was played, rather than timing out.
+    Unseeable(String),
 }
 
 impl fmt::Display for RunError {
@@ -117,6 +122,7 @@ impl fmt::Display for RunError {
             RunError::Scenario(e) => write!(f, "the scenario could not finish: {e}"),
             RunError::CaptureRead(e) => write!(f, "{e}"),
             RunError::Privileges(e) => write!(f, "{e}; nothing was played"),
+            RunError::Unseeable(why) => write!(f, "{why}; nothing was played"),
         }
     }
 }
@@ -131,6 +137,7 @@ impl std::error::Error for RunError {
             RunError::Capture(e) => e.source(),
             RunError::CaptureRead(e) => e.source(),
             RunError::Privileges(e) => Some(e),
+            RunError::Unseeable(_) => None,
         }
     }
 }
@@ -156,8 +163,9 @@ pub trait Door {
     /// capture filters on.
     fn bind(&mut self, mode: Mode, ipv6: bool) -> std::io::Result<(Self::Stage, SocketAddr)>;
 
-    /// Start capturing what goes to and from `b`; returns once nothing sent afterwards can be missed.
-    fn start_capture(&mut self, b: SocketAddr) -> Result<Self::Capture, CaptureError>;
+    /// Start capturing what goes to and from `b`; returns once nothing sent afterwards can be missed. Each
+    /// segment is also added to `seen` as it is read (what the scenario's `wait P sends …` looks at).
+    fn start_capture(&mut self, b: SocketAddr, seen: &Seen) -> Result<Self::Capture, CaptureError>;
 
     /// Give up root and every capability, once every port, capture and trace of the runs is open and before any
     /// scenario is played (tcpdump's `-Z`): the one point of a live run where privileges end.
@@ -165,8 +173,9 @@ pub trait Door {
 
     /// Start setting up a reading of the kernel's TCP events of every connection with an end on `b`'s port (A's
     /// connection to B has B's port as its peer port, so both sockets' events are seen). The set-up may go on
-    /// while the capture starts; [`Door::trace_ready`] waits for it.
-    fn start_trace(&mut self, b: SocketAddr) -> Self::PendingTrace;
+    /// while the capture starts; [`Door::trace_ready`] waits for it. Each event is also added to `seen` as it is
+    /// read (what the scenario's `wait P kernel …` looks at).
+    fn start_trace(&mut self, b: SocketAddr, seen: &Seen) -> Self::PendingTrace;
 
     /// Wait until the trace reads: nothing the kernel does afterwards is missed.
     fn trace_ready(&mut self, pending: Self::PendingTrace) -> Result<Self::Trace, TraceError>;
@@ -174,8 +183,9 @@ pub trait Door {
     /// End the trace and hand back the kernel's events in time order.
     fn finish_trace(&mut self, trace: Self::Trace) -> Result<KernelTrace, TraceError>;
 
-    /// Play the scenario on the bound port: A's and B's socket calls, as the kernel answered them.
-    fn play(&mut self, stage: Self::Stage) -> Result<PairRun, ScenarioError>;
+    /// Play the scenario on the bound port: A's and B's socket calls, as the kernel answered them. Its waits on
+    /// the wire and on the kernel's events look at `seen`, as the capture and the trace fill it.
+    fn play(&mut self, stage: Self::Stage, seen: &Seen) -> Result<PairRun, ScenarioError>;
 
     /// End the capture with its end-of-capture marker, and hand back what it saw and how complete it is.
     fn finish_capture(&mut self, capture: Self::Capture) -> Result<Captured, FinishError>;
@@ -215,14 +225,15 @@ impl Door for Kernel {
 
     /// On loopback; for a link scenario, on A's end of its veth, opened inside A's namespace (before privileges
     /// end, like every capture), so it sees A's wire.
-    fn start_capture(&mut self, b: SocketAddr) -> Result<LiveCapture, CaptureError> {
+    fn start_capture(&mut self, b: SocketAddr, seen: &Seen) -> Result<LiveCapture, CaptureError> {
+        let seen = Some(seen.clone());
         match crate::os::netns::capture_point(b.ip()) {
             Some((ns_a, veth_a)) => {
                 let _inside = crate::os::netns::enter(&ns_a)
                     .map_err(|e| CaptureError::Pcap(e.to_string()))?;
-                capture::start_on_device(&veth_a, b)
+                capture::start_into(&veth_a, b, seen)
             }
-            None => capture::start(b),
+            None => capture::start_into(capture::LOOPBACK, b, seen),
         }
     }
 
@@ -233,8 +244,8 @@ impl Door for Kernel {
         Ok(())
     }
 
-    fn play(&mut self, stage: Stage) -> Result<PairRun, ScenarioError> {
-        stage.play()
+    fn play(&mut self, stage: Stage, seen: &Seen) -> Result<PairRun, ScenarioError> {
+        stage.play(seen.clone())
     }
 
     /// A link scenario's namespaces are removed once its capture has its end marker.
@@ -247,9 +258,10 @@ impl Door for Kernel {
 
     /// The kernel takes tens of ms to make an instance and switch its clock: done on a thread of its own while
     /// the capture opens.
-    fn start_trace(&mut self, b: SocketAddr) -> Self::PendingTrace {
+    fn start_trace(&mut self, b: SocketAddr, seen: &Seen) -> Self::PendingTrace {
         let port = b.port();
-        std::thread::spawn(move || Tracer::start(&[port]))
+        let seen = seen.clone();
+        std::thread::spawn(move || Tracer::start_into(&[port], seen))
     }
 
     fn trace_ready(&mut self, pending: Self::PendingTrace) -> Result<Tracer, TraceError> {
@@ -289,42 +301,90 @@ pub fn run_all_with<D: Door>(
     modes: &[Mode],
     opts: Options,
 ) -> Result<Vec<LiveRun>, RunError> {
+    for &mode in modes {
+        unseeable(mode, opts.capture, opts.kernel, None)?;
+    }
     // every trace's set-up goes on while the ports are bound and the captures start; then each is waited for
     let mut starting = Vec::with_capacity(modes.len());
     for &mode in modes {
         starting.push(start(door, mode, opts)?);
     }
     let opened: Vec<Opened<D>> = starting.into_iter().map(|s| ready(door, s)).collect();
+    for (o, &mode) in opened.iter().zip(modes) {
+        unseeable(mode, true, true, o.kernel_cause.as_deref())?;
+    }
     door.drop_privileges().map_err(RunError::Privileges)?;
     opened.into_iter().map(|o| play(door, o)).collect()
+}
+
+/// Refuse, before anything is played, a scenario that waits on a captured segment when nothing is captured, or on
+/// a kernel event when the kernel's trace is not read (`missing`: why it could not start).
+fn unseeable(
+    mode: Mode,
+    capture: bool,
+    kernel: bool,
+    missing: Option<&str>,
+) -> Result<(), RunError> {
+    let Ok(script) = crate::scenario::script(mode) else {
+        return Ok(());
+    };
+    let at = |s: &crate::scenario::At<crate::scenario::Step>| {
+        format!("mode {mode}, line {} (`{}`)", s.line, s.text)
+    };
+    if let (false, Some(w)) = (capture, script.wire_wait()) {
+        return Err(RunError::Unseeable(format!(
+            "{} waits on a captured segment, and --no-capture was given: run it with the capture",
+            at(w)
+        )));
+    }
+    match (kernel, missing, script.kernel_wait()) {
+        (false, _, Some(w)) => Err(RunError::Unseeable(format!(
+            "{} waits on the kernel's events, and --no-kernel was given: run it with them (as root)",
+            at(w)
+        ))),
+        (true, Some(why), Some(w)) => Err(RunError::Unseeable(format!(
+            "{} waits on the kernel's events: {why}",
+            at(w)
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A run made ready: B's port bound, its capture and the kernel's trace running; nothing sent yet.
 struct Opened<D: Door> {
     stage: D::Stage,
+    seen: Seen,
     capture: Option<D::Capture>,
     trace: Option<D::Trace>,
-    /// Why the kernel's trace could not start, when it could not.
+    /// Why the kernel's trace could not start, when it could not: with what it costs the timeline, and alone.
     kernel_missing: Option<String>,
+    kernel_cause: Option<String>,
 }
 
 /// A run being made ready: B's port bound, its capture running, the kernel's trace being set up.
 struct Starting<D: Door> {
     stage: D::Stage,
+    seen: Seen,
     capture: Option<D::Capture>,
     pending: Option<D::PendingTrace>,
 }
 
 fn start<D: Door>(door: &mut D, mode: Mode, opts: Options) -> Result<Starting<D>, RunError> {
     let (stage, b_addr) = door.bind(mode, opts.ipv6).map_err(RunError::Bind)?;
-    let pending = opts.kernel.then(|| door.start_trace(b_addr));
+    let seen = Seen::new();
+    let pending = opts.kernel.then(|| door.start_trace(b_addr, &seen));
     let capture = if opts.capture {
-        Some(door.start_capture(b_addr).map_err(RunError::Capture)?)
+        let c = door
+            .start_capture(b_addr, &seen)
+            .map_err(RunError::Capture)?;
+        seen.set_wire();
+        Some(c)
     } else {
         None
     };
     Ok(Starting {
         stage,
+        seen,
         capture,
         pending,
     })
@@ -332,27 +392,38 @@ fn start<D: Door>(door: &mut D, mode: Mode, opts: Options) -> Result<Starting<D>
 
 /// Wait for the trace; one that cannot start costs its rows, not the run.
 fn ready<D: Door>(door: &mut D, s: Starting<D>) -> Opened<D> {
-    let (trace, kernel_missing) = match s.pending.map(|p| door.trace_ready(p)) {
-        Some(Ok(t)) => (Some(t), None),
-        Some(Err(e)) => (None, Some(e.to_string())),
-        None => (None, None),
+    let (trace, kernel_missing, kernel_cause) = match s.pending.map(|p| door.trace_ready(p)) {
+        Some(Ok(t)) => {
+            s.seen.set_kernel();
+            (Some(t), None, None)
+        }
+        Some(Err(e)) => (None, Some(e.to_string()), Some(e.cause())),
+        None => (None, None, None),
     };
     Opened {
         stage: s.stage,
+        seen: s.seen,
         capture: s.capture,
         trace,
         kernel_missing,
+        kernel_cause,
     }
 }
 
 fn play<D: Door>(door: &mut D, opened: Opened<D>) -> Result<LiveRun, RunError> {
     let mut kernel_missing = opened.kernel_missing;
     let tracer = opened.trace;
-    let pair = door.play(opened.stage).map_err(RunError::Scenario)?;
-    let captured = match opened.capture {
+    let pair = door
+        .play(opened.stage, &opened.seen)
+        .map_err(RunError::Scenario)?;
+    let mut captured = match opened.capture {
         Some(live) => Some(door.finish_capture(live).map_err(RunError::CaptureRead)?),
         None => None,
     };
+    // the timeline keeps a preview of each payload, as analyze does (the frames keep what was captured)
+    for s in captured.iter_mut().flat_map(|c| c.segments.iter_mut()) {
+        s.payload.truncate(PAYLOAD_KEPT);
+    }
     let trace = tracer.and_then(|t| {
         door.finish_trace(t)
             .map_err(|e| kernel_missing = Some(e.to_string()))

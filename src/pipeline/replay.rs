@@ -6,6 +6,11 @@
 //!
 //! The kernel's events come back as the file saved them (none for a run saved without them).
 //!
+//! It serves the view a live run's scenario waits on (`wait B sends FIN`, `wait A kernel receives RST`) the same
+//! way: the saved segments as the capture starts, the saved events once the trace is ready; and its `play` holds
+//! each such wait of the mode's scenario against that view, failing as the player would when the run never
+//! showed what it waits for.
+//!
 //! The replay answers what the file holds unless told otherwise: the builder methods change the capture's report
 //! or make one step fail, once. It refuses (with an error from `bind`) to play a mode or address family other than
 //! the saved one, rather than hand back a run that is not what was asked.
@@ -21,11 +26,12 @@ use crate::capfile::saved::{self, SavedRun};
 use crate::model::frame::RawFrame;
 use crate::model::kernel::KernelTrace;
 use crate::model::run::{Mode, PairRun};
+use crate::model::seen::Seen;
 use crate::os::capture::{CaptureError, Captured, FinishError};
 use crate::os::privilege::PrivilegeError;
 use crate::os::tracefs::TraceError;
 use crate::pipeline::live::Door;
-use crate::scenario::ScenarioError;
+use crate::scenario::{self, Addrs, ScenarioError, Step};
 use crate::wire::decode::{self, Skip};
 
 /// What a run asked of the door, in order.
@@ -53,6 +59,8 @@ pub struct Replay {
     fail_finish: Option<FinishError>,
     fail_trace: Option<TraceError>,
     fail_trace_finish: Option<TraceError>,
+    /// The view the trace fills once it is ready.
+    trace_view: Option<Seen>,
     /// Everything asked so far, in order.
     pub asked: Vec<Asked>,
 }
@@ -140,6 +148,7 @@ impl Replay {
             fail_finish: None,
             fail_trace: None,
             fail_trace_finish: None,
+            trace_view: None,
             asked: Vec::new(),
         }
     }
@@ -237,9 +246,16 @@ impl Door for Replay {
         Ok(((), pair.b))
     }
 
-    fn start_capture(&mut self, b: SocketAddr) -> Result<(), CaptureError> {
+    /// The saved segments are what the capture "reads" at once.
+    fn start_capture(&mut self, b: SocketAddr, seen: &Seen) -> Result<(), CaptureError> {
         self.asked.push(Asked::StartCapture(b));
-        self.fail_capture.take().map_or(Ok(()), Err)
+        if let Some(e) = self.fail_capture.take() {
+            return Err(e);
+        }
+        for seg in &self.captured.segments {
+            seen.add_segment(seg);
+        }
+        Ok(())
     }
 
     /// The replay holds no privilege: it notes the point where the live run gives them up.
@@ -248,12 +264,31 @@ impl Door for Replay {
         Ok(())
     }
 
-    fn play(&mut self, (): ()) -> Result<PairRun, ScenarioError> {
+    /// The saved calls; each wait of the scenario on the wire or the kernel's events is held against `seen`.
+    fn play(&mut self, (): (), seen: &Seen) -> Result<PairRun, ScenarioError> {
         self.asked.push(Asked::Play);
-        match self.fail_scenario.take() {
-            Some(e) => Err(e),
-            None => Ok(self.saved.pair.clone()),
+        if let Some(e) = self.fail_scenario.take() {
+            return Err(e);
         }
+        let pair = &self.saved.pair;
+        let script = scenario::script(pair.mode).map_err(|e| ScenarioError(e.to_string()))?;
+        let addrs = Addrs {
+            a: Some(pair.a),
+            b: pair.b,
+        };
+        for s in &script.steps {
+            let Step::Wait(w) = &s.item else { continue };
+            if scenario::seen_now(w, seen, addrs) == Some(false) {
+                return Err(ScenarioError(format!(
+                    "mode {}, line {} ({}): the replayed run never showed {}",
+                    pair.mode,
+                    s.line,
+                    s.text,
+                    scenario::awaited(w, seen, addrs)
+                )));
+            }
+        }
+        Ok(pair.clone())
     }
 
     fn finish_capture(&mut self, (): ()) -> Result<Captured, FinishError> {
@@ -264,13 +299,21 @@ impl Door for Replay {
         }
     }
 
-    fn start_trace(&mut self, b: SocketAddr) {
+    fn start_trace(&mut self, b: SocketAddr, seen: &Seen) {
         self.asked.push(Asked::StartTrace(b));
+        self.trace_view = Some(seen.clone());
     }
 
+    /// Once ready, the trace "reads" the saved events at once.
     fn trace_ready(&mut self, (): ()) -> Result<(), TraceError> {
         self.asked.push(Asked::TraceReady);
-        self.fail_trace.take().map_or(Ok(()), Err)
+        if let Some(e) = self.fail_trace.take() {
+            return Err(e);
+        }
+        if let (Some(seen), Some(trace)) = (self.trace_view.take(), &self.saved.trace) {
+            seen.add_events(trace.events.iter().map(|e| &e.what));
+        }
+        Ok(())
     }
 
     /// The saved run's kernel events; none for a run saved without them.

@@ -188,8 +188,14 @@ fn playable(options: Options, feedback: &mut dyn Feedback) -> Vec<Mode> {
             };
             let why = if (script.links() || script.destroys()) && !root {
                 "it needs root (network namespaces of its own, or SOCK_DESTROY)"
+            } else if script.kernel_wait().is_some() && !root {
+                "it needs root (it waits on the kernel's events, read from tracefs)"
             } else if script.links() && options.ipv6 {
                 "its private link is IPv4 only"
+            } else if script.wire_wait().is_some() && !options.capture {
+                "it waits on a captured segment, and --no-capture was given"
+            } else if script.kernel_wait().is_some() && !options.kernel {
+                "it waits on the kernel's events, and --no-kernel was given"
             } else {
                 return true;
             };

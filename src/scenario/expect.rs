@@ -105,10 +105,7 @@ fn sends(ev: &Evidence, peer: Peer, flag: Flag, none: bool, reasons: &[String]) 
     let n = segments
         .iter()
         .filter(|s| s.src == from && s.dst.port() == address(ev.pair, peer.other()).port())
-        .filter(|s| match flag {
-            Flag::Fin => s.flags.fin(),
-            Flag::Rst => s.flags.rst(),
-        })
+        .filter(|s| flag.on(s.flags))
         .count();
     let on_wire = format!("{peer} sent {n} {} segment(s)", flag.name());
     if none || n == 0 {

@@ -21,6 +21,7 @@ mod wait;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::model::run::{Mode, PairRun};
+use crate::model::seen::Seen;
 use crate::os::netns::Pair;
 use crate::os::sockdestroy::Destroyer;
 use crate::os::socket;
@@ -28,8 +29,8 @@ use crate::os::socket;
 pub use expect::{Evidence, Verdict, check};
 pub use parse::{ParseError, errno_named, parse};
 pub use predict::{Question, agrees, questions};
-pub use script::{At, Call, Expect, Flag, Script, Step, Wait, Want};
-pub use wait::ScenarioError;
+pub use script::{At, Call, Expect, Flag, KernelWait, Script, Step, Wait, Want};
+pub use wait::{Addrs, ScenarioError, awaited, seen_now};
 
 /// A's message in the single-message modes: long enough that reading one byte leaves plenty unread.
 pub const MESSAGE: &[u8] = b"Hello B! Please read all of this.\n";
@@ -114,8 +115,8 @@ impl Stage {
         self.listener.addr
     }
 
-    /// Play the scenario.
-    pub fn play(self) -> Result<PairRun, ScenarioError> {
+    /// Play the scenario; `seen` is what the run's capture and trace see as it plays.
+    pub fn play(self, seen: Seen) -> Result<PairRun, ScenarioError> {
         play::play(
             self.mode,
             &self.script,
@@ -124,6 +125,7 @@ impl Stage {
                 destroyer: self.destroyer,
                 net: self.net,
                 rec: self.rec,
+                seen,
             },
         )
     }

@@ -25,7 +25,7 @@ use crate::model::tcp_state::TcpState;
 use crate::os::socket::{Shut, SockOpt};
 pub use crate::scenario::lex::ParseError;
 use crate::scenario::lex::{Line, Res, Token, code_of, found, tokenize};
-use crate::scenario::script::{At, Call, Expect, Flag, Link, Script, Step, Wait, Want};
+use crate::scenario::script::{At, Call, Expect, Flag, KernelWait, Link, Script, Step, Wait, Want};
 
 /// What the header lines said so far.
 #[derive(Default)]
@@ -418,9 +418,11 @@ fn state_named(s: &str) -> Option<TcpState> {
 const STATES: &str =
     "a state as ss names it (ESTABLISHED, CLOSE_WAIT, CLOSE, …), or several joined by |";
 
+const WAITS: &str = "unread, acked, state, returns, sends or kernel";
+
 fn wait(line: &mut Line) -> Res<Wait> {
     let (peer, _) = line.peer()?;
-    let what = line.take("unread, acked, state or returns")?;
+    let what = line.take(WAITS)?;
     Ok(match what.text.as_str() {
         "unread" => Wait::Unread {
             peer,
@@ -446,8 +448,79 @@ fn wait(line: &mut Line) -> Res<Wait> {
         }
         "returns" => Wait::Returns(peer),
         "acked" => Wait::Acked { peer },
-        _ => return Err(line.err(what.col, "unread, acked, state or returns", found(&what))),
+        "sends" if line.eat("window") => {
+            let z = line.take("0 (a zero window)")?;
+            if z.text != "0" {
+                return Err(line.err(z.col, "0 (a zero window)", found(&z)));
+            }
+            Wait::ZeroWindow { peer }
+        }
+        "sends" => Wait::Sends {
+            peer,
+            flags: line.alternatives("SYN, FIN, RST or window 0; flags joined by |", |f| {
+                [Flag::Syn, Flag::Fin, Flag::Rst]
+                    .into_iter()
+                    .find(|x| x.name() == f)
+            })?,
+        },
+        "kernel" => Wait::Kernel {
+            peer,
+            event: kernel_wait(line)?,
+        },
+        _ => return Err(line.err(what.col, WAITS, found(&what))),
     })
+}
+
+const KERNEL_WAITS: &str = "sends RST, receives RST, state S or reports ERRNO";
+
+/// What follows `wait P kernel`: `sends RST [reason R|R]`, `receives RST`, `state S|S`, `reports ERRNO|ERRNO`.
+fn kernel_wait(line: &mut Line) -> Res<KernelWait> {
+    let what = line.take(KERNEL_WAITS)?;
+    let rst = |line: &mut Line| -> Res<()> {
+        let t = line.take("RST")?;
+        if t.text != "RST" {
+            return Err(line.err(
+                t.col,
+                "RST (the kernel's trace shows the resets it sends and receives)",
+                found(&t),
+            ));
+        }
+        Ok(())
+    };
+    Ok(match what.text.as_str() {
+        "sends" => {
+            rst(line)?;
+            let reasons = if line.eat("reason") {
+                reasons(line)?
+            } else {
+                vec![]
+            };
+            KernelWait::SendsReset { reasons }
+        }
+        "receives" => {
+            rst(line)?;
+            KernelWait::ReceivesReset
+        }
+        "state" => KernelWait::State(line.alternatives(STATES, state_named)?),
+        "reports" => KernelWait::Reports(line.alternatives(
+            "an errno name (ECONNRESET, EPIPE, …), or several joined by |",
+            errno_named,
+        )?),
+        _ => return Err(line.err(what.col, KERNEL_WAITS, found(&what))),
+    })
+}
+
+/// `TCP_ABORT_ON_CLOSE|TCP_STATE`: the kernel's reset reasons, by name.
+fn reasons(line: &mut Line) -> Res<Vec<String>> {
+    line.alternatives(
+        "the kernel's reset reason (TCP_ABORT_ON_CLOSE, …), or several joined by |",
+        |r| {
+            (!r.is_empty()
+                && r.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .then(|| r.to_string())
+        },
+    )
 }
 
 /// The errno named `name` (`ECONNRESET`), as the C library numbers it here.
@@ -467,15 +540,7 @@ fn expect(line: &mut Line) -> Res<Expect> {
             _ => return Err(line.err(f.col, "FIN or RST", found(&f))),
         };
         let reasons = if !none && flag == Flag::Rst && line.eat("reason") {
-            line.alternatives(
-                "the kernel's reset reason (TCP_ABORT_ON_CLOSE, …), or several joined by |",
-                |r| {
-                    (!r.is_empty()
-                        && r.chars()
-                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
-                    .then(|| r.to_string())
-                },
-            )?
+            reasons(line)?
         } else {
             vec![]
         };

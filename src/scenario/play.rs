@@ -2,11 +2,12 @@
 //! A call marked `&` runs on a thread of its own; the next steps go on once that peer is asleep in it, until
 //! `wait P returns`. Every wait, and every recv or accept that could block, is bounded.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::mpsc;
 
 use crate::model::calls::{Peer, SocketCall, errno_name};
 use crate::model::run::{EndStates, Mode, PairRun};
+use crate::model::seen::Seen;
 use crate::model::tcp_state::TcpState;
 use crate::os::netns::Pair;
 use crate::os::sockdestroy::Destroyer;
@@ -42,22 +43,35 @@ impl Ends<'_> {
     }
 }
 
-/// What every step shares: where calls are recorded, B's listening socket, and the SOCK_DESTROY helper when the
-/// scenario destroys a socket.
+/// What every step shares: where calls are recorded, B's listening socket, the SOCK_DESTROY helper when the
+/// scenario destroys a socket, what the run's capture and trace have seen so far, and A's address once known.
 struct Stage<'l> {
     rec: Recorder,
     listener: &'l Listener,
     destroyer: RefCell<Option<Destroyer>>,
     pair: RefCell<Option<Pair>>,
+    seen: Seen,
+    a_addr: Cell<Option<std::net::SocketAddr>>,
+}
+
+impl Stage<'_> {
+    fn addrs(&self) -> wait::Addrs {
+        wait::Addrs {
+            a: self.a_addr.get(),
+            b: self.listener.addr,
+        }
+    }
 }
 
 /// What was made before privileges were given up: B's bound port, the SOCK_DESTROY helper for a `destroy` step,
-/// and a link scenario's namespaces with A's socket made inside A's.
+/// and a link scenario's namespaces with A's socket made inside A's; and the view of what the run's capture and
+/// trace see as it plays (`wait B sends FIN`, `wait A kernel receives RST`).
 pub struct Setup {
     pub listener: Listener,
     pub destroyer: Option<Destroyer>,
     pub net: Option<(Pair, Sock)>,
     pub rec: Recorder,
+    pub seen: Seen,
 }
 
 /// Play `script` as `mode` on B's bound port.
@@ -67,6 +81,7 @@ pub fn play(mode: Mode, script: &Script, setup: Setup) -> Result<PairRun, Scenar
         destroyer,
         net,
         rec,
+        seen,
     } = setup;
     let (pair, a) = match net {
         Some((pair, a)) => (Some(pair), a),
@@ -82,6 +97,8 @@ pub fn play(mode: Mode, script: &Script, setup: Setup) -> Result<PairRun, Scenar
         listener: &listener,
         destroyer: RefCell::new(destroyer),
         pair: RefCell::new(pair),
+        seen,
+        a_addr: Cell::new(None),
     };
     let mut ends = Ends {
         a: Some(&mut slots.0),
@@ -139,7 +156,7 @@ fn steps(stage: &Stage, ends: &mut Ends, list: &[At<Step>]) -> Done {
                 continue;
             }
             Step::Call { peer, call, .. } => self::call(stage, ends, *peer, call),
-            Step::Wait(w) => self::wait(ends, w),
+            Step::Wait(w) => self::wait(stage, ends, w),
             Step::Sleep(d) => {
                 proc::pause(*d);
                 Ok(())
@@ -162,7 +179,9 @@ fn call(stage: &Stage, ends: &mut Ends, peer: Peer, call: &Call) -> Done {
     match call {
         Call::Connect => {
             let to = stage.listener.addr;
-            ends.sock(peer)?.connect(to);
+            let a = ends.sock(peer)?;
+            a.connect(to);
+            stage.a_addr.set(a.local);
         }
         Call::ConnectSelf => {
             let to = stage.listener.addr;
@@ -174,6 +193,7 @@ fn call(stage: &Stage, ends: &mut Ends, peer: Peer, call: &Call) -> Done {
                 ))
             })?;
             a.connect(to);
+            stage.a_addr.set(a.local);
         }
         Call::Accept => {
             wait::until(
@@ -250,8 +270,11 @@ fn recv(sock: &Sock, max: usize) -> Result<SocketCall, ScenarioError> {
     Ok(sock.recv(max))
 }
 
-fn wait(ends: &mut Ends, w: &Wait) -> Done {
+fn wait(stage: &Stage, ends: &mut Ends, w: &Wait) -> Done {
     match w {
+        Wait::Sends { .. } | Wait::ZeroWindow { .. } | Wait::Kernel { .. } => {
+            wait::on_view(w, &stage.seen, stage.addrs())
+        }
         Wait::Unread { peer, bytes } => {
             let sock = ends.sock(*peer)?;
             wait::until(

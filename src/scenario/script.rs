@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::model::calls::{CallKind, Peer};
+use crate::model::segment::TcpFlags;
 use crate::model::tcp_state::TcpState;
 pub use crate::os::netns::Link;
 use crate::os::socket::{Shut, SockOpt};
@@ -85,6 +86,26 @@ pub enum Wait {
     Acked { peer: Peer },
     /// Until `peer`'s call running in the background has returned.
     Returns(Peer),
+    /// Until a segment from `peer`'s socket with one of `flags` has been captured (`wait B sends FIN`).
+    Sends { peer: Peer, flags: Vec<Flag> },
+    /// Until a segment from `peer`'s socket advertising a zero window has been captured (`wait B sends window 0`):
+    /// its receive buffer is full.
+    ZeroWindow { peer: Peer },
+    /// Until the kernel's trace has shown this event of `peer`'s socket (`wait A kernel receives RST`).
+    Kernel { peer: Peer, event: KernelWait },
+}
+
+/// An event of the kernel's trace a scenario can wait for, of one peer's socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelWait {
+    /// `kernel sends RST [reason R|R]`: `tcp_send_reset` from the socket, with one of these reasons if any given.
+    SendsReset { reasons: Vec<String> },
+    /// `kernel receives RST`: `tcp_receive_reset`, the socket was reset by its peer's RST.
+    ReceivesReset,
+    /// `kernel state S|S`: `inet_sock_set_state`, the socket moved into one of these states.
+    State(Vec<TcpState>),
+    /// `kernel reports ERRNO|ERRNO`: `inet_sk_error_report` with one of these errnos.
+    Reports(Vec<i32>),
 }
 
 /// What a run must show for `run --check` to pass.
@@ -109,6 +130,7 @@ pub enum Expect {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flag {
+    Syn,
     Fin,
     Rst,
 }
@@ -116,8 +138,18 @@ pub enum Flag {
 impl Flag {
     pub fn name(self) -> &'static str {
         match self {
+            Flag::Syn => "SYN",
             Flag::Fin => "FIN",
             Flag::Rst => "RST",
+        }
+    }
+
+    /// Whether a segment with these flags carries this one.
+    pub fn on(self, flags: TcpFlags) -> bool {
+        match self {
+            Flag::Syn => flags.syn(),
+            Flag::Fin => flags.fin(),
+            Flag::Rst => flags.rst(),
         }
     }
 }
@@ -147,6 +179,23 @@ impl Script {
         self.steps
             .iter()
             .any(|s| matches!(s.item, Step::Destroy(_)))
+    }
+
+    /// The first wait on a captured segment (`wait P sends …`): the run needs a capture to meet it.
+    pub fn wire_wait(&self) -> Option<&At<Step>> {
+        self.steps.iter().find(|s| {
+            matches!(
+                s.item,
+                Step::Wait(Wait::Sends { .. } | Wait::ZeroWindow { .. })
+            )
+        })
+    }
+
+    /// The first wait on the kernel's events (`wait P kernel …`): the run needs the kernel's trace to meet it.
+    pub fn kernel_wait(&self) -> Option<&At<Step>> {
+        self.steps
+            .iter()
+            .find(|s| matches!(s.item, Step::Wait(Wait::Kernel { .. })))
     }
 
     /// The steps' calls, for a test or a reader: which peers act at all.

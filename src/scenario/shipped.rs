@@ -22,6 +22,7 @@ pub fn text(mode: Mode) -> &'static str {
         Mode::SockDestroy => include_str!("../../scenarios/sock-destroy.scenario"),
         Mode::KeepaliveDeadPeer => include_str!("../../scenarios/keepalive-dead-peer.scenario"),
         Mode::UserTimeout => include_str!("../../scenarios/user-timeout.scenario"),
+        Mode::ZeroWindow => include_str!("../../scenarios/zero-window.scenario"),
         Mode::File(f) => &f.text,
     }
 }

@@ -27,6 +27,13 @@ pub enum TraceError {
 
 const LOSS: &str = "the timeline will show no kernel events (reset reasons, state changes, errors)";
 
+impl TraceError {
+    /// The line without what the missing events cost a timeline: for a run that cannot go on without them.
+    pub fn cause(&self) -> String {
+        self.to_string().replace(&format!("; {LOSS}"), "")
+    }
+}
+
 impl fmt::Display for TraceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

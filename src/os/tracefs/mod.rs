@@ -32,6 +32,7 @@ pub use error::TraceError;
 pub use instance::{install_signal_cleanup, remove_all_instances};
 
 use crate::model::kernel::{KernelEvent, KernelTrace};
+use crate::model::seen::Seen;
 use error::io_error;
 use format::EventFormat;
 use instance::Instance;
@@ -56,7 +57,13 @@ impl Tracer {
     /// Start tracing every TCP event of a connection with an end on one of `ports` (every TCP event on the
     /// machine when `ports` is empty). Mounts tracefs if needed and removes instances left by dead runs first.
     pub fn start(ports: &[u16]) -> Result<Tracer, TraceError> {
-        Tracer::start_with(ports, None)
+        Tracer::start_with(ports, None, None)
+    }
+
+    /// [`Tracer::start`], also adding each event to `seen` as soon as it is read, for a scenario that waits on the
+    /// kernel's events.
+    pub fn start_into(ports: &[u16], seen: Seen) -> Result<Tracer, TraceError> {
+        Tracer::start_with(ports, None, Some(seen))
     }
 
     /// [`Tracer::start`] for a trace that runs until stopped (`watch`): what the reader reads goes to `live` as
@@ -98,12 +105,13 @@ impl Tracer {
         } else {
             &["sock/inet_sock_set_state"]
         };
-        Tracer::start_with(ports, Some((tx, skip)))
+        Tracer::start_with(ports, Some((tx, skip)), None)
     }
 
     fn start_with(
         ports: &[u16],
         live: Option<(std::sync::mpsc::Sender<reader::Harvest>, &[&str])>,
+        seen: Option<Seen>,
     ) -> Result<Tracer, TraceError> {
         let root = mount::tracefs_root()?;
         let formats = check_events(&root)?;
@@ -129,7 +137,7 @@ impl Tracer {
         let pipe_path = instance.path.join("trace_pipe");
         let pipe = open_nonblocking(&pipe_path)?;
         let offset_ns = reader::realtime_minus_mono();
-        let reader = Reader::spawn_with(pipe, ports.to_vec(), stop, live)
+        let reader = Reader::spawn_all(pipe, ports.to_vec(), stop, live, seen)
             .map_err(|e| io_error("start the reader of", &pipe_path, e))?;
         Ok(Tracer {
             reader: Some(reader),

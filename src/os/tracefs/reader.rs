@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 
 use super::parse::{Line, parse_line};
 use crate::model::kernel::KernelEventKind;
+use crate::model::seen::Seen;
 
 /// How long one wait for the kernel lasts before the stop flag is looked at again.
 pub const POLL_MS: i32 = 50;
@@ -54,6 +55,18 @@ impl Reader {
         stop: Arc<AtomicBool>,
         live: Option<std::sync::mpsc::Sender<Harvest>>,
     ) -> std::io::Result<Reader> {
+        Reader::spawn_all(pipe, ports, stop, live, None)
+    }
+
+    /// [`Reader::spawn_with`], also adding each event to `seen` as soon as it is read (a scenario's waits on the
+    /// kernel's events).
+    pub fn spawn_all(
+        pipe: File,
+        ports: Vec<u16>,
+        stop: Arc<AtomicBool>,
+        live: Option<std::sync::mpsc::Sender<Harvest>>,
+        seen: Option<Seen>,
+    ) -> std::io::Result<Reader> {
         let flag = Arc::clone(&stop);
         let (woken, wake) = match wake_pipe() {
             Some((r, w)) => (Some(r), Some(w)),
@@ -61,7 +74,13 @@ impl Reader {
         };
         let handle = std::thread::Builder::new()
             .name("tracefs-reader".into())
-            .spawn(move || read_until_stopped(pipe, woken, &ports, &flag, live.as_ref()))?;
+            .spawn(move || {
+                let to = To {
+                    live: live.as_ref(),
+                    seen: seen.as_ref(),
+                };
+                read_until_stopped(pipe, woken, &ports, &flag, to)
+            })?;
         Ok(Reader { stop, handle, wake })
     }
 
@@ -90,14 +109,23 @@ fn wake_pipe() -> Option<(File, File)> {
     Some(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
 }
 
+/// Where the reader hands what it reads as it goes, besides keeping it.
+struct To<'a> {
+    live: Option<&'a std::sync::mpsc::Sender<Harvest>>,
+    seen: Option<&'a Seen>,
+}
+
 fn read_until_stopped(
     mut pipe: File,
     woken: Option<File>,
     ports: &[u16],
     stop: &AtomicBool,
-    live: Option<&std::sync::mpsc::Sender<Harvest>>,
+    to: To,
 ) -> Harvest {
+    let live = to.live;
     let mut out = Harvest::default();
+    // how many of `out.events` the view has been shown
+    let mut shown = 0;
     let mut pending = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -106,6 +134,10 @@ fn read_until_stopped(
         if let Err(e) = drain(&mut pipe, &mut buf, &mut pending, ports, &mut out) {
             out.error = Some(e);
             break;
+        }
+        if let Some(seen) = to.seen {
+            seen.add_events(out.events[shown..].iter().map(|(_, kind)| kind));
+            shown = out.events.len();
         }
         if stopping {
             // Once more after a moment: what another CPU wrote just before the stop request can reach the pipe
@@ -129,6 +161,7 @@ fn read_until_stopped(
                 out.events = back.0.events;
                 out.lost += back.0.lost;
             }
+            shown = out.events.len();
         }
         wait_readable(&pipe, woken.as_ref(), POLL_MS);
     }

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use crate::capfile::saved;
 use crate::capfile::{CaptureReader, Frame};
 use crate::explain::timeline::{self, Sides, States, Timeline};
-use crate::model::segment::Segment;
+use crate::model::segment::{PAYLOAD_KEPT, Segment};
 use crate::pipeline::Feedback;
 use crate::track::packet::TcpPacket;
 use crate::track::report::{Counts, FileReport, IpFacts};
@@ -286,7 +286,7 @@ fn one_thread(
                     ack: p.ack,
                     window: p.window,
                     len: p.len,
-                    payload: payload[..payload.len().min(64)].to_vec(),
+                    payload: payload[..payload.len().min(PAYLOAD_KEPT)].to_vec(),
                     ip_len: p.ip_len,
                 };
                 report
