@@ -159,15 +159,16 @@ impl State {
             Endpoint::from_socket(ask.local),
             Endpoint::from_socket(ask.remote),
         );
-        let held = self.holding.iter_mut().find(|(g, _)| {
-            let c = &g.conn;
-            (c.client, c.server) == (a, b) || (c.client, c.server) == (b, a)
-        });
-        let Some((c, x)) = self
-            .tracker
-            .get_mut(a, b)
-            .or(held.map(|(g, _)| (&g.conn, &mut g.extra)))
-        else {
+        // the open connections first (a hash lookup); those held, a list, only for an answer that came late
+        let Some((c, x)) = self.tracker.get_mut(a, b).or_else(|| {
+            self.holding
+                .iter_mut()
+                .find(|(g, _)| {
+                    let c = &g.conn;
+                    (c.client, c.server) == (a, b) || (c.client, c.server) == (b, a)
+                })
+                .map(|(g, _)| (&g.conn, &mut g.extra))
+        }) else {
             return;
         };
         let Some(side) = conn::side_of(c, ask.local) else {
