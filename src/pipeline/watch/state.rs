@@ -196,11 +196,12 @@ impl State {
         out: &mut dyn Write,
     ) -> io::Result<()> {
         let waiting = std::mem::take(&mut self.pending);
-        for e in waiting {
-            if now - e.ts < PENDING_FOR {
-                self.kernel(vec![e]);
-            }
-        }
+        self.kernel(
+            waiting
+                .into_iter()
+                .filter(|e| now - e.ts < PENDING_FOR)
+                .collect(),
+        );
         let settle = SETTLE.as_nanos() as TimestampNs;
         for g in self.tracker.due(now, settle, self.idle) {
             if g.extra.settled() || self.holding.len() >= HOLD_MAX {
