@@ -336,6 +336,8 @@ const RETRY_EVERY: Duration = Duration::from_millis(25);
 
 /// How long the thread waits, after an ask, for others to ask with it.
 const GATHER: Duration = Duration::from_millis(5);
+/// A batch this large says the thread is busy (then it gathers).
+const BUSY_BATCH: usize = 32;
 
 /// A thread that answers lookups.
 pub struct Lookups {
@@ -376,6 +378,7 @@ fn serve(mut owners: Owners, rx: Receiver<Ask>, answers: Sender<Answer>) {
     let mut waiting: Vec<(Ask, u32, Instant)> = Vec::new();
     // one sock_diag socket for the thread's life (opened again if it could not be)
     let mut diag = sockdiag::Diag::open().ok();
+    let mut busy = false;
     loop {
         let wait = waiting
             .iter()
@@ -385,9 +388,12 @@ fn serve(mut owners: Owners, rx: Receiver<Ask>, answers: Sender<Answer>) {
         match rx.recv_timeout(wait) {
             Ok(ask) => {
                 waiting.push((ask, 0, Instant::now()));
-                // the asks of the next few ms in the same batch: each batch costs a few system calls and a
-                // round trip to the /proc helper whatever its size
-                std::thread::sleep(GATHER);
+                // when busy, the asks of the next few ms in the same batch: each batch costs a few system calls
+                // and a round trip to the /proc helper whatever its size; when not, no wait (a short
+                // connection's sockets are gone within a millisecond)
+                if busy {
+                    std::thread::sleep(GATHER);
+                }
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
@@ -401,6 +407,7 @@ fn serve(mut owners: Owners, rx: Receiver<Ask>, answers: Sender<Answer>) {
         if diag.is_none() {
             diag = sockdiag::Diag::open().ok();
         }
+        busy = due.len() >= BUSY_BATCH;
         for (ask, found) in look_up(&mut owners, due, &mut waiting, diag.as_ref()) {
             if answers.send((ask, found)).is_err() {
                 return;
