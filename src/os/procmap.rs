@@ -160,10 +160,12 @@ impl Finder {
         // inode 0 is no socket a process holds (not accepted yet, or closed): nothing to look for
         let missing =
             |cache: &HashMap<u64, Owner>| inodes.iter().any(|i| *i != 0 && !cache.contains_key(i));
-        if missing(&self.cache) {
-            for &pid in &self.hot {
-                scan_pid(pid, &mut self.cache);
+        // the processes that held sockets last first, and only until every inode asked for is known
+        for &pid in self.hot.iter().rev() {
+            if !missing(&self.cache) {
+                break;
             }
+            scan_pid(pid, &mut self.cache);
         }
         if missing(&self.cache) && self.scanned.is_none_or(|t| t.elapsed() >= RESCAN_EVERY) {
             self.cache = scan();
@@ -171,7 +173,9 @@ impl Finder {
         }
         let found: Vec<Option<Owner>> = inodes.iter().map(|i| self.cache.get(i).cloned()).collect();
         for o in found.iter().flatten() {
-            if !self.hot.contains(&o.pid) {
+            // most recent last
+            if self.hot.last() != Some(&o.pid) {
+                self.hot.retain(|p| *p != o.pid);
                 if self.hot.len() == HOT_PIDS {
                     self.hot.remove(0);
                 }
