@@ -111,7 +111,18 @@ struct Watch {
 impl Watch {
     /// Start `watch ARGS --format json` and wait until it says it is watching.
     fn start(args: &[&str]) -> Watch {
-        let mut child = Command::new(BIN)
+        Watch::start_with(args, false)
+    }
+
+    /// As [`Watch::start`]; with `group`, in a process group of its own (as a terminal runs it: Ctrl-C signals the
+    /// whole group, the helpers the watch started included).
+    fn start_with(args: &[&str], group: bool) -> Watch {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(BIN);
+        if group {
+            cmd.process_group(0);
+        }
+        let mut child = cmd
             .arg("watch")
             .args(["--format", "json"])
             .args(args)
@@ -726,6 +737,22 @@ fn a_watch_killed_with_sigkill_leaves_no_instance_and_no_helper() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A terminal's Ctrl-C reaches every process of the group, the instance's remover too: it used to die with the
+/// watch and leave the instance behind (the watch, no longer root, cannot remove it itself).
+#[test]
+fn ctrl_c_to_the_whole_process_group_leaves_no_instance() {
+    if !can_run() {
+        return;
+    }
+    let w = Watch::start_with(&["--port", "9"], true);
+    let pid = w.pid();
+    // SAFETY: SIGINT to the process group our child leads.
+    unsafe { libc::kill(-(pid as i32), libc::SIGINT) };
+    let (lines, code) = w.wait_end();
+    assert_eq!(code, Some(0), "{lines:?}");
+    assert_eq!(instances_left(pid), Vec::<String>::new());
 }
 
 #[test]

@@ -19,6 +19,7 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use super::sockdiag;
+use crate::model::tcp_state::TcpState;
 
 /// A process holding a socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +111,8 @@ pub fn exists(pid: u32) -> bool {
 pub enum Owners {
     Helper {
         to: std::fs::File,
-        from: std::fs::File,
+        /// Buffered: an answer is read whole, not a read(2) per field.
+        from: std::io::BufReader<std::fs::File>,
     },
     Here(Finder),
 }
@@ -135,6 +137,7 @@ impl Owners {
     pub fn find(&mut self, inodes: &[u64]) -> Vec<Option<Owner>> {
         match self {
             Owners::Here(finder) => finder.find(inodes),
+            Owners::Helper { .. } if inodes.iter().all(|i| *i == 0) => vec![None; inodes.len()],
             Owners::Helper { to, from } => {
                 ask_helper(to, from, inodes).unwrap_or_else(|_| vec![None; inodes.len()])
             }
@@ -154,11 +157,15 @@ pub struct Finder {
 impl Finder {
     /// The owners of `inodes`: the hot processes' fd tables first, the whole of /proc only now and then.
     pub fn find(&mut self, inodes: &[u64]) -> Vec<Option<Owner>> {
-        let missing = |cache: &HashMap<u64, Owner>| inodes.iter().any(|i| !cache.contains_key(i));
-        if missing(&self.cache) {
-            for &pid in &self.hot {
-                scan_pid(pid, &mut self.cache);
+        // inode 0 is no socket a process holds (not accepted yet, or closed): nothing to look for
+        let missing =
+            |cache: &HashMap<u64, Owner>| inodes.iter().any(|i| *i != 0 && !cache.contains_key(i));
+        // the processes that held sockets last first, and only until every inode asked for is known
+        for &pid in self.hot.iter().rev() {
+            if !missing(&self.cache) {
+                break;
             }
+            scan_pid(pid, &mut self.cache);
         }
         if missing(&self.cache) && self.scanned.is_none_or(|t| t.elapsed() >= RESCAN_EVERY) {
             self.cache = scan();
@@ -166,7 +173,9 @@ impl Finder {
         }
         let found: Vec<Option<Owner>> = inodes.iter().map(|i| self.cache.get(i).cloned()).collect();
         for o in found.iter().flatten() {
-            if !self.hot.contains(&o.pid) {
+            // most recent last
+            if self.hot.last() != Some(&o.pid) {
+                self.hot.retain(|p| *p != o.pid);
                 if self.hot.len() == HOT_PIDS {
                     self.hot.remove(0);
                 }
@@ -188,7 +197,7 @@ const CACHE_MAX: usize = 100_000;
 /// Request: u32 count, then u64 inodes. Answer: per inode, u32 pid (0: none), u8 length, the command name.
 fn ask_helper(
     to: &mut std::fs::File,
-    from: &mut std::fs::File,
+    from: &mut std::io::BufReader<std::fs::File>,
     inodes: &[u64],
 ) -> std::io::Result<Vec<Option<Owner>>> {
     let mut req = (inodes.len() as u32).to_ne_bytes().to_vec();
@@ -236,7 +245,7 @@ fn fork_helper() -> Option<Owners> {
         libc::close(ans_w);
         Some(Owners::Helper {
             to: std::fs::File::from_raw_fd(req_w),
-            from: std::fs::File::from_raw_fd(ans_r),
+            from: std::io::BufReader::with_capacity(1 << 16, std::fs::File::from_raw_fd(ans_r)),
         })
     }
 }
@@ -267,7 +276,7 @@ unsafe fn helper_main(req: RawFd, ans: RawFd) -> ! {
             libc::_exit(1);
         }
         libc::syscall(libc::SYS_close_range, 2u32, u32::MAX, 0u32);
-        let mut input = std::fs::File::from_raw_fd(0);
+        let mut input = std::io::BufReader::with_capacity(1 << 16, std::fs::File::from_raw_fd(0));
         let mut output = std::fs::File::from_raw_fd(1);
         let mut finder = Finder::default();
         loop {
@@ -318,6 +327,8 @@ pub enum Found {
     NotLocal,
     /// Its socket was held by no process we could see, each time it was looked up.
     Unknown,
+    /// Its socket was an orphan when looked up: its process had closed it (the kernel still ends the connection).
+    Orphan,
 }
 
 /// One answer: the ask, and what was found.
@@ -327,6 +338,11 @@ pub type Answer = (Ask, Found);
 const TRIES: u32 = 16;
 const RETRY_EVERY: Duration = Duration::from_millis(25);
 
+/// How long the thread waits, after an ask, for others to ask with it.
+const GATHER: Duration = Duration::from_millis(5);
+/// A batch this large says the thread is busy (then it gathers).
+const BUSY_BATCH: usize = 32;
+
 /// A thread that answers lookups.
 pub struct Lookups {
     tx: SyncSender<Ask>,
@@ -334,8 +350,10 @@ pub struct Lookups {
     pub refused: u64,
 }
 
-/// Asks waiting at most; beyond this a lookup is refused (and the connection's process is not known).
-const QUEUE: usize = 1024;
+/// Asks waiting at most; beyond this a lookup is refused (and the connection's process is not known). A batch of a
+/// thousand takes 5–10 ms on a busy 2-CPU machine, and the thread is not always on a CPU: at 20,000 connections a
+/// second (40,000 asks) this is 200 ms of asks.
+const QUEUE: usize = 8192;
 
 impl Lookups {
     /// Start the thread with `owners`; answers come on `answers`.
@@ -362,7 +380,9 @@ impl Lookups {
 fn serve(mut owners: Owners, rx: Receiver<Ask>, answers: Sender<Answer>) {
     // (ask, tries so far, when to try next)
     let mut waiting: Vec<(Ask, u32, Instant)> = Vec::new();
-    let mut costs = Costs::default();
+    // one sock_diag socket for the thread's life (opened again if it could not be)
+    let mut diag = sockdiag::Diag::open().ok();
+    let mut busy = false;
     loop {
         let wait = waiting
             .iter()
@@ -370,7 +390,15 @@ fn serve(mut owners: Owners, rx: Receiver<Ask>, answers: Sender<Answer>) {
             .min()
             .unwrap_or(Duration::from_millis(200));
         match rx.recv_timeout(wait) {
-            Ok(ask) => waiting.push((ask, 0, Instant::now())),
+            Ok(ask) => {
+                waiting.push((ask, 0, Instant::now()));
+                // when busy, the asks of the next few ms in the same batch: each batch costs a few system calls
+                // and a round trip to the /proc helper whatever its size; when not, no wait (a short
+                // connection's sockets are gone within a millisecond)
+                if busy {
+                    std::thread::sleep(GATHER);
+                }
+            }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
         }
@@ -380,7 +408,11 @@ fn serve(mut owners: Owners, rx: Receiver<Ask>, answers: Sender<Answer>) {
         let now = Instant::now();
         let (due, later): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|w| w.2 <= now);
         waiting = later;
-        for (ask, found) in look_up(&mut owners, due, &mut waiting, &mut costs) {
+        if diag.is_none() {
+            diag = sockdiag::Diag::open().ok();
+        }
+        busy = due.len() >= BUSY_BATCH;
+        for (ask, found) in look_up(&mut owners, due, &mut waiting, diag.as_ref()) {
             if answers.send((ask, found)).is_err() {
                 return;
             }
@@ -388,153 +420,96 @@ fn serve(mut owners: Owners, rx: Receiver<Ask>, answers: Sender<Answer>) {
     }
 }
 
-/// What a batch of lookups cost each way, to ask the socket table the cheaper way. A question for one socket is a
-/// hash lookup in the kernel (tens of µs); a dump walks the whole table, TIME_WAIT entries included, so it costs
-/// with the table's size (20–40 ms with the TIME_WAIT entries of a few thousand connections a second), not with the
-/// batch's.
-struct Costs {
-    /// Microseconds per dump, and per one-socket question (moving averages).
-    dump_us: f64,
-    question_us: f64,
-    /// Batches since the other way was last measured.
-    since_other: u32,
-}
-
-impl Default for Costs {
-    fn default() -> Costs {
-        Costs {
-            dump_us: 0.0,
-            question_us: 30.0,
-            since_other: 0,
-        }
-    }
-}
-
-/// Every this many batches the way not chosen is measured again (the table grows and shrinks).
-const REMEASURE_EVERY: u32 = 64;
-
-impl Costs {
-    fn dump_pays(&mut self, asks: usize) -> bool {
-        if asks < 4 {
-            return false;
-        }
-        let cheaper = self.dump_us < asks as f64 * self.question_us;
-        self.since_other += 1;
-        if self.since_other >= REMEASURE_EVERY {
-            self.since_other = 0;
-            return !cheaper;
-        }
-        cheaper
-    }
-
-    fn measured(&mut self, dumped: bool, asks: usize, took: Duration) {
-        let us = took.as_micros() as f64;
-        let (avg, sample) = if dumped {
-            (&mut self.dump_us, us)
-        } else if asks > 0 {
-            (&mut self.question_us, us / asks as f64)
-        } else {
-            return;
-        };
-        *avg = if *avg == 0.0 {
-            sample
-        } else {
-            0.7 * *avg + 0.3 * sample
-        };
-    }
-}
-
-/// Every state but TIME_WAIT and CLOSE (no process holds those, and under load TIME_WAIT is most of the table).
-const DUMP_STATES: u32 = ((1 << 13) - 1) & !(1 << 0) & !(1 << 6) & !(1 << 7);
-
-/// The socket table as one dump found it: connections by address pair, and the listeners.
-struct Table {
-    conns: HashMap<(SocketAddr, SocketAddr), sockdiag::DiagSocket>,
-    listeners: Vec<(SocketAddr, sockdiag::DiagSocket)>,
-}
-
-impl Table {
-    /// IPv4's sockets, and IPv6's when an ask is IPv6 or was not answered by IPv4's (a dual-stack socket's IPv4
-    /// connections are in the IPv6 table; each dump walks the whole table); `None` if a dump fails.
-    fn dump<'a>(d: &sockdiag::Diag, asks: impl Iterator<Item = &'a Ask> + Clone) -> Option<Table> {
-        let mut t = Table {
-            conns: HashMap::new(),
-            listeners: Vec::new(),
-        };
-        for ipv6 in [false, true] {
-            if ipv6
-                && !asks
-                    .clone()
-                    .any(|a| a.local.is_ipv6() || t.socket_of(a.local, a.remote).is_none())
-            {
-                break;
-            }
-            for (local, remote, s) in sockdiag::dump(d, ipv6, DUMP_STATES).ok()? {
-                if s.listener {
-                    t.listeners.push((local, s));
-                } else {
-                    t.conns.insert((local, remote), s);
-                }
-            }
-        }
-        Some(t)
-    }
-
-    /// As [`sockdiag::socket_of`] answers: the connection, else the listener of its local port (marked so).
-    fn socket_of(&self, local: SocketAddr, remote: SocketAddr) -> Option<sockdiag::DiagSocket> {
-        self.conns.get(&(local, remote)).copied().or_else(|| {
-            self.listeners
-                .iter()
-                .find(|(l, _)| {
-                    l.port() == local.port() && (l.ip() == local.ip() || l.ip().is_unspecified())
-                })
-                .map(|(_, s)| *s)
-        })
-    }
-}
-
-/// Look up every due ask at once (one /proc scan for all); those not held by a process yet go back in `waiting`.
+/// Look up every due ask at once: one datagram of sock_diag questions for the batch (a question is a hash lookup
+/// in the kernel; a dump of the table, tried before, walks every socket — under load mostly TIME_WAIT entries,
+/// 20–40 ms a dump — and cost more than all the questions together), then one /proc look for all their inodes.
+/// Those not held by a process yet go back in `waiting`.
 fn look_up(
     owners: &mut Owners,
     due: Vec<(Ask, u32, Instant)>,
     waiting: &mut Vec<(Ask, u32, Instant)>,
-    costs: &mut Costs,
+    diag: Option<&sockdiag::Diag>,
 ) -> Vec<(Ask, Found)> {
     let mut out = Vec::new();
     let mut asked: Vec<(Ask, u32, sockdiag::DiagSocket)> = Vec::new();
-    let diag = sockdiag::Diag::open();
-    let started = Instant::now();
-    let dumped = diag.is_ok() && costs.dump_pays(due.len());
-    let table = match &diag {
-        Ok(d) if dumped => Table::dump(d, due.iter().map(|w| &w.0)),
-        _ => None,
+    let together = match diag {
+        Some(d) => d.sockets_of(
+            &due.iter()
+                .map(|(a, _, _)| (a.local, a.remote))
+                .collect::<Vec<_>>(),
+        ),
+        None => Vec::new(),
     };
+    let mut together = together.into_iter();
     for (ask, tries, _) in due {
-        let answer = match (&table, &diag) {
-            (Some(t), _) => Ok(t.socket_of(ask.local, ask.remote)),
-            (None, Ok(d)) => d.socket_of(ask.local, ask.remote),
-            (None, Err(_)) => sockdiag::socket_of(ask.local, ask.remote),
+        let answer = match (together.next(), diag) {
+            (Some(Ok(a)), _) => Ok(a),
+            // an answer that did not come back (or no sock_diag socket): the question alone
+            (_, Some(d)) => d.socket_of(ask.local, ask.remote),
+            (_, None) => sockdiag::socket_of(ask.local, ask.remote),
         };
         match answer {
             Ok(Some(s)) => asked.push((ask, tries, s)),
             Ok(None) | Err(_) => out.push((ask, Found::NotLocal)),
         }
     }
-    costs.measured(dumped, out.len() + asked.len(), started.elapsed());
     let inodes: Vec<u64> = asked.iter().map(|(_, _, s)| s.inode).collect();
     let found = owners.find(&inodes);
+    let mut closed = Vec::new();
     for ((ask, tries, s), owner) in asked.into_iter().zip(found) {
         match owner {
             Some(o) if !s.listener && s.inode != 0 => out.push((ask, Found::Holder(o))),
-            // not accepted yet (no inode), or accepted but not in an fd table yet: look again shortly
-            _ if !s.listener && tries + 1 < TRIES => {
+            // not accepted yet (no inode), or accepted but not in an fd table we read yet: look again shortly
+            _ if !s.listener && (s.inode != 0 || not_accepted(s.state)) && tries + 1 < TRIES => {
                 waiting.push((ask, tries + 1, Instant::now() + RETRY_EVERY));
             }
             Some(o) if s.listener => out.push((ask, Found::Listener(o))),
+            // no inode, past the states of the accept queue: its process closed it, nobody will hold it again
+            _ if !s.listener && s.inode == 0 => closed.push(ask),
             _ => out.push((ask, Found::Unknown)),
         }
     }
+    out.extend(listeners_of(owners, diag, closed));
     out
+}
+
+/// For sockets their process had closed: the holder of the listener of their local port, as when the connection
+/// is not in the table any more (the kernel's own fallback, which a closed socket still in the table does not
+/// reach); else [`Found::Orphan`]. Asked with remote port 0, which no connection has.
+fn listeners_of(
+    owners: &mut Owners,
+    diag: Option<&sockdiag::Diag>,
+    closed: Vec<Ask>,
+) -> Vec<(Ask, Found)> {
+    let pairs: Vec<_> = closed
+        .iter()
+        .map(|a| (a.local, SocketAddr::new(a.remote.ip(), 0)))
+        .collect();
+    let answers = diag.map(|d| d.sockets_of(&pairs)).unwrap_or_default();
+    let inodes: Vec<u64> = (0..closed.len())
+        .map(|i| match answers.get(i) {
+            Some(Ok(Some(s))) if s.state == Some(TcpState::Listen) => s.inode,
+            _ => 0,
+        })
+        .collect();
+    let found = owners.find(&inodes);
+    closed
+        .into_iter()
+        .zip(inodes.iter().zip(found))
+        .map(|(ask, (inode, owner))| match owner {
+            Some(o) if *inode != 0 => (ask, Found::Listener(o)),
+            _ => (ask, Found::Orphan),
+        })
+        .collect()
+}
+
+/// The states a socket with no inode is in while it waits in a listener's accept queue (any other state without
+/// an inode is an orphan: closed by its process).
+fn not_accepted(state: Option<TcpState>) -> bool {
+    matches!(
+        state,
+        Some(TcpState::SynReceived | TcpState::Established | TcpState::CloseWait)
+    )
 }
 
 #[cfg(test)]
@@ -557,26 +532,7 @@ mod tests {
     }
 
     #[test]
-    fn the_socket_table_is_asked_the_way_last_measured_cheaper() {
-        let mut c = Costs::default();
-        assert!(
-            !c.dump_pays(3),
-            "a few questions never pay for a walk of the table"
-        );
-        assert!(c.dump_pays(500), "not measured yet: try the dump");
-        c.measured(true, 500, Duration::from_millis(30));
-        // 30 ms for the dump against 500 questions of 30 µs (15 ms): ask each
-        assert!(!c.dump_pays(500));
-        c.measured(false, 500, Duration::from_millis(100));
-        // the questions took 200 µs each (averaged with what was known: 81 µs, 40 ms): the dump is cheaper again
-        assert!(c.dump_pays(500));
-        // now and then the other way is measured again
-        let dumps = (0..REMEASURE_EVERY).filter(|_| c.dump_pays(500)).count();
-        assert_eq!(dumps as u32, REMEASURE_EVERY - 1);
-    }
-
-    #[test]
-    fn a_dual_stack_servers_ipv4_connection_is_found_in_the_ipv6_dump_by_its_ipv4_addresses() {
+    fn a_dual_stack_servers_ipv4_connection_is_found_by_the_ipv4_addresses_the_packets_show() {
         let Ok(l) = std::net::TcpListener::bind("[::]:0") else {
             return crate::testing::skip("no IPv6 on this machine");
         };
@@ -589,8 +545,10 @@ mod tests {
             local: server,
             remote: client,
         };
-        let t = Table::dump(&sockdiag::Diag::open().unwrap(), [ask].iter()).unwrap();
-        let s = t.socket_of(server, client).expect("in the IPv6 table");
+        let s = sockdiag::Diag::open()
+            .unwrap()
+            .sockets_of(&[(ask.local, ask.remote)]);
+        let s = s[0].as_ref().unwrap().expect("found by its IPv4 addresses");
         assert!(!s.listener && s.inode != 0, "{s:?}");
         assert_eq!(
             Owners::Here(Finder::default()).find(&[s.inode])[0]
@@ -601,26 +559,64 @@ mod tests {
     }
 
     #[test]
-    fn one_dump_finds_a_connection_both_ends_and_the_listener() {
+    fn one_batch_finds_a_connections_both_ends_and_the_listener_and_their_process() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (b, _) = l.accept().unwrap();
-        let t = Table::dump(&sockdiag::Diag::open().unwrap(), [].iter()).unwrap();
         let (la, lb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
-        let sa = t.socket_of(la, lb).unwrap();
-        let sb = t.socket_of(lb, la).unwrap();
-        assert!(
-            !sa.listener && !sb.listener && sa.inode != 0 && sb.inode != 0 && sa.inode != sb.inode
-        );
-        // the same inodes as the one-socket question gives
-        assert_eq!(
-            sockdiag::socket_of(la, lb).unwrap().unwrap().inode,
-            sa.inode
-        );
-        // a pair the table does not have, on the listener's port: the listener, marked so
+        // a pair the table does not have, on the listener's port: the listener, inferred
         let other: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        assert!(t.socket_of(lb, other).unwrap().listener);
-        assert_eq!(t.socket_of(la, other), None);
+        // closed by this process, still in the table (FIN_WAIT): a server end is the listener's (inferred), a
+        // client end nobody's
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (d, _) = l.accept().unwrap();
+        let (lc, ld) = (c.local_addr().unwrap(), d.local_addr().unwrap());
+        let e = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (f, _) = l.accept().unwrap();
+        let (le, lf) = (e.local_addr().unwrap(), f.local_addr().unwrap());
+        drop((d, e));
+        let pairs = [
+            (la, lb),
+            (lb, la),
+            (lb, other),
+            (la, other),
+            (ld, lc),
+            (le, lf),
+        ];
+        let due: Vec<(Ask, u32, Instant)> = pairs
+            .map(|(local, remote)| (Ask { local, remote }, 0, Instant::now()))
+            .into();
+        let mut waiting = Vec::new();
+        let mut owners = Owners::Here(Finder::default());
+        let diag = sockdiag::Diag::open().unwrap();
+        let got = look_up(&mut owners, due, &mut waiting, Some(&diag));
+        assert!(waiting.is_empty(), "{waiting:?}");
+        let me = std::process::id();
+        let of = |local, remote| {
+            got.iter()
+                .find(|(a, _)| *a == Ask { local, remote })
+                .map(|(_, f)| f.clone())
+        };
+        let found = pairs.map(|(l, r)| of(l, r).unwrap());
+        assert!(
+            matches!(&found[0], Found::Holder(o) if o.pid == me),
+            "{found:?}"
+        );
+        assert!(
+            matches!(&found[1], Found::Holder(o) if o.pid == me),
+            "{found:?}"
+        );
+        assert!(
+            matches!(&found[2], Found::Listener(o) if o.pid == me),
+            "{found:?}"
+        );
+        assert_eq!(found[3], Found::NotLocal);
+        assert!(
+            matches!(&found[4], Found::Listener(o) if o.pid == me),
+            "{found:?}"
+        );
+        assert_eq!(found[5], Found::Orphan);
+        drop((c, f));
         assert!(descends_from(std::process::id(), std::process::id()));
         assert!(!descends_from(1, std::process::id()));
     }

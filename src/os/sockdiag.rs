@@ -214,85 +214,125 @@ impl Diag {
     }
 }
 
-/// Every socket of one family in `states` (a mask of `1 << linux state`), asked with one netlink dump: a batch of
-/// lookups costs one walk of the table instead of a question each.
-pub fn dump(
-    diag: &Diag,
-    ipv6: bool,
-    states: u32,
-) -> std::io::Result<Vec<(SocketAddr, SocketAddr, DiagSocket)>> {
-    use std::os::fd::AsRawFd;
-    let fd = diag.0.as_raw_fd();
-    let mut req = [0u8; 72];
-    req[0..4].copy_from_slice(&72u32.to_ne_bytes());
-    req[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    req[6..8].copy_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16).to_ne_bytes());
-    req[16] = if ipv6 { libc::AF_INET6 } else { libc::AF_INET } as u8;
-    req[17] = libc::IPPROTO_TCP as u8;
-    req[20..24].copy_from_slice(&states.to_ne_bytes());
-    // SAFETY: send on our socket with a buffer we own and its true length.
-    if unsafe { libc::send(fd, req.as_ptr().cast(), req.len(), 0) } < 0 {
-        return Err(std::io::Error::last_os_error());
+/// Questions sent in one datagram at most: their answers must all fit in the socket's receive buffer at once (the
+/// kernel answers each while we are still in send(2), and drops an answer that does not fit).
+const QUESTIONS_AT_ONCE: usize = 64;
+/// Room for one answer (an `inet_diag_msg` and a few attributes; a longer one is cut, and we read only its start).
+const ANSWER_ROOM: usize = 1024;
+
+impl Diag {
+    /// [`Diag::socket_of`] for many pairs, asked [`QUESTIONS_AT_ONCE`] to a datagram and their answers read with
+    /// one recvmmsg(2): a question is a hash lookup in the kernel, and two system calls per question cost more than
+    /// the lookup. Answers come back in order, each with the sequence number of its question; a question whose
+    /// answer did not come back gets an error (the caller may ask it alone).
+    pub fn sockets_of(
+        &self,
+        pairs: &[(SocketAddr, SocketAddr)],
+    ) -> Vec<std::io::Result<Option<DiagSocket>>> {
+        let mut out = Vec::with_capacity(pairs.len());
+        let mut req = Vec::with_capacity(72 * QUESTIONS_AT_ONCE);
+        let mut bufs = vec![0u8; ANSWER_ROOM * QUESTIONS_AT_ONCE];
+        for chunk in pairs.chunks(QUESTIONS_AT_ONCE) {
+            req.clear();
+            for (i, (local, remote)) in chunk.iter().enumerate() {
+                let mut m = diag_request(*local, *remote);
+                m[8..12].copy_from_slice(&(i as u32 + 1).to_ne_bytes()); // nlmsg_seq
+                req.extend_from_slice(&m);
+            }
+            let mut answers: Vec<Option<std::io::Result<Option<DiagSocket>>>> =
+                (0..chunk.len()).map(|_| None).collect();
+            if let Err(e) = self.exchange_many(&req, &mut bufs, chunk, &mut answers) {
+                let kind = e.kind();
+                for a in answers.iter_mut().filter(|a| a.is_none()) {
+                    *a = Some(Err(std::io::Error::new(kind, e.to_string())));
+                }
+            }
+            out.extend(
+                answers.into_iter().map(|a| {
+                    a.unwrap_or_else(|| Err(std::io::Error::other("no sock_diag answer")))
+                }),
+            );
+        }
+        out
     }
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        // SAFETY: recv into a buffer we own, with its true length.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
+
+    /// Send the questions in `req` (one datagram), read every answer waiting into `answers` by sequence number.
+    fn exchange_many(
+        &self,
+        req: &[u8],
+        bufs: &mut [u8],
+        chunk: &[(SocketAddr, SocketAddr)],
+        answers: &mut [Option<std::io::Result<Option<DiagSocket>>>],
+    ) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let fd = self.0.as_raw_fd();
+        // an answer left from an earlier question (read too late) would be taken for one of these
+        // SAFETY: recv into a buffer we own, with its true length, without waiting.
+        while unsafe { libc::recv(fd, bufs.as_mut_ptr().cast(), bufs.len(), libc::MSG_DONTWAIT) }
+            > 0
+        {}
+        // SAFETY: send on our socket with a buffer we own and its true length.
+        if unsafe { libc::send(fd, req.as_ptr().cast(), req.len(), 0) } < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        if parse_dump(&buf[..n as usize], &mut out)? {
-            return Ok(out);
-        }
-    }
-}
-
-/// The sockets in one datagram of a dump's answer, added to `out`; true at its end (NLMSG_DONE).
-fn parse_dump(
-    mut msg: &[u8],
-    out: &mut Vec<(SocketAddr, SocketAddr, DiagSocket)>,
-) -> std::io::Result<bool> {
-    const NLMSG_DONE: u16 = 3;
-    let bad = || std::io::Error::other("short sock_diag dump");
-    while msg.len() >= 16 {
-        let len = u32::from_ne_bytes(msg[0..4].try_into().expect("4 bytes")) as usize;
-        let one = msg.get(..len).filter(|_| len >= 16).ok_or_else(bad)?;
-        match u16::from_ne_bytes([one[4], one[5]]) {
-            NLMSG_DONE => return Ok(true),
-            NLMSG_ERROR => return parse_diag_answer(one, 0).map(|_| true),
-            SOCK_DIAG_BY_FAMILY if one.len() >= 88 => {
-                let port = |at: usize| u16::from_be_bytes([one[at], one[at + 1]]);
-                let addr = |at: usize| -> IpAddr {
-                    if one[16] == libc::AF_INET6 as u8 {
-                        let b: [u8; 16] = one[at..at + 16].try_into().expect("16 bytes");
-                        let v6 = Ipv6Addr::from(b);
-                        // a dual-stack socket's IPv4 peer, as the packets show it
-                        v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
-                    } else {
-                        let b: [u8; 4] = one[at..at + 4].try_into().expect("4 bytes");
-                        IpAddr::V4(Ipv4Addr::from(b))
-                    }
+        let mut got = 0;
+        while got < chunk.len() {
+            let mut iov: Vec<libc::iovec> = bufs
+                .chunks_mut(ANSWER_ROOM)
+                .map(|b| libc::iovec {
+                    iov_base: b.as_mut_ptr().cast(),
+                    iov_len: b.len(),
+                })
+                .collect();
+            // SAFETY: an all-zero mmsghdr is valid; each points at one iovec of ours.
+            let mut msgs: Vec<libc::mmsghdr> = iov
+                .iter_mut()
+                .map(|v| {
+                    let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                    m.msg_hdr.msg_iov = v;
+                    m.msg_hdr.msg_iovlen = 1;
+                    m
+                })
+                .collect();
+            // every answer was queued during send(2): what is not there now will not come
+            // SAFETY: recvmmsg into the buffers above, which outlive the call.
+            let n = unsafe {
+                libc::recvmmsg(
+                    fd,
+                    msgs.as_mut_ptr(),
+                    (chunk.len() - got) as u32,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                )
+            };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                return if e.kind() == std::io::ErrorKind::WouldBlock {
+                    Ok(())
+                } else {
+                    Err(e)
                 };
-                let word =
-                    |at: usize| u32::from_ne_bytes(one[at..at + 4].try_into().expect("4 bytes"));
-                let state = TcpState::from_linux(one[17]);
-                out.push((
-                    SocketAddr::new(addr(24), port(20)),
-                    SocketAddr::new(addr(40), port(22)),
-                    DiagSocket {
-                        state,
-                        inode: u64::from(word(84)),
-                        uid: word(80),
-                        listener: state == Some(TcpState::Listen),
-                    },
-                ));
             }
-            _ => {}
+            if n == 0 {
+                return Ok(());
+            }
+            for (m, b) in msgs.iter().zip(bufs.chunks(ANSWER_ROOM)).take(n as usize) {
+                let msg = &b[..(m.msg_len as usize).min(ANSWER_ROOM)];
+                let Some(seq) = msg
+                    .get(8..12)
+                    .map(|s| u32::from_ne_bytes(s.try_into().expect("4 bytes")))
+                else {
+                    continue;
+                };
+                let Some(i) = (seq as usize).checked_sub(1).filter(|i| *i < chunk.len()) else {
+                    continue;
+                };
+                answers[i] = Some(parse_diag_socket(msg, chunk[i].1.port()));
+            }
+            got += n as usize;
         }
-        msg = &msg[((len + 3) & !3).min(msg.len())..];
+        Ok(())
     }
-    Ok(false)
 }
 
 fn parse_diag_socket(msg: &[u8], remote_port: u16) -> std::io::Result<Option<DiagSocket>> {
@@ -418,6 +458,37 @@ mod tests {
             diag_lookup(la, "127.0.0.1:1".parse().unwrap()).unwrap(),
             None
         );
+    }
+
+    /// Many questions in one datagram get the answers one question each gets, in order, more than fit at once.
+    #[test]
+    fn questions_asked_together_get_the_answers_asked_alone() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut held = Vec::new();
+        let mut pairs = Vec::new();
+        for _ in 0..(QUESTIONS_AT_ONCE + 10) {
+            let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (b, _) = l.accept().unwrap();
+            let (la, lb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+            pairs.push((la, lb));
+            pairs.push((lb, la));
+            held.push((a, b));
+        }
+        // no such connection: nothing (a client port), or the listener of a server port (marked so)
+        let nowhere: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        pairs.insert(7, (held[0].0.local_addr().unwrap(), nowhere));
+        pairs.insert(9, (l.local_addr().unwrap(), nowhere));
+        let d = Diag::open().unwrap();
+        let together = d.sockets_of(&pairs);
+        assert_eq!(together.len(), pairs.len());
+        for ((local, remote), got) in pairs.iter().zip(together) {
+            let alone = d.socket_of(*local, *remote).unwrap();
+            assert_eq!(got.unwrap(), alone, "{local} -> {remote}");
+        }
+        let s = d.sockets_of(&pairs[9..10]).remove(0).unwrap().unwrap();
+        assert!(s.listener);
+        assert_eq!(d.sockets_of(&pairs[7..8]).remove(0).unwrap(), None);
+        assert!(d.sockets_of(&pairs[..1]).remove(0).unwrap().unwrap().inode != 0);
     }
 
     const TABLE: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode

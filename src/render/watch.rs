@@ -105,17 +105,20 @@ impl WatchPrinter {
 
     /// One connection, written whole at once.
     pub fn row(&mut self, out: &mut dyn Write, r: &WatchRow) -> io::Result<()> {
-        let v = WatchPrinter::values(r);
+        // the cells, for the formats made of them (built per connection: not for the others)
+        let v = || WatchPrinter::values(r);
         let text = match self.format {
-            RowsFormat::Table => self.line(&v),
+            RowsFormat::Table => self.line(&v()),
             RowsFormat::Markdown => {
                 let mut s = String::new();
                 if !self.header_written {
                     s.push_str(&format!("| {} |\n", COLUMNS.join(" | ")));
                     s.push_str(&format!("|{}\n", "---|".repeat(COLUMNS.len())));
                 }
-                let cells: Vec<String> =
-                    v.iter().map(|c| escape::markdown(c).into_owned()).collect();
+                let cells: Vec<String> = v()
+                    .iter()
+                    .map(|c| escape::markdown(c).into_owned())
+                    .collect();
                 s.push_str(&format!("| {} |\n", cells.join(" | ")));
                 s
             }
@@ -127,7 +130,7 @@ impl WatchPrinter {
                     s.push_str(&csv::line(&h));
                 }
                 let mut row = vec![r.device.to_string()];
-                row.extend(v);
+                row.extend(v());
                 s.push_str(&csv::line(&row));
                 s
             }

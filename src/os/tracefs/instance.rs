@@ -48,7 +48,9 @@ pub struct Instance {
 /// outlives a crash or SIGKILL of this process: the pipe closes with it. It is spawned, so it holds none of this
 /// process's sockets (they are close-on-exec), only the pipe.
 fn spawn_remover(path: &Path) -> Option<std::process::ChildStdin> {
-    const SCRIPT: &str = "read -r _; i=0; while [ $i -lt 100 ]; do rmdir \"$0\" 2>/dev/null && exit 0; \
+    // it ignores the signals a terminal's Ctrl-C (or `timeout`, `kill -- -PGID`) sends to the whole process group:
+    // it must outlive this process, not die with it
+    const SCRIPT: &str = "trap '' INT TERM HUP QUIT; read -r _; i=0; while [ $i -lt 100 ]; do rmdir \"$0\" 2>/dev/null && exit 0; \
         [ -d \"$0\" ] || exit 0; sleep 0.02; i=$((i+1)); done; exit 1";
     let mut child = std::process::Command::new("/bin/sh")
         .arg("-c")

@@ -70,6 +70,9 @@ pub fn process_text(p: &Process) -> Option<String> {
             Some(format!("{} (holds the listener; inferred)", owner(o)))
         }
         Process::Found(Found::Unknown) => Some("? (held by no process we saw)".into()),
+        Process::Found(Found::Orphan) => {
+            Some("? (its process had closed it before it was looked up)".into())
+        }
         Process::Refused => Some("? (not looked up: too many at once)".into()),
         Process::Found(Found::NotLocal) | Process::NotAsked | Process::Asked => None,
     }

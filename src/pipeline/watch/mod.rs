@@ -226,7 +226,9 @@ pub fn run(
     ));
     let start = Instant::now();
     let mut state = State::new(&mut config, open.stream.link(), only_pid);
-    let stopped_by = match watch_loop(&mut open, &mut state, &mut child, out) {
+    // lines go out together at each tick (a write per line cost more than the line); see watch_loop
+    let mut out = io::BufWriter::with_capacity(OUT_BUFFER, out);
+    let stopped_by = match watch_loop(&mut open, &mut state, &mut child, &mut out) {
         Ok(by) => by,
         Err(e) => {
             // a closed output pipe (`| head`) or a failed read: a program we started does not outlive the watch
@@ -234,8 +236,11 @@ pub fn run(
             return Err(e);
         }
     };
-    stop(open, state, stopped_by, start, child, out, feedback)
+    stop(open, state, stopped_by, start, child, &mut out, feedback)
 }
+
+/// Bytes of lines held at most between two ticks.
+const OUT_BUFFER: usize = 1 << 16;
 
 /// The loop: read frames, kernel events and lookup answers; report what is due. Returns what stopped it.
 fn watch_loop(
@@ -260,6 +265,7 @@ fn watch_loop(
             last_tick = Instant::now();
             state
                 .tick(tracefs::reader::realtime_ns(), &mut open.lookups, out)
+                .and_then(|()| out.flush())
                 .map_err(Error::Output)?;
         }
     }
@@ -342,6 +348,7 @@ fn stop(
             open.lookups.refused,
         )
         .map_err(Error::Output)?;
+    out.flush().map_err(Error::Output)?;
     drop(open);
     if let Some(text) = aside {
         for line in text.lines().filter(|l| !l.is_empty()) {

@@ -2,7 +2,7 @@
 //! came before their connection's first segment, the `--write` file, the totals. Fed frames, kernel events and
 //! lookup answers by the loop in `mod.rs`; reports each connection once it has left the tracker.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -47,8 +47,9 @@ pub struct State {
     local: HashSet<IpAddr>,
     loopback: bool,
     pending: VecDeque<KernelEvent>,
-    /// Connections that left while a lookup of theirs was still out, and until when they wait for it.
-    holding: Vec<(Gone<Extra>, TimestampNs)>,
+    /// Connections that left while a lookup of theirs was still out, and until when they wait for it; by 4-tuple
+    /// (each late answer looks its connection up here).
+    holding: HashMap<(Endpoint, Endpoint), (Gone<Extra>, TimestampNs)>,
     rows: WatchPrinter,
     timeline: Option<TimelinePrinter>,
     write: Option<(Box<dyn Write>, PcapngWriter)>,
@@ -80,7 +81,7 @@ impl State {
             local: capture::local_addresses().into_iter().collect(),
             loopback: config.device == "lo",
             pending: VecDeque::new(),
-            holding: Vec::new(),
+            holding: HashMap::new(),
             rows: std::mem::replace(
                 &mut config.rows,
                 WatchPrinter::new(crate::render::RowsFormat::Csv, crate::render::Style::PLAIN),
@@ -159,15 +160,12 @@ impl State {
             Endpoint::from_socket(ask.local),
             Endpoint::from_socket(ask.remote),
         );
-        let held = self.holding.iter_mut().find(|(g, _)| {
-            let c = &g.conn;
-            (c.client, c.server) == (a, b) || (c.client, c.server) == (b, a)
-        });
-        let Some((c, x)) = self
-            .tracker
-            .get_mut(a, b)
-            .or(held.map(|(g, _)| (&g.conn, &mut g.extra)))
-        else {
+        // the open connections first (a hash lookup); those held, a list, only for an answer that came late
+        let Some((c, x)) = self.tracker.get_mut(a, b).or_else(|| {
+            self.holding
+                .get_mut(&pair(a, b))
+                .map(|(g, _)| (&g.conn, &mut g.extra))
+        }) else {
             return;
         };
         let Some(side) = conn::side_of(c, ask.local) else {
@@ -184,7 +182,7 @@ impl State {
     /// True while a lookup of an open connection has no answer yet.
     pub fn waiting_for_answers(&mut self) -> bool {
         self.tracker.iter_mut().any(|(_, x)| !x.settled())
-            || self.holding.iter().any(|(g, _)| !g.extra.settled())
+            || self.holding.values().any(|(g, _)| !g.extra.settled())
     }
 
     /// Report what is due at `now`; attach kernel events whose connection came since.
@@ -195,23 +193,35 @@ impl State {
         out: &mut dyn Write,
     ) -> io::Result<()> {
         let waiting = std::mem::take(&mut self.pending);
-        for e in waiting {
-            if now - e.ts < PENDING_FOR {
-                self.kernel(vec![e]);
-            }
-        }
+        self.kernel(
+            waiting
+                .into_iter()
+                .filter(|e| now - e.ts < PENDING_FOR)
+                .collect(),
+        );
         let settle = SETTLE.as_nanos() as TimestampNs;
         for g in self.tracker.due(now, settle, self.idle) {
             if g.extra.settled() || self.holding.len() >= HOLD_MAX {
                 self.report(g, out)?;
             } else {
-                self.holding.push((g, now + HOLD_FOR));
+                // an earlier connection of the same 4-tuple still held goes out now, not lost
+                let k = pair(g.conn.client, g.conn.server);
+                if let Some((earlier, _)) = self.holding.insert(k, (g, now + HOLD_FOR)) {
+                    self.report(earlier, out)?;
+                }
             }
         }
-        let (ready, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.holding)
+        let ready: Vec<_> = self
+            .holding
+            .iter()
+            .filter(|(_, (g, until))| g.extra.settled() || *until <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut ready: Vec<_> = ready
             .into_iter()
-            .partition(|(g, until)| g.extra.settled() || *until <= now);
-        self.holding = wait;
+            .filter_map(|k| self.holding.remove(&k))
+            .collect();
+        ready.sort_by_key(|(g, _)| g.conn.id);
         for (g, _) in ready {
             self.report(g, out)?;
         }
@@ -313,7 +323,8 @@ impl State {
     ) -> io::Result<(WatchTotals, Option<String>)> {
         let waiting = std::mem::take(&mut self.pending);
         self.kernel(waiting.into_iter().collect());
-        let held: Vec<_> = self.holding.drain(..).map(|(g, _)| g).collect();
+        let mut held: Vec<_> = self.holding.drain().map(|(_, (g, _))| g).collect();
+        held.sort_by_key(|g| g.conn.id);
         for g in held.into_iter().chain(self.tracker.drain()) {
             self.report(g, out)?;
         }
@@ -333,6 +344,11 @@ impl State {
         let aside = self.rows.totals(out, t)?;
         Ok((t.clone(), aside))
     }
+}
+
+/// A 4-tuple in one order whichever way round its ends are given.
+fn pair(a: Endpoint, b: Endpoint) -> (Endpoint, Endpoint) {
+    if a <= b { (a, b) } else { (b, a) }
 }
 
 fn count(v: &mut Vec<(String, u64)>, what: &str) {
