@@ -19,6 +19,17 @@ fn tcw(args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
+/// Frames the capture kept shorter than they were on the wire (cut by the snap length).
+fn cut_frames(path: &str) -> usize {
+    let mut reader =
+        tcp_close_watch::capfile::CaptureReader::open(path).expect("a saved run opens");
+    let mut cut = 0;
+    while let Some(frame) = reader.next_frame().expect("a saved run reads") {
+        cut += usize::from(frame.data.len() < frame.orig_len as usize);
+    }
+    cut
+}
+
 fn saved_runs() -> Vec<String> {
     tcp_close_watch::model::run::Mode::ALL
         .iter()
@@ -173,8 +184,16 @@ fn zeek_counts_match_the_summary_and_the_segments() {
         };
         assert_eq!(row["orig_pkts"], segs("A").count().to_string(), "{run}");
         assert_eq!(row["resp_pkts"], segs("B").count().to_string(), "{run}");
-        // loopback loses nothing: every byte acknowledged was captured
-        assert_eq!(row["missed_bytes"], "0", "{run}");
+        // loopback loses nothing, so a byte is missed only where the capture's snap length cut a payload (Zeek's
+        // reassembler takes whole payloads alone): zero-window's 10,000-byte segments are cut by design
+        if cut_frames(&run) == 0 {
+            assert_eq!(row["missed_bytes"], "0", "{run}");
+        } else {
+            assert_ne!(
+                row["missed_bytes"], "0",
+                "{run}: a cut payload was acknowledged"
+            );
+        }
         if row["orig_bytes"] != "-" {
             let sent: u64 = segs("A")
                 .filter(|r| !r["flags"].as_str().unwrap().contains('R'))
