@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-# a cold release build takes minutes: say so instead of staying silent (an up-to-date one is quick and quiet)
-if ! cargo build --release --quiet --offline 2>/dev/null; then
+# a cold release build takes minutes: say so before it starts instead of staying silent (a rebuild after a change
+# is quick and quiet)
+if [ ! -x target/release/tcp-close-watch ]; then
     echo "building (first time takes a few minutes)…" >&2
-    cargo build --release --quiet
 fi
+cargo build --release --quiet
 exec ./target/release/tcp-close-watch "$@"
