@@ -69,6 +69,9 @@ pub fn segment_label_as(w: &WireRow, words: bool) -> String {
     if seg.len > 0 {
         s.push_str(&format!(" len {}", seg.len));
     }
+    if crate::render::text::zero_window(seg) {
+        s.push_str(" win 0");
+    }
     if seg.flags.rst() {
         s.push_str(" RST");
     } else if seg.flags.fin() {

@@ -89,6 +89,11 @@ const ENTRIES: &[Entry] = &[
     ),
     e(&["len"], "len 34", "payload bytes in the segment"),
     e(
+        &["win"],
+        "win 0",
+        "a zero window: the sender's receive buffer is full, its peer must stop sending (W in the history)",
+    ),
+    e(
         &["waiting"],
         "… waiting",
         "the call blocked; its return is the └ row further down",

@@ -114,6 +114,9 @@ pub fn segment_text_as(w: &WireRow, words: bool) -> String {
         s.push_str(&format!(" ack {ack}"));
     }
     s.push_str(&format!(" len {}", seg.len));
+    if zero_window(seg) {
+        s.push_str(" win 0");
+    }
     if !seg.payload.is_empty() {
         s.push_str(&format!(" \"{}\"", preview(&seg.payload, 14)));
     }
@@ -124,6 +127,12 @@ pub fn segment_text_as(w: &WireRow, words: bool) -> String {
         s.push_str(&format!("\n  ⚠ {note}"));
     }
     s
+}
+
+/// A zero window advertised (the sender's receive buffer is full: its peer must stop sending), shown as `win 0`;
+/// not on a RST, whose window Linux always sets to 0 and which advertises nothing.
+pub fn zero_window(seg: &crate::model::segment::Segment) -> bool {
+    seg.window == 0 && !seg.flags.rst()
 }
 
 fn tone_of_segment(w: &WireRow) -> Tone {
@@ -413,4 +422,36 @@ pub fn timeline_markdown(t: &Timeline) -> String {
         })
         .collect();
     escaped_table(&md_cells(&headers(t, unit_ms)), &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explain::rows::WireRow;
+    use crate::model::segment::TcpFlags;
+    use crate::testing::seg;
+
+    fn row(flags: u16, window: u16) -> WireRow {
+        let mut segment = seg(1, Peer::B, flags, 1, 1, b"");
+        segment.window = window;
+        WireRow {
+            from: Peer::B,
+            segment,
+            rel_seq: 1,
+            rel_ack: Some(1),
+            states_after: None,
+            notes: Vec::new(),
+            rst_fate: None,
+        }
+    }
+
+    #[test]
+    fn a_zero_window_is_shown_but_not_on_a_reset() {
+        assert!(segment_text(&row(TcpFlags::ACK, 0)).ends_with("len 0 win 0"));
+        assert!(!segment_text(&row(TcpFlags::ACK, 55)).contains("win"));
+        // Linux sets a RST's window to 0: it advertises nothing
+        assert!(!segment_text(&row(TcpFlags::RST | TcpFlags::ACK, 0)).contains("win"));
+        let ladder = crate::render::ladder::segment_label(&row(TcpFlags::ACK, 0));
+        assert!(ladder.ends_with("win 0"), "{ladder}");
+    }
 }
