@@ -93,6 +93,12 @@ fn killed_owner_leaves_nothing(sig: libc::c_int) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    kill_once_paired(&mut child, sig, Duration::ZERO);
+}
+
+/// Once `child` has made its pair (and `settle` later), kill it with `sig`: nothing of its may be left once its
+/// keeper has seen the pipe close, and surely nothing after the next `Pair::create` has swept.
+fn kill_once_paired(child: &mut std::process::Child, sig: libc::c_int, settle: Duration) {
     let pid = child.id();
     let t0 = Instant::now();
     while left_by(pid).len() < 2 {
@@ -100,15 +106,14 @@ fn killed_owner_leaves_nothing(sig: libc::c_int) {
             t0.elapsed() < Duration::from_secs(10),
             "the child made no pair"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
+    std::thread::sleep(settle);
     // SAFETY: kill of our own child.
     unsafe { libc::kill(pid as i32, sig) };
     let _ = child.wait();
     let left = gone(pid);
-    // whatever might be left (nothing, as the keeper saw its pipe close), the next run sweeps it
-    let next = Pair::create().expect("pair");
-    drop(next);
+    drop(Pair::create().expect("the next pair, which sweeps"));
     assert_eq!(left, Vec::<String>::new(), "after signal {sig}");
     assert_eq!(
         left_by(pid),
@@ -195,27 +200,8 @@ fn the_link_scenarios_meet_their_expectations_and_leave_nothing() {
 /// leaves nothing; after SIGKILL, the next run's sweep would take what the keeper had not.
 fn killed_run_leaves_nothing(sig: libc::c_int) {
     let mut child = tcw(&["run", "--mode", "keepalive-dead-peer"]);
-    let pid = child.id();
-    let t0 = Instant::now();
-    while left_by(pid).len() < 2 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "the run made no pair"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: kill of our own child.
-    unsafe { libc::kill(pid as i32, sig) };
-    let _ = child.wait();
-    let left = gone(pid);
-    drop(Pair::create().expect("the next pair, which sweeps"));
-    assert_eq!(left, Vec::<String>::new(), "after signal {sig}");
-    assert_eq!(
-        left_by(pid),
-        Vec::<String>::new(),
-        "after signal {sig} and a sweep"
-    );
+    // A is by then waiting on the kernel's keepalive timer
+    kill_once_paired(&mut child, sig, Duration::from_millis(300));
 }
 
 #[test]
