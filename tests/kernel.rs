@@ -13,6 +13,7 @@ use tcp_close_watch::model::run::Mode;
 use tcp_close_watch::model::tcp_state::TcpState;
 use tcp_close_watch::os::capture::CaptureError;
 use tcp_close_watch::pipeline::live::{self, LiveRun, Options, RunError};
+use tcp_close_watch::testing::one_run_at_a_time;
 
 const WITH_KERNEL: Options = Options {
     ipv6: false,
@@ -21,15 +22,10 @@ const WITH_KERNEL: Options = Options {
 };
 
 /// Play `mode` with the kernel's events; `None` after a loud SKIPPED line when this machine cannot give them.
-/// One run at a time in this process. A run forks helpers (the tracefs instance's remover); a child holds a copy
-/// of every descriptor the process has until its exec closes them, so a socket another thread close()s in that
-/// instant is not yet closed: B's close() with unread data then sends no RST at once, and A's close() can overtake
-/// it. The tool itself forks before any socket of the pair exists; only runs played side by side in one process
-/// (these tests) meet it. The test of twenty runs at once holds the lock for all of its runs.
-static PLAYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
+/// One run at a time in this process ([`one_run_at_a_time`] says why); the test of twenty runs at once holds the
+/// lock for all of its runs.
 fn play(mode: Mode) -> Option<LiveRun> {
-    let _alone = PLAYING.lock().unwrap_or_else(|e| e.into_inner());
+    let _alone = one_run_at_a_time();
     play_beside_others(mode)
 }
 
@@ -335,7 +331,7 @@ fn clean_endings_have_no_reset_and_go_through_the_textbook_states() {
 
 #[test]
 fn twenty_runs_at_once_each_see_only_their_own_events() {
-    let _alone = PLAYING.lock().unwrap_or_else(|e| e.into_inner());
+    let _alone = one_run_at_a_time();
     let runs: Vec<Option<LiveRun>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..20)
             .map(|i| s.spawn(move || play_beside_others(Mode::ALL[i % Mode::ALL.len()])))

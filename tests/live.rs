@@ -28,6 +28,7 @@ fn play(mode: Mode, ipv6: bool) -> Option<LiveRun> {
 /// Play `mode` once, with the kernel's events or without; `None` (after a loud message) when this process may
 /// not capture.
 fn play_with(mode: Mode, ipv6: bool, kernel: bool) -> Option<LiveRun> {
+    let _alone = tcp_close_watch::testing::one_run_at_a_time();
     match live::run(
         mode,
         Options {
@@ -397,6 +398,7 @@ fn ipv6_abrupt_resets_too() {
 #[test]
 fn without_capture_the_calls_still_tell_the_story() {
     // needs no privilege
+    let _alone = tcp_close_watch::testing::one_run_at_a_time();
     let run = live::run(
         Mode::Abrupt,
         Options {
