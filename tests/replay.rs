@@ -70,28 +70,28 @@ fn every_saved_run_replays_to_the_timeline_analyze_shows() {
     }
 }
 
+/// What a run with a capture and the kernel's trace asks of the door, in order: the trace and the capture open on
+/// B's port, privileges end, then the scenario plays and both are finished.
+fn every_run_asks(mode: Mode, b: SocketAddr) -> Vec<Asked> {
+    vec![
+        Asked::Bind { mode, ipv6: false },
+        Asked::StartTrace(b),
+        Asked::StartCapture(b),
+        Asked::TraceReady,
+        Asked::DropPrivileges,
+        Asked::Play,
+        Asked::FinishCapture,
+        Asked::FinishTrace,
+        Asked::KernelRelease,
+    ]
+}
+
 #[test]
 fn the_capture_opens_on_bs_port_before_the_scenario_and_ends_after_it() {
     // privileges end between the capture's start and the scenario: nothing is played with them
     let mut door = replay(Mode::Abrupt);
     run(&mut door, CAPTURE).unwrap();
-    assert_eq!(
-        door.asked,
-        [
-            Asked::Bind {
-                mode: Mode::Abrupt,
-                ipv6: false
-            },
-            Asked::StartTrace(b_of(&door)),
-            Asked::StartCapture(b_of(&door)),
-            Asked::TraceReady,
-            Asked::DropPrivileges,
-            Asked::Play,
-            Asked::FinishCapture,
-            Asked::FinishTrace,
-            Asked::KernelRelease,
-        ]
-    );
+    assert_eq!(door.asked, every_run_asks(Mode::Abrupt, b_of(&door)));
 }
 
 #[test]
@@ -404,23 +404,7 @@ fn waits_on_the_wire_and_the_kernel_are_held_against_what_the_run_saw() {
     let run = live::run_with(&mut door, Mode::SockDestroy, CAPTURE).unwrap();
     assert!(run.trace.is_some());
     // the same order as every run: the view needs nothing asked of its own
-    assert_eq!(
-        door.asked,
-        [
-            Asked::Bind {
-                mode: Mode::SockDestroy,
-                ipv6: false
-            },
-            Asked::StartTrace(run.pair.b),
-            Asked::StartCapture(run.pair.b),
-            Asked::TraceReady,
-            Asked::DropPrivileges,
-            Asked::Play,
-            Asked::FinishCapture,
-            Asked::FinishTrace,
-            Asked::KernelRelease,
-        ]
-    );
+    assert_eq!(door.asked, every_run_asks(Mode::SockDestroy, run.pair.b));
 
     // a run whose kernel never showed A's socket reset: the wait on it is not met, and says which line
     let saved = replay(Mode::SockDestroy);
