@@ -251,16 +251,12 @@ fn random_token() -> std::io::Result<[u8; 16]> {
 /// Capture what goes to and from B's port on the loopback device. Returns once the capture is live, so nothing
 /// sent afterwards is missed.
 pub fn start(b: SocketAddr) -> Result<LiveCapture, CaptureError> {
-    start_on_device(LOOPBACK, b)
+    start_into(LOOPBACK, b, None)
 }
 
 /// Capture what goes to and from B's port on `device` (of the calling thread's network namespace: a link
-/// scenario captures on A's end of its veth, inside A's namespace).
-pub fn start_on_device(device: &str, b: SocketAddr) -> Result<LiveCapture, CaptureError> {
-    start_into(device, b, None)
-}
-
-/// [`start_on_device`], also adding each segment to `seen` as it is read, for a scenario that waits on the wire.
+/// scenario captures on A's end of its veth, inside A's namespace), also adding each segment to `seen` as it is
+/// read, for a scenario that waits on the wire.
 pub fn start_into(
     device: &str,
     b: SocketAddr,

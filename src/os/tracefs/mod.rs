@@ -137,7 +137,7 @@ impl Tracer {
         let pipe_path = instance.path.join("trace_pipe");
         let pipe = open_nonblocking(&pipe_path)?;
         let offset_ns = reader::realtime_minus_mono();
-        let reader = Reader::spawn_all(pipe, ports.to_vec(), stop, live, seen)
+        let reader = Reader::spawn(pipe, ports.to_vec(), stop, live, seen)
             .map_err(|e| io_error("start the reader of", &pipe_path, e))?;
         Ok(Tracer {
             reader: Some(reader),

@@ -42,25 +42,11 @@ pub struct Reader {
 
 impl Reader {
     /// Read `pipe` (opened O_NONBLOCK) until `stop` is set, keeping only events that touch one of `ports` (all of
-    /// them when `ports` is empty).
-    pub fn spawn(pipe: File, ports: Vec<u16>, stop: Arc<AtomicBool>) -> std::io::Result<Reader> {
-        Reader::spawn_with(pipe, ports, stop, None)
-    }
-
-    /// [`Reader::spawn`], handing what it reads to `live` after every read instead of keeping it (`watch`): each
-    /// message holds the events and losses read since the last one. What is read while stopping is kept.
-    pub fn spawn_with(
-        pipe: File,
-        ports: Vec<u16>,
-        stop: Arc<AtomicBool>,
-        live: Option<std::sync::mpsc::Sender<Harvest>>,
-    ) -> std::io::Result<Reader> {
-        Reader::spawn_all(pipe, ports, stop, live, None)
-    }
-
-    /// [`Reader::spawn_with`], also adding each event to `seen` as soon as it is read (a scenario's waits on the
-    /// kernel's events).
-    pub fn spawn_all(
+    /// them when `ports` is empty). With `live` (`watch`), what it reads is handed on after every read instead of
+    /// kept: each message holds the events and losses read since the last one, and what is read while stopping is
+    /// kept. With `seen`, each event is also added there as soon as it is read (a scenario's waits on the kernel's
+    /// events).
+    pub fn spawn(
         pipe: File,
         ports: Vec<u16>,
         stop: Arc<AtomicBool>,
