@@ -186,19 +186,7 @@ pub struct Diag(std::os::fd::OwnedFd);
 
 impl Diag {
     pub fn open() -> std::io::Result<Diag> {
-        use std::os::fd::FromRawFd;
-        // SAFETY: a new socket, owned by the OwnedFd from here on.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                libc::NETLINK_SOCK_DIAG,
-            )
-        };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(Diag(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+        diag_socket().map(Diag)
     }
 
     /// See [`socket_of`].
