@@ -197,7 +197,11 @@ fn a_setcap_binary_gives_up_its_capability() {
     }
     let dir = tempfile::tempdir().unwrap();
     let bin = tcp_close_watch::testing::setcap_copy(BIN.as_ref(), dir.path());
-    let abrupt = capture("abrupt");
+    // nobody reads the capture from the copy's folder: the checkout may be one only its owner enters (mktemp -d)
+    let abrupt = dir.path().join("abrupt.pcapng");
+    std::fs::copy(capture("abrupt"), &abrupt).expect("the capture can be copied");
+    std::fs::set_permissions(&abrupt, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod the capture");
     let commands: [&[&str]; 2] = [
         &["run", "--mode", "abrupt", "--format", "json"],
         &["analyze", abrupt.to_str().unwrap(), "--format", "json"],
