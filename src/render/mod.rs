@@ -7,6 +7,7 @@
 //! million rows: it measures column widths and formats rows on two threads, and streams them out in parts.
 
 pub mod compare;
+pub mod conn_json;
 pub mod csv;
 pub mod escape;
 pub mod fit;

@@ -3,17 +3,16 @@
 //! a million rows cost a second, not a minute, and never sit in memory whole.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::net::IpAddr;
 
 use serde_json::{Value, json};
 
-use crate::model::time::{iso_time, push_iso_time, push_seconds, push_u64};
+use crate::model::time::{push_iso_time, push_seconds, push_u64};
+use crate::render::conn_json::{first_close_json, push_conn_json, push_endpoint, push_json_str};
 use crate::render::rows::{ROWS_PER_PART, write_rows};
 use crate::render::text::markdown_table;
 use crate::render::{csv, escape, fit, json};
-use crate::track::conn::{CloseKind, Conn, Ending, Endpoint, Side};
+use crate::track::conn::{CloseKind, Conn, Ending, Side};
 use crate::track::report::FileReport;
 
 /// One file's summary as the pipeline picked it: the file's report, the connections to show (in id order), and
@@ -39,26 +38,6 @@ pub const HEADERS: [&str; 13] = [
     "history",
     "ending",
 ];
-
-/// `ip:port` as `SocketAddr` prints it (`[v6]:port`), without an intermediate String for IPv4.
-fn push_endpoint(out: &mut String, e: &Endpoint) {
-    match e.ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            let mut ib = itoa::Buffer::new();
-            out.push_str(ib.format(o[0]));
-            for x in &o[1..] {
-                out.push('.');
-                out.push_str(ib.format(*x));
-            }
-            out.push(':');
-            out.push_str(ib.format(e.port));
-        }
-        IpAddr::V6(_) => {
-            let _ = write!(out, "{}", e.socket());
-        }
-    }
-}
 
 /// `a/b` of two counters.
 fn push_pair(out: &mut String, a: u16, b: u16) {
@@ -461,144 +440,6 @@ pub fn write_summary_csv(shown: &Shown, out: &mut dyn Write) -> io::Result<()> {
     write_rows(&shown.conns, &row, out)
 }
 
-/// Who closed first as the JSON says it: the side ("A" the client, "B" the server) and the flag.
-fn first_close_json(c: &Conn) -> (Option<&'static str>, Option<&'static str>) {
-    match c.first_close {
-        Some((side, kind)) => (Some(side_letter(side)), Some(kind.name())),
-        None => (None, None),
-    }
-}
-
-/// A side as the JSON and CSV name it: A is the client (it sent the first SYN), B the server.
-fn side_letter(s: Side) -> &'static str {
-    match s {
-        Side::Client => "A",
-        Side::Server => "B",
-    }
-}
-
-/// One JSON object per connection (`kind` "connection", docs/output.md has its keys).
-pub fn conn_json(file: &str, c: &Conn) -> Value {
-    let (by, flag) = first_close_json(c);
-    json!({
-        "schema": json::SCHEMA,
-        "kind": "connection",
-        "file": file,
-        "id": c.id,
-        "a": c.client.socket().to_string(),
-        "b": c.server.socket().to_string(),
-        "conn_state": c.conn_state().code(),
-        "history": c.history(),
-        "fins": {"a": c.fins(Side::Client), "b": c.fins(Side::Server)},
-        "rsts": {"a": c.rsts(Side::Client), "b": c.rsts(Side::Server)},
-        "first_close": {"by": by, "flag": flag},
-        "bytes": {"a": c.bytes(Side::Client), "b": c.bytes(Side::Server)},
-        "packets": c.packets(),
-        "start": iso_time(c.start),
-        "duration": c.duration() as f64 / 1e9,
-        "ending": c.ending().describe(),
-    })
-}
-
-/// A JSON string literal, escaped by serde_json itself.
-fn push_json_str(out: &mut String, s: &str) {
-    match serde_json::to_string(s) {
-        Ok(q) => out.push_str(&q),
-        Err(_) => out.push_str("null"),
-    }
-}
-
-/// A JSON string of text that needs no escaping (digits, dots, colons, letters): quoted as is.
-fn push_json_plain(out: &mut String, s: &str) {
-    if s.bytes()
-        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
-    {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    } else {
-        push_json_str(out, s);
-    }
-}
-
-/// A number as serde_json prints an f64 (its own shortest round-trip form; `null` when not finite).
-fn push_json_f64(out: &mut String, x: f64) {
-    let mut b = [0u8; 40];
-    let mut w = &mut b[..];
-    let n = match serde_json::to_writer(&mut w, &x) {
-        Ok(()) => 40 - w.len(),
-        Err(_) => 0,
-    };
-    match std::str::from_utf8(&b[..n]) {
-        Ok(t) if n > 0 => out.push_str(t),
-        _ => out.push_str("null"),
-    }
-}
-
-/// `{"a":a,"b":b}`
-fn push_json_sides(out: &mut String, a: u64, b: u64) {
-    let mut ib = itoa::Buffer::new();
-    out.push_str("{\"a\":");
-    out.push_str(ib.format(a));
-    out.push_str(",\"b\":");
-    out.push_str(ib.format(b));
-    out.push('}');
-}
-
-/// [`conn_json`] written straight into `out`, byte for byte what serde_json prints for that value (keys in
-/// sorted order, as its map keeps them), without building the value. `file` is the file name already quoted.
-fn push_conn_json(out: &mut String, file: &str, c: &Conn) {
-    let (by, flag) = first_close_json(c);
-    // addresses and ports are digits, dots, colons, hex and brackets: nothing to escape
-    out.push_str("{\"a\":\"");
-    push_endpoint(out, &c.client);
-    out.push_str("\",\"b\":\"");
-    push_endpoint(out, &c.server);
-    out.push_str("\",\"bytes\":");
-    push_json_sides(out, c.bytes(Side::Client), c.bytes(Side::Server));
-    out.push_str(",\"conn_state\":");
-    push_json_plain(out, c.conn_state().code());
-    out.push_str(",\"duration\":");
-    push_json_f64(out, c.duration() as f64 / 1e9);
-    out.push_str(",\"ending\":");
-    push_json_plain(out, c.ending().text());
-    out.push_str(",\"file\":");
-    out.push_str(file);
-    out.push_str(",\"fins\":");
-    push_json_sides(
-        out,
-        u64::from(c.fins(Side::Client)),
-        u64::from(c.fins(Side::Server)),
-    );
-    out.push_str(",\"first_close\":{\"by\":");
-    match by {
-        Some(b) => push_json_plain(out, b),
-        None => out.push_str("null"),
-    }
-    out.push_str(",\"flag\":");
-    match flag {
-        Some(k) => push_json_plain(out, k),
-        None => out.push_str("null"),
-    }
-    out.push_str("},\"history\":");
-    push_json_plain(out, c.history());
-    out.push_str(",\"id\":");
-    push_u64(out, u64::from(c.id));
-    out.push_str(",\"kind\":\"connection\",\"packets\":");
-    push_u64(out, c.packets());
-    out.push_str(",\"rsts\":");
-    push_json_sides(
-        out,
-        u64::from(c.rsts(Side::Client)),
-        u64::from(c.rsts(Side::Server)),
-    );
-    out.push_str(",\"schema\":");
-    push_u64(out, u64::from(json::SCHEMA));
-    out.push_str(",\"start\":\"");
-    push_iso_time(out, c.start);
-    out.push_str("\"}");
-}
-
 /// The last line for a file: totals, and frames skipped and why.
 pub fn totals_json(shown: &Shown) -> Value {
     let r = shown.report;
@@ -633,7 +474,7 @@ pub fn write_summary_json(shown: &Shown, out: &mut dyn Write) -> io::Result<()> 
     let mut file = String::new();
     push_json_str(&mut file, &shown.report.name);
     let row = |buf: &mut String, c: &Conn| {
-        push_conn_json(buf, &file, c);
+        push_conn_json(buf, &file, c, None);
         buf.push('\n');
     };
     write_rows(&shown.conns, &row, out)?;
@@ -695,6 +536,8 @@ mod tests {
     use super::*;
 
     use crate::model::segment::TcpFlags;
+    use crate::model::time::iso_time;
+    use crate::render::conn_json;
     use crate::track::tracker::Tracker;
 
     use crate::testing::segment as seg;
@@ -767,8 +610,8 @@ mod tests {
             push_json_str(&mut quoted, file);
             for c in varied() {
                 let mut mine = String::new();
-                push_conn_json(&mut mine, &quoted, &c);
-                assert_eq!(mine, conn_json(file, &c).to_string());
+                push_conn_json(&mut mine, &quoted, &c, None);
+                assert_eq!(mine, conn_json::conn_json(file, &c).to_string());
             }
         }
     }
@@ -794,7 +637,7 @@ mod tests {
         let lines: Vec<&str> = json.lines().collect();
         assert_eq!(lines.len(), r.conns.len() + 1);
         for (line, c) in lines.iter().zip(&r.conns) {
-            assert_eq!(*line, conn_json("many.pcap", c).to_string());
+            assert_eq!(*line, conn_json::conn_json("many.pcap", c).to_string());
         }
         let table = summary_table(&shown);
         let ids: Vec<u32> = table

@@ -8,7 +8,8 @@ use std::io::{self, Write};
 use serde_json::{Value, json};
 
 use crate::model::time::iso_time;
-use crate::render::summary::{cells, conn_json};
+use crate::render::conn_json::{WatchedKeys, push_conn_json, push_json_str};
+use crate::render::summary::cells;
 use crate::render::{RowsFormat, Style, csv, escape, json, zeek};
 use crate::track::conn::Conn;
 
@@ -144,15 +145,19 @@ impl WatchPrinter {
                 s
             }
             RowsFormat::ZeekJson => zeek::json_line(r.device, r.conn),
+            // the summary's connection keys and watch's own: a kind of its own (docs/output.md)
             RowsFormat::Json => {
-                let mut o = conn_json(r.device, r.conn);
-                // the summary's connection keys and watch's own: a kind of its own (docs/output.md)
-                o["kind"] = json!("watched");
-                o["processes"] = json!({"a": r.processes[0], "b": r.processes[1]});
-                o["why"] = json!(r.why);
-                o["left"] = json!(r.left);
-                o["end"] = json!(iso_time(r.conn.end));
-                format!("{o}\n")
+                let mut s = String::with_capacity(512);
+                let mut device = String::new();
+                push_json_str(&mut device, r.device);
+                let keys = WatchedKeys {
+                    left: r.left,
+                    processes: &r.processes,
+                    why: r.why,
+                };
+                push_conn_json(&mut s, &device, r.conn, Some(&keys));
+                s.push('\n');
+                s
             }
         };
         self.header_written = true;
@@ -326,6 +331,47 @@ mod tests {
                 .ends_with(",\"a, \"\"quoted\"\" why\""),
             "{text}"
         );
+    }
+
+    /// The slow oracle: the watched object built as a serde_json value, as it was first written.
+    fn watched_value(r: &WatchRow) -> Value {
+        let mut o = crate::render::conn_json::conn_json(r.device, r.conn);
+        o["kind"] = json!("watched");
+        o["processes"] = json!({"a": r.processes[0], "b": r.processes[1]});
+        o["why"] = json!(r.why);
+        o["left"] = json!(r.left);
+        o["end"] = json!(iso_time(r.conn.end));
+        o
+    }
+
+    #[test]
+    fn json_lines_are_what_serde_json_prints() {
+        let c = reset();
+        for (device, left, processes, why) in [
+            ("lo", "ended", [Some("curl[1]".to_string()), None], vec![]),
+            (
+                "odd \"dev\"\t\u{1}",
+                "expired (idle)",
+                [None, Some("nginx[\"2\"]".to_string())],
+                vec!["one \\ why".to_string(), "two\nlines".to_string()],
+            ),
+        ] {
+            let r = WatchRow {
+                device,
+                conn: &c,
+                left,
+                processes,
+                why: &why,
+            };
+            let mut out = Vec::new();
+            WatchPrinter::new(RowsFormat::Json, Style::PLAIN)
+                .row(&mut out, &r)
+                .unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("{}\n", watched_value(&r))
+            );
+        }
     }
 
     #[test]
