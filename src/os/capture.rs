@@ -481,6 +481,10 @@ pub struct Stream {
 /// of a busy loopback, so a pause of the reader (printing, a slow terminal) does not drop frames.
 pub const STREAM_RING_BYTES: i32 = 64 << 20;
 
+/// How long a live capture's frames wait at most in the kernel before the reader is woken for them. Longer saves
+/// little CPU and delays the process lookups: a short connection's sockets are gone within a millisecond or two.
+pub const STREAM_BATCH: Duration = Duration::from_millis(2);
+
 /// Every address of every device of this machine (to tell a local end of a connection from a remote one).
 pub fn local_addresses() -> Vec<std::net::IpAddr> {
     pcap::Device::list()
@@ -502,9 +506,13 @@ pub fn device_names() -> Vec<String> {
 impl Stream {
     /// Open `device` with `filter` (BPF; libpcap's own message when it refuses it).
     pub fn open(device: &str, filter: &str) -> Result<Stream, CaptureError> {
+        // Not immediate: the kernel hands frames over a block at a time, when one is full or STREAM_BATCH has
+        // passed, so a busy capture wakes the reader a few hundred times a second, not once every few frames
+        // (half of watch's CPU under load went to those wake-ups).
         let mut cap = pcap::Capture::from_device(device)
             .map_err(open_error)?
-            .immediate_mode(true)
+            .immediate_mode(false)
+            .timeout(STREAM_BATCH.as_millis() as i32)
             .snaplen(SNAPLEN)
             .buffer_size(STREAM_RING_BYTES)
             .precision(pcap::Precision::Nano)

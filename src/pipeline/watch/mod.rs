@@ -313,6 +313,8 @@ fn stop(
     feedback: &mut dyn Feedback,
 ) -> Result<Ended, Error> {
     end_program(child);
+    // the frames of the kernel's last block reach the reader once it is handed over (at most STREAM_BATCH)
+    std::thread::sleep(capture::STREAM_BATCH + Duration::from_millis(10));
     read_all(&mut open, &mut state)?;
     // the lookups still out get a moment to answer
     let until = Instant::now() + SETTLE;
