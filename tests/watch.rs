@@ -379,10 +379,13 @@ fn a_refused_connect_is_the_kernels_no_socket_and_econnrefused() {
         why.contains("the client application was told ECONNREFUSED"),
         "{why}"
     );
-    // the client's socket lives for µs (SYN, RST, closed): found, it must be ours; else said to be gone
+    // the client's socket lives for µs (SYN, RST, closed): found, it must be ours; else said to be gone, or not
+    // looked up because the RST had come in the same read as the SYN
     let client = process(&conn, "client");
     assert!(
-        client.ends_with(&me()) || client.starts_with("? (its socket closed"),
+        client.ends_with(&me())
+            || client.starts_with("? (its socket closed")
+            || client.starts_with("? (not looked up: the connection had ended"),
         "{conn}"
     );
 }

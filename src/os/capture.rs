@@ -504,14 +504,14 @@ pub fn device_names() -> Vec<String> {
 }
 
 impl Stream {
-    /// Open `device` with `filter` (BPF; libpcap's own message when it refuses it).
-    pub fn open(device: &str, filter: &str) -> Result<Stream, CaptureError> {
-        // Not immediate: the kernel hands frames over a block at a time, when one is full or STREAM_BATCH has
-        // passed, so a busy capture wakes the reader a few hundred times a second, not once every few frames
-        // (half of watch's CPU under load went to those wake-ups).
+    /// Open `device` with `filter` (BPF; libpcap's own message when it refuses it). With `every_frame`, the reader
+    /// is woken for each frame as it comes; otherwise the kernel hands frames over a block at a time, when one is
+    /// full or [`STREAM_BATCH`] has passed, so a busy capture wakes the reader a few hundred times a second, not
+    /// once every few frames (half of watch's CPU under load went to those wake-ups).
+    pub fn open(device: &str, filter: &str, every_frame: bool) -> Result<Stream, CaptureError> {
         let mut cap = pcap::Capture::from_device(device)
             .map_err(open_error)?
-            .immediate_mode(false)
+            .immediate_mode(every_frame)
             .timeout(STREAM_BATCH.as_millis() as i32)
             .snaplen(SNAPLEN)
             .buffer_size(STREAM_RING_BYTES)

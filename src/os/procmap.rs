@@ -313,6 +313,9 @@ unsafe fn helper_main(req: RawFd, ans: RawFd) -> ! {
 pub struct Ask {
     pub local: SocketAddr,
     pub remote: SocketAddr,
+    /// The connection had ended (a RST, or a FIN each way) before it was asked: its sockets are out of the table
+    /// or in TIME_WAIT, held by no process, so only the listener of its local port is asked.
+    pub ended: bool,
 }
 
 /// What a lookup found.
@@ -329,6 +332,8 @@ pub enum Found {
     Unknown,
     /// Its socket was an orphan when looked up: its process had closed it (the kernel still ends the connection).
     Orphan,
+    /// Not looked up: the connection had ended before its turn came (and no listener holds its local port).
+    Ended,
 }
 
 /// One answer: the ask, and what was found.
@@ -363,6 +368,13 @@ impl Lookups {
             .name("procmap".into())
             .spawn(move || serve(owners, rx, answers))?;
         Ok(Lookups { tx, refused: 0 })
+    }
+
+    /// Lookups no thread answers, and the asks they receive: for tests of who is asked what.
+    #[cfg(test)]
+    pub fn unserved() -> (Lookups, Receiver<Ask>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        (Lookups { tx, refused: 0 }, rx)
     }
 
     /// Ask for the process on the `local` end of a connection to `remote`; false when refused (too many waiting).
@@ -432,6 +444,8 @@ fn look_up(
 ) -> Vec<(Ask, Found)> {
     let mut out = Vec::new();
     let mut asked: Vec<(Ask, u32, sockdiag::DiagSocket)> = Vec::new();
+    let (ended, due): (Vec<_>, Vec<_>) = due.into_iter().partition(|(a, _, _)| a.ended);
+    let mut closed: Vec<Ask> = ended.into_iter().map(|(a, _, _)| a).collect();
     let together = match diag {
         Some(d) => d.sockets_of(
             &due.iter()
@@ -455,7 +469,6 @@ fn look_up(
     }
     let inodes: Vec<u64> = asked.iter().map(|(_, _, s)| s.inode).collect();
     let found = owners.find(&inodes);
-    let mut closed = Vec::new();
     for ((ask, tries, s), owner) in asked.into_iter().zip(found) {
         match owner {
             Some(o) if !s.listener && s.inode != 0 => out.push((ask, Found::Holder(o))),
@@ -475,18 +488,20 @@ fn look_up(
 
 /// For sockets their process had closed: the holder of the listener of their local port, as when the connection
 /// is not in the table any more (the kernel's own fallback, which a closed socket still in the table does not
-/// reach); else [`Found::Orphan`]. Asked with remote port 0, which no connection has.
+/// reach); else [`Found::Orphan`] ([`Found::Ended`] for an ask made after its connection ended). Asked with
+/// remote port 0, which no connection has; once per local address and remote family in the batch (a busy server's
+/// closed sockets share one listener).
 fn listeners_of(
     owners: &mut Owners,
     diag: Option<&sockdiag::Diag>,
     closed: Vec<Ask>,
 ) -> Vec<(Ask, Found)> {
-    let pairs: Vec<_> = closed
-        .iter()
-        .map(|a| (a.local, SocketAddr::new(a.remote.ip(), 0)))
-        .collect();
+    let key = |a: &Ask| (a.local, SocketAddr::new(a.remote.ip(), 0));
+    let mut pairs: Vec<(SocketAddr, SocketAddr)> = closed.iter().map(key).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
     let answers = diag.map(|d| d.sockets_of(&pairs)).unwrap_or_default();
-    let inodes: Vec<u64> = (0..closed.len())
+    let inodes: Vec<u64> = (0..pairs.len())
         .map(|i| match answers.get(i) {
             Some(Ok(Some(s))) if s.state == Some(TcpState::Listen) => s.inode,
             _ => 0,
@@ -495,10 +510,13 @@ fn listeners_of(
     let found = owners.find(&inodes);
     closed
         .into_iter()
-        .zip(inodes.iter().zip(found))
-        .map(|(ask, (inode, owner))| match owner {
-            Some(o) if *inode != 0 => (ask, Found::Listener(o)),
-            _ => (ask, Found::Orphan),
+        .map(|ask| {
+            let i = pairs.binary_search(&key(&ask)).ok();
+            match i.map(|i| (inodes[i], &found[i])) {
+                Some((inode, Some(o))) if inode != 0 => (ask, Found::Listener(o.clone())),
+                _ if ask.ended => (ask, Found::Ended),
+                _ => (ask, Found::Orphan),
+            }
         })
         .collect()
 }
@@ -544,6 +562,7 @@ mod tests {
         let ask = Ask {
             local: server,
             remote: client,
+            ended: false,
         };
         let s = sockdiag::Diag::open()
             .unwrap()
@@ -584,7 +603,17 @@ mod tests {
             (le, lf),
         ];
         let due: Vec<(Ask, u32, Instant)> = pairs
-            .map(|(local, remote)| (Ask { local, remote }, 0, Instant::now()))
+            .map(|(local, remote)| {
+                (
+                    Ask {
+                        local,
+                        remote,
+                        ended: false,
+                    },
+                    0,
+                    Instant::now(),
+                )
+            })
             .into();
         let mut waiting = Vec::new();
         let mut owners = Owners::Here(Finder::default());
@@ -594,7 +623,13 @@ mod tests {
         let me = std::process::id();
         let of = |local, remote| {
             got.iter()
-                .find(|(a, _)| *a == Ask { local, remote })
+                .find(|(a, _)| {
+                    *a == Ask {
+                        local,
+                        remote,
+                        ended: false,
+                    }
+                })
                 .map(|(_, f)| f.clone())
         };
         let found = pairs.map(|(l, r)| of(l, r).unwrap());
@@ -619,5 +654,38 @@ mod tests {
         drop((c, f));
         assert!(descends_from(std::process::id(), std::process::id()));
         assert!(!descends_from(1, std::process::id()));
+    }
+
+    #[test]
+    fn an_ended_connections_ends_are_named_by_their_ports_listener_or_said_not_looked_up() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (b, _) = l.accept().unwrap();
+        let (la, lb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        // both sockets are still held: an ended ask does not look for them (the capture says they are gone)
+        let asks =
+            [(lb, la), (la, lb), (lb, "127.0.0.1:2".parse().unwrap())].map(|(local, remote)| Ask {
+                local,
+                remote,
+                ended: true,
+            });
+        let due = asks.iter().map(|a| (*a, 0, Instant::now())).collect();
+        let mut owners = Owners::Here(Finder::default());
+        let diag = sockdiag::Diag::open().unwrap();
+        let mut waiting = Vec::new();
+        let got = look_up(&mut owners, due, &mut waiting, Some(&diag));
+        assert!(waiting.is_empty(), "{waiting:?}");
+        let of = |ask: &Ask| got.iter().find(|(a, _)| a == ask).map(|(_, f)| f.clone());
+        let me = std::process::id();
+        // the server's two ends on the listener's port: the listener's holder (inferred), asked once for both
+        for ask in [&asks[0], &asks[2]] {
+            assert!(
+                matches!(of(ask), Some(Found::Listener(o)) if o.pid == me),
+                "{got:?}"
+            );
+        }
+        // the client's port has no listener: not looked up, said so (not a socket found or missed)
+        assert_eq!(of(&asks[1]), Some(Found::Ended));
+        drop((a, b));
     }
 }

@@ -19,6 +19,8 @@ pub enum Process {
     /// Not looked up (yet).
     #[default]
     NotAsked,
+    /// To be asked once the frames read with this one are in (its connection may have ended among them).
+    Due,
     /// Asked, no answer yet.
     Asked,
     /// Too many lookups waiting: this one was not made.
@@ -46,7 +48,10 @@ impl Extra {
 
     /// Every lookup asked has been answered (or refused).
     pub fn settled(&self) -> bool {
-        !self.process.contains(&Process::Asked)
+        !self
+            .process
+            .iter()
+            .any(|p| matches!(p, Process::Asked | Process::Due))
     }
 }
 
@@ -74,7 +79,10 @@ pub fn process_text(p: &Process) -> Option<String> {
             Some("? (its process had closed it before it was looked up)".into())
         }
         Process::Refused => Some("? (not looked up: too many at once)".into()),
-        Process::Found(Found::NotLocal) | Process::NotAsked | Process::Asked => None,
+        Process::Found(Found::Ended) => {
+            Some("? (not looked up: the connection had ended before its turn)".into())
+        }
+        Process::Found(Found::NotLocal) | Process::NotAsked | Process::Due | Process::Asked => None,
     }
 }
 

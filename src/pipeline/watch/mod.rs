@@ -154,7 +154,10 @@ fn open(config: &Config, feedback: &mut dyn Feedback) -> Result<Open, Error> {
     let owners = Owners::start();
     signal::catch_stop().map_err(|e| Error::Setup(format!("cannot catch SIGINT/SIGTERM: {e}")))?;
     let filter = capture_filter(&config.selection, config.filter.as_deref());
-    let stream = Stream::open(&config.device, &filter).map_err(Error::Capture)?;
+    // `--pid` and `-- PROGRAM` show only connections whose process was found: every frame as it comes, so that a
+    // short connection's sockets are looked up while they live (the wake-ups cost CPU under load)
+    let every_frame = config.pid.is_some() || !config.program.is_empty();
+    let stream = Stream::open(&config.device, &filter, every_frame).map_err(Error::Capture)?;
     let lost = Arc::new(AtomicU64::new(0));
     let (mut tracer, mut kernel) = (None, None);
     if config.kernel {
@@ -279,9 +282,10 @@ const FRAMES_PER_ROUND: usize = 65_536;
 fn read_all(open: &mut Open, state: &mut State) -> Result<(), Error> {
     open.stream
         .read(FRAMES_PER_ROUND, &mut |ts, data, len| {
-            state.frame(ts, data, len, &mut open.lookups)
+            state.frame(ts, data, len)
         })
         .map_err(Error::Read)?;
+    state.ask_due(&mut open.lookups);
     if let Some(rx) = &open.kernel {
         while let Ok(events) = rx.try_recv() {
             state.kernel(events);

@@ -21,7 +21,7 @@ use crate::render::printer::ConnView;
 use crate::render::watch::{WatchPrinter, WatchRow, WatchTotals};
 use crate::track::conn::Side;
 use crate::track::ends::Endpoint;
-use crate::track::live::{Gone, Left, LiveTracker};
+use crate::track::live::{self, Gone, Left, LiveTracker};
 use crate::track::select::Selection;
 use crate::wire::decode;
 use crate::wire::link::LinkType;
@@ -50,6 +50,8 @@ pub struct State {
     /// Connections that left while a lookup of theirs was still out, and until when they wait for it; by 4-tuple
     /// (each late answer looks its connection up here).
     holding: HashMap<(Endpoint, Endpoint), (Gone<Extra>, TimestampNs)>,
+    /// Connections with a lookup due, to ask once the frames read with theirs are in ([`State::ask_due`]).
+    due: Vec<(Endpoint, Endpoint)>,
     rows: WatchPrinter,
     timeline: Option<TimelinePrinter>,
     write: Option<(Box<dyn Write>, PcapngWriter)>,
@@ -82,6 +84,7 @@ impl State {
             loopback: config.device == "lo",
             pending: VecDeque::new(),
             holding: HashMap::new(),
+            due: Vec::new(),
             rows: std::mem::replace(
                 &mut config.rows,
                 WatchPrinter::new(crate::render::RowsFormat::Csv, crate::render::Style::PLAIN),
@@ -96,7 +99,7 @@ impl State {
     }
 
     /// One captured frame.
-    pub fn frame(&mut self, ts: TimestampNs, data: &[u8], orig_len: u32, lookups: &mut Lookups) {
+    pub fn frame(&mut self, ts: TimestampNs, data: &[u8], orig_len: u32) {
         if let Some((_, w)) = &mut self.write {
             w.packet(0, ts as u64, data, orig_len, &[]);
         }
@@ -123,13 +126,42 @@ impl State {
         let server_ready = c.syns(Side::Server) > 0 && from_client && !seg.flags.syn()
             || c.syns(Side::Client) == 0;
         let asks = [(Side::Client, true), (Side::Server, server_ready)];
+        let mut due = false;
         for (side, ready) in asks {
             if ready && x.process[side.index()] == Process::NotAsked {
+                x.process[side.index()] = Process::Due;
+                due = true;
+            }
+        }
+        if due {
+            self.due.push((a, b));
+        }
+    }
+
+    /// Ask the lookups due from the frames just read. Asked after the whole read, not at each frame: a connection
+    /// that ended within it has no socket left to find (out of the table, or TIME_WAIT with no inode), so its
+    /// client end is not asked at all and its server end only for the listener of its port.
+    pub fn ask_due(&mut self, lookups: &mut Lookups) {
+        for (a, b) in std::mem::take(&mut self.due) {
+            let Some((c, x)) = self.tracker.get_mut(a, b) else {
+                continue;
+            };
+            let ended = live::ended(c);
+            for side in [Side::Client, Side::Server] {
+                if x.process[side.index()] != Process::Due {
+                    continue;
+                }
                 let (local, remote) = match side {
                     Side::Client => (c.client.socket(), c.server.socket()),
                     Side::Server => (c.server.socket(), c.client.socket()),
                 };
-                x.process[side.index()] = if lookups.ask(Ask { local, remote }) {
+                x.process[side.index()] = if ended && side == Side::Client {
+                    Process::Found(Found::Ended)
+                } else if lookups.ask(Ask {
+                    local,
+                    remote,
+                    ended,
+                }) {
                     Process::Asked
                 } else {
                     Process::Refused
@@ -355,5 +387,104 @@ fn count(v: &mut Vec<(String, u64)>, what: &str) {
     match v.iter_mut().find(|(k, _)| k == what) {
         Some((_, n)) => *n += 1,
         None => v.push((what.to_string(), 1)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::{RowsFormat, Style};
+    use etherparse::PacketBuilder;
+
+    fn state() -> State {
+        let mut config = Config {
+            device: "test0".into(),
+            filter: None,
+            selection: Selection::default(),
+            kernel: false,
+            pid: None,
+            program: Vec::new(),
+            idle_timeout: Duration::from_secs(300),
+            timeline: None,
+            rows: WatchPrinter::new(RowsFormat::Json, Style::PLAIN),
+            write: None,
+            user: None,
+            drop_privileges: false,
+        };
+        State::new(&mut config, LinkType::RawIp, None)
+    }
+
+    /// A segment of the connection 10.0.0.1:`client` ⇄ 10.0.0.2:`server`, sent by the client when `by_client`.
+    fn frame(client: u16, server: u16, by_client: bool, flags: &str) -> Vec<u8> {
+        let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let mut b = if by_client {
+            PacketBuilder::ipv4(c, s, 64).tcp(client, server, 1000, 1000)
+        } else {
+            PacketBuilder::ipv4(s, c, 64).tcp(server, client, 1000, 1000)
+        };
+        for f in flags.chars() {
+            b = match f {
+                'S' => b.syn(),
+                'A' => b.ack(1),
+                'R' => b.rst(),
+                _ => unreachable!(),
+            };
+        }
+        let mut out = Vec::new();
+        b.write(&mut out, b"").unwrap();
+        out
+    }
+
+    /// What was learned of the process on each end of 10.0.0.1:`client` ⇄ 10.0.0.2:`server`.
+    fn processes(st: &mut State, client: u16, server: u16) -> [Process; 2] {
+        let (a, b) = (
+            Endpoint::from_socket(format!("10.0.0.1:{client}").parse().unwrap()),
+            Endpoint::from_socket(format!("10.0.0.2:{server}").parse().unwrap()),
+        );
+        st.tracker.get_mut(a, b).unwrap().1.process.clone()
+    }
+
+    #[test]
+    fn a_connection_that_ended_within_the_read_has_only_its_listener_asked() {
+        let mut st = state();
+        let (mut lookups, asked) = Lookups::unserved();
+        // in one read: 40000 → 80 is reset by the server; 40001 → 81 stays open
+        let read = [
+            (40000, 80, true, "S"),
+            (40000, 80, false, "SA"),
+            (40000, 80, true, "A"),
+            (40000, 80, false, "RA"),
+            (40001, 81, true, "S"),
+            (40001, 81, false, "SA"),
+            (40001, 81, true, "A"),
+        ];
+        for (i, (c, s, by_client, flags)) in read.into_iter().enumerate() {
+            let f = frame(c, s, by_client, flags);
+            st.frame(i as TimestampNs, &f, f.len() as u32);
+        }
+        assert!(
+            asked.try_recv().is_err(),
+            "nothing is asked before the read is in"
+        );
+        st.ask_due(&mut lookups);
+        let mut seen: Vec<(u16, u16, bool)> = asked
+            .try_iter()
+            .map(|a| (a.local.port(), a.remote.port(), a.ended))
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![(80, 40000, true), (81, 40001, false), (40001, 81, false)],
+            "the ended connection's client end is not asked, its server end only for the listener"
+        );
+        assert_eq!(
+            processes(&mut st, 40000, 80),
+            [Process::Found(Found::Ended), Process::Asked]
+        );
+        assert_eq!(
+            processes(&mut st, 40001, 81),
+            [Process::Asked, Process::Asked]
+        );
+        assert!(!st.tracker.iter_mut().all(|(_, x)| x.settled()));
     }
 }
