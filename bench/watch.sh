@@ -2,8 +2,9 @@
 # `just bench-watch [SECONDS] [THREADS]`: how many connections a second `watch` keeps up with, against a reference
 # measured in the same run. The load is the cheapest connection there is (examples/connload.rs: THREADS loops of
 # connect, wait for the server's FIN, close, to a listener in another process that accepts and closes), so the
-# generator is not the limit the way wrk + nginx are. Twice for SECONDS (default 30): alone (the reference), then
-# while `watch --port PORT --format json` watches. Reports connections/s alone and watched (and the ratio),
+# generator is not the limit the way wrk + nginx are. Three times for SECONDS (default 30): alone (the reference),
+# under tcpdump (what capturing alone costs), then while `watch --port PORT --format json` watches. Reports
+# connections/s alone, under tcpdump and watched (and the ratios),
 # connections watch reported vs made (must be equal), libpcap drops, trace losses, lookups not made, watch's CPU
 # (per thread, its /proc helper, and µs of CPU per connection), its resident memory after 10 s and at the end of
 # the run (must not grow) and its peak. Everything it started is stopped and removed on every way out. As root.
@@ -13,13 +14,15 @@ seconds="${1:-30}"
 threads="${2:-4}"
 [ "$(id -u)" -eq 0 ] || { echo "bench-watch: run as root (capture and tracefs)" >&2; exit 1; }
 [ "$seconds" -ge 12 ] || { echo "bench-watch: SECONDS must be at least 12 (memory is read at 10 s)" >&2; exit 2; }
+bash scripts/deps.sh tcpdump
 cargo build --release --quiet --bin tcp-close-watch --example connload
 bin="$PWD/target/release/tcp-close-watch"
 load="$PWD/target/release/examples/connload"
 
 dir=$(mktemp -d /tmp/tcw-bench-watch.XXXXXX)
-server_pid="" watch_pid=""
+server_pid="" watch_pid="" tcpdump_pid=""
 cleanup() {
+  [ -n "$tcpdump_pid" ] && kill "$tcpdump_pid" 2>/dev/null || true
   [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null || true
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
   rm -rf "$dir"
@@ -35,6 +38,15 @@ tw_before=$(nstat -az TcpExtTCPTimeWaitOverflow 2>/dev/null | awk '/TcpExt/ {pri
 
 # the reference: the same load, nothing watching
 "$load" connect "$port" "$threads" "$seconds" >"$dir/alone.txt"
+
+# a second reference: what capturing alone costs the load (tcpdump writing the same frames nowhere, with watch's
+# snap length and ring), so watch's own cost can be told from the kernel's copying of every frame
+tcpdump -q -i lo -s 512 -B 65536 -w /dev/null "tcp port $port" 2>"$dir/tcpdump.err" &
+tcpdump_pid=$!
+sleep 1
+"$load" connect "$port" "$threads" "$seconds" >"$dir/tcpdump.txt"
+kill -INT "$tcpdump_pid"; wait "$tcpdump_pid" 2>/dev/null || true
+tcpdump_pid=""
 
 "$bin" watch --port "$port" --format json --color never -o "$dir/watch.json" 2>"$dir/watch.err" &
 watch_pid=$!
@@ -71,12 +83,13 @@ import json, sys
 d, seconds, threads, cpu_ticks, ticks, rss10, rss_end, peak, tw0, tw1 = sys.argv[1:11]
 def counts(name):
     return dict(kv.split("=", 1) for kv in open(f"{d}/{name}").read().split())
-alone, watched = counts("alone.txt"), counts("watched.txt")
-seen, named, totals = 0, {"a": 0, "b": 0}, None
+alone, watched, tcpdump = counts("alone.txt"), counts("watched.txt"), counts("tcpdump.txt")
+seen, named, totals, histories = 0, {"a": 0, "b": 0}, None, {}
 for line in open(f"{d}/watch.json"):
     o = json.loads(line)
     if o.get("kind") == "watched":
         seen += 1
+        histories[o["history"]] = histories.get(o["history"], 0) + 1
         for side, p in (o.get("processes") or {}).items():
             named[side] += bool(p) and not p.startswith("?")
     elif o.get("kind") == "watch_totals":
@@ -88,9 +101,14 @@ hl = lambda n: f"{n}  <-- NOT ZERO" if n else "0"
 print(f"load: connload connect, {threads} threads, {seconds} s; errors alone {alone['errors']} "
       f"({alone['error_kinds']}), watched {watched['errors']} ({watched['error_kinds']})")
 print(f"connections/s alone      {rate(alone):9,.0f}   (the reference)")
-print(f"connections/s watched    {rate(watched):9,.0f}   = {rate(watched) / rate(alone):.2f} of the reference")
+print(f"connections/s tcpdump    {rate(tcpdump):9,.0f}   = {rate(tcpdump) / rate(alone):.2f} of the reference "
+      f"(capturing alone: tcpdump -w /dev/null)")
+print(f"connections/s watched    {rate(watched):9,.0f}   = {rate(watched) / rate(alone):.2f} of the reference, "
+      f"{rate(watched) / rate(tcpdump):.2f} of tcpdump's")
 print(f"connections made         {made:9}   watch reported {seen} ({seen - made:+d}"
       f"{'' if seen == made else '  <-- NOT EQUAL'})")
+if seen != made:
+    print("  histories: " + ", ".join(f"{h} {n}" for h, n in sorted(histories.items(), key=lambda kv: -kv[1])))
 print(f"  process named          client {named['a']}, server {named['b']}; lookups not made: "
       f"{totals['lookups_refused']}")
 print(f"libpcap drops            {hl(totals['pcap_drops'])}")
