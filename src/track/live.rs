@@ -6,7 +6,7 @@
 //! Each connection carries a value of the caller's (`T`: what `watch` learns about it besides its packets).
 //! Ids count connections in the order they were first seen, as a file's do.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use crate::model::segment::{Segment, TimestampNs};
 use crate::track::conn::{Conn, Side};
@@ -68,7 +68,15 @@ pub struct LiveTracker<T> {
     keep: Option<Selection>,
     /// Connections that left on a packet (their 4-tuple reused), waiting for [`LiveTracker::due`].
     reused: Vec<Gone<T>>,
+    /// Connections that ended, in the order they did (4-tuple, id, the time of the packet that ended it): what
+    /// [`LiveTracker::due`] looks at for those settled, rather than at every open connection at every call.
+    ending: VecDeque<((Endpoint, Endpoint), u32, TimestampNs)>,
+    /// When the open connections were last looked through for idle ones.
+    idle_scanned: Option<TimestampNs>,
 }
+
+/// Idle connections are looked for at most this often (and at least every eighth of the idle timeout).
+const IDLE_SCAN_EVERY: TimestampNs = 1_000_000_000;
 
 /// A 4-tuple in one order whichever way the packet went.
 fn key(a: Endpoint, b: Endpoint) -> (Endpoint, Endpoint) {
@@ -83,6 +91,8 @@ impl<T: Default> LiveTracker<T> {
             next_id: 0,
             keep: sel.narrows_flows().then(|| sel.clone()),
             reused: Vec::new(),
+            ending: VecDeque::new(),
+            idle_scanned: None,
         }
     }
 
@@ -97,6 +107,21 @@ impl<T: Default> LiveTracker<T> {
 
     /// Account one segment; `None` when the selection can never show its connection.
     pub fn add(&mut self, seg: &Segment) -> Option<Added> {
+        self.account(seg).map(|(slot, new)| Added {
+            id: slot.conn.id,
+            new,
+        })
+    }
+
+    /// [`LiveTracker::add`], and the segment's connection with the caller's value (one hash lookup, not two).
+    pub fn add_get(&mut self, seg: &Segment) -> Option<(&Conn, &mut T)> {
+        self.account(seg)
+            .map(|(slot, _)| (&slot.conn, &mut slot.extra))
+    }
+
+    /// The segment accounted to its connection's slot (a new one when none is open or its SYN starts a new
+    /// stream); with whether the slot is new.
+    fn account(&mut self, seg: &Segment) -> Option<(&mut Slot<T>, bool)> {
         let p = TcpPacket::of(seg);
         if self
             .keep
@@ -128,12 +153,13 @@ impl<T: Default> LiveTracker<T> {
                 last: p.ts,
             }
         });
+        let was_ended = ended(&slot.conn);
         slot.conn.account(&p);
         slot.last = slot.last.max(p.ts);
-        Some(Added {
-            id: slot.conn.id,
-            new,
-        })
+        if !was_ended && ended(&slot.conn) {
+            self.ending.push_back((k, slot.conn.id, slot.last));
+        }
+        Some((slot, new))
     }
 
     /// The connection between `a` and `b` (either way round), with the caller's value.
@@ -149,7 +175,8 @@ impl<T: Default> LiveTracker<T> {
     }
 
     /// The connections that leave at `now`: ended and quiet for `settle`, or idle for `idle`; and those whose
-    /// 4-tuple was reused. In id order.
+    /// 4-tuple was reused. In id order. The ended ones are found in the order they ended; idle ones by a look
+    /// through every open connection, at most every [`IDLE_SCAN_EVERY`] (an eighth of `idle` when shorter).
     pub fn due(
         &mut self,
         now: TimestampNs,
@@ -157,30 +184,59 @@ impl<T: Default> LiveTracker<T> {
         idle: TimestampNs,
     ) -> Vec<Gone<T>> {
         let mut out = std::mem::take(&mut self.reused);
-        let leaving: Vec<((Endpoint, Endpoint), Left)> = self
-            .open
-            .iter()
-            .filter_map(|(k, s)| {
-                let quiet = now - s.last;
-                if ended(&s.conn) && quiet >= settle {
-                    Some((*k, Left::Ended))
-                } else if quiet >= idle {
-                    Some((*k, Left::Expired))
-                } else {
-                    None
+        let mut again = Vec::new();
+        while let Some(&(k, id, at)) = self.ending.front() {
+            if now - at < settle {
+                break; // it and every later one ended less than `settle` ago
+            }
+            self.ending.pop_front();
+            match self.open.get(&k) {
+                // a segment came since it ended: it waits from that one
+                Some(s) if s.conn.id == id && now - s.last < settle => again.push((k, id, s.last)),
+                Some(s) if s.conn.id == id => {
+                    if let Some(s) = self.open.remove(&k) {
+                        out.push(Gone {
+                            conn: s.conn,
+                            extra: s.extra,
+                            left: Left::Ended,
+                        });
+                    }
                 }
-            })
-            .collect();
-        for (k, left) in leaving {
-            if let Some(s) = self.open.remove(&k) {
-                out.push(Gone {
-                    conn: s.conn,
-                    extra: s.extra,
-                    left,
-                });
+                _ => {} // gone already (its 4-tuple reused)
             }
         }
-        out.sort_by_key(|g| g.conn.id);
+        for e in again {
+            let at = self.ending.partition_point(|&(_, _, t)| t <= e.2);
+            self.ending.insert(at, e);
+        }
+        if self
+            .idle_scanned
+            .is_none_or(|t| now - t >= IDLE_SCAN_EVERY.min(idle / 8))
+        {
+            self.idle_scanned = Some(now);
+            let idle_ones: Vec<(Endpoint, Endpoint)> = self
+                .open
+                .iter()
+                .filter(|(_, s)| now - s.last >= idle)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in idle_ones {
+                if let Some(s) = self.open.remove(&k) {
+                    // an ended one quiet this long left as ended above, unless `idle` < `settle`
+                    let left = if ended(&s.conn) && now - s.last >= settle {
+                        Left::Ended
+                    } else {
+                        Left::Expired
+                    };
+                    out.push(Gone {
+                        conn: s.conn,
+                        extra: s.extra,
+                        left,
+                    });
+                }
+            }
+        }
+        out.sort_unstable_by_key(|g| g.conn.id);
         out
     }
 
@@ -263,6 +319,87 @@ mod tests {
         let lefts: Vec<(u32, Left)> = gone.iter().map(|g| (g.conn.id, g.left)).collect();
         assert_eq!(lefts, [(0, Left::Reused), (1, Left::Open), (2, Left::Open)]);
         assert!(t.is_empty());
+    }
+
+    /// The slow oracle of [`LiveTracker::due`]'s ended connections: a look through every open one.
+    fn ended_by_scan<T: Default>(
+        t: &mut LiveTracker<T>,
+        now: TimestampNs,
+        settle: TimestampNs,
+    ) -> Vec<u32> {
+        let keys: Vec<_> = t
+            .open
+            .iter()
+            .filter(|(_, s)| ended(&s.conn) && now - s.last >= settle)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut out: Vec<u32> = std::mem::take(&mut t.reused)
+            .iter()
+            .map(|g| g.conn.id)
+            .collect();
+        out.extend(
+            keys.iter()
+                .filter_map(|k| t.open.remove(k))
+                .map(|s| s.conn.id),
+        );
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn connections_leave_when_the_scan_of_every_open_one_says_they_should() {
+        // many connections on few 4-tuples (so some are reused), ending by RST or FINs, some with segments after
+        // their end, seen at times that move on unevenly; the queue of endings and the scan agree at every call
+        let (mut fast, mut slow) = (
+            LiveTracker::<()>::new(&Selection::default()),
+            LiveTracker::<()>::new(&Selection::default()),
+        );
+        let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let (settle, idle) = (40 * MS, TimestampNs::MAX / 4);
+        let (mut now, mut isn, mut left) = (0, 1u32, 0);
+        for _ in 0..3000 {
+            now += (next(5) as TimestampNs) * MS;
+            let c = format!("10.0.0.1:{}", 1000 + next(40));
+            let (c, s) = (c.as_str(), SV);
+            isn = isn.wrapping_add(100_000);
+            let (flags, src, dst, seq) = match next(6) {
+                0 => (S, c, s, isn),
+                1 => (S | A, s, c, 9),
+                2 => (F | A, c, s, 2),
+                3 => (F | A, s, c, 10),
+                4 => (
+                    R,
+                    if next(2) == 0 { c } else { s },
+                    if next(2) == 0 { s } else { c },
+                    3,
+                ),
+                _ => (A, c, s, 2),
+            };
+            let p = seg(now, src, dst, flags, seq, 0);
+            fast.add(&p);
+            slow.add(&p);
+            if next(3) == 0 {
+                let mine: Vec<u32> = fast
+                    .due(now, settle, idle)
+                    .iter()
+                    .map(|g| g.conn.id)
+                    .collect();
+                assert_eq!(mine, ended_by_scan(&mut slow, now, settle), "at {now}");
+                left += mine.len();
+            }
+        }
+        assert!(
+            left > 300 && fast.next_id > 600,
+            "{left} left of {}",
+            fast.next_id
+        );
+        assert_eq!(fast.len(), slow.len());
     }
 
     #[test]

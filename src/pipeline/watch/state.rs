@@ -107,14 +107,7 @@ impl State {
             return;
         };
         let keep_segments = self.timeline.is_some();
-        if self.tracker.add(&seg).is_none() {
-            return;
-        }
-        let (a, b) = (
-            Endpoint::from_socket(seg.src),
-            Endpoint::from_socket(seg.dst),
-        );
-        let Some((c, x)) = self.tracker.get_mut(a, b) else {
+        let Some((c, x)) = self.tracker.add_get(&seg) else {
             return;
         };
         if keep_segments && x.segments.len() < SEGMENTS_KEPT {
@@ -134,7 +127,10 @@ impl State {
             }
         }
         if due {
-            self.due.push((a, b));
+            self.due.push((
+                Endpoint::from_socket(seg.src),
+                Endpoint::from_socket(seg.dst),
+            ));
         }
     }
 
