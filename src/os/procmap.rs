@@ -37,40 +37,74 @@ pub fn scan() -> HashMap<u64, Owner> {
     };
     for p in procs.flatten() {
         if let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) {
-            scan_pid(pid, &mut out);
+            scan_pid(pid, &mut out, &[]);
         }
     }
     out
 }
 
-/// The socket inodes process `pid` holds, added to `out`; true when it holds any.
-fn scan_pid(pid: u32, out: &mut HashMap<u64, Owner>) -> bool {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+/// The socket inodes process `pid` holds, added to `out`; true when it holds any. With `wanted`, it stops as soon
+/// as every one of those is in `out` (a busy server's table is read in part, not whole, per lookup).
+fn scan_pid(pid: u32, out: &mut HashMap<u64, Owner>, wanted: &[u64]) -> bool {
+    let Ok(dir) = std::ffi::CString::new(format!("/proc/{pid}/fd")) else {
         return false;
     };
+    // opendir and readlinkat on its descriptor: readlink(2) of a whole path walked /proc/PID/fd again for each
+    // descriptor, a third of the helper's time under load
+    // SAFETY: a NUL-terminated path; the stream is closed below on every way out of the loop.
+    let stream = unsafe { libc::opendir(dir.as_ptr()) };
+    if stream.is_null() {
+        return false;
+    }
+    // SAFETY: `stream` is open.
+    let dirfd = unsafe { libc::dirfd(stream) };
+    let mut missing = wanted
+        .iter()
+        .filter(|i| **i != 0 && !out.contains_key(i))
+        .count();
     let mut comm: Option<String> = None;
-    {
-        {
-            for fd in fds.flatten() {
-                let Ok(link) = std::fs::read_link(fd.path()) else {
-                    continue;
-                };
-                let Some(inode) = link
-                    .to_str()
-                    .and_then(|l| l.strip_prefix("socket:["))
-                    .and_then(|l| l.strip_suffix(']'))
-                    .and_then(|n| n.parse::<u64>().ok())
-                else {
-                    continue;
-                };
-                let comm = comm.get_or_insert_with(|| comm_of(pid).unwrap_or_default());
-                out.entry(inode).or_insert_with(|| Owner {
-                    pid,
-                    comm: comm.clone(),
-                });
+    let mut link = [0u8; 64];
+    loop {
+        // SAFETY: `stream` is open; the entry is read before the next readdir.
+        let entry = unsafe { libc::readdir(stream) };
+        if entry.is_null() {
+            break;
+        }
+        // SAFETY: d_name is NUL-terminated inside the entry; `link` is ours with its true length.
+        let n = unsafe {
+            libc::readlinkat(
+                dirfd,
+                (*entry).d_name.as_ptr(),
+                link.as_mut_ptr().cast(),
+                link.len(),
+            )
+        };
+        let Some(inode) = usize::try_from(n)
+            .ok()
+            .and_then(|n| link.get(..n))
+            .and_then(|l| l.strip_prefix(b"socket:["))
+            .and_then(|l| l.strip_suffix(b"]"))
+            .and_then(|l| std::str::from_utf8(l).ok())
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let comm = comm.get_or_insert_with(|| comm_of(pid).unwrap_or_default());
+        if let std::collections::hash_map::Entry::Vacant(e) = out.entry(inode) {
+            e.insert(Owner {
+                pid,
+                comm: comm.clone(),
+            });
+            if missing > 0 && wanted.contains(&inode) {
+                missing -= 1;
+                if missing == 0 {
+                    break;
+                }
             }
         }
     }
+    // SAFETY: opened above, closed once.
+    unsafe { libc::closedir(stream) };
     comm.is_some()
 }
 
@@ -165,7 +199,7 @@ impl Finder {
             if !missing(&self.cache) {
                 break;
             }
-            scan_pid(pid, &mut self.cache);
+            scan_pid(pid, &mut self.cache, inodes);
         }
         if missing(&self.cache) && self.scanned.is_none_or(|t| t.elapsed() >= RESCAN_EVERY) {
             self.cache = scan();
