@@ -45,8 +45,8 @@ stress concurrent="40" rounds="5": build
 load seconds="30" connections="64":
     bash scripts/load.sh {{seconds}} {{connections}}
 
-# watch's capacity (as root): the cheapest connections (examples/connload.rs) alone, then watched: connections/s
-# and the ratio, seen vs made, drops, trace losses, CPU per connection, memory at 10 s and at the end
+# watch's capacity (as root): the cheapest connections (examples/connload.rs) alone, under tcpdump, then watched:
+# connections/s and the ratios, seen vs made, drops, trace losses, CPU per connection, memory at 10 s and at the end
 bench-watch seconds="30" threads="4":
     bash bench/watch.sh {{seconds}} {{threads}}
 
