@@ -48,7 +48,7 @@ fn push_pair(out: &mut String, a: u16, b: u16) {
 }
 
 /// Append cell `i` (in [`HEADERS`] order) of a connection's row; `ending` is its ending's text.
-fn push_cell(out: &mut String, c: &Conn, i: usize, ending: &str) {
+pub(crate) fn push_cell(out: &mut String, c: &Conn, i: usize, ending: &str) {
     match i {
         0 => push_u64(out, u64::from(c.id)),
         1 => push_endpoint(out, &c.client),
