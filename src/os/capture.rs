@@ -481,10 +481,6 @@ pub struct Stream {
 /// of a busy loopback, so a pause of the reader (printing, a slow terminal) does not drop frames.
 pub const STREAM_RING_BYTES: i32 = 64 << 20;
 
-/// How long a live capture's frames wait at most in the kernel before the reader is woken for them. Longer saves
-/// little CPU and delays the process lookups: a short connection's sockets are gone within a millisecond or two.
-pub const STREAM_BATCH: Duration = Duration::from_millis(2);
-
 /// Every address of every device of this machine (to tell a local end of a connection from a remote one).
 pub fn local_addresses() -> Vec<std::net::IpAddr> {
     pcap::Device::list()
@@ -504,15 +500,15 @@ pub fn device_names() -> Vec<String> {
 }
 
 impl Stream {
-    /// Open `device` with `filter` (BPF; libpcap's own message when it refuses it). With `every_frame`, the reader
-    /// is woken for each frame as it comes; otherwise the kernel hands frames over a block at a time, when one is
-    /// full or [`STREAM_BATCH`] has passed, so a busy capture wakes the reader a few hundred times a second, not
-    /// once every few frames (half of watch's CPU under load went to those wake-ups).
-    pub fn open(device: &str, filter: &str, every_frame: bool) -> Result<Stream, CaptureError> {
+    /// Open `device` with `filter` (BPF; libpcap's own message when it refuses it). Each frame is handed over as
+    /// it comes (immediate mode): a short connection's sockets are looked up while they live, a fraction of a
+    /// millisecond after its SYN. Under load the reader paces itself (`pipeline::watch`), not the kernel: frames
+    /// handed over in blocks (TPACKET_V3, 2 ms) cost as little CPU but came too late to name the processes of
+    /// connections that last less than that.
+    pub fn open(device: &str, filter: &str) -> Result<Stream, CaptureError> {
         let mut cap = pcap::Capture::from_device(device)
             .map_err(open_error)?
-            .immediate_mode(every_frame)
-            .timeout(STREAM_BATCH.as_millis() as i32)
+            .immediate_mode(true)
             .snaplen(SNAPLEN)
             .buffer_size(STREAM_RING_BYTES)
             .precision(pcap::Precision::Nano)

@@ -154,10 +154,7 @@ fn open(config: &Config, feedback: &mut dyn Feedback) -> Result<Open, Error> {
     let owners = Owners::start();
     signal::catch_stop().map_err(|e| Error::Setup(format!("cannot catch SIGINT/SIGTERM: {e}")))?;
     let filter = capture_filter(&config.selection, config.filter.as_deref());
-    // `--pid` and `-- PROGRAM` show only connections whose process was found: every frame as it comes, so that a
-    // short connection's sockets are looked up while they live (the wake-ups cost CPU under load)
-    let every_frame = config.pid.is_some() || !config.program.is_empty();
-    let stream = Stream::open(&config.device, &filter, every_frame).map_err(Error::Capture)?;
+    let stream = Stream::open(&config.device, &filter).map_err(Error::Capture)?;
     let lost = Arc::new(AtomicU64::new(0));
     let (mut tracer, mut kernel) = (None, None);
     if config.kernel {
@@ -263,7 +260,11 @@ fn watch_loop(
             return Ok(format!("the end of the program ({status})"));
         }
         open.stream.wait(TICK).map_err(Error::Read)?;
-        read_all(open, state)?;
+        if read_all(open, state)? >= BUSY_READ {
+            // busy: let frames gather for a moment rather than be woken for every few (poll and its wake-ups
+            // were half of watch's CPU under load); a quiet capture is read as each frame comes
+            std::thread::sleep(BUSY_PAUSE);
+        }
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             state
@@ -278,9 +279,15 @@ fn watch_loop(
 /// never runs dry does not hold up the reports.
 const FRAMES_PER_ROUND: usize = 65_536;
 
-/// What is waiting: frames (up to [`FRAMES_PER_ROUND`]), kernel events, lookup answers.
-fn read_all(open: &mut Open, state: &mut State) -> Result<(), Error> {
-    open.stream
+/// A read of this many frames or more says the capture is busy; the loop then pauses [`BUSY_PAUSE`] before the
+/// next, so that the next read takes what came meanwhile at once.
+const BUSY_READ: usize = 16;
+const BUSY_PAUSE: Duration = Duration::from_millis(1);
+
+/// What is waiting: frames (up to [`FRAMES_PER_ROUND`]), kernel events, lookup answers. How many frames.
+fn read_all(open: &mut Open, state: &mut State) -> Result<usize, Error> {
+    let frames = open
+        .stream
         .read(FRAMES_PER_ROUND, &mut |ts, data, len| {
             state.frame(ts, data, len)
         })
@@ -294,7 +301,7 @@ fn read_all(open: &mut Open, state: &mut State) -> Result<(), Error> {
     while let Ok(a) = open.answers.try_recv() {
         state.answer(a);
     }
-    Ok(())
+    Ok(frames)
 }
 
 /// A program we started does not outlive the watch: SIGTERM, and wait for it.
@@ -317,8 +324,6 @@ fn stop(
     feedback: &mut dyn Feedback,
 ) -> Result<Ended, Error> {
     end_program(child);
-    // the frames of the kernel's last block reach the reader once it is handed over (at most STREAM_BATCH)
-    std::thread::sleep(capture::STREAM_BATCH + Duration::from_millis(10));
     read_all(&mut open, &mut state)?;
     // the lookups still out get a moment to answer
     let until = Instant::now() + SETTLE;
