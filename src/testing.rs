@@ -416,3 +416,10 @@ pub fn one_run_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static PLAYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     PLAYING.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// A connection to listener `l` on this machine: (the connecting end, the accepted end).
+pub fn accepted(l: &std::net::TcpListener) -> (std::net::TcpStream, std::net::TcpStream) {
+    let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (server, _) = l.accept().unwrap();
+    (client, server)
+}

@@ -37,11 +37,15 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The file's text before its test module: what the program itself is made of.
 fn non_test_code(text: &str) -> &str {
-    ["#[cfg(test)]\nmod ", "#[cfg(test)]\npub(crate) mod "]
-        .iter()
-        .filter_map(|m| text.find(m))
-        .min()
-        .map_or(text, |i| &text[..i])
+    [
+        "#[cfg(test)]\nmod ",
+        "#[cfg(test)]\npub(crate) mod ",
+        "#[cfg(all(test, target_endian = \"little\"))]\nmod ",
+    ]
+    .iter()
+    .filter_map(|m| text.find(m))
+    .min()
+    .map_or(text, |i| &text[..i])
 }
 
 /// Every `crate::<folder>` a file names, with its line number.

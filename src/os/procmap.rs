@@ -571,8 +571,7 @@ mod tests {
     #[test]
     fn a_socket_of_this_process_is_found_with_its_command() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (_b, _) = l.accept().unwrap();
+        let (a, _b) = crate::testing::accepted(&l);
         let s = sockdiag::socket_of(a.local_addr().unwrap(), a.peer_addr().unwrap())
             .unwrap()
             .unwrap();
@@ -614,18 +613,15 @@ mod tests {
     #[test]
     fn one_batch_finds_a_connections_both_ends_and_the_listener_and_their_process() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (b, _) = l.accept().unwrap();
+        let (a, b) = crate::testing::accepted(&l);
         let (la, lb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
         // a pair the table does not have, on the listener's port: the listener, inferred
         let other: SocketAddr = "127.0.0.1:1".parse().unwrap();
         // closed by this process, still in the table (FIN_WAIT): a server end is the listener's (inferred), a
         // client end nobody's
-        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (d, _) = l.accept().unwrap();
+        let (c, d) = crate::testing::accepted(&l);
         let (lc, ld) = (c.local_addr().unwrap(), d.local_addr().unwrap());
-        let e = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (f, _) = l.accept().unwrap();
+        let (e, f) = crate::testing::accepted(&l);
         let (le, lf) = (e.local_addr().unwrap(), f.local_addr().unwrap());
         drop((d, e));
         let pairs = [
@@ -693,8 +689,7 @@ mod tests {
     #[test]
     fn an_ended_connections_ends_are_named_by_their_ports_listener_or_said_not_looked_up() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (b, _) = l.accept().unwrap();
+        let (a, b) = crate::testing::accepted(&l);
         let (la, lb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
         // both sockets are still held: an ended ask does not look for them (the capture says they are gone)
         let asks =

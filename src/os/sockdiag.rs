@@ -426,8 +426,7 @@ mod tests {
     #[test]
     fn diag_finds_a_real_listener_and_its_connection() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (b, _) = l.accept().unwrap();
+        let (a, b) = crate::testing::accepted(&l);
         let (la, lb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
         assert_eq!(diag_lookup(la, lb).unwrap(), Some(TcpState::Established));
         drop(b);
@@ -455,8 +454,7 @@ mod tests {
         let mut held = Vec::new();
         let mut pairs = Vec::new();
         for _ in 0..(QUESTIONS_AT_ONCE + 10) {
-            let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-            let (b, _) = l.accept().unwrap();
+            let (a, b) = crate::testing::accepted(&l);
             let (la, lb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
             pairs.push((la, lb));
             pairs.push((lb, la));

@@ -156,15 +156,9 @@ pub fn push_conn_json(out: &mut String, file: &str, c: &Conn, watched: Option<&W
         u64::from(c.fins(Side::Server)),
     );
     out.push_str(",\"first_close\":{\"by\":");
-    match by {
-        Some(b) => push_json_plain(out, b),
-        None => out.push_str("null"),
-    }
+    push_json_opt(out, by);
     out.push_str(",\"flag\":");
-    match flag {
-        Some(k) => push_json_plain(out, k),
-        None => out.push_str("null"),
-    }
+    push_json_opt(out, flag);
     out.push_str("},\"history\":");
     push_json_plain(out, c.history());
     out.push_str(",\"id\":");
@@ -218,7 +212,7 @@ fn push_json_strs(out: &mut String, v: &[String]) {
 /// A JSON string, or `null`.
 fn push_json_opt(out: &mut String, s: Option<&str>) {
     match s {
-        Some(s) => push_json_str(out, s),
+        Some(s) => push_json_plain(out, s),
         None => out.push_str("null"),
     }
 }
