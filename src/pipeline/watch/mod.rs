@@ -268,7 +268,7 @@ fn watch_loop(
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             state
-                .tick(tracefs::reader::realtime_ns(), &mut open.lookups, out)
+                .tick(tracefs::reader::realtime_ns(), out)
                 .and_then(|()| out.flush())
                 .map_err(Error::Output)?;
         }

@@ -214,12 +214,7 @@ impl State {
     }
 
     /// Report what is due at `now`; attach kernel events whose connection came since.
-    pub fn tick(
-        &mut self,
-        now: TimestampNs,
-        _lookups: &mut Lookups,
-        out: &mut dyn Write,
-    ) -> io::Result<()> {
+    pub fn tick(&mut self, now: TimestampNs, out: &mut dyn Write) -> io::Result<()> {
         let waiting = std::mem::take(&mut self.pending);
         self.kernel(
             waiting
