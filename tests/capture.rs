@@ -1,6 +1,7 @@
 //! The live capture's promises (issue 13): it ends by its deadline even when the end marker is lost (and the run
 //! says so with exit code 3), a datagram
-//! that is not our marker does not end it, and the snap length keeps every frame a run puts on the wire.
+//! that is not our marker does not end it, and the snap length keeps every frame a run puts on the wire. `watch`'s
+//! stream on `lo` has the kernel copy each frame once, not twice, and shows the frames libpcap alone would.
 //!
 //! The deadline test plays the real binary in a network namespace of its own, where an nftables rule on `lo`'s
 //! egress drops every UDP datagram (so the marker never reaches the capture); it needs root, `ip` and `nft`. The
@@ -13,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tcp_close_watch::capfile::CaptureReader;
-use tcp_close_watch::os::capture::{self, CaptureError, MARKER_WAIT, SNAPLEN};
+use tcp_close_watch::os::capture::{self, CaptureError, MARKER_WAIT, SNAPLEN, Stream};
 
 fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
@@ -264,4 +265,63 @@ fn every_saved_run_fits_the_snap_length() {
         }
     }
     assert!(checked > 0);
+}
+
+/// Every frame waiting in `s`, as (time, bytes).
+fn drained(s: &mut Stream) -> Vec<(i64, Vec<u8>)> {
+    let mut got = Vec::new();
+    while s
+        .read(1024, &mut |ts, data, _| got.push((ts, data.to_vec())))
+        .unwrap()
+        > 0
+    {}
+    got
+}
+
+#[test]
+fn on_loopback_the_kernel_copies_each_frame_once_and_the_same_frames_are_seen() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let filter = format!("tcp port {}", listener.local_addr().unwrap().port());
+    let (mut ours, mut given) = match (
+        Stream::open("lo", &filter),
+        Stream::open_as_given("lo", &filter),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(CaptureError::NoPermission(e)), _) | (_, Err(CaptureError::NoPermission(e))) => {
+            tcp_close_watch::testing::skip(&format!("no capture rights ({e})"));
+            return;
+        }
+        (Err(e), _) | (_, Err(e)) => panic!("{e}"),
+    };
+    for _ in 0..20 {
+        let (mut client, mut server) = tcp_close_watch::testing::accepted(&listener);
+        std::io::Write::write_all(&mut client, b"x").unwrap();
+        let mut byte = [0u8; 1];
+        server.read_exact(&mut byte).unwrap();
+        drop(server);
+        assert_eq!(client.read(&mut byte).unwrap(), 0, "the server's FIN");
+    }
+    // the last ACKs reach both rings within a moment on loopback
+    std::thread::sleep(Duration::from_millis(200));
+    let (a, b) = (drained(&mut ours), drained(&mut given));
+    // a handshake, a byte, a FIN each way and the last ACK: at least 7 frames a connection (the byte's ACK may
+    // ride on the server's FIN)
+    assert!(a.len() >= 20 * 7, "{} frames", a.len());
+    // each socket's copy is stamped as it is made (loopback clears the frame's own time), a few µs apart
+    let first_difference = a.iter().zip(&b).position(|(x, y)| x.1 != y.1);
+    assert!(
+        a.len() == b.len() && first_difference.is_none(),
+        "the same frames, in the same order: {} and {} frames, first difference at {:?}",
+        a.len(),
+        b.len(),
+        first_difference.map(|i| (&a[i], &b[i]))
+    );
+    assert_eq!(
+        ours.received().unwrap() as usize,
+        a.len(),
+        "the kernel put each frame in our ring once"
+    );
+    // what the kernel does without `inbound`: each loopback frame twice, the leaving copy thrown away by libpcap
+    assert_eq!(given.received().unwrap() as usize, 2 * b.len());
+    assert_eq!((ours.dropped().unwrap(), given.dropped().unwrap()), (0, 0));
 }

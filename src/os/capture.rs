@@ -16,7 +16,7 @@
 //! [`FinishError`] once it ran. Nothing here panics on what the kernel or libpcap returns.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -475,6 +475,7 @@ pub struct Stream {
     link: LinkType,
     nanosecond: bool,
     dropped_before: u32,
+    received_before: u32,
 }
 
 /// The kernel ring of a live capture: room for about 100,000 frames of [`SNAPLEN`] bytes, a few tenths of a second
@@ -492,6 +493,36 @@ pub fn local_addresses() -> Vec<std::net::IpAddr> {
         .unwrap_or_default()
 }
 
+/// Make `program` the kernel's filter of the capture socket `fd`, in place of the one libpcap set.
+fn attach_kernel_filter(fd: RawFd, program: &pcap::BpfProgram) -> std::io::Result<()> {
+    let insns = program.get_instructions();
+    let prog = libc::sock_fprog {
+        len: u16::try_from(insns.len()).map_err(|_| std::io::ErrorKind::InvalidInput)?,
+        // the layout of libpcap's bpf_insn is the kernel's sock_filter; the kernel copies the program
+        filter: insns.as_ptr().cast::<libc::sock_filter>().cast_mut(),
+    };
+    // SAFETY: `prog` points at `insns`, alive for the call; the kernel only reads it.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&prog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Is `device` a loopback device (by the flags libpcap reads)?
+fn is_loopback(device: &str) -> bool {
+    pcap::Device::list().is_ok_and(|l| l.iter().any(|d| d.name == device && d.flags.is_loopback()))
+}
+
 /// The capture devices libpcap lists, by name (for a message naming those that exist).
 pub fn device_names() -> Vec<String> {
     pcap::Device::list()
@@ -505,7 +536,30 @@ impl Stream {
     /// millisecond after its SYN. Under load the reader paces itself (`pipeline::watch`), not the kernel: frames
     /// handed over in blocks (TPACKET_V3, 2 ms) cost as little CPU but came too late to name the processes of
     /// connections that last less than that.
+    ///
+    /// On a loopback device the kernel hands the ring each frame twice, as it leaves and as it arrives, and
+    /// libpcap throws the leaving copy away in user space. The kernel's filter is then replaced by one that also
+    /// says `inbound`, so the leaving copy is dropped before it is copied: half the kernel's work for every frame
+    /// on `lo`, and the same frames shown. Not through libpcap's own filter: after setting one, libpcap runs it in
+    /// user space on the next frame (one that may have passed the filter before), where `inbound` cannot be read
+    /// and drops that frame; libpcap's filter, without `inbound`, stays for that frame.
     pub fn open(device: &str, filter: &str) -> Result<Stream, CaptureError> {
+        let s = Stream::open_as_given(device, filter)?;
+        if is_loopback(device) {
+            let inbound = s
+                .cap
+                .compile(&format!("inbound and ({filter})"), true)
+                .map_err(open_error)?;
+            attach_kernel_filter(s.cap.as_raw_fd(), &inbound).map_err(|e| {
+                CaptureError::Pcap(format!("cannot set the kernel's filter on {device}: {e}"))
+            })?;
+        }
+        Ok(s)
+    }
+
+    /// [`Stream::open`] with `filter` given to the kernel as it is (a test's reference: on `lo`, the kernel copies
+    /// each frame twice).
+    pub fn open_as_given(device: &str, filter: &str) -> Result<Stream, CaptureError> {
         let mut cap = pcap::Capture::from_device(device)
             .map_err(open_error)?
             .immediate_mode(true)
@@ -525,9 +579,12 @@ impl Stream {
             link,
             nanosecond,
             dropped_before: 0,
+            received_before: 0,
         };
-        // drops counted so far were of frames before the filter applied
-        s.dropped_before = s.cap.stats().map(|st| st.dropped).unwrap_or(0);
+        // frames counted so far came before the filter applied
+        if let Ok(st) = s.cap.stats() {
+            (s.dropped_before, s.received_before) = (st.dropped, st.received);
+        }
         Ok(s)
     }
 
@@ -562,6 +619,13 @@ impl Stream {
     /// Wait until frames are waiting or `wait` has passed.
     pub fn wait(&self, wait: Duration) -> Result<(), FinishError> {
         wait_readable(self.cap.as_raw_fd(), wait).map_err(FinishError::Wait)
+    }
+
+    /// Frames the kernel's filter passed to this capture since it opened: copied into the ring, or dropped
+    /// because it was full.
+    pub fn received(&mut self) -> Result<u32, FinishError> {
+        let st = self.cap.stats().map_err(FinishError::Stats)?;
+        Ok(st.received.wrapping_sub(self.received_before))
     }
 
     /// Packets the kernel dropped from this capture's ring since it opened (it was full).
