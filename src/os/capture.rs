@@ -593,27 +593,18 @@ impl Stream {
     }
 
     /// Hand every frame waiting in the ring to `take` (time, bytes, length on the wire), up to `max`; how many.
+    /// One pcap_dispatch: each frame is read where it lies in the ring (pcap_next_ex would copy it out first).
     pub fn read(
         &mut self,
         max: usize,
         take: &mut dyn FnMut(TimestampNs, &[u8], u32),
     ) -> Result<usize, FinishError> {
-        let mut n = 0;
-        while n < max {
-            match self.cap.next_packet() {
-                Ok(p) => {
-                    take(
-                        timestamp(p.header.ts, self.nanosecond),
-                        p.data,
-                        p.header.len,
-                    );
-                    n += 1;
-                }
-                Err(pcap::Error::TimeoutExpired) => break,
-                Err(e) => return Err(FinishError::Read(e)),
-            }
-        }
-        Ok(n)
+        let nanosecond = self.nanosecond;
+        self.cap
+            .dispatch(Some(max), |p| {
+                take(timestamp(p.header.ts, nanosecond), p.data, p.header.len)
+            })
+            .map_err(FinishError::Read)
     }
 
     /// Wait until frames are waiting or `wait` has passed.
