@@ -41,7 +41,8 @@ cleanup() {
   ip netns delete "$ns" 2>/dev/null || true
   rm -rf "$dir"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM   # stop here (the EXIT trap cleans up), not go on to the next step
 
 port=47000
 # (processes that run in the background are started with `ip netns exec` itself, so that $! is theirs)

@@ -27,7 +27,8 @@ cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
   rm -rf "$dir"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM   # stop here (the EXIT trap cleans up), not go on to the next step
 
 "$load" serve >"$dir/port" &
 server_pid=$!

@@ -21,7 +21,8 @@ cleanup() {
   sleep 0.5
   rm -rf "$dir"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM   # stop here (the EXIT trap cleans up), not go on to the next step
 
 # a port the kernel chose, free a moment ago
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -26,7 +26,8 @@ cleanup() {
   ip netns del "$C" 2>/dev/null || true
   ip netns del "$S" 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM   # stop here (the EXIT trap cleans up), not go on to the next step
 
 ip netns add "$C"
 ip netns add "$S"
