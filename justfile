@@ -53,7 +53,7 @@ bench-watch seconds="30" threads="4":
 # watch's own ceiling (as root): connections' frames written onto lo in a namespace of its own (examples/frameload.rs),
 # no TCP stack cost behind them: connections/s alone, under tcpdump, watched; seen vs written, drops, CPU, memory
 bench-watch-capacity seconds="20" rate="0":
-    bash bench/watch-capacity.sh {{seconds}} {{rate}}
+    bash bench/watch.sh frames {{seconds}} {{rate}}
 
 # let the binary capture without sudo (CAP_NET_RAW on the file; it gives it up once the capture is open)
 setcap: build

@@ -8,48 +8,92 @@
 # connections watch reported vs made (must be equal), libpcap drops, trace losses, lookups not made, watch's CPU
 # (per thread, its /proc helper, and µs of CPU per connection), its resident memory after 10 s and at the end of
 # the run (must not grow) and its peak. Everything it started is stopped and removed on every way out. As root.
+#
+# `just bench-watch-capacity [SECONDS] [RATE]` (`bench/watch.sh frames [SECONDS] [RATE]`): watch's own ceiling,
+# which real connections cannot show on a small machine (each costs the TCP stack tens of µs of CPU, so the load
+# stops near what the machine makes, watched or not). examples/frameload.rs writes the six frames of a connection
+# straight onto `lo` through a packet socket, RATE connections a second (0, the default: as many as it can), for
+# SECONDS (default 20), in a network namespace of its own whose `lo` drops them at its ingress (nftables), after
+# the capture saw them and before TCP would answer them. The same three runs and figures; the /proc lookups and the
+# kernel's events are not exercised (no socket is behind the frames). The namespace and what runs in it are removed
+# on every way out (and those of an earlier run that died).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds="${1:-30}"
-threads="${2:-4}"
+frames=""
+[ "${1:-}" = frames ] && { frames=1; shift; }
+seconds="${1:-$([ -n "$frames" ] && echo 20 || echo 30)}"
+threads="${2:-4}"   # connload's loops; with frames, the RATE
+rate="${2:-0}"
 [ "$(id -u)" -eq 0 ] || { echo "bench-watch: run as root (capture and tracefs)" >&2; exit 1; }
 [ "$seconds" -ge 12 ] || { echo "bench-watch: SECONDS must be at least 12 (memory is read at 10 s)" >&2; exit 2; }
 bash scripts/deps.sh tcpdump
-cargo build --release --quiet --bin tcp-close-watch --example connload
+example=$([ -n "$frames" ] && echo frameload || echo connload)
+cargo build --release --quiet --bin tcp-close-watch --example "$example"
 bin="$PWD/target/release/tcp-close-watch"
-load="$PWD/target/release/examples/connload"
+load="$PWD/target/release/examples/$example"
 
+ns=""
+if [ -n "$frames" ]; then
+  # namespaces of earlier runs whose script is gone
+  for old in $(ip netns list 2>/dev/null | awk '/^tcw-bench-[0-9]+/ {print $1}'); do
+    kill -0 "${old#tcw-bench-}" 2>/dev/null || ip netns delete "$old" 2>/dev/null || true
+  done
+  ns="tcw-bench-$$"
+fi
 dir=$(mktemp -d /tmp/tcw-bench-watch.XXXXXX)
 server_pid="" watch_pid="" tcpdump_pid=""
 cleanup() {
   [ -n "$tcpdump_pid" ] && kill "$tcpdump_pid" 2>/dev/null || true
   [ -n "$watch_pid" ] && kill -INT "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null || true
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  if [ -n "$ns" ]; then
+    # what watch started (its trace instance's remover) ends on its own once watch has; anything still running
+    # in the namespace a moment later is killed, then the namespace removed
+    for _ in $(seq 20); do [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break; sleep 0.1; done
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+    ip netns delete "$ns" 2>/dev/null || true
+  fi
   rm -rf "$dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM   # stop here (the EXIT trap cleans up), not go on to the next step
 
-"$load" serve >"$dir/port" &
-server_pid=$!
-for _ in $(seq 50); do [ -s "$dir/port" ] && break; sleep 0.1; done
-port=$(cat "$dir/port")
+# `in` runs a command where the load is (`ip netns exec` itself, so that a background one's $! is its own)
+if [ -n "$frames" ]; then
+  in=(ip netns exec "$ns")
+  port=47000
+  ip netns add "$ns"
+  "${in[@]}" ip link set lo up
+  "${in[@]}" nft -f - <<EOF
+table netdev tcw {
+  chain in { type filter hook ingress device lo priority 0; tcp sport $port drop; tcp dport $port drop; }
+}
+EOF
+  run_load() { "${in[@]}" "$load" "$port" "$rate" "$seconds"; }
+else
+  in=()
+  "$load" serve >"$dir/port" &
+  server_pid=$!
+  for _ in $(seq 50); do [ -s "$dir/port" ] && break; sleep 0.1; done
+  port=$(cat "$dir/port")
+  run_load() { "$load" connect "$port" "$threads" "$seconds"; }
+fi
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 tw_before=$(nstat -az TcpExtTCPTimeWaitOverflow 2>/dev/null | awk '/TcpExt/ {print $2}' || echo "?")
 
 # the reference: the same load, nothing watching
-"$load" connect "$port" "$threads" "$seconds" >"$dir/alone.txt"
+run_load >"$dir/alone.txt"
 
 # a second reference: what capturing alone costs the load (tcpdump writing the same frames nowhere, with watch's
 # snap length and ring), so watch's own cost can be told from the kernel's copying of every frame
-tcpdump -q -i lo -s 512 -B 65536 -w /dev/null "tcp port $port" 2>"$dir/tcpdump.err" &
+"${in[@]}" tcpdump -q -i lo -s 512 -B 65536 -w /dev/null "tcp port $port" 2>"$dir/tcpdump.err" &
 tcpdump_pid=$!
 sleep 1
-"$load" connect "$port" "$threads" "$seconds" >"$dir/tcpdump.txt"
+run_load >"$dir/tcpdump.txt"
 kill -INT "$tcpdump_pid"; wait "$tcpdump_pid" 2>/dev/null || true
 tcpdump_pid=""
 
-"$bin" watch --port "$port" --format json --color never -o "$dir/watch.json" 2>"$dir/watch.err" &
+"${in[@]}" "$bin" watch --port "$port" --format json --color never -o "$dir/watch.json" 2>"$dir/watch.err" &
 watch_pid=$!
 for _ in $(seq 100); do grep -q watching "$dir/watch.err" 2>/dev/null && break; sleep 0.1; done
 grep -q watching "$dir/watch.err" || { cat "$dir/watch.err" >&2; exit 1; }
@@ -59,7 +103,7 @@ cpu_of() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$watch_pid/status"; }
 cpu0=$(( $(cpu_of "$watch_pid") + $(cpu_of "$helper") ))
 
-"$load" connect "$port" "$threads" "$seconds" >"$dir/watched.txt" &
+run_load >"$dir/watched.txt" &
 load_pid=$!
 sleep 10
 rss10=$(rss)
@@ -79,11 +123,18 @@ tw_after=$(nstat -az TcpExtTCPTimeWaitOverflow 2>/dev/null | awk '/TcpExt/ {prin
 
 echo "bench-watch: $(nproc) CPUs; load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "bench-watch: watch's CPU by thread: ${per_thread}tcw-procmap ${helper_cpu}s"
-python3 - "$dir" "$seconds" "$threads" "$((cpu1 - cpu0))" "$ticks" "$rss10" "$rss_end" "$peak" "$tw_before" "$tw_after" <<'EOF'
+load_said="connload connect, $threads threads"
+[ -n "$frames" ] && load_said="frameload, $([ "$rate" = 0 ] && echo 'as fast as it writes' || echo "$rate/s"), on lo in a namespace of its own"
+python3 - "$dir" "$seconds" "$load_said" "$((cpu1 - cpu0))" "$ticks" "$rss10" "$rss_end" "$peak" "$tw_before" "$tw_after" <<'EOF'
 import json, sys
-d, seconds, threads, cpu_ticks, ticks, rss10, rss_end, peak, tw0, tw1 = sys.argv[1:11]
+d, seconds, load_said, cpu_ticks, ticks, rss10, rss_end, peak, tw0, tw1 = sys.argv[1:11]
 def counts(name):
-    return dict(kv.split("=", 1) for kv in open(f"{d}/{name}").read().split())
+    c = dict(kv.split("=", 1) for kv in open(f"{d}/{name}").read().split())
+    # frameload says connections (written) where connload says connects (made)
+    c.setdefault("connects", c.get("connections"))
+    c.setdefault("errors", "0")
+    c.setdefault("error_kinds", "-")
+    return c
 alone, watched, tcpdump = counts("alone.txt"), counts("watched.txt"), counts("tcpdump.txt")
 seen, named, totals, histories = 0, {"a": 0, "b": 0}, None, {}
 for line in open(f"{d}/watch.json"):
@@ -99,7 +150,7 @@ def rate(c):
     return int(c["connects"]) / float(c["seconds"])
 made = int(watched["connects"])
 hl = lambda n: f"{n}  <-- NOT ZERO" if n else "0"
-print(f"load: connload connect, {threads} threads, {seconds} s; errors alone {alone['errors']} "
+print(f"load: {load_said}, {seconds} s; errors alone {alone['errors']} "
       f"({alone['error_kinds']}), watched {watched['errors']} ({watched['error_kinds']})")
 print(f"connections/s alone      {rate(alone):9,.0f}   (the reference)")
 print(f"connections/s tcpdump    {rate(tcpdump):9,.0f}   = {rate(tcpdump) / rate(alone):.2f} of the reference "

@@ -1,6 +1,6 @@
 //! Connections' frames without the connections: RATE a second for SECONDS, each the six frames of the cheapest
 //! TCP connection (SYN, SYN-ACK, ACK, the server's FIN, the client's FIN, the last ACK), written straight onto a
-//! device through a packet socket. For `bench/watch-capacity.sh`, which measures how many connections a second
+//! device through a packet socket. For `bench/watch.sh frames`, which measures how many connections a second
 //! `watch` itself keeps up with: a real connection costs this 2-CPU machine's TCP stack about 80 µs of CPU, so
 //! real loads stop near 20,000 a second whatever watches them; a written frame costs about a microsecond.
 //!

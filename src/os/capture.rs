@@ -518,11 +518,6 @@ fn attach_kernel_filter(fd: RawFd, program: &pcap::BpfProgram) -> std::io::Resul
     }
 }
 
-/// Is `device` a loopback device (by the flags libpcap reads)?
-fn is_loopback(device: &str) -> bool {
-    pcap::Device::list().is_ok_and(|l| l.iter().any(|d| d.name == device && d.flags.is_loopback()))
-}
-
 /// The capture devices libpcap lists, by name (for a message naming those that exist).
 pub fn device_names() -> Vec<String> {
     pcap::Device::list()
@@ -545,7 +540,7 @@ impl Stream {
     /// and drops that frame; libpcap's filter, without `inbound`, stays for that frame.
     pub fn open(device: &str, filter: &str) -> Result<Stream, CaptureError> {
         let s = Stream::open_as_given(device, filter)?;
-        if is_loopback(device) {
+        if device == LOOPBACK {
             let inbound = s
                 .cap
                 .compile(&format!("inbound and ({filter})"), true)

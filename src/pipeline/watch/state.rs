@@ -81,7 +81,7 @@ impl State {
             only_pid,
             idle: config.idle_timeout.as_nanos().min(i64::MAX as u128) as TimestampNs,
             local: capture::local_addresses().into_iter().collect(),
-            loopback: config.device == "lo",
+            loopback: config.device == capture::LOOPBACK,
             pending: VecDeque::new(),
             holding: HashMap::new(),
             due: Vec::new(),
